@@ -1,0 +1,49 @@
+// Storage: a reference-counted block of device memory that tensors view into.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "recur/core/device.hpp"
+
+namespace recur {
+
+// Allocates and frees raw memory of one device. The CPU allocator hands out 64-byte aligned
+// blocks (one cache line, one AVX-512 vector); a CUDA allocator would be a second instance.
+class Allocator {
+ public:
+  virtual ~Allocator() = default;
+  virtual void* allocate(std::size_t nbytes) = 0;  // throws Error when out of memory
+  virtual void deallocate(void* ptr, std::size_t nbytes) = 0;
+};
+
+// The allocator of a device type; throws Error if recur was built without that backend.
+Allocator& allocator_for(DeviceType type);
+
+class StorageImpl {
+ public:
+  StorageImpl(std::size_t nbytes, Device device);
+  ~StorageImpl();
+  StorageImpl(const StorageImpl&) = delete;
+  StorageImpl& operator=(const StorageImpl&) = delete;
+
+  void* data() const { return data_; }
+  std::size_t nbytes() const { return nbytes_; }
+  Device device() const { return device_; }
+
+  // Bumped by every in-place write, so autograd can tell when a tensor it saved for
+  // backward was overwritten afterwards.
+  std::uint64_t version() const { return version_; }
+  void bump_version() { ++version_; }
+
+ private:
+  void* data_ = nullptr;
+  std::size_t nbytes_ = 0;
+  Device device_;
+  std::uint64_t version_ = 0;
+};
+
+using Storage = std::shared_ptr<StorageImpl>;
+
+}  // namespace recur

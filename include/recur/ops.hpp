@@ -1,0 +1,173 @@
+// The differentiable functions of recur, and the factories and in-place updates beside them.
+//
+// Every op checks its operands (same device, compatible dtypes and shapes) and throws
+// recur::Error naming itself and the offending shapes or values. When grad mode is on and
+// an input requires grad, the result records how to backpropagate to it.
+// Floating ops accept float32 and float64; both operands of a binary op share one dtype.
+#pragma once
+
+#include <cstdint>
+#include <initializer_list>
+#include <vector>
+
+#include "recur/core/random.hpp"
+#include "recur/core/tensor.hpp"
+
+namespace recur {
+
+// ---------------------------------------------------------------- factories (no grad)
+Tensor zeros(const Shape& shape, DType dtype = DType::Float32, Device device = Device::cpu());
+Tensor ones(const Shape& shape, DType dtype = DType::Float32, Device device = Device::cpu());
+Tensor full(const Shape& shape, double value, DType dtype = DType::Float32, Device device = Device::cpu());
+Tensor zeros_like(const Tensor& t);
+Tensor ones_like(const Tensor& t);
+// 0, 1, ..., end-1 as int64; and start, start+step, ... below end (above, for step < 0).
+Tensor arange(std::int64_t end, DType dtype = DType::Int64);
+Tensor arange(double start, double end, double step = 1, DType dtype = DType::Float32);
+// A tensor holding `values`, shaped `shape` (1-D when empty). Requires matching sizes.
+Tensor from_vector(const std::vector<float>& values, const Shape& shape = {});
+Tensor from_vector(const std::vector<double>& values, const Shape& shape = {});
+Tensor from_vector(const std::vector<std::int64_t>& values, const Shape& shape = {});
+// tensor({1, 2, 3}) and tensor({{1, 2}, {3, 4}}), in the given dtype.
+Tensor tensor(std::initializer_list<double> values, DType dtype = DType::Float32);
+Tensor tensor(std::initializer_list<std::initializer_list<double>> rows, DType dtype = DType::Float32);
+Tensor scalar_tensor(double value, DType dtype = DType::Float32);  // shape []
+
+// Random tensors; gen defaults to default_generator(). Same seed, same numbers, for any
+// number of threads.
+Tensor uniform(const Shape& shape, double low = 0, double high = 1, DType dtype = DType::Float32,
+               Generator* gen = nullptr);
+Tensor normal(const Shape& shape, double mean = 0, double stddev = 1, DType dtype = DType::Float32,
+              Generator* gen = nullptr);
+Tensor bernoulli(const Shape& shape, double p, DType dtype = DType::Float32, Generator* gen = nullptr);  // 0/1
+
+// ---------------------------------------------------------------- copies and in-place updates
+Tensor clone(const Tensor& t);                  // dense copy, differentiable
+Tensor contiguous(const Tensor& t);             // t itself if contiguous, else clone(t)
+Tensor to_dtype(const Tensor& t, DType dtype);  // converted copy (t itself if same dtype); differentiable between floats
+
+// In-place updates write into dst's storage and bump its version. They refuse a tensor
+// that requires grad while grad mode is on (use NoGradGuard, as optimizers do).
+void copy_(const Tensor& dst, const Tensor& src);  // src broadcast to dst's shape, dtype converted
+void fill_(const Tensor& dst, double value);
+void zero_(const Tensor& dst);
+void add_(const Tensor& dst, const Tensor& src, double alpha = 1);  // dst += alpha * src (broadcast)
+void mul_(const Tensor& dst, double factor);                        // dst *= factor
+void uniform_(const Tensor& dst, double low, double high, Generator* gen = nullptr);
+void normal_(const Tensor& dst, double mean, double stddev, Generator* gen = nullptr);
+
+// ---------------------------------------------------------------- elementwise arithmetic
+// NumPy broadcasting: trailing dimensions are aligned; extents must match or be 1.
+Tensor add(const Tensor& a, const Tensor& b);
+Tensor sub(const Tensor& a, const Tensor& b);
+Tensor mul(const Tensor& a, const Tensor& b);
+Tensor div(const Tensor& a, const Tensor& b);
+Tensor add(const Tensor& a, double b);
+Tensor mul(const Tensor& a, double b);
+Tensor rsub(const Tensor& a, double b);  // b - a
+Tensor rdiv(const Tensor& a, double b);  // b / a
+
+Tensor operator+(const Tensor& a, const Tensor& b);
+Tensor operator-(const Tensor& a, const Tensor& b);
+Tensor operator*(const Tensor& a, const Tensor& b);
+Tensor operator/(const Tensor& a, const Tensor& b);
+Tensor operator+(const Tensor& a, double b);
+Tensor operator-(const Tensor& a, double b);
+Tensor operator*(const Tensor& a, double b);
+Tensor operator/(const Tensor& a, double b);
+Tensor operator+(double a, const Tensor& b);
+Tensor operator-(double a, const Tensor& b);
+Tensor operator*(double a, const Tensor& b);
+Tensor operator/(double a, const Tensor& b);
+Tensor operator-(const Tensor& a);
+
+Tensor neg(const Tensor& x);
+Tensor exp(const Tensor& x);
+Tensor log(const Tensor& x);
+Tensor pow(const Tensor& x, double exponent);
+Tensor sqrt(const Tensor& x);
+Tensor abs(const Tensor& x);                      // gradient 0 at 0, as PyTorch
+Tensor clamp(const Tensor& x, double low, double high);  // gradient 1 inside [low, high], else 0
+
+// ---------------------------------------------------------------- activations
+Tensor sigmoid(const Tensor& x);
+Tensor tanh(const Tensor& x);
+Tensor relu(const Tensor& x);
+Tensor leaky_relu(const Tensor& x, double negative_slope = 0.01);
+Tensor step(const Tensor& x);                     // x > 0 ? 1 : 0; not differentiable (no grad)
+Tensor softmax(const Tensor& x, int dim);
+Tensor log_softmax(const Tensor& x, int dim);
+
+// ---------------------------------------------------------------- shapes and views
+// Views share storage with their input; writes through one are seen by the other.
+Tensor reshape(const Tensor& x, const Shape& shape);  // one extent may be -1; a view when strides allow, else a copy
+Tensor view(const Tensor& x, const Shape& shape);     // like reshape, but throws instead of copying
+Tensor flatten(const Tensor& x, int start_dim = 0, int end_dim = -1);
+Tensor squeeze(const Tensor& x, int dim);             // requires size(dim) == 1
+Tensor unsqueeze(const Tensor& x, int dim);           // dim in [-(rank+1), rank]
+Tensor transpose(const Tensor& x, int dim0, int dim1);
+Tensor t(const Tensor& x);                            // transpose of a 2-D tensor
+Tensor permute(const Tensor& x, const std::vector<int>& dims);
+Tensor expand(const Tensor& x, const Shape& shape);   // broadcast view (stride 0), no copy
+Tensor narrow(const Tensor& x, int dim, std::int64_t start, std::int64_t length);
+// Elements start, start+step, ... below end along dim (negative start/end count from the end).
+Tensor slice(const Tensor& x, int dim, std::int64_t start, std::int64_t end, std::int64_t step = 1);
+Tensor select(const Tensor& x, int dim, std::int64_t index);  // removes dim
+Tensor cat(const std::vector<Tensor>& tensors, int dim = 0);
+Tensor stack(const std::vector<Tensor>& tensors, int dim = 0);
+std::vector<Tensor> split(const Tensor& x, std::int64_t split_size, int dim = 0);  // last piece may be shorter
+std::vector<Tensor> chunk(const Tensor& x, int chunks, int dim = 0);
+
+// ---------------------------------------------------------------- indexing
+// index: 1-D int64 with values in [0, x.size(dim)).
+Tensor index_select(const Tensor& x, int dim, const Tensor& index);
+// index: int64 of x's rank, extents <= x's except along dim; values in [0, x.size(dim)).
+Tensor gather(const Tensor& x, int dim, const Tensor& index);
+// Rows of weight (V, D) for int64 indices of any shape: result indices.shape + [D].
+Tensor embedding(const Tensor& weight, const Tensor& indices);
+// float32 one-hot encoding: indices.shape + [num_classes]; no grad.
+Tensor one_hot(const Tensor& indices, std::int64_t num_classes);
+
+// ---------------------------------------------------------------- reductions
+Tensor sum(const Tensor& x);  // all elements, shape []
+Tensor sum(const Tensor& x, const std::vector<int>& dims, bool keepdim = false);
+Tensor mean(const Tensor& x);
+Tensor mean(const Tensor& x, const std::vector<int>& dims, bool keepdim = false);
+Tensor max(const Tensor& x);  // largest element, shape []; gradient to the first maximum
+struct ValuesIndices {
+  Tensor values;
+  Tensor indices;  // int64
+};
+ValuesIndices max(const Tensor& x, int dim, bool keepdim = false);
+ValuesIndices min(const Tensor& x, int dim, bool keepdim = false);
+Tensor argmax(const Tensor& x, int dim, bool keepdim = false);
+Tensor argmax(const Tensor& x);  // index into the flattened tensor, shape []
+
+// ---------------------------------------------------------------- linear algebra
+// 2-D: (m, k) x (k, n). Batched: (..., m, k) x (..., k, n) with equal batch extents, or a
+// 2-D right operand shared by every batch. One GEMM call per product.
+Tensor matmul(const Tensor& a, const Tensor& b);
+// x (..., in) times weight (out, in) transposed, plus bias (out) if defined: nn.Linear.
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
+
+// ---------------------------------------------------------------- losses
+enum class Reduction { Mean, Sum, None };
+
+Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean);
+// Numerically stable sigmoid + binary cross-entropy; target has input's shape, values in [0, 1].
+Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& target,
+                                        Reduction reduction = Reduction::Mean);
+// logp (N, C) log-probabilities, target (N) int64 in [0, C) or == ignore_index. Mean
+// divides by the number of targets not ignored.
+Tensor nll_loss(const Tensor& logp, const Tensor& target, Reduction reduction = Reduction::Mean,
+                std::int64_t ignore_index = -100);
+// log_softmax over dim 1 followed by nll_loss.
+Tensor cross_entropy(const Tensor& logits, const Tensor& target, Reduction reduction = Reduction::Mean,
+                     std::int64_t ignore_index = -100);
+
+// ---------------------------------------------------------------- regularisation
+// In training, zeroes each element with probability p and scales the rest by 1/(1-p);
+// in evaluation (training false) or with p == 0, returns x. Requires 0 <= p < 1.
+Tensor dropout(const Tensor& x, double p, bool training, Generator* gen = nullptr);
+
+}  // namespace recur

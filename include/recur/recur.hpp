@@ -1,0 +1,12 @@
+// The one header a user of recur includes.
+#pragma once
+
+#include "recur/autograd.hpp"
+#include "recur/core/device.hpp"
+#include "recur/core/dtype.hpp"
+#include "recur/core/error.hpp"
+#include "recur/core/random.hpp"
+#include "recur/core/shape.hpp"
+#include "recur/core/tensor.hpp"
+#include "recur/core/threading.hpp"
+#include "recur/ops.hpp"

@@ -1,0 +1,125 @@
+// The kernel interface every backend implements.
+//
+// Ops (src/ops) validate their arguments, allocate outputs and call these kernels through
+// backend_for(device). A kernel sees raw buffers of one device and trusts its caller: shapes
+// agree, indices were range-checked, outputs are allocated. Adding a backend (CUDA) means
+// implementing this class in src/backend/<name>/ and returning it from backend_for().
+#pragma once
+
+#include <cstdint>
+
+#include "recur/core/device.hpp"
+#include "recur/core/dtype.hpp"
+#include "recur/core/shape.hpp"
+#include "recur/core/tensor.hpp"
+
+namespace recur::backend {
+
+// A borrowed strided view of device memory: what kernels operate on.
+struct View {
+  void* data = nullptr;  // first element (offset already applied)
+  DType dtype = DType::Float32;
+  Shape shape;
+  Shape strides;  // in elements; 0 on broadcast dimensions
+
+  std::int64_t numel() const { return shape.numel(); }
+  bool is_contiguous() const;
+};
+
+View view_of(const Tensor& t);
+// `t` seen with shape `target`, broadcasting size-1 (or missing leading) dims with stride 0.
+// Requires t's shape to broadcast to target.
+View broadcast_view(const Tensor& t, const Shape& target);
+
+enum class UnaryOp {
+  Neg, Exp, Log, Sqrt, Abs, Sign, Sigmoid, Tanh, Relu,
+  LeakyRelu,  // x > 0 ? x : a*x
+  Pow,        // x^a
+  Clamp,      // min(max(x, a), b)
+  AddScalar,  // x + a
+  MulScalar,  // x * a
+  RSubScalar, // a - x
+  RDivScalar, // a / x
+  Step,       // x > 0 ? 1 : 0 (the perceptron's activation)
+};
+
+enum class BinaryOp {
+  Add, Sub, Mul, Div, Maximum, Minimum,
+  // Backward helpers, dst = f(g, s) with g the incoming gradient and s a saved tensor:
+  TanhBackward,       // g * (1 - s^2),         s = tanh(x)
+  SigmoidBackward,    // g * s * (1 - s),       s = sigmoid(x)
+  ReluBackward,       // s > 0 ? g : 0,         s = x or relu(x)
+  LeakyReluBackward,  // s > 0 ? g : a*g,       s = x
+  ClampBackward,      // a <= s <= b ? g : 0,   s = x
+  AbsBackward,        // g * sign(s),           s = x
+};
+
+struct Scalars {
+  double a = 0;
+  double b = 0;
+};
+
+enum class ReduceOp { Sum, Mean, Max, Min };
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  // dst = src elementwise, converting dtype; any strides on both sides.
+  virtual void copy(const View& dst, const View& src) = 0;
+  virtual void fill(const View& dst, double value) = 0;
+
+  // dst = op(src); src has dst's shape (strides may be broadcast). Floating dtypes.
+  virtual void unary(UnaryOp op, const View& dst, const View& src, Scalars s) = 0;
+  // dst = op(a, b); a and b are already broadcast to dst's shape. Floating dtypes, except
+  // that Add/Sub/Mul/Maximum/Minimum also accept int64.
+  virtual void binary(BinaryOp op, const View& dst, const View& a, const View& b, Scalars s) = 0;
+
+  // dst has src's rank with extent 1 on every reduced dim (and src's extent elsewhere).
+  virtual void reduce(ReduceOp op, const View& dst, const View& src) = 0;
+  // Max (is_max) or min along `dim`: values and int64 indices, shaped like src with
+  // extent 1 on dim. Ties resolve to the first index. Either output may have null data.
+  virtual void arg_reduce(bool is_max, const View& values, const View& indices, const View& src, int dim) = 0;
+  // Smallest and largest element of an int64 view (for range checks). Requires numel > 0.
+  virtual void int_min_max(const View& src, std::int64_t* min, std::int64_t* max) = 0;
+
+  // Softmax or log-softmax along dim, and their backward:
+  //   softmax:     dx = y * (dy - sum(dy * y))
+  //   log_softmax: dx = dy - exp(y) * sum(dy)
+  virtual void softmax(const View& dst, const View& src, int dim, bool log) = 0;
+  virtual void softmax_backward(const View& dx, const View& dy, const View& y, int dim, bool log) = 0;
+
+  // dst = src.index_select(dim, index); index is 1-D int64 in range.
+  virtual void index_select(const View& dst, const View& src, int dim, const View& index) = 0;
+  // dst.index_add_(dim, index, src): dst[.., index[i], ..] += src[.., i, ..].
+  virtual void index_add(const View& dst, int dim, const View& index, const View& src) = 0;
+  // dst = src.gather(dim, index); index has dst's shape, in range.
+  virtual void gather(const View& dst, const View& src, int dim, const View& index) = 0;
+  // dst.scatter_add_(dim, index, src).
+  virtual void scatter_add(const View& dst, int dim, const View& index, const View& src) = 0;
+
+  // Negative log-likelihood of rows of log-probabilities logp (N, C) at targets (N):
+  // loss[i] = -logp[i, target[i]], or 0 where target[i] == ignore_index.
+  virtual void nll_loss(const View& loss, const View& logp, const View& target, std::int64_t ignore_index) = 0;
+  // dlogp[i, target[i]] = -grad[i] (grad has N entries, stride 0 for a shared scale), 0 elsewhere.
+  virtual void nll_loss_backward(const View& dlogp, const View& grad, const View& target, std::int64_t ignore_index) = 0;
+
+  // Row-major C = alpha * op(A) op(B) + beta * C, with op(X) = X or X^T; the one GEMM entry
+  // point every matrix product goes through. `batch` products with the given strides.
+  virtual void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k,
+                    double alpha, const void* a, std::int64_t lda, const void* b, std::int64_t ldb,
+                    double beta, void* c, std::int64_t ldc, DType dtype, std::int64_t batch = 1,
+                    std::int64_t stride_a = 0, std::int64_t stride_b = 0, std::int64_t stride_c = 0) = 0;
+
+  // Random fills of a contiguous view. Elements 2j and 2j+1 come from the Philox block
+  // (key, first_block + j), so a fill of n elements consumes ceil(n/2) blocks and its values
+  // do not depend on the number of threads. Normals use Box-Muller on each pair.
+  virtual void fill_uniform(const View& dst, double low, double high, std::uint64_t key, std::uint64_t first_block) = 0;
+  virtual void fill_normal(const View& dst, double mean, double stddev, std::uint64_t key, std::uint64_t first_block) = 0;
+  virtual void fill_bernoulli(const View& dst, double p, std::uint64_t key, std::uint64_t first_block) = 0;
+};
+
+// The backend of a device; throws Error if recur was built without it.
+Backend& backend_for(Device device);
+
+}  // namespace recur::backend

@@ -1,0 +1,173 @@
+#include "recur/core/tensor.hpp"
+
+#include <cmath>
+#include <cstdio>
+#include <sstream>
+
+namespace recur {
+namespace {
+
+// Calls f(element offset) for every element of a strided CPU tensor in row-major order.
+template <class F>
+void for_each_offset(const Tensor& t, F f) {
+  const Shape& shape = t.shape();
+  const Shape& strides = t.strides();
+  std::int64_t n = shape.numel();
+  if (n == 0) return;
+  std::int64_t index[kMaxDims] = {};
+  std::int64_t offset = 0;
+  for (std::int64_t i = 0; i < n; ++i) {
+    f(offset);
+    for (int d = shape.ndim - 1; d >= 0; --d) {
+      if (++index[d] < shape[d]) {
+        offset += strides[d];
+        break;
+      }
+      offset -= strides[d] * (shape[d] - 1);
+      index[d] = 0;
+    }
+  }
+}
+
+double element_as_double(const Tensor& t, std::int64_t offset) {
+  const char* base = static_cast<const char*>(t.raw_data());
+  switch (t.dtype()) {
+    case DType::Float32: return reinterpret_cast<const float*>(base)[offset];
+    case DType::Float64: return reinterpret_cast<const double*>(base)[offset];
+    case DType::Int64: return static_cast<double>(reinterpret_cast<const std::int64_t*>(base)[offset]);
+  }
+  return 0;
+}
+
+}  // namespace
+
+Tensor Tensor::make_view(Storage storage, const Shape& shape, const Shape& strides,
+                         std::int64_t offset, DType dtype) {
+  RECUR_CHECK(storage, "make_view: null storage");
+  RECUR_CHECK(shape.ndim == strides.ndim, "make_view: shape " << shape << " and strides " << strides
+                                                              << " differ in rank");
+  std::int64_t lo = offset, hi = offset;
+  for (int d = 0; d < shape.ndim; ++d) {
+    RECUR_CHECK(shape[d] >= 0, "make_view: negative extent in shape " << shape);
+    if (shape[d] == 0) { lo = hi = offset; break; }
+    std::int64_t span = strides[d] * (shape[d] - 1);
+    (span < 0 ? lo : hi) += span;
+  }
+  std::int64_t capacity = static_cast<std::int64_t>(storage->nbytes() / dtype_size(dtype));
+  RECUR_CHECK(lo >= 0 && (shape.numel() == 0 || hi < capacity),
+              "make_view: view of shape " << shape << " with strides " << strides << " at offset "
+                                          << offset << " exceeds a storage of " << capacity
+                                          << " elements");
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = std::move(storage);
+  impl->shape = shape;
+  impl->strides = strides;
+  impl->offset = offset;
+  impl->dtype = dtype;
+  return Tensor(std::move(impl));
+}
+
+Tensor empty(const Shape& shape, DType dtype, Device device) {
+  for (std::int64_t e : shape) RECUR_CHECK(e >= 0, "empty: negative extent in shape " << shape);
+  auto storage = std::make_shared<StorageImpl>(shape.numel() * dtype_size(dtype), device);
+  return Tensor::make_view(std::move(storage), shape, contiguous_strides(shape), 0, dtype);
+}
+
+std::int64_t Tensor::size(int d) const { return shape()[normalize_dim(d, dim(), "size")]; }
+std::int64_t Tensor::stride(int d) const { return strides()[normalize_dim(d, dim(), "stride")]; }
+
+bool Tensor::is_contiguous() const {
+  std::int64_t expected = 1;
+  for (int d = dim() - 1; d >= 0; --d) {
+    if (shape()[d] == 1) continue;
+    if (strides()[d] != expected) return false;
+    expected *= shape()[d];
+  }
+  return true;
+}
+
+void* Tensor::raw_data() const {
+  return static_cast<char*>(impl().storage->data()) + impl().offset * dtype_size(dtype());
+}
+
+double Tensor::item() const {
+  RECUR_CHECK(numel() == 1, "item: tensor of shape " << shape() << " has " << numel()
+                                                     << " elements, expected exactly one");
+  RECUR_CHECK(device().is_cpu(), "item: tensor is on " << device() << "; copy it to the CPU first");
+  return element_as_double(*this, 0);
+}
+
+template <class T>
+std::vector<T> Tensor::to_vector() const {
+  RECUR_CHECK(device().is_cpu(), "to_vector: tensor is on " << device() << "; copy it to the CPU first");
+  std::vector<T> out;
+  out.reserve(numel());
+  for_each_offset(*this, [&](std::int64_t off) { out.push_back(static_cast<T>(element_as_double(*this, off))); });
+  return out;
+}
+template std::vector<float> Tensor::to_vector<float>() const;
+template std::vector<double> Tensor::to_vector<double>() const;
+template std::vector<std::int64_t> Tensor::to_vector<std::int64_t>() const;
+
+std::string Tensor::str() const {
+  if (!defined()) return "tensor(undefined)";
+  std::ostringstream os;
+  if (!device().is_cpu()) {
+    os << "tensor(shape=" << shape() << ", dtype=" << dtype() << ", device=" << device() << ")";
+    return os.str();
+  }
+  std::vector<double> values = to_vector<double>();
+  bool integral = dtype() == DType::Int64;
+  bool all_whole = true;
+  double largest = 0;
+  for (double v : values) {
+    if (std::isfinite(v)) largest = std::max(largest, std::fabs(v));
+    if (v != std::floor(v)) all_whole = false;
+  }
+  bool scientific = !integral && (largest >= 1e5 || (largest > 0 && largest < 1e-3));
+  auto format = [&](double v) {
+    char buf[48];
+    if (integral) std::snprintf(buf, sizeof buf, "%lld", static_cast<long long>(v));
+    else if (scientific) std::snprintf(buf, sizeof buf, "%.4e", v);
+    else if (all_whole) std::snprintf(buf, sizeof buf, "%.0f.", v);
+    else std::snprintf(buf, sizeof buf, "%.4f", v);
+    return std::string(buf);
+  };
+  std::size_t width = 0;
+  for (double v : values) width = std::max(width, format(v).size());
+
+  // Prints dimension d starting at flat index `start`; long dimensions show 3 + ... + 3.
+  const Shape& s = shape();
+  std::int64_t flat_stride[kMaxDims];
+  for (int d = dim() - 1, st = 1; d >= 0; --d) { flat_stride[d] = st; st *= s[d]; }
+  auto print = [&](auto&& self, int d, std::int64_t start) -> void {
+    if (d == dim()) {
+      std::string v = format(values[start]);
+      os << std::string(width - v.size(), ' ') << v;
+      return;
+    }
+    os << '[';
+    std::int64_t n = s[d];
+    for (std::int64_t i = 0; i < n; ++i) {
+      if (n > 6 && i == 3) {
+        os << (d == dim() - 1 ? "..., " : "...,\n" + std::string(8 + d, ' '));
+        i = n - 4;
+        continue;
+      }
+      self(self, d + 1, start + i * flat_stride[d]);
+      if (i + 1 < n) os << (d == dim() - 1 ? ", " : ",\n" + std::string(dim() - d - 1, '\n').substr(1) + std::string(8 + d, ' '));
+    }
+    os << ']';
+  };
+  os << "tensor(";
+  if (numel() == 0) os << "[]";
+  else print(print, 0, 0);
+  if (numel() == 0) os << ", size=" << s;
+  if (dtype() != DType::Float32) os << ", dtype=" << dtype();
+  os << ')';
+  return os.str();
+}
+
+std::ostream& operator<<(std::ostream& os, const Tensor& t) { return os << t.str(); }
+
+}  // namespace recur
