@@ -27,4 +27,10 @@ class Error : public std::runtime_error {
     }                                                 \
   } while (false)
 
-#define RECUR_FAIL(message) RECUR_CHECK(false, message)
+// An unconditional throw, so a function ending in RECUR_FAIL needs no return after it.
+#define RECUR_FAIL(message)              \
+  throw ::recur::Error([&] {             \
+    std::ostringstream recur_fail_stream_; \
+    recur_fail_stream_ << message;        \
+    return recur_fail_stream_.str();      \
+  }())
