@@ -1,0 +1,62 @@
+#include "backend/backend.hpp"
+
+#include "backend/cpu/cpu_backend.hpp"
+#include "recur/core/error.hpp"
+
+namespace recur::backend {
+
+// Same rule as Tensor::is_contiguous: dims of extent 1 may have any stride.
+bool View::is_contiguous() const {
+  std::int64_t expected = 1;
+  for (int d = shape.ndim - 1; d >= 0; --d) {
+    if (shape[d] == 1) continue;
+    if (strides[d] != expected) return false;
+    expected *= shape[d];
+  }
+  return true;
+}
+
+View view_of(const Tensor& t) {
+  View v;
+  v.data = t.raw_data();
+  v.dtype = t.dtype();
+  v.shape = t.shape();
+  v.strides = t.strides();
+  return v;
+}
+
+View broadcast_view(const Tensor& t, const Shape& target) {
+  View v;
+  v.data = t.raw_data();
+  v.dtype = t.dtype();
+  v.shape = target;
+  v.strides = target;
+  const Shape& shape = t.shape();
+  const Shape& strides = t.strides();
+  int lead = target.ndim - shape.ndim;
+  RECUR_CHECK(lead >= 0, "broadcast_view: shape " << shape << " has more dims than " << target);
+  for (int d = 0; d < target.ndim; ++d) {
+    int sd = d - lead;
+    if (sd < 0) {
+      v.strides[d] = 0;
+    } else if (shape[sd] == target[d]) {
+      v.strides[d] = target[d] == 1 ? 0 : strides[sd];
+    } else {
+      RECUR_CHECK(shape[sd] == 1, "broadcast_view: shape " << shape << " does not broadcast to " << target);
+      v.strides[d] = 0;
+    }
+  }
+  return v;
+}
+
+CpuBackend& cpu_backend() {
+  static CpuBackend backend;
+  return backend;
+}
+
+Backend& backend_for(Device device) {
+  RECUR_CHECK(device.is_cpu(), "device cuda: recur was built without CUDA support");
+  return cpu_backend();
+}
+
+}  // namespace recur::backend

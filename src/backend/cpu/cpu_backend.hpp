@@ -1,0 +1,51 @@
+// The CPU backend: every kernel of backend::Backend for float32 and float64 (and int64
+// where the interface says so), on host memory with any strides.
+//
+// Kernels are spread over the files of this folder by kind (memory, elementwise, reduce,
+// softmax, index, loss, gemm, random). They vectorise through plain loops over contiguous
+// runs (see loops.hpp, vec_math.hpp) and use OpenMP threads only above kParallelGrain
+// elements. GEMM is OpenBLAS's cblas_sgemm/dgemm on the caller's buffers.
+#pragma once
+
+#include "backend/backend.hpp"
+
+namespace recur::backend {
+
+class CpuBackend final : public Backend {
+ public:
+  void copy(const View& dst, const View& src) override;
+  void fill(const View& dst, double value) override;
+
+  void unary(UnaryOp op, const View& dst, const View& src, Scalars s) override;
+  void binary(BinaryOp op, const View& dst, const View& a, const View& b, Scalars s) override;
+
+  void reduce(ReduceOp op, const View& dst, const View& src) override;
+  void arg_reduce(bool is_max, const View& values, const View& indices, const View& src, int dim) override;
+  void int_min_max(const View& src, std::int64_t* min, std::int64_t* max) override;
+
+  void softmax(const View& dst, const View& src, int dim, bool log) override;
+  void softmax_backward(const View& dx, const View& dy, const View& y, int dim, bool log) override;
+
+  void index_select(const View& dst, const View& src, int dim, const View& index) override;
+  void index_add(const View& dst, int dim, const View& index, const View& src) override;
+  void gather(const View& dst, const View& src, int dim, const View& index) override;
+  void scatter_add(const View& dst, int dim, const View& index, const View& src) override;
+
+  void nll_loss(const View& loss, const View& logp, const View& target, std::int64_t ignore_index) override;
+  void nll_loss_backward(const View& dlogp, const View& grad, const View& target,
+                         std::int64_t ignore_index) override;
+
+  void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, double alpha,
+            const void* a, std::int64_t lda, const void* b, std::int64_t ldb, double beta, void* c,
+            std::int64_t ldc, DType dtype, std::int64_t batch = 1, std::int64_t stride_a = 0,
+            std::int64_t stride_b = 0, std::int64_t stride_c = 0) override;
+
+  void fill_uniform(const View& dst, double low, double high, std::uint64_t key, std::uint64_t first_block) override;
+  void fill_normal(const View& dst, double mean, double stddev, std::uint64_t key, std::uint64_t first_block) override;
+  void fill_bernoulli(const View& dst, double p, std::uint64_t key, std::uint64_t first_block) override;
+};
+
+// The process's one CPU backend.
+CpuBackend& cpu_backend();
+
+}  // namespace recur::backend

@@ -1,0 +1,95 @@
+// The one GEMM entry point: OpenBLAS's cblas_sgemm / cblas_dgemm, called directly on the
+// caller's buffers (no packing or copies of our own; OpenBLAS packs internally).
+//
+// A batch of large products runs one product at a time, each threaded by OpenBLAS. A batch
+// of small products goes to OpenMP threads instead, one product each: OpenBLAS's OpenMP
+// build runs single-threaded inside a parallel region, so the two never oversubscribe.
+#include <cblas.h>
+
+#include <algorithm>
+#include <cstdint>
+
+#include "backend/cpu/cpu_backend.hpp"
+#include "backend/cpu/loops.hpp"
+
+namespace recur::backend {
+namespace {
+
+using namespace cpu;
+
+// BLAS rejects a leading dimension below the row length even when there is one row
+// (the value is then never used); callers deriving ld from strides of a size-1 dim can
+// produce that, so raise it to the minimum where it cannot matter.
+std::int64_t fix_ld(std::int64_t ld, std::int64_t rows, std::int64_t cols) {
+  std::int64_t least = std::max<std::int64_t>(cols, 1);
+  return rows <= 1 && ld < least ? least : ld;
+}
+
+template <class T>
+void gemm_one(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a,
+              std::int64_t lda, const T* b, std::int64_t ldb, T beta, T* c, std::int64_t ldc) {
+  const CBLAS_TRANSPOSE opa = ta ? CblasTrans : CblasNoTrans, opb = tb ? CblasTrans : CblasNoTrans;
+  if constexpr (sizeof(T) == 4) {
+    cblas_sgemm(CblasRowMajor, opa, opb, static_cast<blasint>(m), static_cast<blasint>(n),
+                static_cast<blasint>(k), alpha, a, static_cast<blasint>(lda), b, static_cast<blasint>(ldb),
+                beta, c, static_cast<blasint>(ldc));
+  } else {
+    cblas_dgemm(CblasRowMajor, opa, opb, static_cast<blasint>(m), static_cast<blasint>(n),
+                static_cast<blasint>(k), alpha, a, static_cast<blasint>(lda), b, static_cast<blasint>(ldb),
+                beta, c, static_cast<blasint>(ldc));
+  }
+}
+
+// C = beta * C for an empty inner dimension (k == 0), which BLAS may reject via lda.
+template <class T>
+void scale_c(std::int64_t m, std::int64_t n, T beta, T* c, std::int64_t ldc) {
+  for (std::int64_t i = 0; i < m; ++i)
+    for (std::int64_t j = 0; j < n; ++j) c[i * ldc + j] = beta == T(0) ? T(0) : beta * c[i * ldc + j];
+}
+
+template <class T>
+void gemm_typed(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, double alpha_d, const T* a,
+                std::int64_t lda, const T* b, std::int64_t ldb, double beta_d, T* c, std::int64_t ldc,
+                std::int64_t batch, std::int64_t sa, std::int64_t sb, std::int64_t sc) {
+  const T alpha = static_cast<T>(alpha_d), beta = static_cast<T>(beta_d);
+  if (k == 0) {
+    for (std::int64_t p = 0; p < batch; ++p) scale_c(m, n, beta, c + p * sc, ldc);
+    return;
+  }
+  // Stored layouts: A is m x k (or k x m transposed), B is k x n (or n x k).
+  lda = ta ? fix_ld(lda, k, m) : fix_ld(lda, m, k);
+  ldb = tb ? fix_ld(ldb, n, k) : fix_ld(ldb, k, n);
+  ldc = fix_ld(ldc, m, n);
+  const std::int64_t flops = m * n * k;
+  const int threads = get_num_threads();
+  // Small products (under ~128^3 each) with enough of them: one product per thread.
+  if (batch >= threads && threads > 1 && flops < (std::int64_t{1} << 21) && !omp_in_parallel()) {
+    const int team = static_cast<int>(std::min<std::int64_t>(threads, batch));
+#pragma omp parallel for num_threads(team) schedule(static)
+    for (std::int64_t p = 0; p < batch; ++p)
+      gemm_one<T>(ta, tb, m, n, k, alpha, a + p * sa, lda, b + p * sb, ldb, beta, c + p * sc, ldc);
+    return;
+  }
+  for (std::int64_t p = 0; p < batch; ++p)
+    gemm_one<T>(ta, tb, m, n, k, alpha, a + p * sa, lda, b + p * sb, ldb, beta, c + p * sc, ldc);
+}
+
+}  // namespace
+
+void CpuBackend::gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, double alpha,
+                      const void* a, std::int64_t lda, const void* b, std::int64_t ldb, double beta, void* c,
+                      std::int64_t ldc, DType dtype, std::int64_t batch, std::int64_t stride_a,
+                      std::int64_t stride_b, std::int64_t stride_c) {
+  if (m <= 0 || n <= 0 || batch <= 0) return;
+  if (dtype == DType::Float64) {
+    gemm_typed<double>(trans_a, trans_b, m, n, k, alpha, static_cast<const double*>(a), lda,
+                       static_cast<const double*>(b), ldb, beta, static_cast<double*>(c), ldc, batch, stride_a,
+                       stride_b, stride_c);
+  } else {
+    gemm_typed<float>(trans_a, trans_b, m, n, k, alpha, static_cast<const float*>(a), lda,
+                      static_cast<const float*>(b), ldb, beta, static_cast<float*>(c), ldc, batch, stride_a,
+                      stride_b, stride_c);
+  }
+}
+
+}  // namespace recur::backend
