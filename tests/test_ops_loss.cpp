@@ -1,0 +1,245 @@
+// Losses: values against float64 references computed here, every reduction, ignore_index,
+// gradients through recur::gradcheck, and bad targets.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <functional>
+
+#include "recur/recur.hpp"
+
+using namespace recur;
+using testing::HasSubstr;
+
+namespace {
+
+using Fn = std::function<Tensor(const std::vector<Tensor>&)>;
+
+Tensor f64(const std::vector<double>& values, const Shape& shape) { return from_vector(values, shape); }
+Tensor i64(const std::vector<std::int64_t>& values) { return from_vector(values, {}); }
+
+Tensor randn(const Shape& shape, std::uint64_t seed, double scale = 1) {
+  Generator gen(seed);
+  return normal(shape, 0, scale, DType::Float64, &gen);
+}
+
+Tensor leaf(const Tensor& t) {
+  t.set_requires_grad();
+  return t;
+}
+
+void expect_gradcheck(const Fn& fn, const std::vector<Tensor>& inputs) {
+  GradcheckResult r = gradcheck(fn, inputs);
+  EXPECT_TRUE(r.ok) << r.report;
+  EXPECT_LT(r.max_error, 1e-6) << r.report;
+}
+
+void expect_values(const Tensor& t, const std::vector<double>& expected, double tol = 1e-12) {
+  std::vector<double> got = t.to_vector<double>();
+  ASSERT_EQ(got.size(), expected.size());
+  for (std::size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], expected[i], tol) << "element " << i;
+}
+
+void expect_error(const std::function<void()>& f, const std::vector<std::string>& parts) {
+  try {
+    f();
+    ADD_FAILURE() << "expected recur::Error";
+  } catch (const Error& e) {
+    for (const std::string& p : parts) EXPECT_THAT(e.what(), HasSubstr(p));
+  }
+}
+
+const Reduction kAllReductions[] = {Reduction::Mean, Reduction::Sum, Reduction::None};
+
+// Per-sample cross-entropy of logits (N, C) in float64: logsumexp(row) - row[target].
+std::vector<double> reference_cross_entropy(const Tensor& logits, const std::vector<std::int64_t>& target) {
+  std::vector<double> v = logits.to_vector<double>();
+  std::int64_t n = logits.size(0), c = logits.size(1);
+  std::vector<double> out;
+  for (std::int64_t i = 0; i < n; ++i) {
+    double mx = -INFINITY;
+    for (std::int64_t j = 0; j < c; ++j) mx = std::max(mx, v[i * c + j]);
+    double s = 0;
+    for (std::int64_t j = 0; j < c; ++j) s += std::exp(v[i * c + j] - mx);
+    out.push_back(mx + std::log(s) - v[i * c + target[i]]);
+  }
+  return out;
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------ mse
+
+TEST(MseLoss, Reductions) {
+  Tensor x = f64({1, 2, 3, 4}, {2, 2});
+  Tensor t = f64({0, 2, 5, 1}, {2, 2});
+  expect_values(mse_loss(x, t), {(1 + 0 + 4 + 9) / 4.0});
+  expect_values(mse_loss(x, t, Reduction::Sum), {14});
+  Tensor none = mse_loss(x, t, Reduction::None);
+  EXPECT_EQ(none.shape(), (Shape{2, 2}));
+  expect_values(none, {1, 0, 4, 9});
+  EXPECT_EQ(mse_loss(x, t).shape(), Shape{});
+}
+
+TEST(MseLossGrad, InputAndTarget) {
+  Tensor x = leaf(randn({3, 4}, 1)), t = leaf(randn({3, 4}, 2));
+  for (Reduction r : kAllReductions)
+    expect_gradcheck([r](const std::vector<Tensor>& in) { return mse_loss(in[0], in[1], r); }, {x, t});
+  Tensor xt = leaf(transpose(randn({4, 3}, 3), 0, 1));
+  expect_gradcheck([](const std::vector<Tensor>& in) { return mse_loss(in[0], in[1]); }, {xt, randn({3, 4}, 4)});
+}
+
+// ------------------------------------------------------------------ binary cross-entropy with logits
+
+TEST(BceWithLogits, ValuesMatchReference) {
+  Tensor x = f64({-2, 0, 0.5, 3, -40, 40}, {2, 3});
+  Tensor t = f64({0, 1, 0.3, 1, 0, 1}, {2, 3});
+  std::vector<double> xv = x.to_vector<double>(), tv = t.to_vector<double>(), expected;
+  for (std::size_t i = 0; i < xv.size(); ++i) {
+    double s = 1 / (1 + std::exp(-xv[i]));
+    // The naive formula, fine in float64 for these values except the two extremes.
+    double l = std::fabs(xv[i]) > 30 ? 0 : -(tv[i] * std::log(s) + (1 - tv[i]) * std::log(1 - s));
+    expected.push_back(l);
+  }
+  expect_values(binary_cross_entropy_with_logits(x, t, Reduction::None), expected, 1e-12);
+  double total = 0;
+  for (double e : expected) total += e;
+  expect_values(binary_cross_entropy_with_logits(x, t, Reduction::Sum), {total}, 1e-12);
+  expect_values(binary_cross_entropy_with_logits(x, t), {total / 6}, 1e-12);
+}
+
+TEST(BceWithLogits, StableForHugeLogitsInFloat32) {
+  Tensor x = tensor({-1000, 1000, 100});
+  Tensor t = tensor({1, 0, 1});
+  std::vector<float> l = binary_cross_entropy_with_logits(x, t, Reduction::None).to_vector<float>();
+  EXPECT_FLOAT_EQ(l[0], 1000);
+  EXPECT_FLOAT_EQ(l[1], 1000);
+  EXPECT_FLOAT_EQ(l[2], 0);
+}
+
+TEST(BceWithLogitsGrad, LogitsAndTargets) {
+  Tensor x = leaf(randn({3, 4}, 10, 2)), t = leaf(randn({3, 4}, 11));
+  for (Reduction r : kAllReductions)
+    expect_gradcheck(
+        [r](const std::vector<Tensor>& in) { return binary_cross_entropy_with_logits(in[0], sigmoid(in[1]), r); },
+        {x, t});
+  Tensor xt = leaf(transpose(randn({4, 3}, 12), 0, 1));
+  Tensor targets = uniform({3, 4}, 0, 1, DType::Float64);
+  expect_gradcheck([&](const std::vector<Tensor>& in) { return binary_cross_entropy_with_logits(in[0], targets); },
+                   {xt});
+}
+
+TEST(BceWithLogitsGrad, ExactlyAtZeroIsSigmoidMinusTarget) {
+  // At x = 0 the kinks of max(x, 0) and |x| cancel; the gradient is 0.5 - t.
+  Tensor x = leaf(zeros({3}, DType::Float64));
+  Tensor t = f64({0, 0.25, 1}, {3});
+  binary_cross_entropy_with_logits(x, t, Reduction::Sum).backward();
+  expect_values(x.grad(), {0.5, 0.25, -0.5});
+}
+
+// ------------------------------------------------------------------ nll_loss / cross_entropy
+
+TEST(NllLoss, ValuesAndReductions) {
+  Tensor logp = f64({-1, -2, -3, -0.5, -1.5, -2.5}, {2, 3});
+  Tensor target = i64({2, 0});
+  expect_values(nll_loss(logp, target, Reduction::None), {3, 0.5});
+  expect_values(nll_loss(logp, target, Reduction::Sum), {3.5});
+  expect_values(nll_loss(logp, target), {1.75});
+}
+
+TEST(NllLoss, IgnoreIndex) {
+  Tensor logp = f64({-1, -2, -3, -0.5, -1.5, -2.5, -4, -5, -6}, {3, 3});
+  Tensor target = i64({2, -100, 1});
+  expect_values(nll_loss(logp, target, Reduction::None), {3, 0, 5});
+  expect_values(nll_loss(logp, target, Reduction::Sum), {8});
+  expect_values(nll_loss(logp, target), {4});  // divided by the two targets not ignored
+  // An ignore_index inside the class range (padding id 0).
+  Tensor pad = i64({0, 1, 0});
+  expect_values(nll_loss(logp, pad, Reduction::Mean, 0), {1.5});
+  // Every target ignored: Mean is NaN, like PyTorch.
+  EXPECT_TRUE(std::isnan(nll_loss(logp, i64({-100, -100, -100})).item()));
+  EXPECT_EQ(nll_loss(logp, i64({-100, -100, -100}), Reduction::Sum).item(), 0);
+}
+
+TEST(CrossEntropy, MatchesReference) {
+  Tensor logits = randn({5, 4}, 20, 3);
+  std::vector<std::int64_t> target = {3, 0, 1, 1, 2};
+  std::vector<double> ref = reference_cross_entropy(logits, target);
+  expect_values(cross_entropy(logits, i64(target), Reduction::None), ref, 1e-12);
+  double total = 0;
+  for (double r : ref) total += r;
+  expect_values(cross_entropy(logits, i64(target), Reduction::Sum), {total}, 1e-12);
+  expect_values(cross_entropy(logits, i64(target)), {total / 5}, 1e-12);
+  // With an ignored target.
+  std::vector<std::int64_t> with_ignored = {3, 7, 1, 1, 2};
+  double kept = total - ref[1];
+  expect_values(cross_entropy(logits, i64(with_ignored), Reduction::Mean, 7), {kept / 4}, 1e-12);
+  // float32 within float32 tolerance.
+  Tensor logits32 = to_dtype(logits, DType::Float32);
+  EXPECT_NEAR(cross_entropy(logits32, i64(target)).item(), total / 5, 1e-5);
+}
+
+TEST(CrossEntropy, StableForHugeLogits) {
+  Tensor logits = tensor({{1000, 0, -1000}, {0, 0, 0}});
+  std::vector<float> l = cross_entropy(logits, i64({0, 2}), Reduction::None).to_vector<float>();
+  EXPECT_NEAR(l[0], 0, 1e-6);
+  EXPECT_NEAR(l[1], std::log(3.0), 1e-6);
+}
+
+TEST(NllLossGrad, AllReductionsAndIgnoreIndex) {
+  Tensor logp = leaf(randn({4, 3}, 30));
+  Tensor target = i64({0, 2, -100, 1});
+  for (Reduction r : kAllReductions)
+    expect_gradcheck([&, r](const std::vector<Tensor>& in) { return nll_loss(in[0], target, r); }, {logp});
+  Tensor lt = leaf(transpose(randn({3, 4}, 31), 0, 1));
+  expect_gradcheck([&](const std::vector<Tensor>& in) { return nll_loss(in[0], target); }, {lt});
+}
+
+TEST(CrossEntropyGrad, AllReductionsAndIgnoreIndex) {
+  Tensor logits = leaf(randn({4, 5}, 40, 2));
+  Tensor target = i64({4, 0, 3, 3});
+  for (Reduction r : kAllReductions)
+    expect_gradcheck([&, r](const std::vector<Tensor>& in) { return cross_entropy(in[0], target, r); }, {logits});
+  expect_gradcheck([&](const std::vector<Tensor>& in) { return cross_entropy(in[0], target, Reduction::Mean, 3); },
+                   {logits});
+  Tensor lt = leaf(transpose(randn({5, 4}, 41), 0, 1));
+  expect_gradcheck([&](const std::vector<Tensor>& in) { return cross_entropy(in[0], target); }, {lt});
+}
+
+TEST(CrossEntropyGrad, KnownGradient) {
+  // d/dlogits of mean cross-entropy = (softmax - onehot) / N.
+  Tensor logits = leaf(f64({0, 0, 0, 1, 2, 3}, {2, 3}));
+  cross_entropy(logits, i64({1, 2})).backward();
+  std::vector<double> g = logits.grad().to_vector<double>();
+  EXPECT_NEAR(g[0], (1.0 / 3) / 2, 1e-12);
+  EXPECT_NEAR(g[1], (1.0 / 3 - 1) / 2, 1e-12);
+  double z = std::exp(1.0) + std::exp(2.0) + std::exp(3.0);
+  EXPECT_NEAR(g[5], (std::exp(3.0) / z - 1) / 2, 1e-12);
+}
+
+// ------------------------------------------------------------------ bad input
+
+TEST(LossErrors, CrossEntropyTargetOutOfRange) {
+  Tensor logits = zeros({4, 5});
+  expect_error([&] { cross_entropy(logits, i64({0, 1, 7, 2})); },
+               {"cross_entropy", "target 7", "position 2", "5 classes"});
+  expect_error([&] { cross_entropy(logits, i64({0, -1, 2, 2})); }, {"cross_entropy", "target -1", "position 1"});
+  // An out-of-range target next to ignored ones is still found.
+  expect_error([&] { cross_entropy(logits, i64({-100, 5, -100, 2})); }, {"cross_entropy", "target 5", "position 1"});
+  expect_error([&] { nll_loss(logits, i64({9, 0, 0, 0})); }, {"nll_loss", "target 9", "position 0", "5 classes"});
+}
+
+TEST(LossErrors, TargetDtypeAndShape) {
+  Tensor logits = zeros({4, 5});
+  expect_error([&] { cross_entropy(logits, zeros({4})); }, {"cross_entropy", "target", "int64", "float32"});
+  expect_error([&] { cross_entropy(logits, i64({0, 1, 2})); }, {"cross_entropy", "[3]", "[4, 5]"});
+  expect_error([&] { nll_loss(zeros({4, 5, 2}), i64({0, 1, 2, 3})); }, {"nll_loss", "(N, C)", "[4, 5, 2]"});
+  expect_error([&] { nll_loss(zeros({4, 5}, DType::Int64), i64({0, 1, 2, 3})); }, {"nll_loss", "int64"});
+}
+
+TEST(LossErrors, ElementwiseLossShapes) {
+  expect_error([] { mse_loss(zeros({2, 3}), zeros({3, 2})); }, {"mse_loss", "[2, 3]", "[3, 2]"});
+  expect_error([] { mse_loss(zeros({2}), zeros({2}, DType::Float64)); }, {"mse_loss", "float32", "float64"});
+  expect_error([] { binary_cross_entropy_with_logits(zeros({4}), zeros({4, 1})); },
+               {"binary_cross_entropy_with_logits", "[4]", "[4, 1]"});
+}
