@@ -6,6 +6,7 @@
 #include <functional>
 
 #include "recur/recur.hpp"
+#include "test_helpers.hpp"
 
 using namespace recur;
 using testing::HasSubstr;
@@ -24,15 +25,6 @@ void expect_values(const Tensor& t, const std::vector<double>& expected, double 
   std::vector<double> got = t.to_vector<double>();
   ASSERT_EQ(got.size(), expected.size());
   for (std::size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], expected[i], tol) << "element " << i;
-}
-
-void expect_error(const std::function<void()>& f, const std::vector<std::string>& parts) {
-  try {
-    f();
-    ADD_FAILURE() << "expected recur::Error";
-  } catch (const Error& e) {
-    for (const std::string& p : parts) EXPECT_THAT(e.what(), HasSubstr(p));
-  }
 }
 
 }  // namespace

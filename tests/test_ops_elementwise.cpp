@@ -7,6 +7,7 @@
 #include <functional>
 
 #include "recur/recur.hpp"
+#include "test_helpers.hpp"
 
 using namespace recur;
 using testing::HasSubstr;
@@ -37,12 +38,6 @@ Tensor away_from(const Shape& shape, std::uint64_t seed, double low, double high
 Tensor leaf(const Tensor& t) {
   t.set_requires_grad();
   return t;
-}
-
-void expect_gradcheck(const Fn& fn, const std::vector<Tensor>& inputs) {
-  GradcheckResult r = gradcheck(fn, inputs);
-  EXPECT_TRUE(r.ok) << r.report;
-  EXPECT_LT(r.max_error, 1e-6) << r.report;
 }
 
 void expect_values(const Tensor& t, const std::vector<double>& expected, double tol = 1e-12) {

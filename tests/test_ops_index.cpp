@@ -10,25 +10,12 @@
 #include <vector>
 
 #include "recur/recur.hpp"
+#include "test_helpers.hpp"
 
 namespace recur {
 namespace {
 
 using testing::HasSubstr;
-
-// Runs fn, expects a recur::Error, and checks that its message contains every fragment.
-void expect_error(const std::function<void()>& fn, std::initializer_list<std::string> fragments) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    for (const std::string& fragment : fragments) EXPECT_THAT(e.what(), HasSubstr(fragment));
-    return;
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "expected recur::Error, got another exception: " << e.what();
-    return;
-  }
-  ADD_FAILURE() << "expected recur::Error";
-}
 
 std::vector<float> values(const Tensor& t) { return t.to_vector<float>(); }
 
@@ -41,12 +28,6 @@ Tensor leaf(const Shape& shape, std::uint64_t seed = 1) {
   Tensor x = normal(shape, 0, 1, DType::Float64, &gen);
   x.set_requires_grad();
   return x;
-}
-
-void expect_gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& fn, const std::vector<Tensor>& inputs) {
-  GradcheckResult r = gradcheck(fn, inputs);
-  EXPECT_TRUE(r.ok) << r.report;
-  EXPECT_LT(r.max_error, 1e-6) << r.report;
 }
 
 // ---------------------------------------------------------------- index_select

@@ -8,6 +8,7 @@
 #include <functional>
 
 #include "recur/recur.hpp"
+#include "test_helpers.hpp"
 
 using namespace recur;
 using testing::HasSubstr;
@@ -28,25 +29,10 @@ Tensor leaf(const Tensor& t) {
   return t;
 }
 
-void expect_gradcheck(const Fn& fn, const std::vector<Tensor>& inputs) {
-  GradcheckResult r = gradcheck(fn, inputs);
-  EXPECT_TRUE(r.ok) << r.report;
-  EXPECT_LT(r.max_error, 1e-6) << r.report;
-}
-
 void expect_close(const Tensor& got, const Tensor& expected, double tol = 1e-12) {
   ASSERT_EQ(got.shape(), expected.shape());
   std::vector<double> g = got.to_vector<double>(), e = expected.to_vector<double>();
   for (std::size_t i = 0; i < g.size(); ++i) EXPECT_NEAR(g[i], e[i], tol * std::max(1.0, std::fabs(e[i]))) << i;
-}
-
-void expect_error(const std::function<void()>& f, const std::vector<std::string>& parts) {
-  try {
-    f();
-    ADD_FAILURE() << "expected recur::Error";
-  } catch (const Error& e) {
-    for (const std::string& p : parts) EXPECT_THAT(e.what(), HasSubstr(p));
-  }
 }
 
 // Reference product of (batch..., m, k) and (batch..., k, n) or (k, n), any layouts, in

@@ -7,6 +7,7 @@
 #include <functional>
 
 #include "recur/recur.hpp"
+#include "test_helpers.hpp"
 
 using namespace recur;
 using testing::HasSubstr;
@@ -28,25 +29,10 @@ Tensor leaf(const Tensor& t) {
   return t;
 }
 
-void expect_gradcheck(const Fn& fn, const std::vector<Tensor>& inputs) {
-  GradcheckResult r = gradcheck(fn, inputs);
-  EXPECT_TRUE(r.ok) << r.report;
-  EXPECT_LT(r.max_error, 1e-6) << r.report;
-}
-
 void expect_values(const Tensor& t, const std::vector<double>& expected, double tol = 1e-12) {
   std::vector<double> got = t.to_vector<double>();
   ASSERT_EQ(got.size(), expected.size());
   for (std::size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], expected[i], tol) << "element " << i;
-}
-
-void expect_error(const std::function<void()>& f, const std::vector<std::string>& parts) {
-  try {
-    f();
-    ADD_FAILURE() << "expected recur::Error";
-  } catch (const Error& e) {
-    for (const std::string& p : parts) EXPECT_THAT(e.what(), HasSubstr(p));
-  }
 }
 
 const Reduction kAllReductions[] = {Reduction::Mean, Reduction::Sum, Reduction::None};

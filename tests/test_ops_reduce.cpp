@@ -7,6 +7,7 @@
 #include <functional>
 
 #include "recur/recur.hpp"
+#include "test_helpers.hpp"
 
 using namespace recur;
 using testing::HasSubstr;
@@ -27,12 +28,6 @@ Tensor leaf(const Tensor& t) {
   return t;
 }
 
-void expect_gradcheck(const Fn& fn, const std::vector<Tensor>& inputs) {
-  GradcheckResult r = gradcheck(fn, inputs);
-  EXPECT_TRUE(r.ok) << r.report;
-  EXPECT_LT(r.max_error, 1e-6) << r.report;
-}
-
 void expect_values(const Tensor& t, const std::vector<double>& expected, double tol = 1e-12) {
   std::vector<double> got = t.to_vector<double>();
   ASSERT_EQ(got.size(), expected.size());
@@ -40,16 +35,6 @@ void expect_values(const Tensor& t, const std::vector<double>& expected, double 
 }
 
 std::vector<std::int64_t> ints(const Tensor& t) { return t.to_vector<std::int64_t>(); }
-
-// Runs f, expects a recur::Error whose message contains every one of `parts`.
-void expect_error(const std::function<void()>& f, const std::vector<std::string>& parts) {
-  try {
-    f();
-    ADD_FAILURE() << "expected recur::Error";
-  } catch (const Error& e) {
-    for (const std::string& p : parts) EXPECT_THAT(e.what(), HasSubstr(p));
-  }
-}
 
 // [[[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]], [[12, ...]]]: shape (2, 3, 4).
 Tensor counting() { return reshape(arange(0, 24, 1, DType::Float64), {2, 3, 4}); }
