@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <ostream>
 #include <string>
@@ -101,6 +102,9 @@ class Tensor {
 };
 
 std::ostream& operator<<(std::ostream& os, const Tensor& t);
+
+// Tensors by name, sorted: a module's state_dict, an optimizer's state, a safetensors file.
+using TensorMap = std::map<std::string, Tensor>;
 
 // An uninitialised contiguous tensor. Contents are unspecified until written.
 Tensor empty(const Shape& shape, DType dtype = DType::Float32, Device device = Device::cpu());
