@@ -2,13 +2,30 @@
 
 #include <algorithm>
 #include <array>
+#include <cstring>
 #include <utility>
 
-#include "recur/autograd.hpp"
 #include "recur/core/random.hpp"
 #include "recur/ops.hpp"
 
 namespace recur::data {
+namespace {
+
+// The rows index[0..count) of a contiguous tensor, one memcpy each. A batch is a few
+// hundred KB: one thread copies it faster than a team of threads can be woken, and
+// stays fast when the training loop's other threads are busy.
+Tensor gather_rows(const Tensor& source, const std::int64_t* index, std::int64_t count) {
+  Shape shape = source.shape();
+  shape[0] = count;
+  Tensor rows = empty(shape, source.dtype());
+  std::size_t row_bytes = static_cast<std::size_t>(source.numel() / source.size(0)) * dtype_size(source.dtype());
+  const char* from = static_cast<const char*>(source.raw_data());
+  char* to = static_cast<char*>(rows.raw_data());
+  for (std::int64_t i = 0; i < count; ++i) std::memcpy(to + i * row_bytes, from + index[i] * row_bytes, row_bytes);
+  return rows;
+}
+
+}  // namespace
 
 DataLoader::DataLoader(Tensor inputs, Tensor targets, LoaderOptions options)
     : inputs_(std::move(inputs)), targets_(std::move(targets)), options_(options) {
@@ -23,6 +40,9 @@ DataLoader::DataLoader(Tensor inputs, Tensor targets, LoaderOptions options)
   RECUR_CHECK(inputs_.device().is_cpu() && targets_.device().is_cpu(), "DataLoader: inputs and targets must be CPU tensors");
   RECUR_CHECK(options_.batch_size >= 1, "DataLoader: batch_size must be at least 1, got " << options_.batch_size);
   num_samples_ = inputs_.size(0);
+  // Batches are gathered row by row from dense tensors.
+  inputs_ = contiguous(inputs_.detach());
+  targets_ = contiguous(targets_.detach());
 }
 
 std::int64_t DataLoader::batches_per_epoch() const {
@@ -68,10 +88,9 @@ bool DataLoader::next(Batch& batch) {
   }
   std::int64_t start = batch_index_ * options_.batch_size;
   std::int64_t length = std::min(options_.batch_size, num_samples_ - start);
-  Tensor index = narrow(order_, 0, start, length);
-  NoGradGuard no_grad;  // batches are data: they carry no history back to the data set
-  batch.inputs = index_select(inputs_, 0, index);
-  batch.targets = index_select(targets_, 0, index);
+  const std::int64_t* index = order_.data<std::int64_t>() + start;
+  batch.inputs = gather_rows(inputs_, index, length);
+  batch.targets = gather_rows(targets_, index, length);
   ++batch_index_;
   return true;
 }

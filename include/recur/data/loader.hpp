@@ -32,8 +32,8 @@ struct LoaderOptions {
 class DataLoader {
  public:
   // inputs and targets are CPU tensors of any dtype with the same first extent N (the
-  // sample count); they are referenced, not copied. Throws recur::Error otherwise, or
-  // when batch_size < 1.
+  // sample count). Contiguous ones are referenced, not copied (others are copied once);
+  // batches never require grad. Throws recur::Error otherwise, or when batch_size < 1.
   DataLoader(Tensor inputs, Tensor targets, LoaderOptions options = {});
 
   std::int64_t num_samples() const { return num_samples_; }
