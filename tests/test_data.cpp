@@ -378,6 +378,12 @@ TEST(DataLoader, InOrderWithoutShuffle) {
   data::DataLoader loader(s.inputs, s.targets, {.batch_size = 3, .shuffle = false});
   EXPECT_EQ(run_epoch(loader), (std::vector<std::vector<std::int64_t>>{{0, 1, 2}, {3, 4, 5}, {6}}));
   EXPECT_EQ(run_epoch(loader), (std::vector<std::vector<std::int64_t>>{{0, 1, 2}, {3, 4, 5}, {6}}));
+  // Non-contiguous inputs: batches hold the same values as the tensor's rows.
+  Tensor columns = t(reshape(arange(0, 14, 1), {2, 7}));  // row i = [i, i + 7]
+  data::DataLoader strided(columns, s.targets, {.batch_size = 4, .shuffle = false});
+  data::Batch batch;
+  ASSERT_TRUE(strided.next(batch));
+  EXPECT_EQ(batch.inputs.to_vector<float>(), (std::vector<float>{0, 7, 1, 8, 2, 9, 3, 10}));
 }
 
 TEST(DataLoader, DropLastSkipsTheShortBatch) {
