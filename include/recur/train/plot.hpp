@@ -1,0 +1,77 @@
+// Charts as standalone SVG text, with no dependencies: training curves (loss on the left
+// axis, accuracy on an optional right axis, against iterations), scatter plots coloured
+// by class, and data points with a fitted curve over them.
+//
+//   train::Plot plot("LeNet on Fashion-MNIST");
+//   plot.set_x_label("iteration").set_y_label("train loss").set_y_label("test accuracy", train::Axis::Right);
+//   plot.add_line("train loss", iterations, losses);
+//   plot.add_line("test accuracy", test_iterations, accuracies, train::Axis::Right);
+//   plot.save("lenet.svg");
+//
+// Non-finite values (NaN, ±inf) are skipped: a line breaks where one was. Empty series
+// and empty plots draw empty axes.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace recur::train {
+
+// Which y axis a series is drawn against. The right axis appears only when a series uses it.
+enum class Axis { Left, Right };
+
+// About `count` evenly spaced round tick values (steps of 1, 2 or 5 times a power of ten)
+// whose first is <= lo and last >= hi. Swaps lo and hi if needed, widens an empty range
+// (lo == hi) around its value, treats non-finite bounds as the range [0, 1] and clamps
+// bounds to +-1e300. Requires 2 <= count <= 100.
+std::vector<double> nice_ticks(double lo, double hi, int count = 6);
+
+// A tick label: `value` with as many decimals as `step` needs ("0.25" for step 0.05,
+// "2000" for step 1000), no "-0"; past 6 decimals or 1e9 in size, 4 significant digits.
+std::string format_tick(double value, double step);
+
+class Plot {
+ public:
+  explicit Plot(std::string title = "");
+
+  Plot& set_title(std::string title);
+  Plot& set_x_label(std::string label);
+  Plot& set_y_label(std::string label, Axis axis = Axis::Left);
+  Plot& set_size(int width, int height);  // in pixels, each >= 200; default 800 x 500
+
+  // A line through (xs[i], ys[i]) in order, named in the legend. Requires xs and ys of
+  // one length.
+  Plot& add_line(std::string name, std::vector<double> xs, std::vector<double> ys, Axis axis = Axis::Left);
+  // Unconnected points of one colour, named in the legend (e.g. data under a fitted line).
+  Plot& add_points(std::string name, std::vector<double> xs, std::vector<double> ys, Axis axis = Axis::Left);
+  // Points coloured by class, against the left axis; the legend lists each class present
+  // by class_names[c], or "class c" past the end of class_names. Requires xs, ys and
+  // classes of one length and classes >= 0.
+  Plot& add_class_points(std::vector<double> xs, std::vector<double> ys, std::vector<std::int64_t> classes,
+                         std::vector<std::string> class_names = {});
+
+  // The whole chart as an SVG document.
+  std::string to_svg() const;
+  // Writes to_svg() to `path` (replacing it). Throws recur::Error naming the path on failure.
+  void save(const std::string& path) const;
+
+ private:
+  enum class Kind { Line, Points, ClassPoints };
+  struct Series {
+    Kind kind = Kind::Line;
+    std::string name;
+    std::vector<double> xs, ys;
+    std::vector<std::int64_t> classes;  // ClassPoints only
+    Axis axis = Axis::Left;
+    int colour = 0;  // palette index (ClassPoints: per point, by class)
+  };
+
+  std::string title_, x_label_, y_label_, y2_label_;
+  int width_ = 800, height_ = 500;
+  std::vector<Series> series_;
+  std::vector<std::string> class_names_;
+  int next_colour_ = 0;
+};
+
+}  // namespace recur::train

@@ -1,0 +1,336 @@
+// The train layer's utilities: nice tick values and their labels, SVG charts (well formed,
+// labelled, NaN-proof), check_finite and Stopwatch.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "recur/data/mnist.hpp"
+#include "recur/recur.hpp"
+#include "recur/train/check_finite.hpp"
+#include "recur/train/plot.hpp"
+#include "recur/train/stopwatch.hpp"
+#include "test_helpers.hpp"
+
+namespace recur {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::HasSubstr;
+using testing::Not;
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+// ---------------------------------------------------------------- a minimal XML check
+
+// What a well-formedness pass found: element names in document order and the text
+// inside every <text> element.
+struct Parsed {
+  bool ok = true;
+  std::string error;
+  std::vector<std::string> elements;
+  std::vector<std::string> texts;
+};
+
+// Checks that tags nest and close, attribute values are quoted, and text holds no raw
+// '<' and only the five XML entities after '&'. Enough XML for what Plot writes.
+Parsed parse_xml(const std::string& doc) {
+  Parsed p;
+  auto fail = [&](const std::string& why, std::size_t at) {
+    if (p.ok) p.error = why + " at offset " + std::to_string(at);
+    p.ok = false;
+  };
+  std::vector<std::string> open;
+  std::size_t i = 0;
+  if (doc.rfind("<?xml", 0) == 0) i = doc.find("?>") + 2;
+  std::string text;
+  bool in_text = false;
+  while (i < doc.size() && p.ok) {
+    if (doc[i] != '<') {
+      if (doc[i] == '&') {
+        std::size_t semi = doc.find(';', i);
+        std::string entity = semi == std::string::npos ? "" : doc.substr(i, semi - i + 1);
+        if (entity != "&amp;" && entity != "&lt;" && entity != "&gt;" && entity != "&quot;" && entity != "&apos;") {
+          fail("bad entity", i);
+        }
+      }
+      if (doc[i] == '>') fail("stray '>'", i);
+      if (in_text) text += doc[i];
+      ++i;
+      continue;
+    }
+    std::size_t end = i + 1;
+    bool quoted = false;
+    for (; end < doc.size() && (quoted || doc[end] != '>'); ++end) {
+      if (doc[end] == '"') quoted = !quoted;
+      if (quoted && doc[end] == '<') fail("'<' in an attribute", end);
+    }
+    if (end == doc.size()) {
+      fail("unterminated tag", i);
+      break;
+    }
+    std::string tag = doc.substr(i + 1, end - i - 1);
+    if (!tag.empty() && tag[0] == '/') {
+      std::string name = tag.substr(1);
+      if (open.empty() || open.back() != name) fail("</" + name + "> closes " + (open.empty() ? "nothing" : open.back()), i);
+      else open.pop_back();
+      if (name == "text") {
+        p.texts.push_back(text);
+        in_text = false;
+      }
+    } else {
+      bool self_closing = !tag.empty() && tag.back() == '/';
+      std::string name = tag.substr(0, tag.find_first_of(" \n/"));
+      if (name.empty()) fail("empty tag name", i);
+      std::size_t quotes = static_cast<std::size_t>(std::count(tag.begin(), tag.end(), '"'));
+      if (quotes % 2 != 0) fail("unbalanced quotes in <" + name + ">", i);
+      p.elements.push_back(name);
+      if (!self_closing) open.push_back(name);
+      if (name == "text" && !self_closing) {
+        in_text = true;
+        text.clear();
+      }
+    }
+    i = end + 1;
+  }
+  if (p.ok && !open.empty()) fail("<" + open.back() + "> never closed", doc.size());
+  if (p.ok && (p.elements.empty() || p.elements.front() != "svg")) fail("the root element is not <svg>", 0);
+  return p;
+}
+
+std::size_t count_of(const std::vector<std::string>& v, const std::string& s) {
+  return static_cast<std::size_t>(std::count(v.begin(), v.end(), s));
+}
+
+std::size_t occurrences(const std::string& haystack, const std::string& needle) {
+  std::size_t n = 0;
+  for (std::size_t at = haystack.find(needle); at != std::string::npos; at = haystack.find(needle, at + 1)) ++n;
+  return n;
+}
+
+bool contains(const std::vector<std::string>& v, const std::string& s) { return count_of(v, s) > 0; }
+
+TEST(XmlCheck, CatchesMalformedDocuments) {
+  EXPECT_TRUE(parse_xml("<svg><g><text>a &amp; b</text></g></svg>").ok);
+  EXPECT_FALSE(parse_xml("<svg><g></svg>").ok);
+  EXPECT_FALSE(parse_xml("<svg><text>a < b</text></svg>").ok);
+  EXPECT_FALSE(parse_xml("<svg><text>a & b</text></svg>").ok);
+  EXPECT_FALSE(parse_xml("<svg><rect x=\"1/></svg>").ok);
+}
+
+// ---------------------------------------------------------------- ticks
+
+void expect_ticks(double lo, double hi, const std::vector<double>& expected) {
+  std::vector<double> ticks = train::nice_ticks(lo, hi);
+  ASSERT_EQ(ticks.size(), expected.size()) << "ticks for [" << lo << ", " << hi << "]";
+  for (std::size_t i = 0; i < ticks.size(); ++i) EXPECT_NEAR(ticks[i], expected[i], 1e-12 * (1 + std::abs(expected[i])));
+}
+
+TEST(NiceTicks, RoundStepsThatCoverTheRange) {
+  expect_ticks(0, 1, {0, 0.2, 0.4, 0.6, 0.8, 1.0});
+  expect_ticks(0, 9380, {0, 2000, 4000, 6000, 8000, 10000});
+  expect_ticks(0.31, 2.47, {0, 0.5, 1.0, 1.5, 2.0, 2.5});
+  expect_ticks(-3.7, 12.2, {-5, 0, 5, 10, 15});
+  expect_ticks(0.8712, 0.8934, {0.87, 0.875, 0.88, 0.885, 0.89, 0.895});
+  expect_ticks(2.47, 0.31, {0, 0.5, 1.0, 1.5, 2.0, 2.5});  // swapped bounds
+  expect_ticks(-1e-3, 0, {-0.001, -0.0008, -0.0006, -0.0004, -0.0002, 0});
+  expect_ticks(5, 5, {4.4, 4.6, 4.8, 5.0, 5.2, 5.4, 5.6});  // an empty range gets room
+  expect_ticks(0, 0, {-1, -0.5, 0, 0.5, 1});
+  expect_ticks(kNaN, 3, {0, 0.2, 0.4, 0.6, 0.8, 1.0});
+  expect_ticks(0, kInf, {0, 0.2, 0.4, 0.6, 0.8, 1.0});
+
+  // Every range: first tick <= lo, last >= hi, equal steps, a readable number of ticks.
+  for (double lo : {-1e6, -7.3, -0.02, 0.0, 1e-9, 0.5, 123.0}) {
+    for (double width : {1e-8, 0.003, 1.0, 17.0, 4.2e5}) {
+      std::vector<double> t = train::nice_ticks(lo, lo + width);
+      ASSERT_GE(t.size(), 3u);
+      EXPECT_LE(t.size(), 12u);
+      EXPECT_LE(t.front(), lo);
+      EXPECT_GE(t.back(), lo + width);
+      double step = t[1] - t[0];
+      // Equal up to the rounding of values of lo's magnitude.
+      double tolerance = 1e-9 * step + 1e-14 * std::abs(lo);
+      for (std::size_t i = 1; i < t.size(); ++i) EXPECT_NEAR(t[i] - t[i - 1], step, tolerance);
+    }
+  }
+  expect_error([] { train::nice_ticks(0, 1, 1); }, {"nice_ticks", "count", "1"});
+}
+
+TEST(NiceTicks, Labels) {
+  EXPECT_EQ(train::format_tick(0.6000000000000001, 0.2), "0.6");
+  EXPECT_EQ(train::format_tick(0.875, 0.005), "0.875");
+  EXPECT_EQ(train::format_tick(0.25, 0.05), "0.25");
+  EXPECT_EQ(train::format_tick(4000, 2000), "4000");
+  EXPECT_EQ(train::format_tick(-5, 5), "-5");
+  EXPECT_EQ(train::format_tick(-1e-17, 0.1), "0.0");  // no "-0.0"
+  EXPECT_EQ(train::format_tick(0.0, 1), "0");
+  EXPECT_EQ(train::format_tick(3e-9, 1e-9), "3e-09");
+  EXPECT_EQ(train::format_tick(2e12, 5e11), "2e+12");
+}
+
+// ---------------------------------------------------------------- charts
+
+TEST(Plot, TrainingCurvesWithTwoAxes) {
+  std::vector<double> iterations, loss, test_iterations, accuracy;
+  for (int i = 0; i <= 100; ++i) {
+    iterations.push_back(i * 10);
+    loss.push_back(2.3 * std::exp(-i / 30.0) + 0.2);
+  }
+  for (int i = 0; i <= 10; ++i) {
+    test_iterations.push_back(i * 100);
+    accuracy.push_back(0.5 + 0.04 * i);
+  }
+  train::Plot plot("LeNet on Fashion-MNIST");
+  plot.set_x_label("iteration").set_y_label("train loss").set_y_label("test accuracy", train::Axis::Right);
+  plot.add_line("train loss", iterations, loss);
+  plot.add_line("test accuracy", test_iterations, accuracy, train::Axis::Right);
+  std::string svg = plot.to_svg();
+
+  Parsed p = parse_xml(svg);
+  ASSERT_TRUE(p.ok) << p.error;
+  EXPECT_THAT(svg, HasSubstr("xmlns=\"http://www.w3.org/2000/svg\""));
+  EXPECT_EQ(svg.substr(svg.size() - 7), "</svg>\n");
+  for (const char* text : {"LeNet on Fashion-MNIST", "iteration", "train loss", "test accuracy"}) {
+    EXPECT_TRUE(contains(p.texts, text)) << text;
+  }
+  // x ticks 0..1000 by 200; left 0..2.5 by 0.5; right 0.5..0.9 by 0.1.
+  for (const char* tick : {"0", "200", "1000", "0.5", "2.5", "0.9"}) EXPECT_TRUE(contains(p.texts, tick)) << tick;
+  EXPECT_EQ(count_of(p.elements, "path"), 2u);  // one line per series
+  EXPECT_THAT(svg, HasSubstr("rotate(90)"));    // the right axis's label
+}
+
+TEST(Plot, NonFiniteValuesAreSkippedAndBreakTheLine) {
+  train::Plot plot;
+  plot.add_line("loss", {0, 1, 2, 3, 4, 5, 6}, {1.0, 0.9, kNaN, 0.7, 0.6, kInf, 0.4});
+  plot.add_points("data", {0, kNaN, 2}, {1, 2, -kInf});
+  std::string svg = plot.to_svg();
+  Parsed p = parse_xml(svg);
+  ASSERT_TRUE(p.ok) << p.error;
+  EXPECT_THAT(svg, Not(HasSubstr("nan")));
+  EXPECT_THAT(svg, Not(HasSubstr("inf")));
+  // Runs {0,1} and {3,4} make one path with two moves; {6} alone is a dot.
+  EXPECT_EQ(count_of(p.elements, "path"), 1u);
+  std::size_t d = svg.find(" d=\"");
+  EXPECT_EQ(occurrences(svg.substr(d, svg.find('"', d + 4) - d), "M"), 2u);
+  // One dot for the lone point, one circle for the single finite data point, two legend markers.
+  EXPECT_EQ(count_of(p.elements, "circle"), 3u);
+  // The y axis spans only the finite values 0.4..1.0.
+  EXPECT_TRUE(contains(p.texts, "0.4"));
+  EXPECT_TRUE(contains(p.texts, "1.0"));
+  EXPECT_FALSE(contains(p.texts, "2.0"));
+}
+
+TEST(Plot, EmptySeriesAndEmptyPlots) {
+  for (train::Plot plot : {train::Plot(), train::Plot("empty").add_line("nothing", {}, {}),
+                           train::Plot().add_line("no finite point", {kNaN, 1}, {2, kNaN}, train::Axis::Right)}) {
+    std::string svg = plot.to_svg();
+    Parsed p = parse_xml(svg);
+    EXPECT_TRUE(p.ok) << p.error << "\n" << svg;
+    EXPECT_EQ(count_of(p.elements, "path"), 0u);
+    EXPECT_THAT(svg, Not(HasSubstr("nan")));
+  }
+}
+
+TEST(Plot, ScatterColouredByClass) {
+  std::vector<double> xs, ys;
+  std::vector<std::int64_t> classes;
+  for (int i = 0; i < 30; ++i) {
+    xs.push_back(std::cos(i));
+    ys.push_back(std::sin(i) * 3);
+    classes.push_back(i % 3 == 0 ? 0 : i % 3 == 1 ? 2 : 9);
+  }
+  std::vector<std::string> names(data::kFashionMnistClasses.begin(), data::kFashionMnistClasses.end());
+  train::Plot plot("codes");
+  plot.add_class_points(xs, ys, classes, names);
+  std::string svg = plot.to_svg();
+  Parsed p = parse_xml(svg);
+  ASSERT_TRUE(p.ok) << p.error;
+  // Legend lists the classes present, by name; "T-shirt/top" survives escaping intact.
+  for (const char* name : {"T-shirt/top", "Pullover", "Ankle boot"}) EXPECT_TRUE(contains(p.texts, name)) << name;
+  EXPECT_FALSE(contains(p.texts, "Trouser"));
+  EXPECT_EQ(count_of(p.elements, "circle"), 30u + 3u);  // points + legend markers
+  // Classes past the names get a generic name.
+  std::string unnamed = train::Plot().add_class_points({0, 1}, {0, 1}, {0, 12}, {"zero"}).to_svg();
+  EXPECT_TRUE(contains(parse_xml(unnamed).texts, "class 12"));
+}
+
+TEST(Plot, PointsWithAFittedCurveAndEscapedText) {
+  std::vector<double> xs, noisy, fit;
+  for (int i = 0; i <= 20; ++i) {
+    double x = -1 + i * 0.1;
+    xs.push_back(x);
+    noisy.push_back(x * x - 0.5 + 0.05 * std::sin(7 * i));
+    fit.push_back(x * x - 0.5);
+  }
+  train::Plot plot("y = x\xc2\xb2 - 0.5 & <noise>");
+  plot.set_x_label("x").set_y_label("y").set_size(640, 400);
+  plot.add_points("data", xs, noisy).add_line("fit \"net\"", xs, fit);
+  std::string svg = plot.to_svg();
+  Parsed p = parse_xml(svg);
+  ASSERT_TRUE(p.ok) << p.error;
+  EXPECT_THAT(svg, HasSubstr("width=\"640\" height=\"400\""));
+  EXPECT_TRUE(contains(p.texts, "y = x\xc2\xb2 - 0.5 &amp; &lt;noise&gt;"));
+  EXPECT_TRUE(contains(p.texts, "fit &quot;net&quot;"));
+  EXPECT_EQ(count_of(p.elements, "circle"), 21u + 1u);
+  EXPECT_EQ(count_of(p.elements, "path"), 1u);
+}
+
+TEST(Plot, Errors) {
+  train::Plot plot;
+  expect_error([&] { plot.add_line("loss", {1, 2}, {1}); }, {"add_line", "'loss'", "2 x values", "1 y values"});
+  expect_error([&] { plot.add_points("data", {1}, {}); }, {"add_points", "'data'"});
+  expect_error([&] { plot.add_class_points({1, 2}, {1, 2}, {0}); }, {"add_class_points", "2 x values", "1 classes"});
+  expect_error([&] { plot.add_class_points({1, 2}, {1, 2}, {0, -1}); }, {"class -1 of point 1", "negative"});
+  expect_error([&] { plot.set_size(100, 500); }, {"set_size", "100 x 500"});
+}
+
+TEST(Plot, SavesToAFile) {
+  fs::path path = fs::temp_directory_path() / ("recur-test-plot-" + std::to_string(::getpid()) + ".svg");
+  train::Plot plot("saved");
+  plot.add_line("a", {0, 1}, {0, 1});
+  plot.save(path.string());
+  std::ifstream in(path);
+  std::stringstream contents;
+  contents << in.rdbuf();
+  EXPECT_EQ(contents.str(), plot.to_svg());
+  fs::remove(path);
+  std::string bad = (fs::temp_directory_path() / "recur-no-such-dir" / "plot.svg").string();
+  expect_error([&] { plot.save(bad); }, {"Plot::save", "cannot write", bad, "No such file"});
+}
+
+// ---------------------------------------------------------------- check_finite, Stopwatch
+
+TEST(CheckFinite, NamesTheValueAndTheStep) {
+  train::check_finite(0.25, 1);
+  train::check_finite(-1e300, 2);
+  expect_error([] { train::check_finite(kNaN, 123); }, {"loss is nan at step 123"});
+  expect_error([] { train::check_finite(kInf, 7); }, {"loss is inf at step 7"});
+  expect_error([] { train::check_finite(-kInf, 8, "gradient norm"); }, {"gradient norm is -inf at step 8"});
+}
+
+TEST(Stopwatch, MeasuresElapsedTime) {
+  train::Stopwatch watch;
+  double first = watch.seconds();
+  volatile double sink = 0;
+  for (int i = 0; i < 1000000; ++i) sink = sink + i;
+  double second = watch.seconds();
+  EXPECT_GE(first, 0);
+  EXPECT_GT(second, first);
+  EXPECT_NEAR(watch.milliseconds(), watch.seconds() * 1000, 50);
+  watch.reset();
+  EXPECT_LT(watch.seconds(), second + 1);
+}
+
+}  // namespace
+}  // namespace recur
