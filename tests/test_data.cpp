@@ -444,25 +444,5 @@ TEST(DataLoader, Errors) {
   expect_error([&] { loader.set_position(-1, 0); }, {"set_position", "epoch -1"});
 }
 
-TEST(DataLoader, AnEpochOfFashionMnistSizeIsFast) {
-  // 60000 images of 28x28 at batch 64: copying 188 MB in 938 batches takes about 20 ms
-  // (bench/bench_data.cpp measures it). The bound here only catches a gross slowdown, as
-  // other processes may share the machine; the best of three epochs is the fairest figure.
-  Tensor images = zeros({60000, 1, 28, 28});
-  Tensor labels = zeros({60000}, DType::Int64);
-  data::DataLoader loader(images, labels, {.batch_size = 64, .seed = 1});
-  double best_ms = 1e9;
-  for (int epoch = 0; epoch < 3; ++epoch) {
-    train::Stopwatch watch;
-    data::Batch batch;
-    std::int64_t batches = 0;
-    while (loader.next(batch)) ++batches;
-    best_ms = std::min(best_ms, watch.milliseconds());
-    EXPECT_EQ(batches, 938);
-    EXPECT_EQ(batch.inputs.shape(), Shape({60000 - 937 * 64, 1, 28, 28}));
-  }
-  EXPECT_LT(best_ms, 500);
-}
-
 }  // namespace
 }  // namespace recur
