@@ -9,4 +9,5 @@
 #include "recur/core/shape.hpp"
 #include "recur/core/tensor.hpp"
 #include "recur/core/threading.hpp"
+#include "recur/nn/init.hpp"
 #include "recur/ops.hpp"
