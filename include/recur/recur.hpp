@@ -9,4 +9,6 @@
 #include "recur/core/shape.hpp"
 #include "recur/core/tensor.hpp"
 #include "recur/core/threading.hpp"
+#include "recur/io/file.hpp"
+#include "recur/io/safetensors.hpp"
 #include "recur/ops.hpp"
