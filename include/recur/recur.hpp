@@ -19,6 +19,8 @@
 #include "recur/nn/linear.hpp"
 #include "recur/nn/module.hpp"
 #include "recur/nn/sequential.hpp"
+#include "recur/io/file.hpp"
+#include "recur/io/safetensors.hpp"
 #include "recur/ops.hpp"
 #include "recur/train/check_finite.hpp"
 #include "recur/train/plot.hpp"
