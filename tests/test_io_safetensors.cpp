@@ -105,11 +105,7 @@ void expect_identical(const Tensor& actual, const Tensor& expected, const std::s
   ASSERT_TRUE(actual.defined());
   EXPECT_EQ(actual.dtype(), expected.dtype());
   EXPECT_EQ(actual.shape(), expected.shape());
-  // Tensor::is_contiguous() reports false for some empty tensors ({2, 0, 3}) even though their
-  // strides are the row-major ones; there is no data to be out of order.
-  if (expected.numel() > 0) {
-    EXPECT_TRUE(actual.is_contiguous());
-  }
+  EXPECT_TRUE(actual.is_contiguous());
   EXPECT_FALSE(actual.requires_grad());
   switch (expected.dtype()) {
     case DType::Float32:

@@ -77,6 +77,7 @@ std::int64_t Tensor::size(int d) const { return shape()[normalize_dim(d, dim(), 
 std::int64_t Tensor::stride(int d) const { return strides()[normalize_dim(d, dim(), "stride")]; }
 
 bool Tensor::is_contiguous() const {
+  if (numel() == 0) return true;  // nothing to lay out; contiguous_strides skips zero extents
   std::int64_t expected = 1;
   for (int d = dim() - 1; d >= 0; --d) {
     if (shape()[d] == 1) continue;

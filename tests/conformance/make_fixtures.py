@@ -5,8 +5,8 @@ Run with Debian's python3-torch (the tests themselves do not need PyTorch):
 
     /usr/bin/python3 tests/conformance/make_fixtures.py [OUT_DIR]
 
-OUT_DIR defaults to tests/conformance/fixtures. One safetensors file per family
-(layers, losses, optimizers). Each holds several cases; a case's tensors are named
+OUT_DIR defaults to tests/fixtures. One safetensors file per family,
+conformance_{layers,losses,optimizers}.safetensors. Each holds several cases; a case's tensors are named
 "<case>.<tensor>" and its configuration is the JSON string under "__metadata__"["<case>"].
 Layer cases hold the inputs, parameters, the output, a random upstream gradient
 "grad_out" and the resulting gradients "grad_<input>". Float64 variants of a case end
@@ -231,13 +231,13 @@ def optimizers():
 
 
 def main():
-    out_dir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "fixtures")
+    out_dir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures")
     os.makedirs(out_dir, exist_ok=True)
     torch.set_num_threads(1)
     for name, build in (("layers", layers), ("losses", losses), ("optimizers", optimizers)):
         fixture = build()
-        save_safetensors(os.path.join(out_dir, name + ".safetensors"), fixture.tensors, fixture.metadata)
-        print(f"{name}.safetensors: {len(fixture.metadata)} cases, {len(fixture.tensors)} tensors")
+        save_safetensors(os.path.join(out_dir, f"conformance_{name}.safetensors"), fixture.tensors, fixture.metadata)
+        print(f"conformance_{name}.safetensors: {len(fixture.metadata)} cases, {len(fixture.tensors)} tensors")
 
 
 if __name__ == "__main__":
