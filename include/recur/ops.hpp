@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <initializer_list>
+#include <ostream>
 #include <vector>
 
 #include "recur/core/random.hpp"
@@ -164,6 +165,54 @@ Tensor nll_loss(const Tensor& logp, const Tensor& target, Reduction reduction = 
 // log_softmax over dim 1 followed by nll_loss.
 Tensor cross_entropy(const Tensor& logits, const Tensor& target, Reduction reduction = Reduction::Mean,
                      std::int64_t ignore_index = -100);
+
+// ---------------------------------------------------------------- convolution, pooling, normalisation
+// Images are NCHW: (batch, channels, height, width). A 3-D (C, H, W) input is one image and
+// gives a 3-D result, as in PyTorch.
+
+// Two extents, (height, width), of a kernel, stride, padding or dilation. One value stands for
+// both, so `conv2d(x, w, b, 2)` means stride (2, 2) and `conv2d(x, w, b, {2, 1})` stride (2, 1).
+struct Size2 {
+  std::int64_t h = 0, w = 0;
+  Size2(std::int64_t both) : h(both), w(both) {}  // NOLINT(google-explicit-constructor): 2 reads as (2, 2)
+  Size2(std::int64_t h, std::int64_t w) : h(h), w(w) {}
+  bool operator==(const Size2&) const = default;
+};
+std::ostream& operator<<(std::ostream& os, Size2 s);  // "(h, w)"
+
+// 2-D convolution (cross-correlation, as PyTorch's): input (N, C, H, W), weight (O, C, kh, kw),
+// bias (O) or undefined. Returns (N, O, out_h, out_w) where, per spatial dimension,
+//   out = floor((in + 2*padding - dilation*(kernel - 1) - 1) / stride) + 1.
+// Requires stride >= 1, dilation >= 1, padding >= 0, the input's channels equal to the
+// weight's C, and out >= 1; a violation is an Error naming the input shape, kernel, stride,
+// padding and dilation. Differentiable in input, weight and bias.
+Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias = Tensor(), Size2 stride = 1,
+              Size2 padding = 0, Size2 dilation = 1);
+
+// Max pooling of x (N, C, H, W): output (oh, ow) is the largest element of the kernel window
+// at (oh*stride - padding, ow*stride - padding), out = floor((in + 2*padding - kernel) / stride) + 1.
+// Padding only shifts windows, it is never the maximum. The gradient goes to the first
+// maximum of each window in row-major order (to a NaN if there is one), as PyTorch.
+// Requires kernel >= 1, stride >= 1, 0 <= padding <= kernel/2 and out >= 1.
+Tensor max_pool2d(const Tensor& x, Size2 kernel, Size2 stride, Size2 padding = 0);
+Tensor max_pool2d(const Tensor& x, Size2 kernel);  // stride = kernel (PyTorch's default)
+
+// Average pooling, same windows and requirements as max_pool2d. The divisor is the window's
+// size including padding when count_include_pad (PyTorch's default), else the number of
+// input elements it covers.
+Tensor avg_pool2d(const Tensor& x, Size2 kernel, Size2 stride, Size2 padding = 0, bool count_include_pad = true);
+Tensor avg_pool2d(const Tensor& x, Size2 kernel);  // stride = kernel
+
+// Batch normalisation of x (N, C), (N, C, L) or (N, C, H, W), per channel c over all other dims:
+//   y = (x - mean_c) / sqrt(var_c + eps) * weight_c + bias_c,
+// weight and bias (C) optional (undefined: 1 and 0). In training, mean and var are the
+// batch's (var biased), and running_mean / running_var (C), when defined, are updated in place
+// without autograd: running = (1 - momentum) * running + momentum * batch statistic, the
+// variance unbiased (times n/(n-1), n = values per channel). In evaluation (training false)
+// the running statistics, which are then required, normalise. Requires n > 1 in training.
+// Differentiable in x, weight and bias (through the batch statistics in training).
+Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
+                  const Tensor& bias, bool training, double momentum = 0.1, double eps = 1e-5);
 
 // ---------------------------------------------------------------- regularisation
 // In training, zeroes each element with probability p and scales the rest by 1/(1-p);

@@ -61,6 +61,18 @@ struct Scalars {
 
 enum class ReduceOp { Sum, Mean, Max, Min };
 
+// A 2-D sliding window (convolution or pooling) over a dense (N, C, H, W) input: output
+// element (oh, ow) sees input rows oh*stride_h - pad_h + i*dilation_h for i < kernel_h, and
+// likewise for columns; positions outside the input are padding.
+struct Window2d {
+  std::int64_t batch = 1, channels = 1, in_h = 1, in_w = 1;
+  std::int64_t kernel_h = 1, kernel_w = 1;
+  std::int64_t stride_h = 1, stride_w = 1;
+  std::int64_t pad_h = 0, pad_w = 0;
+  std::int64_t dilation_h = 1, dilation_w = 1;
+  std::int64_t out_h = 1, out_w = 1;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -110,6 +122,52 @@ class Backend {
                     double alpha, const void* a, std::int64_t lda, const void* b, std::int64_t ldb,
                     double beta, void* c, std::int64_t ldc, DType dtype, std::int64_t batch = 1,
                     std::int64_t stride_a = 0, std::int64_t stride_b = 0, std::int64_t stride_c = 0) = 0;
+
+  // 2-D convolution, NCHW, dense operands: input (N, C, H, W), weight (O, C, kh, kw), bias (O)
+  // or null data, out (N, O, out_h, out_w); `w` describes the input and the window.
+  //   out[n, o] = bias[o] + sum_{c, i, j} weight[o, c, i, j] * input[n, c, window(i, j)]
+  virtual void conv2d(const View& out, const View& input, const View& weight, const View& bias,
+                      const Window2d& w) = 0;
+  // Its gradients from grad_out (out's shape, dense). Each of grad_input (input's shape),
+  // grad_weight and grad_bias may have null data and is then not computed; the others are
+  // overwritten.
+  virtual void conv2d_backward(const View& grad_input, const View& grad_weight, const View& grad_bias,
+                               const View& grad_out, const View& input, const View& weight,
+                               const Window2d& w) = 0;
+
+  // Max pooling of dense input (N, C, H, W) into out (N, C, out_h, out_w), with the argmax
+  // of each window as an int64 index into its H*W plane (PyTorch's return_indices): the
+  // first maximum in row-major window order, NaN wins; padding never does. `indices` may
+  // have null data (no backward pass to come).
+  virtual void max_pool2d(const View& out, const View& indices, const View& input, const Window2d& w) = 0;
+  // grad_input (dense, overwritten) = grad_out routed to the saved argmax positions.
+  virtual void max_pool2d_backward(const View& grad_input, const View& grad_out, const View& indices,
+                                   const Window2d& w) = 0;
+  // Average pooling, divisor as PyTorch's: the window clipped to the padded input when
+  // count_include_pad, else the number of real input elements it covers.
+  virtual void avg_pool2d(const View& out, const View& input, const Window2d& w, bool count_include_pad) = 0;
+  virtual void avg_pool2d_backward(const View& grad_input, const View& grad_out, const Window2d& w,
+                                   bool count_include_pad) = 0;
+
+  // Batch normalisation over a dense input (N, C, L): statistics per channel c over N*L
+  // values. Per-channel views (C) may have any stride.
+  //   training: mean and invstd = 1/sqrt(var + eps) of the batch (var biased); when
+  //             running_mean / running_var have data they become
+  //             (1 - momentum) * running + momentum * batch, the variance unbiased (n/(n-1)).
+  //   eval:     mean = running_mean, invstd = 1/sqrt(running_var + eps).
+  virtual void batch_norm_stats(const View& mean, const View& invstd, const View& input,
+                                const View& running_mean, const View& running_var, bool training,
+                                double momentum, double eps) = 0;
+  // out = (input - mean) * invstd * weight + bias; weight / bias with null data act as 1 / 0.
+  virtual void batch_norm(const View& out, const View& input, const View& mean, const View& invstd,
+                          const View& weight, const View& bias) = 0;
+  // Gradients (any output may have null data), with x^ = (input - mean) * invstd, sums per
+  // channel over N*L: grad_bias = sum(dy), grad_weight = sum(dy * x^), and
+  //   training: grad_input = weight * invstd * (dy - sum(dy)/n - x^ * sum(dy * x^)/n)
+  //   eval:     grad_input = weight * invstd * dy
+  virtual void batch_norm_backward(const View& grad_input, const View& grad_weight, const View& grad_bias,
+                                   const View& grad_out, const View& input, const View& mean,
+                                   const View& invstd, const View& weight, bool training) = 0;
 
   // Random fills of a contiguous view. Elements 2j and 2j+1 come from the Philox block
   // (key, first_block + j), so a fill of n elements consumes ceil(n/2) blocks and its values

@@ -2,7 +2,7 @@
 // where the interface says so), on host memory with any strides.
 //
 // Kernels are spread over the files of this folder by kind (memory, elementwise, reduce,
-// softmax, index, loss, gemm, random). They vectorise through plain loops over contiguous
+// softmax, index, loss, gemm, conv, pool, batch_norm, random). They vectorise through plain loops over contiguous
 // runs (see loops.hpp, vec_math.hpp) and use OpenMP threads only above kParallelGrain
 // elements. GEMM is OpenBLAS's cblas_sgemm/dgemm on the caller's buffers.
 #pragma once
@@ -39,6 +39,25 @@ class CpuBackend final : public Backend {
             const void* a, std::int64_t lda, const void* b, std::int64_t ldb, double beta, void* c,
             std::int64_t ldc, DType dtype, std::int64_t batch = 1, std::int64_t stride_a = 0,
             std::int64_t stride_b = 0, std::int64_t stride_c = 0) override;
+
+  void conv2d(const View& out, const View& input, const View& weight, const View& bias, const Window2d& w) override;
+  void conv2d_backward(const View& grad_input, const View& grad_weight, const View& grad_bias, const View& grad_out,
+                       const View& input, const View& weight, const Window2d& w) override;
+
+  void max_pool2d(const View& out, const View& indices, const View& input, const Window2d& w) override;
+  void max_pool2d_backward(const View& grad_input, const View& grad_out, const View& indices,
+                           const Window2d& w) override;
+  void avg_pool2d(const View& out, const View& input, const Window2d& w, bool count_include_pad) override;
+  void avg_pool2d_backward(const View& grad_input, const View& grad_out, const Window2d& w,
+                           bool count_include_pad) override;
+
+  void batch_norm_stats(const View& mean, const View& invstd, const View& input, const View& running_mean,
+                        const View& running_var, bool training, double momentum, double eps) override;
+  void batch_norm(const View& out, const View& input, const View& mean, const View& invstd, const View& weight,
+                  const View& bias) override;
+  void batch_norm_backward(const View& grad_input, const View& grad_weight, const View& grad_bias,
+                           const View& grad_out, const View& input, const View& mean, const View& invstd,
+                           const View& weight, bool training) override;
 
   void fill_uniform(const View& dst, double low, double high, std::uint64_t key, std::uint64_t first_block) override;
   void fill_normal(const View& dst, double mean, double stddev, std::uint64_t key, std::uint64_t first_block) override;
