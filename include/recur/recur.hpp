@@ -13,6 +13,8 @@
 #include "recur/data/loader.hpp"
 #include "recur/data/mnist.hpp"
 #include "recur/nn/activation.hpp"
+#include "recur/nn/batch_norm.hpp"
+#include "recur/nn/conv.hpp"
 #include "recur/nn/dropout.hpp"
 #include "recur/nn/embedding.hpp"
 #include "recur/nn/init.hpp"
