@@ -1,0 +1,54 @@
+// Checkpoints: the whole state of a training run in one safetensors file, written
+// atomically, so that a run stopped at any moment (even by kill -9) resumes from its last
+// checkpoint and continues bit-identically.
+//
+// Layout of the file (tensor names):
+//   <model state_dict names>      the model's parameters and buffers, as nn::Module names
+//                                 them ("0.weight", "rnn.weight_ih_l0"): the file doubles
+//                                 as a model file that PyTorch's load_file + load_state_dict read
+//   optimizer/<key>               Optimizer::state_dict()
+//   scheduler/<key>               LRScheduler::state_dict()
+//   train/step                    int64 [], the caller's step counter
+//   train/generator               int64 [2], the generator's seed and offset (as bits)
+//   train/loader                  int64 [2], the DataLoader's epoch and batch index
+// Module names never contain '/', so the parts cannot clash. "__metadata__" holds the
+// caller's strings (configuration, vocabulary, ...).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "recur/core/random.hpp"
+#include "recur/data/loader.hpp"
+#include "recur/nn/module.hpp"
+#include "recur/optim/lr_scheduler.hpp"
+#include "recur/optim/optimizer.hpp"
+
+namespace recur::train {
+
+// The live objects a checkpoint saves from and restores into. Only `model` is required;
+// a null part is neither saved nor restored.
+struct TrainingState {
+  nn::Module* model = nullptr;
+  optim::Optimizer* optimizer = nullptr;
+  optim::LRScheduler* scheduler = nullptr;
+  data::DataLoader* loader = nullptr;
+  Generator* generator = nullptr;  // e.g. &default_generator(): dropout masks, sampling
+  std::int64_t step = 0;           // saved; set by load_checkpoint
+};
+
+// Writes every part of `state` and `metadata` to `path` atomically: the previous file at
+// `path` stays intact until the new one is complete.
+void save_checkpoint(const std::string& path, const TrainingState& state,
+                     const std::map<std::string, std::string>& metadata = {});
+
+// Restores every non-null part of `state` from `path` (the model strictly) and sets
+// state.step; returns the file's metadata. A part the file lacks, or one that does not fit
+// (wrong names, shapes, optimizer kind), is an Error naming the file and the part. The
+// file is read and its step, generator and loader entries checked before anything is
+// restored, but a part that fails its own check may leave earlier parts restored: after
+// an error, rebuild the objects rather than train on.
+std::map<std::string, std::string> load_checkpoint(const std::string& path, TrainingState& state);
+
+}  // namespace recur::train
