@@ -363,6 +363,26 @@ TEST(MaxPool2d, NaNWinsAndPaddingNever) {
   expect_values(max_pool2d(full({1, 1, 3, 3}, -5, DType::Float64), 3, 2, 1), {-5, -5, -5, -5});
 }
 
+TEST(MaxPool2d, AllMinusInfinityAndNaNInOverlappingWindows) {
+  // PyTorch: an all -inf window reports its first real element (2x2 windows, and 3x3 ones
+  // clipped by padding); with overlapping windows each reports its last NaN, else its first
+  // maximum: max_pool2d([[1, nan, 3], [nan, 5, -1], [0, 2, 7]], 2, 1) has argmax [[3, 1], [3, 8]].
+  const double inf = std::numeric_limits<double>::infinity(), nan = std::numeric_limits<double>::quiet_NaN();
+  Tensor a = leaf(full({1, 1, 4, 4}, -inf, DType::Float64));
+  sum(max_pool2d(a, 2)).backward();
+  expect_values(a.grad(), {1, 0, 1, 0, 0, 0, 0, 0, 1, 0, 1, 0, 0, 0, 0, 0});
+  Tensor b = leaf(full({1, 1, 3, 3}, -inf, DType::Float64));
+  sum(max_pool2d(b, 3, 2, 1)).backward();
+  expect_values(b.grad(), {1, 1, 0, 1, 1, 0, 0, 0, 0});
+  Tensor c = leaf(from_vector(std::vector<double>{1, nan, 3, nan, 5, -1, 0, 2, 7}, {1, 1, 3, 3}));
+  Tensor y = max_pool2d(c, 2, 1);
+  std::vector<double> values = y.to_vector<double>();
+  EXPECT_TRUE(std::isnan(values[0]) && std::isnan(values[1]) && std::isnan(values[2]));
+  EXPECT_EQ(values[3], 7);
+  sum(y).backward();
+  expect_values(c.grad(), {0, 1, 0, 2, 0, 0, 0, 0, 1});
+}
+
 TEST(MaxPool2d, StrideDefaultsToKernelAndUnbatchedInput) {
   Tensor x = randn({2, 3, 6, 7}, 60);
   expect_close(max_pool2d(x, {2, 3}), max_pool2d(x, {2, 3}, {2, 3}));
