@@ -620,16 +620,29 @@ TEST(BatchNorm, RunningStatisticsOptionalAndVersioned) {
 }
 
 TEST(BatchNorm, ThreadedSizesMatchTheFormula) {
-  // LeNet-with-batch-norm sizes, so that channels are spread over threads; the result
-  // against the formula written with ops.
-  Tensor x = leaf(randn({64, 6, 24, 24}, 92)), w = leaf(randn({6}, 93)), b = leaf(randn({6}, 94));
-  Tensor y = batch_norm(x, Tensor(), Tensor(), w, b, true, 0.1, 1e-5);
-  Tensor xd = x.detach();
-  Tensor mu = mean(xd, {0, 2, 3}, true);
-  Tensor var = mean(mul(sub(xd, mu), sub(xd, mu)), {0, 2, 3}, true);
-  Tensor expected = add(mul(div(sub(xd, mu), sqrt(add(var, 1e-5))), reshape(w.detach(), {1, 6, 1, 1})),
-                        reshape(b.detach(), {1, 6, 1, 1}));
-  expect_close(y, expected, 1e-10);
+  // LeNet-with-batch-norm sizes, (N, C, H, W) and (N, C), large enough that blocks of channels
+  // go to several threads: values and gradients against the formula written with ops.
+  for (Shape shape : {Shape{64, 6, 24, 24}, Shape{512, 96}}) {
+    SCOPED_TRACE(testing::Message() << "shape " << shape);
+    const std::int64_t c = shape[1];
+    Shape per_channel = shape;  // (1, C, 1, 1) or (1, C)
+    for (int d = 0; d < shape.ndim; ++d) per_channel[d] = d == 1 ? c : 1;
+    std::vector<int> reduced = {0};
+    for (int d = 2; d < shape.ndim; ++d) reduced.push_back(d);
+    Tensor x = leaf(randn(shape, 92)), w = leaf(randn({c}, 93)), b = leaf(randn({c}, 94));
+    Tensor dy = randn(shape, 95);
+    Tensor y = batch_norm(x, Tensor(), Tensor(), w, b, true, 0.1, 1e-5);
+    y.backward(dy);
+    Tensor xr = leaf(x.detach()), wr = leaf(w.detach()), br = leaf(b.detach());
+    Tensor mu = mean(xr, reduced, true);
+    Tensor var = mean(mul(sub(xr, mu), sub(xr, mu)), reduced, true);
+    Tensor expected = add(mul(div(sub(xr, mu), sqrt(add(var, 1e-5))), reshape(wr, per_channel)), reshape(br, per_channel));
+    expected.backward(dy);
+    expect_close(y, expected, 1e-10);
+    expect_close(x.grad(), xr.grad(), 1e-10);
+    expect_close(w.grad(), wr.grad(), 1e-10);
+    expect_close(b.grad(), br.grad(), 1e-10);
+  }
 }
 
 // ------------------------------------------------------------------ batch_norm gradients

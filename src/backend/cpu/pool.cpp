@@ -73,25 +73,28 @@ inline bool replaces(T v, T best) {
   return (v > best) | (v != v);
 }
 
-// One output row of 2x2 max pooling from input rows r0, r1: window (a b / c d) visited in
-// that order with PyTorch's rule (replace on > or NaN), branch-free so that it vectorises;
-// `which` (0 to 3) records the winner, whose index in the plane follows from it.
+// One output row of 2x2 max pooling from input rows r0, r1, window (a b / c d). Without a
+// NaN, PyTorch's rule (replace on >) gives the maximum and the first position holding it;
+// `which` (0 to 3) is computed from equalities by arithmetic rather than by branches, which
+// random data would mispredict. With a NaN (rare, so that branch is predictable) the last
+// NaN wins, as it replaces everything before it and nothing else replaces it.
 template <class T, bool kWithIndex>
 void max_2x2_row(const T* __restrict r0, const T* __restrict r1, T* __restrict out, std::int64_t* __restrict idx,
                  std::int64_t row_start, std::int64_t in_w, std::int64_t n) {
   for (std::int64_t ow = 0; ow < n; ++ow) {
-    T best = r0[2 * ow];
-    int which = 0;
-    const T b = r0[2 * ow + 1], c = r1[2 * ow], d = r1[2 * ow + 1];
-    bool take = replaces(b, best);
-    best = pick(take, b, best);
-    which = take ? 1 : which;
-    take = replaces(c, best);
-    best = pick(take, c, best);
-    which = take ? 2 : which;
-    take = replaces(d, best);
-    best = pick(take, d, best);
-    which = take ? 3 : which;
+    const T a = r0[2 * ow], b = r0[2 * ow + 1], c = r1[2 * ow], d = r1[2 * ow + 1];
+    int which;
+    T best;
+    if ((a != a) | (b != b) | (c != c) | (d != d)) [[unlikely]] {
+      which = d != d ? 3 : c != c ? 2 : b != b ? 1 : 0;
+      best = which == 3 ? d : which == 2 ? c : which == 1 ? b : a;
+    } else {
+      // std::max keeps its first argument on ties, so best is the first maximal element
+      // itself (equal zeros of opposite sign included).
+      best = std::max(std::max(a, b), std::max(c, d));
+      const int not_a = a != best, not_b = b != best, not_c = c != best;
+      which = not_a * (1 + not_b * (1 + not_c));
+    }
     out[ow] = best;
     if constexpr (kWithIndex) idx[ow] = row_start + 2 * ow + (which & 1) + (which >> 1) * in_w;
   }
