@@ -28,7 +28,8 @@ using Fn = std::function<Tensor(const std::vector<Tensor>&)>;
 
 Tensor seq(const Shape& shape, std::int64_t a, std::int64_t b, std::int64_t m, double scale, double shift) {
   std::vector<double> v(shape.numel());
-  for (std::size_t i = 0; i < v.size(); ++i) v[i] = static_cast<double>((static_cast<std::int64_t>(i) * a + b) % m) * scale - shift;
+  for (std::size_t i = 0; i < v.size(); ++i)
+    v[i] = static_cast<double>((static_cast<std::int64_t>(i) * a + b) % m) * scale - shift;
   return from_vector(v, shape);
 }
 
@@ -331,7 +332,8 @@ TEST(MaxPool2d, MatchesPyTorchWithPadding) {
   Tensor x = leaf(seq_x({1, 2, 5, 5}));
   Tensor y = max_pool2d(x, 3, 2, 1);
   EXPECT_EQ(y.shape(), (Shape{1, 2, 3, 3}));
-  expect_values(y, {1.25, 1.25, 1.0, 1.0, 1.25, 0.75, 1.0, 1.25, 1.25, 1.0, 1.0, 1.25, 0.75, 1.0, 1.25, 1.25, 1.0, 1.0});
+  expect_values(y, {1.25, 1.25, 1.0, 1.0, 1.25, 0.75, 1.0, 1.25, 1.25,  //
+                    1.0, 1.0, 1.25, 0.75, 1.0, 1.25, 1.25, 1.0, 1.0});
   backprop_probe(y);
   expect_values(x.grad(), {
     0.0, 0.5, 0.0, 0.0, -1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, -1.5, 0.0, 0.0, 2.0, 0.0, 0.0, 0.0, 0.0,
@@ -636,7 +638,8 @@ TEST(BatchNorm, ThreadedSizesMatchTheFormula) {
     Tensor xr = leaf(x.detach()), wr = leaf(w.detach()), br = leaf(b.detach());
     Tensor mu = mean(xr, reduced, true);
     Tensor var = mean(mul(sub(xr, mu), sub(xr, mu)), reduced, true);
-    Tensor expected = add(mul(div(sub(xr, mu), sqrt(add(var, 1e-5))), reshape(wr, per_channel)), reshape(br, per_channel));
+    Tensor normalised = div(sub(xr, mu), sqrt(add(var, 1e-5)));
+    Tensor expected = add(mul(normalised, reshape(wr, per_channel)), reshape(br, per_channel));
     expected.backward(dy);
     expect_close(y, expected, 1e-10);
     expect_close(x.grad(), xr.grad(), 1e-10);

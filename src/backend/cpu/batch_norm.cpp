@@ -123,7 +123,9 @@ void stats_typed(const View& mean_v, const View& invstd_v, const View& input, co
       mean[c] = m;
       invstd[c] = var == 0 && eps == 0 ? T(0) : static_cast<T>(1 / std::sqrt(var + eps));
       if (running_mean) running_mean[c] = static_cast<T>(momentum * m + (1 - momentum) * running_mean[c]);
-      if (running_var) running_var[c] = static_cast<T>(momentum * (squares / (n - 1)) + (1 - momentum) * running_var[c]);
+      if (running_var) {
+        running_var[c] = static_cast<T>(momentum * (squares / (n - 1)) + (1 - momentum) * running_var[c]);
+      }
     }
   });
 }

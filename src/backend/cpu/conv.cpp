@@ -14,7 +14,7 @@
 // large GEMM: at LeNet sizes one image's col (tens of KB) is still in L1/L2 when its GEMM
 // reads it, every thread works on its own images with no synchronisation, and the results
 // land in NCHW order with no transposes; measured against the whole-batch layout it was as
-// fast or faster at every LeNet shape (docs/ARCHITECTURE.md, "Convolution"). The GEMMs go
+// fast or faster at every LeNet shape (docs/ARCHITECTURE.md, "Convolution, pooling and batch normalisation"). The GEMMs go
 // through the backend's one gemm entry point; inside the parallel region OpenBLAS runs on
 // the calling thread. A batch smaller than the thread count runs image after image with
 // BLAS threading each GEMM instead.
@@ -45,9 +45,10 @@ bool is_pointwise(const Window2d& w) {
          w.pad_w == 0;
 }
 
-// Walks the rows of col: f(tap row, channel plane, input row offset of kernel row i and column
-// offset of kernel column j, valid output rows [h0, h1), valid output columns [w0, w1)).
-// Outside the valid ranges a tap meets padding. im2col and col2im share it.
+// Walks the rows of col: f(row index of tap (c, i, j), channel c, input row offset of kernel
+// row i and column offset of kernel column j (input row = oh*stride + row offset, likewise
+// for columns), valid output rows [h0, h1), valid output columns [w0, w1)). Outside the
+// valid ranges the tap meets padding. im2col and col2im share it.
 template <class F>
 void for_each_tap(const Window2d& w, F&& f) {
   for (std::int64_t c = 0; c < w.channels; ++c)
@@ -114,6 +115,7 @@ void im2col(T* __restrict col, const T* __restrict image, const Window2d& w) {
   if (padded) std::fill(col, col + w.channels * w.kernel_h * w.kernel_w * positions, T(0));
   for_each_tap(w, [&](std::int64_t tap, std::int64_t c, std::int64_t row_offset, std::int64_t col_offset,
                       std::int64_t h0, std::int64_t h1, std::int64_t w0, std::int64_t w1) {
+    if (h0 >= h1 || w0 >= w1) return;  // the tap meets only padding
     T* __restrict dst = col + tap * positions + h0 * out_w + w0;
     const T* __restrict src = image + (c * w.in_h + h0 * sh + row_offset) * in_w + col_offset + w0 * sw;
     const std::int64_t n = w1 - w0, src_step = sh * in_w;
@@ -134,6 +136,7 @@ void col2im(T* __restrict image, const T* __restrict col, const Window2d& w) {
   std::fill(image, image + w.channels * w.in_h * in_w, T(0));
   for_each_tap(w, [&](std::int64_t tap, std::int64_t c, std::int64_t row_offset, std::int64_t col_offset,
                       std::int64_t h0, std::int64_t h1, std::int64_t w0, std::int64_t w1) {
+    if (h0 >= h1 || w0 >= w1) return;
     const T* __restrict src = col + tap * positions + h0 * out_w + w0;
     T* __restrict dst = image + (c * w.in_h + h0 * sh + row_offset) * in_w + col_offset + w0 * sw;
     const std::int64_t n = w1 - w0, dst_step = sh * in_w;
@@ -161,7 +164,7 @@ void conv2d_typed(Backend& blas, const View& out, const View& input, const View&
   const T* x = typed<const T>(input);
   const T* b = typed<const T>(bias);
   const bool pointwise = is_pointwise(w);
-  parallel_parts(w.batch, gemm_cost(w, out_channels), [&](int, std::int64_t first, std::int64_t last) {
+  auto images = [&](int, std::int64_t first, std::int64_t last) {
     std::vector<T> col(pointwise ? 0 : taps * positions);
     for (std::int64_t n = first; n < last; ++n) {
       T* yn = y + n * out_size;
@@ -176,7 +179,8 @@ void conv2d_typed(Backend& blas, const View& out, const View& input, const View&
       blas.gemm(false, false, out_channels, positions, taps, 1.0, weight.data, taps, cols, positions, b ? 1.0 : 0.0,
                 yn, positions, out.dtype);
     }
-  }, 1);
+  };
+  parallel_parts(w.batch, gemm_cost(w, out_channels), images, 1);
 }
 
 template <class T>
@@ -201,8 +205,7 @@ void conv2d_backward_typed(Backend& blas, const View& grad_input, const View& gr
   std::vector<char> touched(max_parts, 0);
 
   const std::int64_t cost = gemm_cost(w, out_channels) * ((dx ? 1 : 0) + (dw ? 1 : 0));
-  const int parts = parallel_parts(w.batch, std::max<std::int64_t>(cost, 1), [&](int part, std::int64_t first,
-                                                                                 std::int64_t last) {
+  auto images = [&](int part, std::int64_t first, std::int64_t last) {
     if (first >= last) return;
     touched[part] = 1;
     std::vector<T> col(pointwise || !(dx || dw) ? 0 : taps * positions);
@@ -234,7 +237,8 @@ void conv2d_backward_typed(Backend& blas, const View& grad_input, const View& gr
         }
       }
     }
-  }, 1);
+  };
+  const int parts = parallel_parts(w.batch, std::max<std::int64_t>(cost, 1), images, 1);
 
   if (dw) {
     std::fill(dw, dw + weight_size, T(0));

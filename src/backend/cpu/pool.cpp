@@ -158,7 +158,8 @@ void max_pool2d_typed(const View& out, const View& indices, const View& input, c
           best[k] = -std::numeric_limits<T>::infinity();
           arg[k] = first_row + std::max<std::int64_t>((ow0 + k) * w.stride_w - w.pad_w, 0);
         }
-        for_each_tap_row(w, oh, ow0, n, [&](std::int64_t ih, std::int64_t offset, std::int64_t begin, std::int64_t end) {
+        for_each_tap_row(w, oh, ow0, n, [&](std::int64_t ih, std::int64_t offset, std::int64_t begin,
+                                            std::int64_t end) {
           const std::int64_t base = ih * w.in_w + offset;
           const T* src = xp + base;
           for (std::int64_t ow = begin; ow < end; ++ow) {
@@ -217,7 +218,8 @@ void avg_pool2d_typed(const View& out, const View& input, const Window2d& w, boo
       for (std::int64_t ow0 = 0; ow0 < w.out_w; ow0 += kBlock) {
         const std::int64_t n = std::min(kBlock, w.out_w - ow0);
         T sum[kBlock] = {};
-        for_each_tap_row(w, oh, ow0, n, [&](std::int64_t ih, std::int64_t offset, std::int64_t begin, std::int64_t end) {
+        for_each_tap_row(w, oh, ow0, n, [&](std::int64_t ih, std::int64_t offset, std::int64_t begin,
+                                            std::int64_t end) {
           const T* src = xp + ih * w.in_w + offset;
           for (std::int64_t ow = begin; ow < end; ++ow) sum[ow - ow0] += src[ow * w.stride_w];
         });
@@ -249,7 +251,8 @@ void avg_pool2d_backward_typed(const View& grad_input, const View& grad_out, con
           share[k] = divisor > 0 ? dyr[k] / static_cast<T>(divisor) : T(0);
         }
         // Within one tap, distinct output columns reach distinct inputs (stride >= 1).
-        for_each_tap_row(w, oh, ow0, n, [&](std::int64_t ih, std::int64_t offset, std::int64_t begin, std::int64_t end) {
+        for_each_tap_row(w, oh, ow0, n, [&](std::int64_t ih, std::int64_t offset, std::int64_t begin,
+                                            std::int64_t end) {
           T* dst = dxp + ih * w.in_w + offset;
           for (std::int64_t ow = begin; ow < end; ++ow) dst[ow * w.stride_w] += share[ow - ow0];
         });
