@@ -28,7 +28,8 @@ using Fn = std::function<Tensor(const std::vector<Tensor>&)>;
 
 Tensor seq(const Shape& shape, std::int64_t a, std::int64_t b, std::int64_t m, double scale, double shift) {
   std::vector<double> v(shape.numel());
-  for (std::size_t i = 0; i < v.size(); ++i) v[i] = static_cast<double>((static_cast<std::int64_t>(i) * a + b) % m) * scale - shift;
+  for (std::size_t i = 0; i < v.size(); ++i)
+    v[i] = static_cast<double>((static_cast<std::int64_t>(i) * a + b) % m) * scale - shift;
   return from_vector(v, shape);
 }
 
@@ -331,7 +332,8 @@ TEST(MaxPool2d, MatchesPyTorchWithPadding) {
   Tensor x = leaf(seq_x({1, 2, 5, 5}));
   Tensor y = max_pool2d(x, 3, 2, 1);
   EXPECT_EQ(y.shape(), (Shape{1, 2, 3, 3}));
-  expect_values(y, {1.25, 1.25, 1.0, 1.0, 1.25, 0.75, 1.0, 1.25, 1.25, 1.0, 1.0, 1.25, 0.75, 1.0, 1.25, 1.25, 1.0, 1.0});
+  expect_values(y, {1.25, 1.25, 1.0, 1.0, 1.25, 0.75, 1.0, 1.25, 1.25,  //
+                    1.0, 1.0, 1.25, 0.75, 1.0, 1.25, 1.25, 1.0, 1.0});
   backprop_probe(y);
   expect_values(x.grad(), {
     0.0, 0.5, 0.0, 0.0, -1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, -1.5, 0.0, 0.0, 2.0, 0.0, 0.0, 0.0, 0.0,
@@ -361,6 +363,26 @@ TEST(MaxPool2d, NaNWinsAndPaddingNever) {
   expect_values(x.grad(), {0, 1, 0, 1, 0, 0, 0, 0});
   // All inputs negative: the padded border (implicitly -inf, not 0) is never the maximum.
   expect_values(max_pool2d(full({1, 1, 3, 3}, -5, DType::Float64), 3, 2, 1), {-5, -5, -5, -5});
+}
+
+TEST(MaxPool2d, AllMinusInfinityAndNaNInOverlappingWindows) {
+  // PyTorch: an all -inf window reports its first real element (2x2 windows, and 3x3 ones
+  // clipped by padding); with overlapping windows each reports its last NaN, else its first
+  // maximum: max_pool2d([[1, nan, 3], [nan, 5, -1], [0, 2, 7]], 2, 1) has argmax [[3, 1], [3, 8]].
+  const double inf = std::numeric_limits<double>::infinity(), nan = std::numeric_limits<double>::quiet_NaN();
+  Tensor a = leaf(full({1, 1, 4, 4}, -inf, DType::Float64));
+  sum(max_pool2d(a, 2)).backward();
+  expect_values(a.grad(), {1, 0, 1, 0, 0, 0, 0, 0, 1, 0, 1, 0, 0, 0, 0, 0});
+  Tensor b = leaf(full({1, 1, 3, 3}, -inf, DType::Float64));
+  sum(max_pool2d(b, 3, 2, 1)).backward();
+  expect_values(b.grad(), {1, 1, 0, 1, 1, 0, 0, 0, 0});
+  Tensor c = leaf(from_vector(std::vector<double>{1, nan, 3, nan, 5, -1, 0, 2, 7}, {1, 1, 3, 3}));
+  Tensor y = max_pool2d(c, 2, 1);
+  std::vector<double> values = y.to_vector<double>();
+  EXPECT_TRUE(std::isnan(values[0]) && std::isnan(values[1]) && std::isnan(values[2]));
+  EXPECT_EQ(values[3], 7);
+  sum(y).backward();
+  expect_values(c.grad(), {0, 1, 0, 2, 0, 0, 0, 0, 1});
 }
 
 TEST(MaxPool2d, StrideDefaultsToKernelAndUnbatchedInput) {
@@ -600,16 +622,30 @@ TEST(BatchNorm, RunningStatisticsOptionalAndVersioned) {
 }
 
 TEST(BatchNorm, ThreadedSizesMatchTheFormula) {
-  // LeNet-with-batch-norm sizes, so that channels are spread over threads; the result
-  // against the formula written with ops.
-  Tensor x = leaf(randn({64, 6, 24, 24}, 92)), w = leaf(randn({6}, 93)), b = leaf(randn({6}, 94));
-  Tensor y = batch_norm(x, Tensor(), Tensor(), w, b, true, 0.1, 1e-5);
-  Tensor xd = x.detach();
-  Tensor mu = mean(xd, {0, 2, 3}, true);
-  Tensor var = mean(mul(sub(xd, mu), sub(xd, mu)), {0, 2, 3}, true);
-  Tensor expected = add(mul(div(sub(xd, mu), sqrt(add(var, 1e-5))), reshape(w.detach(), {1, 6, 1, 1})),
-                        reshape(b.detach(), {1, 6, 1, 1}));
-  expect_close(y, expected, 1e-10);
+  // LeNet-with-batch-norm sizes, (N, C, H, W) and (N, C), large enough that blocks of channels
+  // go to several threads: values and gradients against the formula written with ops.
+  for (Shape shape : {Shape{64, 6, 24, 24}, Shape{512, 96}}) {
+    SCOPED_TRACE(testing::Message() << "shape " << shape);
+    const std::int64_t c = shape[1];
+    Shape per_channel = shape;  // (1, C, 1, 1) or (1, C)
+    for (int d = 0; d < shape.ndim; ++d) per_channel[d] = d == 1 ? c : 1;
+    std::vector<int> reduced = {0};
+    for (int d = 2; d < shape.ndim; ++d) reduced.push_back(d);
+    Tensor x = leaf(randn(shape, 92)), w = leaf(randn({c}, 93)), b = leaf(randn({c}, 94));
+    Tensor dy = randn(shape, 95);
+    Tensor y = batch_norm(x, Tensor(), Tensor(), w, b, true, 0.1, 1e-5);
+    y.backward(dy);
+    Tensor xr = leaf(x.detach()), wr = leaf(w.detach()), br = leaf(b.detach());
+    Tensor mu = mean(xr, reduced, true);
+    Tensor var = mean(mul(sub(xr, mu), sub(xr, mu)), reduced, true);
+    Tensor normalised = div(sub(xr, mu), sqrt(add(var, 1e-5)));
+    Tensor expected = add(mul(normalised, reshape(wr, per_channel)), reshape(br, per_channel));
+    expected.backward(dy);
+    expect_close(y, expected, 1e-10);
+    expect_close(x.grad(), xr.grad(), 1e-10);
+    expect_close(w.grad(), wr.grad(), 1e-10);
+    expect_close(b.grad(), br.grad(), 1e-10);
+  }
 }
 
 // ------------------------------------------------------------------ batch_norm gradients

@@ -78,8 +78,9 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, Siz
   RECUR_CHECK(out_h >= 1 && out_w >= 1,
               "conv2d: " << setting << " gives an output of " << out_h << "x" << out_w
                          << " (out = (in + 2*padding - dilation*(kernel - 1) - 1) / stride + 1); the padded input "
-                         << in_h + 2 * padding.h << "x" << in_w + 2 * padding.w << " is smaller than the dilated kernel "
-                         << dilation.h * (kernel.h - 1) + 1 << "x" << dilation.w * (kernel.w - 1) + 1);
+                         << in_h + 2 * padding.h << "x" << in_w + 2 * padding.w
+                         << " is smaller than the dilated kernel " << dilation.h * (kernel.h - 1) + 1 << "x"
+                         << dilation.w * (kernel.w - 1) + 1);
 
   Tensor x = dense_batch(op, input);
   Tensor w = dense(weight);

@@ -14,7 +14,7 @@
 // large GEMM: at LeNet sizes one image's col (tens of KB) is still in L1/L2 when its GEMM
 // reads it, every thread works on its own images with no synchronisation, and the results
 // land in NCHW order with no transposes; measured against the whole-batch layout it was as
-// fast or faster at every LeNet shape (docs/ARCHITECTURE.md, "Convolution"). The GEMMs go
+// fast or faster at every LeNet shape (docs/ARCHITECTURE.md, "Convolution, pooling and batch normalisation"). The GEMMs go
 // through the backend's one gemm entry point; inside the parallel region OpenBLAS runs on
 // the calling thread. A batch smaller than the thread count runs image after image with
 // BLAS threading each GEMM instead.
@@ -30,13 +30,13 @@ namespace {
 
 using namespace cpu;
 
-// Output columns ow whose input column ow*stride + offset lies in [0, width): [begin, end).
-void valid_columns(std::int64_t offset, std::int64_t stride, std::int64_t width, std::int64_t out_w,
-                   std::int64_t& begin, std::int64_t& end) {
+// Output indices o < out whose input index o*stride + offset lies in [0, size): [begin, end).
+void valid_range(std::int64_t offset, std::int64_t stride, std::int64_t size, std::int64_t out, std::int64_t& begin,
+                 std::int64_t& end) {
   begin = offset >= 0 ? 0 : (-offset + stride - 1) / stride;
-  end = offset > width - 1 ? 0 : (width - 1 - offset) / stride + 1;
-  begin = std::min(begin, out_w);
-  end = std::clamp(end, begin, out_w);
+  end = offset > size - 1 ? 0 : (size - 1 - offset) / stride + 1;
+  begin = std::min(begin, out);
+  end = std::clamp(end, begin, out);
 }
 
 // A 1x1 kernel with unit stride and no padding reads the image itself as col.
@@ -45,62 +45,108 @@ bool is_pointwise(const Window2d& w) {
          w.pad_w == 0;
 }
 
-// col (K x P) = the columns of one image (C x H x W).
-template <class T>
-void im2col(T* col, const T* image, const Window2d& w) {
-  const std::int64_t out_w = w.out_w, plane = w.in_h * w.in_w;
-  const std::int64_t positions = w.out_h * out_w;
+// Walks the rows of col: f(row index of tap (c, i, j), channel c, input row offset of kernel
+// row i and column offset of kernel column j (input row = oh*stride + row offset, likewise
+// for columns), valid output rows [h0, h1), valid output columns [w0, w1)). Outside the
+// valid ranges the tap meets padding. im2col and col2im share it.
+template <class F>
+void for_each_tap(const Window2d& w, F&& f) {
   for (std::int64_t c = 0; c < w.channels; ++c)
-    for (std::int64_t i = 0; i < w.kernel_h; ++i)
+    for (std::int64_t i = 0; i < w.kernel_h; ++i) {
+      const std::int64_t row_offset = i * w.dilation_h - w.pad_h;
+      std::int64_t h0, h1;
+      valid_range(row_offset, w.stride_h, w.in_h, w.out_h, h0, h1);
       for (std::int64_t j = 0; j < w.kernel_w; ++j) {
-        T* row = col + ((c * w.kernel_h + i) * w.kernel_w + j) * positions;
         const std::int64_t col_offset = j * w.dilation_w - w.pad_w;
-        std::int64_t begin, end;
-        valid_columns(col_offset, w.stride_w, w.in_w, out_w, begin, end);
-        for (std::int64_t oh = 0; oh < w.out_h; ++oh) {
-          T* dst = row + oh * out_w;
-          const std::int64_t ih = oh * w.stride_h - w.pad_h + i * w.dilation_h;
-          if (ih < 0 || ih >= w.in_h) {
-            std::fill(dst, dst + out_w, T(0));
-            continue;
-          }
-          const T* src = image + c * plane + ih * w.in_w + col_offset;
-          std::fill(dst, dst + begin, T(0));
-          if (w.stride_w == 1) {
-            for (std::int64_t ow = begin; ow < end; ++ow) dst[ow] = src[ow];
-          } else {
-            for (std::int64_t ow = begin; ow < end; ++ow) dst[ow] = src[ow * w.stride_w];
-          }
-          std::fill(dst + end, dst + out_w, T(0));
-        }
+        std::int64_t w0, w1;
+        valid_range(col_offset, w.stride_w, w.in_w, w.out_w, w0, w1);
+        f((c * w.kernel_h + i) * w.kernel_w + j, c, row_offset, col_offset, h0, h1, w0, w1);
       }
+    }
+}
+
+// dst[k] = src[k] for k < n. Output rows are short (8 to 24 values at LeNet sizes): written
+// as a loop of fixed 8-wide blocks, each one vector move, rather than a memcpy call per row,
+// which the compiler would otherwise substitute and which then costs more than the copy.
+template <class T>
+inline void copy_short(T* __restrict dst, const T* __restrict src, std::int64_t n) {
+  std::int64_t k = 0;
+  for (; k + 8 <= n; k += 8) {
+    T block[8];
+    for (int l = 0; l < 8; ++l) block[l] = src[k + l];
+    for (int l = 0; l < 8; ++l) dst[k + l] = block[l];
+  }
+  for (; k < n; ++k) dst[k] = src[k];
+}
+
+// dst[k] += src[k] for k < n, in the same 8-wide blocks.
+template <class T>
+inline void add_short(T* __restrict dst, const T* __restrict src, std::int64_t n) {
+  std::int64_t k = 0;
+  for (; k + 8 <= n; k += 8) {
+    T block[8];
+    for (int l = 0; l < 8; ++l) block[l] = dst[k + l] + src[k + l];
+    for (int l = 0; l < 8; ++l) dst[k + l] = block[l];
+  }
+  for (; k < n; ++k) dst[k] += src[k];
+}
+
+// sum of x[k] for k < n: float lanes over the row (it vectorises), double across lanes.
+template <class T>
+double row_sum(const T* x, std::int64_t n) {
+  constexpr int kLanes = 16;
+  T acc[kLanes] = {};
+  std::int64_t k = 0;
+  for (; k + kLanes <= n; k += kLanes)
+    for (int l = 0; l < kLanes; ++l) acc[l] += x[k + l];
+  double s = 0;
+  for (int l = 0; l < kLanes; ++l) s += acc[l];
+  for (; k < n; ++k) s += x[k];
+  return s;
+}
+
+// col (K x P) = the columns of one image (C x H x W). Padding entries are zeroed up front
+// (one memset) so that the loops only copy the runs of real input, one per output row.
+template <class T>
+void im2col(T* __restrict col, const T* __restrict image, const Window2d& w) {
+  const std::int64_t out_w = w.out_w, positions = w.out_h * out_w;
+  const std::int64_t sh = w.stride_h, sw = w.stride_w, in_w = w.in_w;
+  const bool padded = w.pad_h > 0 || w.pad_w > 0;
+  if (padded) std::fill(col, col + w.channels * w.kernel_h * w.kernel_w * positions, T(0));
+  for_each_tap(w, [&](std::int64_t tap, std::int64_t c, std::int64_t row_offset, std::int64_t col_offset,
+                      std::int64_t h0, std::int64_t h1, std::int64_t w0, std::int64_t w1) {
+    if (h0 >= h1 || w0 >= w1) return;  // the tap meets only padding
+    T* __restrict dst = col + tap * positions + h0 * out_w + w0;
+    const T* __restrict src = image + (c * w.in_h + h0 * sh + row_offset) * in_w + col_offset + w0 * sw;
+    const std::int64_t n = w1 - w0, src_step = sh * in_w;
+    if (sw == 1) {
+      for (std::int64_t oh = h0; oh < h1; ++oh, dst += out_w, src += src_step) copy_short(dst, src, n);
+    } else {
+      for (std::int64_t oh = h0; oh < h1; ++oh, dst += out_w, src += src_step)
+        for (std::int64_t k = 0; k < n; ++k) dst[k] = src[k * sw];
+    }
+  });
 }
 
 // image (C x H x W) = the sum of col's entries at the positions im2col took them from.
 template <class T>
-void col2im(T* image, const T* col, const Window2d& w) {
-  const std::int64_t out_w = w.out_w, plane = w.in_h * w.in_w;
-  const std::int64_t positions = w.out_h * out_w;
-  std::fill(image, image + w.channels * plane, T(0));
-  for (std::int64_t c = 0; c < w.channels; ++c)
-    for (std::int64_t i = 0; i < w.kernel_h; ++i)
-      for (std::int64_t j = 0; j < w.kernel_w; ++j) {
-        const T* row = col + ((c * w.kernel_h + i) * w.kernel_w + j) * positions;
-        const std::int64_t col_offset = j * w.dilation_w - w.pad_w;
-        std::int64_t begin, end;
-        valid_columns(col_offset, w.stride_w, w.in_w, out_w, begin, end);
-        for (std::int64_t oh = 0; oh < w.out_h; ++oh) {
-          const std::int64_t ih = oh * w.stride_h - w.pad_h + i * w.dilation_h;
-          if (ih < 0 || ih >= w.in_h) continue;
-          const T* src = row + oh * out_w;
-          T* dst = image + c * plane + ih * w.in_w + col_offset;
-          if (w.stride_w == 1) {
-            for (std::int64_t ow = begin; ow < end; ++ow) dst[ow] += src[ow];
-          } else {
-            for (std::int64_t ow = begin; ow < end; ++ow) dst[ow * w.stride_w] += src[ow];
-          }
-        }
-      }
+void col2im(T* __restrict image, const T* __restrict col, const Window2d& w) {
+  const std::int64_t out_w = w.out_w, positions = w.out_h * out_w;
+  const std::int64_t sh = w.stride_h, sw = w.stride_w, in_w = w.in_w;
+  std::fill(image, image + w.channels * w.in_h * in_w, T(0));
+  for_each_tap(w, [&](std::int64_t tap, std::int64_t c, std::int64_t row_offset, std::int64_t col_offset,
+                      std::int64_t h0, std::int64_t h1, std::int64_t w0, std::int64_t w1) {
+    if (h0 >= h1 || w0 >= w1) return;
+    const T* __restrict src = col + tap * positions + h0 * out_w + w0;
+    T* __restrict dst = image + (c * w.in_h + h0 * sh + row_offset) * in_w + col_offset + w0 * sw;
+    const std::int64_t n = w1 - w0, dst_step = sh * in_w;
+    if (sw == 1) {
+      for (std::int64_t oh = h0; oh < h1; ++oh, src += out_w, dst += dst_step) add_short(dst, src, n);
+    } else {
+      for (std::int64_t oh = h0; oh < h1; ++oh, src += out_w, dst += dst_step)
+        for (std::int64_t k = 0; k < n; ++k) dst[k * sw] += src[k];
+    }
+  });
 }
 
 // Multiply-adds per image of one GEMM, the cost that decides whether to fork.
@@ -118,7 +164,7 @@ void conv2d_typed(Backend& blas, const View& out, const View& input, const View&
   const T* x = typed<const T>(input);
   const T* b = typed<const T>(bias);
   const bool pointwise = is_pointwise(w);
-  parallel_parts(w.batch, gemm_cost(w, out_channels), [&](int, std::int64_t first, std::int64_t last) {
+  auto images = [&](int, std::int64_t first, std::int64_t last) {
     std::vector<T> col(pointwise ? 0 : taps * positions);
     for (std::int64_t n = first; n < last; ++n) {
       T* yn = y + n * out_size;
@@ -133,7 +179,8 @@ void conv2d_typed(Backend& blas, const View& out, const View& input, const View&
       blas.gemm(false, false, out_channels, positions, taps, 1.0, weight.data, taps, cols, positions, b ? 1.0 : 0.0,
                 yn, positions, out.dtype);
     }
-  }, 1);
+  };
+  parallel_parts(w.batch, gemm_cost(w, out_channels), images, 1);
 }
 
 template <class T>
@@ -158,8 +205,7 @@ void conv2d_backward_typed(Backend& blas, const View& grad_input, const View& gr
   std::vector<char> touched(max_parts, 0);
 
   const std::int64_t cost = gemm_cost(w, out_channels) * ((dx ? 1 : 0) + (dw ? 1 : 0));
-  const int parts = parallel_parts(w.batch, std::max<std::int64_t>(cost, 1), [&](int part, std::int64_t first,
-                                                                                 std::int64_t last) {
+  auto images = [&](int part, std::int64_t first, std::int64_t last) {
     if (first >= last) return;
     touched[part] = 1;
     std::vector<T> col(pointwise || !(dx || dw) ? 0 : taps * positions);
@@ -177,12 +223,7 @@ void conv2d_backward_typed(Backend& blas, const View& grad_input, const View& gr
                   n == first ? 0.0 : 1.0, dw_part, taps, grad_out.dtype);
       }
       if (db) {
-        for (std::int64_t o = 0; o < out_channels; ++o) {
-          const T* row = dyn + o * positions;
-          double s = 0;
-          for (std::int64_t p = 0; p < positions; ++p) s += row[p];
-          db_part[o] += s;
-        }
+        for (std::int64_t o = 0; o < out_channels; ++o) db_part[o] += row_sum(dyn + o * positions, positions);
       }
       if (dx) {
         T* dxn = dx + n * image_size;
@@ -196,7 +237,8 @@ void conv2d_backward_typed(Backend& blas, const View& grad_input, const View& gr
         }
       }
     }
-  }, 1);
+  };
+  const int parts = parallel_parts(w.batch, std::max<std::int64_t>(cost, 1), images, 1);
 
   if (dw) {
     std::fill(dw, dw + weight_size, T(0));

@@ -2,9 +2,9 @@
 // where the interface says so), on host memory with any strides.
 //
 // Kernels are spread over the files of this folder by kind (memory, elementwise, reduce,
-// softmax, index, loss, gemm, conv, pool, batch_norm, random). They vectorise through plain loops over contiguous
-// runs (see loops.hpp, vec_math.hpp) and use OpenMP threads only above kParallelGrain
-// elements. GEMM is OpenBLAS's cblas_sgemm/dgemm on the caller's buffers.
+// softmax, index, loss, gemm, conv, pool, batch_norm, random). They vectorise through plain
+// loops over contiguous runs (see loops.hpp, vec_math.hpp) and use OpenMP threads only above
+// kParallelGrain elements. GEMM is OpenBLAS's cblas_sgemm/dgemm on the caller's buffers.
 #pragma once
 
 #include "backend/backend.hpp"
