@@ -2,7 +2,7 @@
 // where the interface says so), on host memory with any strides.
 //
 // Kernels are spread over the files of this folder by kind (memory, elementwise, reduce,
-// softmax, index, loss, gemm, random). They vectorise through plain loops over contiguous
+// softmax, index, loss, gemm, random, optim). They vectorise through plain loops over contiguous
 // runs (see loops.hpp, vec_math.hpp) and use OpenMP threads only above kParallelGrain
 // elements. GEMM is OpenBLAS's cblas_sgemm/dgemm on the caller's buffers.
 #pragma once
@@ -39,6 +39,14 @@ class CpuBackend final : public Backend {
             const void* a, std::int64_t lda, const void* b, std::int64_t ldb, double beta, void* c,
             std::int64_t ldc, DType dtype, std::int64_t batch = 1, std::int64_t stride_a = 0,
             std::int64_t stride_b = 0, std::int64_t stride_c = 0) override;
+
+  void sgd_step(const View& param, const View& grad, const View& momentum_buffer, const SgdStep& s) override;
+  void adagrad_step(const View& param, const View& grad, const View& sum, const AdagradStep& s) override;
+  void rmsprop_step(const View& param, const View& grad, const View& square_avg, const View& grad_avg,
+                    const View& momentum_buffer, const RmspropStep& s) override;
+  void adam_step(const View& param, const View& grad, const View& exp_avg, const View& exp_avg_sq,
+                 const View& max_exp_avg_sq, const AdamStep& s) override;
+  double norm(const View& src, double p) override;
 
   void fill_uniform(const View& dst, double low, double high, std::uint64_t key, std::uint64_t first_block) override;
   void fill_normal(const View& dst, double mean, double stddev, std::uint64_t key, std::uint64_t first_block) override;
