@@ -10,3 +10,8 @@
 #include "recur/core/tensor.hpp"
 #include "recur/core/threading.hpp"
 #include "recur/ops.hpp"
+#include "recur/optim/adagrad.hpp"
+#include "recur/optim/adam.hpp"
+#include "recur/optim/optimizer.hpp"
+#include "recur/optim/rmsprop.hpp"
+#include "recur/optim/sgd.hpp"
