@@ -12,6 +12,7 @@
 #include "recur/ops.hpp"
 #include "recur/optim/adagrad.hpp"
 #include "recur/optim/adam.hpp"
+#include "recur/optim/clip.hpp"
 #include "recur/optim/lr_scheduler.hpp"
 #include "recur/optim/optimizer.hpp"
 #include "recur/optim/rmsprop.hpp"
