@@ -235,6 +235,38 @@ TEST(Optim, Float64MatchesPyTorch) {
   }
 }
 
+TEST(Optim, LargeTensorsRoundLikeSmallOnes) {
+  // The same values tiled into tensors large enough for the vectorised, threaded loops:
+  // every tile ends where the small run (the scalar path, checked against PyTorch) ends.
+  const int tiles = 4000;
+  auto tile = [&](const std::vector<double>& v) {
+    std::vector<double> out;
+    for (int t = 0; t < tiles; ++t) out.insert(out.end(), v.begin(), v.end());
+    return out;
+  };
+  const std::vector<double> p0 = tile(kP0), p1 = tile(kP1), g0 = tile(kG0), g1 = tile(kG1);
+  const Shape s0{static_cast<std::int64_t>(p0.size())}, s1{static_cast<std::int64_t>(p1.size())};
+  for (const Case& c : kCases) {
+    SCOPED_TRACE(c.name);
+    Params p = {leaf(p0, s0, DType::Float32), leaf(p1, s1, DType::Float32)};
+    std::unique_ptr<Optimizer> opt = c.make(p);
+    for (int k = 0; k < 10; ++k) {
+      p[0].set_grad(grad_at(g0, s0, k, DType::Float32));
+      p[1].set_grad(grad_at(g1, s1, k, DType::Float32));
+      opt->step();
+    }
+    const std::vector<float> big0 = p[0].to_vector<float>(), big1 = p[1].to_vector<float>();
+    std::vector<float> want;
+    for (int t = 0; t < tiles; ++t)
+      for (int i = 0; i < 6; ++i) want.push_back(static_cast<float>(c.after_10[i]));
+    EXPECT_EQ(big0, want);
+    want.clear();
+    for (int t = 0; t < tiles; ++t)
+      for (int i = 6; i < 10; ++i) want.push_back(static_cast<float>(c.after_10[i]));
+    EXPECT_EQ(big1, want);
+  }
+}
+
 TEST(Optim, ResultsAreDeterministic) {
   for (const Case& c : kCases) {
     SCOPED_TRACE(c.name);
@@ -263,7 +295,9 @@ TEST(Optim, ParametersWithoutGradientAreSkippedAndKeepTheirOwnStepCount) {
   for (int k = 0; k < 10; ++k) {
     set_grads(p, k, /*skip_p1=*/k < 3);
     opt.step();
-    if (k < 3) EXPECT_EQ(p[1].to_vector<double>(), make_params()[1].to_vector<double>());  // untouched while it has no gradient
+    if (k < 3) {  // untouched while it has no gradient
+      EXPECT_EQ(p[1].to_vector<double>(), make_params()[1].to_vector<double>());
+    }
   }
   // PyTorch: Adam(lr=0.01), P1.grad = None at steps 0-2 (its bias correction counts 7 steps).
   expect_same_floats(flat(p), {0.442749441, -1.20985448, 1.9506489, -0.798393071, 1.52584898, -3.05325389, 0.0770951509,
