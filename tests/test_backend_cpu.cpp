@@ -434,6 +434,7 @@ double binary_reference(BinaryOp op, double a, double b, Scalars s) {
     case BinaryOp::Div: return a / b;
     case BinaryOp::Maximum: return std::max(a, b);
     case BinaryOp::Minimum: return std::min(a, b);
+    case BinaryOp::AddScaled: return a + s.a * b;
     case BinaryOp::TanhBackward: return a * (1 - b * b);
     case BinaryOp::SigmoidBackward: return a * b * (1 - b);
     case BinaryOp::ReluBackward: return b > 0 ? a : 0;
@@ -447,6 +448,7 @@ double binary_reference(BinaryOp op, double a, double b, Scalars s) {
 const BinaryOp kBinaryOps[] = {BinaryOp::Add,          BinaryOp::Sub,
                                BinaryOp::Mul,          BinaryOp::Div,
                                BinaryOp::Maximum,      BinaryOp::Minimum,
+                               BinaryOp::AddScaled,
                                BinaryOp::TanhBackward, BinaryOp::SigmoidBackward,
                                BinaryOp::ReluBackward, BinaryOp::LeakyReluBackward,
                                BinaryOp::ClampBackward, BinaryOp::AbsBackward};
@@ -455,6 +457,7 @@ template <class T>
 void check_binary(BinaryOp op, double rtol) {
   Scalars s{-0.5, 0.5};
   if (op == BinaryOp::LeakyReluBackward) s = {0.2, 0};
+  if (op == BinaryOp::AddScaled) s = {2, 0};  // whole (int64), and exact in any precision
   auto a = values<T>(3 * 5 * 4 + 1, -2, 2, 1);  // one spare, for a view shifted by one
   auto b = values<T>(5 * 4, 0.25, 2, 2);
   if (op != BinaryOp::Div)
@@ -497,7 +500,8 @@ TEST(BackendBinary, AllOpsFloat64) {
   for (BinaryOp op : kBinaryOps) check_binary<double>(op, 1e-12);
 }
 TEST(BackendBinary, Int64Arithmetic) {
-  for (BinaryOp op : {BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Maximum, BinaryOp::Minimum})
+  for (BinaryOp op : {BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::AddScaled, BinaryOp::Maximum,
+                      BinaryOp::Minimum})
     check_binary<std::int64_t>(op, 0);
 }
 

@@ -54,6 +54,7 @@ void fill_(const Tensor& dst, double value);
 void zero_(const Tensor& dst);
 void add_(const Tensor& dst, const Tensor& src, double alpha = 1);  // dst += alpha * src (broadcast)
 void mul_(const Tensor& dst, double factor);                        // dst *= factor
+void clamp_(const Tensor& dst, double low, double high);             // floating dst into [low, high]; NaN stays NaN
 void uniform_(const Tensor& dst, double low, double high, Generator* gen = nullptr);
 void normal_(const Tensor& dst, double mean, double stddev, Generator* gen = nullptr);
 
@@ -218,5 +219,65 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
 // In training, zeroes each element with probability p and scales the rest by 1/(1-p);
 // in evaluation (training false) or with p == 0, returns x. Requires 0 <= p < 1.
 Tensor dropout(const Tensor& x, double p, bool training, Generator* gen = nullptr);
+
+// ---------------------------------------------------------------- optimizer updates
+// The fused steps behind recur::optim: each updates one parameter and its state in place
+// in a single pass over the elements, with the formulas and the operation order of
+// PyTorch 1.13's single-tensor optimizers (float32 stays float32; see
+// src/backend/cpu/optim.cpp for the maths). Not differentiable.
+// Requires: param float32 or float64; grad and each state tensor the options use defined,
+// with param's shape, dtype and device; param and the state tensors share no storage with
+// each other or with grad; grad mode off if param requires grad (optimizers use
+// NoGradGuard). Non-contiguous operands are allowed (updated through a dense copy).
+// Guarantees: param and the used state tensors are updated and their versions bumped;
+// unused state tensors may be undefined and are not touched.
+
+struct SgdUpdate {
+  double lr = 0;
+  double momentum = 0;  // momentum_buffer is used when != 0
+  double dampening = 0;
+  double weight_decay = 0;
+  bool nesterov = false;
+  bool first_step = false;  // the momentum buffer is overwritten with the gradient, as PyTorch's first step
+};
+void sgd_update_(const Tensor& param, const Tensor& grad, const Tensor& momentum_buffer, const SgdUpdate& u);
+
+struct AdagradUpdate {
+  double lr = 0.01;
+  double lr_decay = 0;
+  double weight_decay = 0;
+  double eps = 1e-10;
+  bool eps_inside_sqrt = false;  // sqrt(sum + eps) (min-char-rnn) instead of sqrt(sum) + eps
+  std::int64_t step = 1;         // this update's number, from 1: lr / (1 + (step - 1) lr_decay)
+};
+void adagrad_update_(const Tensor& param, const Tensor& grad, const Tensor& sum, const AdagradUpdate& u);
+
+struct RmspropUpdate {
+  double lr = 0.01;
+  double alpha = 0.99;
+  double eps = 1e-8;
+  double weight_decay = 0;
+  double momentum = 0;    // momentum_buffer is used when > 0
+  bool centered = false;  // grad_avg is used when true
+};
+void rmsprop_update_(const Tensor& param, const Tensor& grad, const Tensor& square_avg, const Tensor& grad_avg,
+                     const Tensor& momentum_buffer, const RmspropUpdate& u);
+
+struct AdamUpdate {
+  double lr = 1e-3;
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double eps = 1e-8;
+  double weight_decay = 0;
+  bool decoupled_weight_decay = false;  // AdamW: p *= 1 - lr wd, instead of g += wd p (Adam)
+  bool amsgrad = false;                 // max_exp_avg_sq is used when true
+  std::int64_t step = 1;                // this update's number, from 1 (bias corrections)
+};
+void adam_update_(const Tensor& param, const Tensor& grad, const Tensor& exp_avg, const Tensor& exp_avg_sq,
+                  const Tensor& max_exp_avg_sq, const AdamUpdate& u);
+
+// The p-norm of all elements of a floating tensor, accumulated in float64: (sum |x|^p)^(1/p)
+// for p > 0, max |x| for p = infinity; 0 for an empty tensor. Not differentiable.
+double norm_of(const Tensor& x, double p = 2);
 
 }  // namespace recur

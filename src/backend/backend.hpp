@@ -45,6 +45,7 @@ enum class UnaryOp {
 
 enum class BinaryOp {
   Add, Sub, Mul, Div, Maximum, Minimum,
+  AddScaled,  // a + s.a * b: the axpy behind add_(dst, src, alpha)
   // Backward helpers, dst = f(g, s) with g the incoming gradient and s a saved tensor:
   TanhBackward,       // g * (1 - s^2),         s = tanh(x)
   SigmoidBackward,    // g * s * (1 - s),       s = sigmoid(x)
@@ -73,6 +74,31 @@ struct Window2d {
   std::int64_t out_h = 1, out_w = 1;
 };
 
+// Per-step scalars of the fused optimizer updates (see Backend::sgd_step and the others),
+// already resolved by the op from the hyper-parameters and the step count.
+struct SgdStep {
+  double lr = 0, momentum = 0, dampening = 0, weight_decay = 0;
+  bool nesterov = false;
+  bool first_step = false;  // the momentum buffer starts as a copy of the gradient
+};
+struct AdagradStep {
+  double clr = 0;  // lr / (1 + (step - 1) lr_decay)
+  double weight_decay = 0, eps = 0;
+  bool eps_inside_sqrt = false;  // sqrt(sum + eps) (min-char-rnn) instead of sqrt(sum) + eps
+};
+struct RmspropStep {
+  double lr = 0, alpha = 0, eps = 0, weight_decay = 0, momentum = 0;
+  bool centered = false;
+};
+struct AdamStep {
+  double step_size = 0;               // lr / (1 - beta1^step)
+  double bias_correction2_sqrt = 0;   // sqrt(1 - beta2^step)
+  double beta1 = 0, beta2 = 0, eps = 0;
+  double weight_decay = 0;            // L2 penalty added to the gradient (Adam)
+  double decay_factor = 1;            // param scale before the update, 1 - lr wd (AdamW)
+  bool amsgrad = false;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -84,7 +110,7 @@ class Backend {
   // dst = op(src); src has dst's shape (strides may be broadcast). Floating dtypes.
   virtual void unary(UnaryOp op, const View& dst, const View& src, Scalars s) = 0;
   // dst = op(a, b); a and b are already broadcast to dst's shape. Floating dtypes, except
-  // that Add/Sub/Mul/Maximum/Minimum also accept int64.
+  // that Add/Sub/Mul/AddScaled/Maximum/Minimum also accept int64 (AddScaled then needs a whole s.a).
   virtual void binary(BinaryOp op, const View& dst, const View& a, const View& b, Scalars s) = 0;
 
   // dst has src's rank with extent 1 on every reduced dim (and src's extent elsewhere).
@@ -168,6 +194,20 @@ class Backend {
   virtual void batch_norm_backward(const View& grad_input, const View& grad_weight, const View& grad_bias,
                                    const View& grad_out, const View& input, const View& mean,
                                    const View& invstd, const View& weight, bool training) = 0;
+  // Fused optimizer updates: one pass over a parameter, its gradient and its state buffers,
+  // in place. All views are contiguous, of one shape and floating dtype, and do not overlap;
+  // a buffer the options do not use has null data. Scalars are rounded to the dtype and each
+  // formula keeps the operation order of PyTorch 1.13's single-tensor optimizers (see
+  // src/backend/cpu/optim.cpp for the formulas).
+  virtual void sgd_step(const View& param, const View& grad, const View& momentum_buffer, const SgdStep& s) = 0;
+  virtual void adagrad_step(const View& param, const View& grad, const View& sum, const AdagradStep& s) = 0;
+  virtual void rmsprop_step(const View& param, const View& grad, const View& square_avg, const View& grad_avg,
+                            const View& momentum_buffer, const RmspropStep& s) = 0;
+  virtual void adam_step(const View& param, const View& grad, const View& exp_avg, const View& exp_avg_sq,
+                         const View& max_exp_avg_sq, const AdamStep& s) = 0;
+  // The p-norm of a contiguous floating view, accumulated in double: (sum |x|^p)^(1/p) for
+  // p > 0, max |x| for p = inf (NaN if any element is NaN). 0 for an empty view.
+  virtual double norm(const View& src, double p) = 0;
 
   // Random fills of a contiguous view. Elements 2j and 2j+1 come from the Philox block
   // (key, first_block + j), so a fill of n elements consumes ceil(n/2) blocks and its values

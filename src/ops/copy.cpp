@@ -156,19 +156,9 @@ void add_(const Tensor& dst, const Tensor& src, double alpha) {
   }
   if (dst.numel() == 0) return;
   Tensor s = src.dtype() == dst.dtype() ? unaliased_source(dst, src) : dense_copy(src, dst.dtype());
-  if (alpha != 1) {
-    // dst += alpha * src as two passes: the kernel interface has no fused axpy.
-    Tensor scaled = empty(s.shape(), s.dtype(), s.device());
-    if (is_floating(s.dtype())) {
-      backend_of(s).unary(UnaryOp::MulScalar, view_of(scaled), view_of(s), {alpha, 0});
-    } else {
-      Tensor factor = full({}, alpha, s.dtype(), s.device());
-      backend_of(s).binary(BinaryOp::Mul, view_of(scaled), view_of(s), backend::broadcast_view(factor, s.shape()),
-                           {});
-    }
-    s = scaled;
-  }
-  backend_of(dst).binary(BinaryOp::Add, view_of(dst), view_of(dst), backend::broadcast_view(s, dst.shape()), {});
+  // One fused pass, dst = dst + alpha * src, as PyTorch's add_ with alpha.
+  const BinaryOp op = alpha == 1 ? BinaryOp::Add : BinaryOp::AddScaled;
+  backend_of(dst).binary(op, view_of(dst), view_of(dst), backend::broadcast_view(s, dst.shape()), {alpha, 0});
   dst.storage()->bump_version();
 }
 
@@ -186,6 +176,15 @@ void mul_(const Tensor& dst, double factor) {
       backend_of(dst).binary(BinaryOp::Mul, view_of(dst), view_of(dst), backend::broadcast_view(f, dst.shape()), {});
     }
   }
+  dst.storage()->bump_version();
+}
+
+void clamp_(const Tensor& dst, double low, double high) {
+  check_writable("clamp_", dst);
+  check_floating("clamp_", dst);
+  check_no_internal_overlap("clamp_", dst);
+  RECUR_CHECK(low <= high, "clamp_: low " << low << " is greater than high " << high);
+  if (dst.numel() > 0) backend_of(dst).unary(UnaryOp::Clamp, view_of(dst), view_of(dst), {low, high});
   dst.storage()->bump_version();
 }
 

@@ -2,9 +2,9 @@
 // where the interface says so), on host memory with any strides.
 //
 // Kernels are spread over the files of this folder by kind (memory, elementwise, reduce,
-// softmax, index, loss, gemm, conv, pool, batch_norm, random). They vectorise through plain
-// loops over contiguous runs (see loops.hpp, vec_math.hpp) and use OpenMP threads only above
-// kParallelGrain elements. GEMM is OpenBLAS's cblas_sgemm/dgemm on the caller's buffers.
+// softmax, index, loss, gemm, conv, pool, batch_norm, optim, random). They vectorise through
+// plain loops over contiguous runs (see loops.hpp, vec_math.hpp) and use OpenMP threads only
+// above kParallelGrain elements. GEMM is OpenBLAS's cblas_sgemm/dgemm on the caller's buffers.
 #pragma once
 
 #include "backend/backend.hpp"
@@ -58,6 +58,13 @@ class CpuBackend final : public Backend {
   void batch_norm_backward(const View& grad_input, const View& grad_weight, const View& grad_bias,
                            const View& grad_out, const View& input, const View& mean, const View& invstd,
                            const View& weight, bool training) override;
+  void sgd_step(const View& param, const View& grad, const View& momentum_buffer, const SgdStep& s) override;
+  void adagrad_step(const View& param, const View& grad, const View& sum, const AdagradStep& s) override;
+  void rmsprop_step(const View& param, const View& grad, const View& square_avg, const View& grad_avg,
+                    const View& momentum_buffer, const RmspropStep& s) override;
+  void adam_step(const View& param, const View& grad, const View& exp_avg, const View& exp_avg_sq,
+                 const View& max_exp_avg_sq, const AdamStep& s) override;
+  double norm(const View& src, double p) override;
 
   void fill_uniform(const View& dst, double low, double high, std::uint64_t key, std::uint64_t first_block) override;
   void fill_normal(const View& dst, double mean, double stddev, std::uint64_t key, std::uint64_t first_block) override;

@@ -107,12 +107,18 @@ void unary_typed(UnaryOp op, const View& dst, const View& src, Scalars s) {
   }
 }
 
-// Add, Sub, Mul, Maximum, Minimum: shared by float and int64. Maximum and minimum
-// propagate NaN like PyTorch (x != x is false for integers).
+// Add, Sub, Mul, AddScaled, Maximum, Minimum: shared by float and int64. Maximum and
+// minimum propagate NaN like PyTorch (x != x is false for integers).
 template <class T>
-bool arithmetic(BinaryOp op, const View& dst, const View& a, const View& b) {
+bool arithmetic(BinaryOp op, const View& dst, const View& a, const View& b, Scalars s) {
   switch (op) {
     case BinaryOp::Add: map_binary<T>(dst, a, b, kCheap, [](T x, T y) { return x + y; }); return true;
+    // PyTorch's add with alpha: x + alpha * y, alpha rounded to T first.
+    case BinaryOp::AddScaled: {
+      const T alpha = static_cast<T>(s.a);
+      map_binary<T>(dst, a, b, kCheap, [alpha](T x, T y) { return x + alpha * y; });
+      return true;
+    }
     case BinaryOp::Sub: map_binary<T>(dst, a, b, kCheap, [](T x, T y) { return x - y; }); return true;
     case BinaryOp::Mul: map_binary<T>(dst, a, b, kCheap, [](T x, T y) { return x * y; }); return true;
     case BinaryOp::Maximum:
@@ -128,7 +134,7 @@ bool arithmetic(BinaryOp op, const View& dst, const View& a, const View& b) {
 // The backward helpers: g is the incoming gradient, v the saved tensor.
 template <class T>
 void binary_typed(BinaryOp op, const View& dst, const View& a, const View& b, Scalars s) {
-  if (arithmetic<T>(op, dst, a, b)) return;
+  if (arithmetic<T>(op, dst, a, b, s)) return;
   const T lo = static_cast<T>(s.a), hi = static_cast<T>(s.b);
   switch (op) {
     case BinaryOp::Div: return map_binary<T>(dst, a, b, kCheap, [](T x, T y) { return x / y; });
@@ -163,7 +169,7 @@ void CpuBackend::binary(BinaryOp op, const View& dst, const View& a, const View&
   switch (dst.dtype) {
     case DType::Float32: return binary_typed<float>(op, dst, a, b, s);
     case DType::Float64: return binary_typed<double>(op, dst, a, b, s);
-    case DType::Int64: arithmetic<std::int64_t>(op, dst, a, b); return;
+    case DType::Int64: arithmetic<std::int64_t>(op, dst, a, b, s); return;
   }
 }
 
