@@ -193,7 +193,7 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias = Te
 // Max pooling of x (N, C, H, W): output (oh, ow) is the largest element of the kernel window
 // at (oh*stride - padding, ow*stride - padding), out = floor((in + 2*padding - kernel) / stride) + 1.
 // Padding only shifts windows, it is never the maximum. The gradient goes to the first
-// maximum of each window in row-major order (to a NaN if there is one), as PyTorch.
+// maximum of each window in row-major order (to its last NaN if it has one), as PyTorch's.
 // Requires kernel >= 1, stride >= 1, 0 <= padding <= kernel/2 and out >= 1.
 Tensor max_pool2d(const Tensor& x, Size2 kernel, Size2 stride, Size2 padding = 0);
 Tensor max_pool2d(const Tensor& x, Size2 kernel);  // stride = kernel (PyTorch's default)

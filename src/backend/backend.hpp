@@ -163,7 +163,7 @@ class Backend {
 
   // Max pooling of dense input (N, C, H, W) into out (N, C, out_h, out_w), with the argmax
   // of each window as an int64 index into its H*W plane (PyTorch's return_indices): the
-  // first maximum in row-major window order, NaN wins; padding never does. `indices` may
+  // first maximum in row-major window order, or the last NaN; padding never wins. `indices` may
   // have null data (no backward pass to come).
   virtual void max_pool2d(const View& out, const View& indices, const View& input, const Window2d& w) = 0;
   // grad_input (dense, overwritten) = grad_out routed to the saved argmax positions.
