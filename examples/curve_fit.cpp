@@ -37,7 +37,7 @@ int main(int argc, char** argv) {
   try {
     manual_seed(seed);
     const Tensor x = uniform({samples, 1}, -1, 1);
-    const Tensor y = add(sub(pow(x, 2.0), 0.5), normal({samples, 1}, 0, noise));
+    const Tensor y = add(add(pow(x, 2.0), -0.5), normal({samples, 1}, 0, noise));
 
     auto net = std::make_shared<nn::Sequential>(std::make_shared<nn::Linear>(1, hidden), std::make_shared<nn::ReLU>(),
                                                 std::make_shared<nn::Linear>(hidden, 1));

@@ -51,7 +51,7 @@ inline void add_options(CLI::App& app, Options& o) {
 }
 
 // Fashion-MNIST's mean and standard deviation over the training pixels.
-inline Tensor normalise(const Tensor& images) { return div(sub(images, 0.2860), 0.3530); }
+inline Tensor normalise(const Tensor& images) { return mul(add(images, -0.2860), 1 / 0.3530); }
 
 inline data::MnistData load_split(const Options& o, data::Split split) {
   data::MnistData d = data::load_mnist(o.data_dir, split);

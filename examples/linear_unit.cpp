@@ -36,7 +36,8 @@ int main(int argc, char** argv) {
     for (int epoch = 1; epoch <= epochs; ++epoch) {
       double total = 0;
       for (std::size_t i = 0; i < years.size(); ++i) {
-        const Tensor x = tensor({{years[i]}}, DType::Float64), t = tensor({{salary[i]}}, DType::Float64);
+        const Tensor x = from_vector(std::vector<double>{years[i]}, {1, 1});
+        const Tensor t = from_vector(std::vector<double>{salary[i]}, {1, 1});
         const Tensor error = mul(sum(pow(sub(t, unit->forward(x)), 2.0)), 0.5);
         sgd.zero_grad();
         error.backward();
@@ -57,7 +58,7 @@ int main(int argc, char** argv) {
     NoGradGuard no_grad;
     std::string json_predictions;
     for (double q : queries) {
-      const double predicted = unit->forward(tensor({{q}}, DType::Float64)).item();
+      const double predicted = unit->forward(from_vector(std::vector<double>{q}, {1, 1})).item();
       std::printf("%4.1f years: %8.2f a month   (least squares: %8.2f)\n", q, predicted, ls_w * q + ls_b);
       json_predictions += (json_predictions.empty() ? "" : ",") + std::to_string(predicted);
     }

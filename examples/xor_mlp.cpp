@@ -28,7 +28,7 @@ int main(int argc, char** argv) {
 
   try {
     const Tensor inputs = tensor({{0, 0}, {0, 1}, {1, 0}, {1, 1}});
-    const Tensor labels = tensor({{0}, {1}, {1}, {0}});
+    const Tensor labels = from_vector(std::vector<float>{0, 1, 1, 0}, {4, 1});
 
     manual_seed(seed);
     auto mlp = std::make_shared<nn::Sequential>(std::make_shared<nn::Linear>(2, hidden), std::make_shared<nn::Tanh>(),
