@@ -60,7 +60,7 @@ def main():
     parser.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=0.01)
+    parser.add_argument("--lr", type=float, default=0.05)
     parser.add_argument("--momentum", type=float, default=0.9)
     parser.add_argument("--activation", choices=["relu", "sigmoid"], default="relu")
     parser.add_argument("--batch-norm", action="store_true")
@@ -75,6 +75,9 @@ def main():
     model = make_model(args.model, args.activation, args.batch_norm)
     optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum)
     loss_fn = nn.CrossEntropyLoss()
+    batches_per_epoch = (len(train_x) + args.batch_size - 1) // args.batch_size
+    # recur's CosineWithWarmup with no warm-up: cosine decay to 0 over all iterations.
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.epochs * batches_per_epoch)
 
     for epoch in range(args.epochs):
         order = torch.from_numpy(epoch_permutation(len(train_x), args.seed, epoch).astype(np.int64))
@@ -88,6 +91,7 @@ def main():
             loss = loss_fn(model(x), y)
             loss.backward()
             optimizer.step()
+            schedule.step()
             total_loss += loss.item()
             batches += 1
         seconds = time.perf_counter() - start

@@ -23,8 +23,9 @@ struct Options {
   int epochs = 5;
   std::int64_t batch_size = 64;
   std::string optimizer = "sgd";  // sgd (with momentum) or adam
-  double lr = 0.01;
+  double lr = 0.05;
   double momentum = 0.9;
+  std::string schedule = "cosine";  // constant, or cosine decay to 0 over the run (per iteration)
   std::uint64_t seed = 1;
   int threads = 0;  // 0: recur's default
   int log_every = 100;
@@ -40,6 +41,8 @@ inline void add_options(CLI::App& app, Options& o) {
   app.add_option("--optimizer", o.optimizer, "sgd (with --momentum) or adam")->check(CLI::IsMember({"sgd", "adam"}));
   app.add_option("--lr", o.lr, "learning rate")->check(CLI::PositiveNumber);
   app.add_option("--momentum", o.momentum, "SGD momentum")->check(CLI::Range(0.0, 1.0));
+  app.add_option("--schedule", o.schedule, "learning rate: constant, or cosine decay to 0 over all iterations")
+      ->check(CLI::IsMember({"constant", "cosine"}));
   app.add_option("--seed", o.seed, "seed of the initial weights, the data order and dropout");
   app.add_option("--threads", o.threads, "threads (default: every core, or RECUR_NUM_THREADS)")
       ->check(CLI::NonNegativeNumber);
@@ -97,6 +100,9 @@ inline int run(const std::string& name, const Options& o, const std::function<st
     else
       optimizer = std::make_unique<optim::SGD>(model->parameters(), optim::SGDOptions{.lr = o.lr, .momentum = o.momentum});
     data::DataLoader loader(train_set.images, train_set.labels, {.batch_size = o.batch_size, .seed = o.seed});
+    std::unique_ptr<optim::LRScheduler> schedule;
+    if (o.schedule == "cosine")
+      schedule = std::make_unique<optim::CosineWithWarmup>(*optimizer, 0, o.epochs * loader.batches_per_epoch());
 
     std::vector<double> loss_iterations, losses, accuracy_iterations, accuracies, epoch_seconds;
     std::int64_t iteration = 0;
@@ -112,6 +118,7 @@ inline int run(const std::string& name, const Options& o, const std::function<st
         optimizer->zero_grad();
         loss.backward();
         optimizer->step();
+        if (schedule) schedule->step();
         const double value = loss.item();
         train::check_finite(value, iteration);
         ++iteration, ++window;
@@ -147,6 +154,7 @@ inline int run(const std::string& name, const Options& o, const std::function<st
     summary["batch_size"] = o.batch_size;
     summary["optimizer"] = o.optimizer;
     summary["lr"] = o.lr;
+    summary["schedule"] = o.schedule;
     summary["seed"] = o.seed;
     summary["threads"] = get_num_threads();
     summary["train_samples"] = train_set.labels.size(0);
