@@ -54,7 +54,7 @@ class CpuAllocator final : public Allocator {
 
  private:
   static constexpr std::size_t kAlignment = 64;
-  static constexpr std::size_t kMinCachedBytes = std::size_t(1) << 20;
+  static constexpr std::size_t kMinCachedBytes = std::size_t(1) << 17;
   static constexpr std::size_t kMaxCachedBytes = std::size_t(1) << 30;
   static std::size_t round_up(std::size_t n) { return (n + kAlignment - 1) / kAlignment * kAlignment; }
 
