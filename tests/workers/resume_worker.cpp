@@ -3,7 +3,11 @@
 // "step loss" (the loss as a hex float, exactly) per step, can kill itself with SIGKILL at a
 // given step (a real kill -9: no destructors, no flushing), and can resume from its checkpoint.
 //
-//   resume_worker DIR LOG STEPS CHECKPOINT_EVERY [--resume] [--die-at STEP]
+// It can also poison its loss with a NaN at a given step, to show that training stops
+// there with an error and the last checkpoint stays good.
+//
+//   resume_worker DIR LOG STEPS CHECKPOINT_EVERY [--resume] [--die-at STEP] [--nan-at STEP]
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -15,16 +19,17 @@ using namespace recur;
 
 int main(int argc, char** argv) {
   if (argc < 5) {
-    std::fprintf(stderr, "usage: resume_worker DIR LOG STEPS CHECKPOINT_EVERY [--resume] [--die-at STEP]\n");
+    std::fprintf(stderr, "usage: resume_worker DIR LOG STEPS CHECKPOINT_EVERY [--resume] [--die-at STEP] [--nan-at STEP]\n");
     return 2;
   }
   const std::string dir = argv[1], log_path = argv[2], checkpoint = dir + "/checkpoint.safetensors";
   const std::int64_t steps = std::stoll(argv[3]), every = std::stoll(argv[4]);
   bool resume = false;
-  std::int64_t die_at = -1;
+  std::int64_t die_at = -1, nan_at = -1;
   for (int i = 5; i < argc; ++i) {
     if (std::strcmp(argv[i], "--resume") == 0) resume = true;
     if (std::strcmp(argv[i], "--die-at") == 0 && i + 1 < argc) die_at = std::stoll(argv[++i]);
+    if (std::strcmp(argv[i], "--nan-at") == 0 && i + 1 < argc) nan_at = std::stoll(argv[++i]);
   }
   try {
     Generator data_gen(11);
@@ -45,7 +50,9 @@ int main(int argc, char** argv) {
     for (std::int64_t step = state.step + 1; step <= steps; ++step) {
       data::Batch batch;
       if (!loader.next(batch)) loader.next(batch);  // a new epoch
-      const Tensor loss = cross_entropy(model->forward(batch.inputs), batch.targets);
+      Tensor loss = cross_entropy(model->forward(batch.inputs), batch.targets);
+      if (step == nan_at) loss = mul(loss, NAN);
+      train::check_finite(loss.item(), step);  // before the update: a NaN never reaches the weights
       adam.zero_grad();
       loss.backward();
       adam.step();
