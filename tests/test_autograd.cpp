@@ -13,20 +13,6 @@ using testing::HasSubstr;
 
 namespace {
 
-Tensor f64(const std::vector<double>& values, const Shape& shape) { return from_vector(values, shape); }
-
-Tensor leaf(const Tensor& t) {
-  t.set_requires_grad();
-  return t;
-}
-
-void expect_values(const Tensor& t, const std::vector<double>& expected, double tol = 1e-12) {
-  ASSERT_TRUE(t.defined());
-  std::vector<double> got = t.to_vector<double>();
-  ASSERT_EQ(got.size(), expected.size());
-  for (std::size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], expected[i], tol) << "element " << i;
-}
-
 }  // namespace
 
 TEST(Autograd, SimpleChainRule) {

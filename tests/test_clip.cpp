@@ -33,11 +33,6 @@ std::vector<double> grads_of(const std::vector<Tensor>& params) {
   return out;
 }
 
-void expect_close(const std::vector<double>& got, const std::vector<double>& want, double rel) {
-  ASSERT_EQ(got.size(), want.size());
-  for (std::size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], want[i], rel * std::fabs(want[i])) << i;
-}
-
 }  // namespace
 
 TEST(Clip, GradNormMatchesPyTorch) {
@@ -66,7 +61,8 @@ TEST(Clip, GradNormMatchesPyTorch) {
     const double norm = clip_grad_norm_(params, c.max_norm, c.norm_type);
     // PyTorch sums in float32; recur in float64: the same to float32 rounding.
     EXPECT_NEAR(norm, c.norm_then_grads[0], 1e-6 * c.norm_then_grads[0]);
-    expect_close(grads_of(params), std::vector<double>(c.norm_then_grads.begin() + 1, c.norm_then_grads.end()), 1e-6);
+    const std::vector<double> grads(c.norm_then_grads.begin() + 1, c.norm_then_grads.end());
+    expect_allclose(grads_of(params), grads, 1e-6, 0);
   }
 }
 
@@ -95,7 +91,7 @@ TEST(Clip, GradValueClampsAndReportsTheL2Norm) {
   std::vector<Tensor> params = params_with_grads();  // 3 G: 0.9, -1.8, 2.7, 3.6, -0.45, 1.35 | -1.5, 0.75, 6, -3
   const double norm = clip_grad_value_(params, 2.0);
   EXPECT_NEAR(norm, 8.61031342, 1e-6);
-  expect_close(grads_of(params), {0.9, -1.8, 2.0, 2.0, -0.45, 1.35, -1.5, 0.75, 2.0, -2.0}, 1e-7);
+  expect_allclose(grads_of(params), {0.9, -1.8, 2.0, 2.0, -0.45, 1.35, -1.5, 0.75, 2.0, -2.0}, 1e-7, 0);
   // min-char-rnn's np.clip(dparam, -5, 5) on a large gradient, float64.
   Tensor w = zeros({100000}, DType::Float64);
   w.set_requires_grad();

@@ -29,21 +29,6 @@ using Bytes = std::vector<std::uint8_t>;
 
 // ---------------------------------------------------------------- writing test files
 
-// A fresh directory under the system's temp dir, removed with its contents at the end.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "recur-test-data-XXXXXX").string();
-    path_ = mkdtemp(pattern.data());
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-  std::string str() const { return path_.string(); }
-
- private:
-  fs::path path_;
-};
-
 void append_be(Bytes& out, std::uint64_t value, int size) {
   for (int k = size - 1; k >= 0; --k) out.push_back(static_cast<std::uint8_t>(value >> (8 * k)));
 }

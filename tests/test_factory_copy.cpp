@@ -22,17 +22,6 @@ std::vector<float> values(const Tensor& t) { return t.to_vector<float>(); }
 std::vector<double> doubles(const Tensor& t) { return t.to_vector<double>(); }
 std::vector<std::int64_t> ints(const Tensor& t) { return t.to_vector<std::int64_t>(); }
 
-Tensor iota(const Shape& shape, DType dtype = DType::Float32) {
-  return reshape(arange(0, static_cast<double>(shape.numel()), 1, dtype), shape);
-}
-
-Tensor leaf(const Shape& shape, std::uint64_t seed = 1) {
-  Generator gen(seed);
-  Tensor x = normal(shape, 0, 1, DType::Float64, &gen);
-  x.set_requires_grad();
-  return x;
-}
-
 double mean_of(const std::vector<double>& v) {
   double s = 0;
   for (double x : v) s += x;
@@ -198,7 +187,7 @@ TEST(Clone, DenseCopyWithItsOwnStorage) {
   fill_(y, 0);
   EXPECT_EQ(values(x)[1], 1);
   expect_error([] { clone(Tensor()); }, {"clone", "undefined"});
-  expect_gradcheck([](const std::vector<Tensor>& in) { return clone(t(in[0])); }, {leaf({2, 3})});
+  expect_gradcheck([](const std::vector<Tensor>& in) { return clone(t(in[0])); }, {random_leaf({2, 3})});
 }
 
 TEST(Contiguous, ReturnsTheTensorItselfWhenAlreadyDense) {
@@ -212,8 +201,9 @@ TEST(Contiguous, ReturnsTheTensorItselfWhenAlreadyDense) {
   EXPECT_TRUE(c.is_contiguous());
   EXPECT_EQ(values(c), values(xt));
   EXPECT_EQ(values(contiguous(slice(iota({6}), 0, 0, 6, 2))), (std::vector<float>{0, 2, 4}));
-  expect_gradcheck([](const std::vector<Tensor>& in) { return contiguous(slice(in[0], -1, 0, 3, 2)); }, {leaf({2, 3})});
-  expect_gradcheck([](const std::vector<Tensor>& in) { return t(in[0]).contiguous(); }, {leaf({2, 3})});
+  expect_gradcheck([](const std::vector<Tensor>& in) { return contiguous(slice(in[0], -1, 0, 3, 2)); },
+                   {random_leaf({2, 3})});
+  expect_gradcheck([](const std::vector<Tensor>& in) { return t(in[0]).contiguous(); }, {random_leaf({2, 3})});
 }
 
 TEST(ToDtype, ConvertsAndKeepsTheSameDtypeAsIs) {

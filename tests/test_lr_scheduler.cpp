@@ -42,11 +42,6 @@ std::vector<double> lr_sequence(const Make& make, int steps, const std::vector<d
   return lrs;
 }
 
-void expect_near_all(const std::vector<double>& got, const std::vector<double>& want, double tol) {
-  ASSERT_EQ(got.size(), want.size());
-  for (std::size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], want[i], tol) << "step " << i;
-}
-
 const std::vector<double> kLosses = {1.0, 0.9, 0.95, 0.91, 0.92, 0.93, 0.899, 0.9, 0.9, 0.9,
                                      0.9, 0.9, 0.9,  0.9,  0.9,  0.9,  0.9,   0.9, 0.9, 0.9};
 const std::vector<double> kAccuracies = {0.5, 0.6, 0.6, 0.65, 0.66, 0.7, 0.7, 0.7, 0.7, 0.71, 0.7, 0.7, 0.7, 0.7};
@@ -113,10 +108,10 @@ TEST(LRScheduler, ReduceLROnPlateauSkipsChangesBelowEps) {
 
 TEST(LRScheduler, PolyLRIsCaffesPolyAndPyTorchsPolynomialLR) {
   // PyTorch: PolynomialLR(total_iters=10, power=2.0), computed in its chainable form.
-  expect_near_all(lr_sequence([](Optimizer& o) { return std::make_unique<PolyLR>(o, 10, 2.0); }, 12),
+  expect_allclose(lr_sequence([](Optimizer& o) { return std::make_unique<PolyLR>(o, 10, 2.0); }, 12),
                   {0.1, 0.08100000000000002, 0.06400000000000002, 0.048999999999999995, 0.036000000000000004,
                    0.025000000000000005, 0.016000000000000007, 0.009000000000000008, 0.004, 0.001, 0.0, 0.0, 0.0},
-                  1e-15);
+                  0, 1e-15);
   std::vector<double> lrs = lr_sequence([](Optimizer& o) { return std::make_unique<PolyLR>(o, 7, 0.9); }, 9);
   for (int i = 0; i <= 9; ++i) EXPECT_EQ(lrs[i], 0.1 * std::pow(1 - std::min(i, 7) / 7.0, 0.9)) << i;
 }
@@ -130,7 +125,7 @@ TEST(LRScheduler, InvLRIsCaffesInv) {
 TEST(LRScheduler, CosineWithWarmup) {
   std::vector<double> lrs =
       lr_sequence([](Optimizer& o) { return std::make_unique<CosineWithWarmup>(o, 4, 12); }, 14);
-  expect_near_all(std::vector<double>(lrs.begin(), lrs.begin() + 5), {0, 0.025, 0.05, 0.075, 0.1}, 1e-15);
+  expect_allclose(std::vector<double>(lrs.begin(), lrs.begin() + 5), {0, 0.025, 0.05, 0.075, 0.1}, 0, 1e-15);
   for (int t = 4; t < 12; ++t)
     EXPECT_NEAR(lrs[t], 0.1 * 0.5 * (1 + std::cos(std::numbers::pi * (t - 4) / 8.0)), 1e-15) << t;
   EXPECT_NEAR(lrs[8], 0.05, 1e-15);  // half way through the decay
@@ -139,12 +134,12 @@ TEST(LRScheduler, CosineWithWarmup) {
 
   // A start factor and a floor.
   lrs = lr_sequence([](Optimizer& o) { return std::make_unique<CosineWithWarmup>(o, 2, 6, 0.01, 0.5); }, 7);
-  expect_near_all(lrs, {0.05, 0.075, 0.1, 0.01 + 0.09 * 0.5 * (1 + std::cos(std::numbers::pi / 4)), 0.055,
+  expect_allclose(lrs, {0.05, 0.075, 0.1, 0.01 + 0.09 * 0.5 * (1 + std::cos(std::numbers::pi / 4)), 0.055,
                         0.01 + 0.09 * 0.5 * (1 + std::cos(3 * std::numbers::pi / 4)), 0.01, 0.01},
-                  1e-15);
+                  0, 1e-15);
   // No warm-up: cosine from base_lr at step 0.
   lrs = lr_sequence([](Optimizer& o) { return std::make_unique<CosineWithWarmup>(o, 0, 2); }, 2);
-  expect_near_all(lrs, {0.1, 0.05, 0}, 1e-15);
+  expect_allclose(lrs, {0.1, 0.05, 0}, 0, 1e-15);
 }
 
 // ------------------------------------------------------------------ groups, state, errors

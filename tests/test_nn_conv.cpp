@@ -16,17 +16,6 @@ using testing::ElementsAre;
 
 namespace {
 
-Tensor randn64(const Shape& shape, std::uint64_t seed) {
-  Generator gen(seed);
-  return normal(shape, 0, 1, DType::Float64, &gen);
-}
-
-std::vector<std::string> parameter_names(const nn::Module& m) {
-  std::vector<std::string> names;
-  for (const nn::NamedTensor& entry : m.named_parameters()) names.push_back(entry.name);
-  return names;
-}
-
 double max_abs(const Tensor& t) {
   double m = 0;
   for (double v : t.to_vector<double>()) m = std::max(m, std::abs(v));

@@ -16,24 +16,6 @@ using init::Nonlinearity;
 
 namespace {
 
-struct Moments {
-  double mean = 0, stddev = 0, min = INFINITY, max = -INFINITY;
-};
-
-Moments moments(const Tensor& t) {
-  std::vector<double> v = t.to_vector<double>();
-  Moments m;
-  for (double x : v) {
-    m.mean += x;
-    m.min = std::min(m.min, x);
-    m.max = std::max(m.max, x);
-  }
-  m.mean /= static_cast<double>(v.size());
-  for (double x : v) m.stddev += (x - m.mean) * (x - m.mean);
-  m.stddev = std::sqrt(m.stddev / static_cast<double>(v.size()));
-  return m;
-}
-
 // For n draws: the sample mean is within 5 standard errors of the true one, the sample
 // standard deviation within 2% (its relative standard error is below 0.3% at n >= 1e5).
 void expect_moments(const Tensor& t, double mean, double stddev) {

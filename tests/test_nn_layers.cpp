@@ -16,46 +16,6 @@ namespace {
 
 using Fn = std::function<Tensor(const std::vector<Tensor>&)>;
 
-Tensor randn64(const Shape& shape, std::uint64_t seed) {
-  Generator gen(seed);
-  return normal(shape, 0, 1, DType::Float64, &gen);
-}
-
-Tensor leaf(const Tensor& t) {
-  t.set_requires_grad();
-  return t;
-}
-
-std::vector<std::string> names_of(const nn::Module& m) {
-  std::vector<std::string> names;
-  for (const nn::NamedTensor& entry : m.named_parameters()) names.push_back(entry.name);
-  return names;
-}
-
-struct Moments {
-  double mean = 0, stddev = 0, min = INFINITY, max = -INFINITY;
-};
-
-Moments moments(const Tensor& t) {
-  std::vector<double> v = t.to_vector<double>();
-  Moments m;
-  for (double x : v) {
-    m.mean += x;
-    m.min = std::min(m.min, x);
-    m.max = std::max(m.max, x);
-  }
-  m.mean /= static_cast<double>(v.size());
-  for (double x : v) m.stddev += (x - m.mean) * (x - m.mean);
-  m.stddev = std::sqrt(m.stddev / static_cast<double>(v.size()));
-  return m;
-}
-
-void expect_close(const Tensor& got, const Tensor& expected, double tol) {
-  ASSERT_EQ(got.shape(), expected.shape());
-  std::vector<double> g = got.to_vector<double>(), e = expected.to_vector<double>();
-  for (std::size_t i = 0; i < g.size(); ++i) EXPECT_NEAR(g[i], e[i], tol) << "element " << i;
-}
-
 }  // namespace
 
 // ------------------------------------------------------------------ Linear
@@ -63,7 +23,7 @@ void expect_close(const Tensor& got, const Tensor& expected, double tol) {
 TEST(Linear, ParameterNamesShapesAndPyTorchInit) {
   manual_seed(0);
   nn::Linear fc(784, 300);
-  EXPECT_THAT(names_of(fc), ElementsAre("weight", "bias"));
+  EXPECT_THAT(parameter_names(fc), ElementsAre("weight", "bias"));
   EXPECT_EQ(fc.weight.shape(), (Shape{300, 784}));
   EXPECT_EQ(fc.bias.shape(), (Shape{300}));
   EXPECT_EQ(fc.weight.dtype(), DType::Float32);
@@ -85,7 +45,7 @@ TEST(Linear, ParameterNamesShapesAndPyTorchInit) {
   EXPECT_GT(b.max - b.min, bound);  // spread over the interval, not a constant
 
   nn::Linear no_bias(5, 2, /*bias=*/false);
-  EXPECT_THAT(names_of(no_bias), ElementsAre("weight"));
+  EXPECT_THAT(parameter_names(no_bias), ElementsAre("weight"));
   EXPECT_FALSE(no_bias.bias.defined());
 }
 
@@ -137,7 +97,7 @@ TEST(Linear, Errors) {
 TEST(Embedding, ParameterAndNormalInit) {
   manual_seed(0);
   nn::Embedding emb(1000, 64);
-  EXPECT_THAT(names_of(emb), ElementsAre("weight"));
+  EXPECT_THAT(parameter_names(emb), ElementsAre("weight"));
   EXPECT_EQ(emb.weight.shape(), (Shape{1000, 64}));
   Moments w = moments(emb.weight);  // N(0, 1), 64000 draws
   EXPECT_NEAR(w.mean, 0, 5 / std::sqrt(64000.0));
@@ -284,7 +244,7 @@ TEST(Sequential, NamesByPositionAndChainsForward) {
   auto fc2 = std::make_shared<nn::Linear>(3, 2);
   nn::Sequential mlp(fc1, std::make_shared<nn::ReLU>(), fc2);
   EXPECT_EQ(mlp.size(), 3u);
-  EXPECT_THAT(names_of(mlp), ElementsAre("0.weight", "0.bias", "2.weight", "2.bias"));
+  EXPECT_THAT(parameter_names(mlp), ElementsAre("0.weight", "0.bias", "2.weight", "2.bias"));
   EXPECT_EQ(mlp[0], fc1);
   EXPECT_EQ(mlp.at<nn::Linear>(2), fc2);
 

@@ -33,12 +33,6 @@ struct Net : nn::Module {
 // A module with no single-tensor forward.
 struct Pair : nn::Module {};
 
-std::vector<std::string> names_of(const std::vector<nn::NamedTensor>& entries) {
-  std::vector<std::string> names;
-  for (const nn::NamedTensor& entry : entries) names.push_back(entry.name);
-  return names;
-}
-
 std::vector<double> values(const Tensor& t) { return t.to_vector<double>(); }
 
 }  // namespace

@@ -16,13 +16,6 @@ namespace {
 
 using Fn = std::function<Tensor(const std::vector<Tensor>&)>;
 
-Tensor f64(const std::vector<double>& values, const Shape& shape) { return from_vector(values, shape); }
-
-Tensor randn(const Shape& shape, std::uint64_t seed, double scale = 1) {
-  Generator gen(seed);
-  return normal(shape, 0, scale, DType::Float64, &gen);
-}
-
 // Uniform in [low, high) with each element pushed at least `gap` away from every kink.
 Tensor away_from(const Shape& shape, std::uint64_t seed, double low, double high, std::vector<double> kinks,
                  double gap = 0.05) {
@@ -33,17 +26,6 @@ Tensor away_from(const Shape& shape, std::uint64_t seed, double low, double high
     for (double k : kinks)
       if (std::fabs(p[i] - k) < gap) p[i] = k + (p[i] < k ? -gap : gap);
   return t;
-}
-
-Tensor leaf(const Tensor& t) {
-  t.set_requires_grad();
-  return t;
-}
-
-void expect_values(const Tensor& t, const std::vector<double>& expected, double tol = 1e-12) {
-  std::vector<double> got = t.to_vector<double>();
-  ASSERT_EQ(got.size(), expected.size());
-  for (std::size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], expected[i], tol) << "element " << i;
 }
 
 // Applies f to every element of x (row-major order): the float64 reference.
@@ -132,9 +114,9 @@ TEST(Elementwise, Float32SigmoidIsStableForLargeInputs) {
 // ------------------------------------------------------------------ gradients
 
 TEST(ElementwiseGrad, AddSubMulDivBroadcastBothWays) {
-  Tensor a = leaf(randn({2, 3}, 1));
-  Tensor row = leaf(randn({3}, 2));
-  Tensor col = leaf(randn({2, 1}, 3));
+  Tensor a = leaf(randn64({2, 3}, 1));
+  Tensor row = leaf(randn64({3}, 2));
+  Tensor col = leaf(randn64({2, 1}, 3));
   Tensor positive = leaf(away_from({3}, 4, 0.5, 2, {}));
   expect_gradcheck([](const std::vector<Tensor>& in) { return add(in[0], in[1]); }, {a, row});
   expect_gradcheck([](const std::vector<Tensor>& in) { return add(in[1], in[0]); }, {a, row});
@@ -152,8 +134,8 @@ TEST(ElementwiseGrad, AddSubMulDivBroadcastBothWays) {
 }
 
 TEST(ElementwiseGrad, OnlyOneOperandRequiresGrad) {
-  Tensor a = leaf(randn({2, 3}, 5));
-  Tensor constant = randn({2, 3}, 6);
+  Tensor a = leaf(randn64({2, 3}, 5));
+  Tensor constant = randn64({2, 3}, 6);
   expect_gradcheck([&](const std::vector<Tensor>& in) { return mul(in[0], constant); }, {a});
   expect_gradcheck([&](const std::vector<Tensor>& in) { return div(constant, add(exp(in[0]), 0.5)); }, {a});
 }
@@ -192,10 +174,10 @@ TEST(ElementwiseGrad, UnaryFunctions) {
 TEST(ElementwiseGrad, NonContiguousInputs) {
   Tensor t = transposed_leaf(11, -2, 2, {0});
   Tensor s = sliced_leaf(12, 0.3, 2, {});
-  Tensor row = leaf(randn({4}, 13));
+  Tensor row = leaf(randn64({4}, 13));
   expect_gradcheck([](const std::vector<Tensor>& in) { return add(in[0], in[1]); }, {t, row});
   expect_gradcheck([](const std::vector<Tensor>& in) { return mul(in[0], in[1]); }, {t, row});
-  expect_gradcheck([](const std::vector<Tensor>& in) { return div(in[1], in[0]); }, {s, leaf(randn({3, 1}, 14))});
+  expect_gradcheck([](const std::vector<Tensor>& in) { return div(in[1], in[0]); }, {s, leaf(randn64({3, 1}, 14))});
   expect_gradcheck([](const std::vector<Tensor>& in) { return exp(in[0]); }, {t});
   expect_gradcheck([](const std::vector<Tensor>& in) { return log(in[0]); }, {s});
   expect_gradcheck([](const std::vector<Tensor>& in) { return sqrt(in[0]); }, {s});
@@ -211,8 +193,8 @@ TEST(ElementwiseGrad, NonContiguousInputs) {
 }
 
 TEST(ElementwiseGrad, Composite) {
-  Tensor x = leaf(randn({3, 2}, 16));
-  Tensor w = leaf(randn({2}, 17));
+  Tensor x = leaf(randn64({3, 2}, 16));
+  Tensor w = leaf(randn64({2}, 17));
   expect_gradcheck(
       [](const std::vector<Tensor>& in) { return tanh(add(mul(in[0], in[1]), sigmoid(in[0]))) * exp(in[1]); },
       {x, w});
@@ -247,7 +229,7 @@ TEST(Softmax, Float32RowsSumToOne) {
 }
 
 TEST(SoftmaxGrad, EveryDimAndNonContiguous) {
-  Tensor x = leaf(randn({2, 3, 4}, 20));
+  Tensor x = leaf(randn64({2, 3, 4}, 20));
   for (int dim : {0, 1, 2, -1}) {
     expect_gradcheck([dim](const std::vector<Tensor>& in) { return softmax(in[0], dim); }, {x});
     expect_gradcheck([dim](const std::vector<Tensor>& in) { return log_softmax(in[0], dim); }, {x});
@@ -256,7 +238,7 @@ TEST(SoftmaxGrad, EveryDimAndNonContiguous) {
   expect_gradcheck([](const std::vector<Tensor>& in) { return softmax(in[0], 1); }, {t});
   expect_gradcheck([](const std::vector<Tensor>& in) { return log_softmax(in[0], 0); }, {t});
   // A gradient that is not all ones reaching the softmax.
-  Tensor w = randn({3, 4}, 22);
+  Tensor w = randn64({3, 4}, 22);
   expect_gradcheck([&](const std::vector<Tensor>& in) { return mul(softmax(in[0], 1), w); }, {t});
 }
 
@@ -319,7 +301,7 @@ TEST(ElementwiseErrors, IntegerAndUndefinedOperands) {
 // ------------------------------------------------------------------ dropout
 
 TEST(Dropout, EvalAndZeroProbabilityReturnInput) {
-  Tensor x = randn({4, 5}, 30);
+  Tensor x = randn64({4, 5}, 30);
   EXPECT_TRUE(dropout(x, 0.5, false).is_same(x));
   EXPECT_TRUE(dropout(x, 0.0, true).is_same(x));
 }
@@ -348,7 +330,7 @@ TEST(Dropout, MeanIsPreservedInFloat32) {
 }
 
 TEST(Dropout, SameSeedSameMask) {
-  Tensor x = randn({50}, 31);
+  Tensor x = randn64({50}, 31);
   Generator g1(77), g2(77), g3(78);
   std::vector<double> a = dropout(x, 0.5, true, &g1).to_vector<double>();
   std::vector<double> b = dropout(x, 0.5, true, &g2).to_vector<double>();
@@ -367,7 +349,7 @@ TEST(Dropout, SameSeedSameMask) {
 }
 
 TEST(Dropout, GradientIsTheScaledMask) {
-  Tensor x = leaf(randn({3, 4}, 32));
+  Tensor x = leaf(randn64({3, 4}, 32));
   Generator gen(0);
   auto fn = [&gen](const std::vector<Tensor>& in) {
     gen.set_state(42, 0);  // the same mask on every call

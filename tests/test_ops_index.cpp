@@ -19,16 +19,7 @@ using testing::HasSubstr;
 
 std::vector<float> values(const Tensor& t) { return t.to_vector<float>(); }
 
-Tensor iota(const Shape& shape) { return reshape(arange(0, static_cast<double>(shape.numel()), 1), shape); }
-
 Tensor ids(const std::vector<std::int64_t>& v, const Shape& shape = {}) { return from_vector(v, shape); }
-
-Tensor leaf(const Shape& shape, std::uint64_t seed = 1) {
-  Generator gen(seed);
-  Tensor x = normal(shape, 0, 1, DType::Float64, &gen);
-  x.set_requires_grad();
-  return x;
-}
 
 // ---------------------------------------------------------------- index_select
 
@@ -48,8 +39,9 @@ TEST(IndexSelect, PicksSlicesAlongADim) {
 
 TEST(IndexSelect, Gradients) {
   Tensor index = ids({1, 0, 1, 1});  // repeated rows accumulate
-  expect_gradcheck([&](const std::vector<Tensor>& in) { return index_select(in[0], 0, index); }, {leaf({2, 3})});
-  expect_gradcheck([&](const std::vector<Tensor>& in) { return index_select(t(in[0]), -1, index); }, {leaf({2, 3})});
+  expect_gradcheck([&](const std::vector<Tensor>& in) { return index_select(in[0], 0, index); }, {random_leaf({2, 3})});
+  expect_gradcheck([&](const std::vector<Tensor>& in) { return index_select(t(in[0]), -1, index); },
+                   {random_leaf({2, 3})});
 }
 
 TEST(IndexSelect, Errors) {
@@ -80,9 +72,9 @@ TEST(Gather, PicksElementsAlongADim) {
 
 TEST(Gather, Gradients) {
   Tensor index = ids({0, 2, 2, 1, 1, 1}, {2, 3});
-  expect_gradcheck([&](const std::vector<Tensor>& in) { return gather(in[0], -1, index); }, {leaf({2, 3})});
+  expect_gradcheck([&](const std::vector<Tensor>& in) { return gather(in[0], -1, index); }, {random_leaf({2, 3})});
   Tensor column = ids({2, 0, 2}, {3, 1});
-  expect_gradcheck([&](const std::vector<Tensor>& in) { return gather(t(in[0]), 1, column); }, {leaf({3, 3})});
+  expect_gradcheck([&](const std::vector<Tensor>& in) { return gather(t(in[0]), 1, column); }, {random_leaf({3, 3})});
 }
 
 TEST(Gather, Errors) {
@@ -115,10 +107,12 @@ TEST(Embedding, RowsForIndicesOfAnyShape) {
 
 TEST(Embedding, Gradients) {
   Tensor indices = ids({1, 3, 1, 0, 1, 2}, {3, 2});  // row 1 three times
-  expect_gradcheck([&](const std::vector<Tensor>& in) { return embedding(in[0], indices); }, {leaf({4, 3})});
-  expect_gradcheck([&](const std::vector<Tensor>& in) { return embedding(t(in[0]), t(indices)); }, {leaf({3, 4})});
+  expect_gradcheck([&](const std::vector<Tensor>& in) { return embedding(in[0], indices); }, {random_leaf({4, 3})});
+  expect_gradcheck([&](const std::vector<Tensor>& in) { return embedding(t(in[0]), t(indices)); },
+                   {random_leaf({3, 4})});
   Tensor scalar_index = reshape(ids({2}), {});
-  expect_gradcheck([&](const std::vector<Tensor>& in) { return embedding(in[0], scalar_index); }, {leaf({4, 3})});
+  expect_gradcheck([&](const std::vector<Tensor>& in) { return embedding(in[0], scalar_index); },
+                   {random_leaf({4, 3})});
 }
 
 TEST(Embedding, GradientIsZeroForUnusedRows) {

@@ -17,24 +17,6 @@ namespace {
 
 using Fn = std::function<Tensor(const std::vector<Tensor>&)>;
 
-Tensor f64(const std::vector<double>& values, const Shape& shape) { return from_vector(values, shape); }
-
-Tensor randn(const Shape& shape, std::uint64_t seed, DType dtype = DType::Float64) {
-  Generator gen(seed);
-  return normal(shape, 0, 1, dtype, &gen);
-}
-
-Tensor leaf(const Tensor& t) {
-  t.set_requires_grad();
-  return t;
-}
-
-void expect_close(const Tensor& got, const Tensor& expected, double tol = 1e-12) {
-  ASSERT_EQ(got.shape(), expected.shape());
-  std::vector<double> g = got.to_vector<double>(), e = expected.to_vector<double>();
-  for (std::size_t i = 0; i < g.size(); ++i) EXPECT_NEAR(g[i], e[i], tol * std::max(1.0, std::fabs(e[i]))) << i;
-}
-
 // Reference product of (batch..., m, k) and (batch..., k, n) or (k, n), any layouts, in
 // float64 with plain loops over row-major copies.
 Tensor reference_matmul(const Tensor& a, const Tensor& b) {
@@ -67,7 +49,7 @@ TEST(Matmul, SmallHandComputed) {
   Tensor b = f64({7, 8, 9, 10, 11, 12}, {3, 2});
   Tensor c = matmul(a, b);
   EXPECT_EQ(c.shape(), (Shape{2, 2}));
-  expect_close(c, f64({58, 64, 139, 154}, {2, 2}));
+  expect_close_rel(c, f64({58, 64, 139, 154}, {2, 2}));
   // float32 too.
   Tensor c32 = matmul(tensor({{1, 2, 3}, {4, 5, 6}}), tensor({{7, 8}, {9, 10}, {11, 12}}));
   EXPECT_EQ(c32.dtype(), DType::Float32);
@@ -75,54 +57,55 @@ TEST(Matmul, SmallHandComputed) {
 }
 
 TEST(Matmul, TransposedAndSlicedOperands) {
-  Tensor a = randn({5, 4}, 1), b = randn({6, 5}, 2);
+  Tensor a = randn64({5, 4}, 1), b = randn64({6, 5}, 2);
   Tensor at = transpose(a, 0, 1);  // (4, 5) with strides (1, 4)
   Tensor bt = transpose(b, 0, 1);  // (5, 6)
-  expect_close(matmul(at, bt), reference_matmul(at, bt));
-  expect_close(matmul(at, randn({5, 3}, 3)), reference_matmul(at, randn({5, 3}, 3)));
+  expect_close_rel(matmul(at, bt), reference_matmul(at, bt));
+  expect_close_rel(matmul(at, randn64({5, 3}, 3)), reference_matmul(at, randn64({5, 3}, 3)));
   // Row slices keep a leading dimension larger than the row: lda = 8.
-  Tensor wide = randn({4, 8}, 4);
+  Tensor wide = randn64({4, 8}, 4);
   Tensor left = narrow(wide, 1, 2, 5);  // (4, 5), strides (8, 1)
-  expect_close(matmul(left, bt), reference_matmul(left, bt));
+  expect_close_rel(matmul(left, bt), reference_matmul(left, bt));
   // A column-strided slice is neither layout: copied, still right.
-  Tensor stepped = slice(randn({4, 10}, 5), 1, 0, 10, 2);  // (4, 5), strides (10, 2)
-  expect_close(matmul(stepped, bt), reference_matmul(stepped, bt));
+  Tensor stepped = slice(randn64({4, 10}, 5), 1, 0, 10, 2);  // (4, 5), strides (10, 2)
+  expect_close_rel(matmul(stepped, bt), reference_matmul(stepped, bt));
   // A broadcast (stride 0) operand.
-  Tensor row = expand(randn({1, 5}, 6), {4, 5});
-  expect_close(matmul(row, bt), reference_matmul(row, bt));
+  Tensor row = expand(randn64({1, 5}, 6), {4, 5});
+  expect_close_rel(matmul(row, bt), reference_matmul(row, bt));
 }
 
 TEST(Matmul, Batched) {
-  Tensor a = randn({2, 3, 4, 5}, 7), b = randn({2, 3, 5, 6}, 8);
+  Tensor a = randn64({2, 3, 4, 5}, 7), b = randn64({2, 3, 5, 6}, 8);
   Tensor c = matmul(a, b);
   EXPECT_EQ(c.shape(), (Shape{2, 3, 4, 6}));
-  expect_close(c, reference_matmul(a, b));
+  expect_close_rel(c, reference_matmul(a, b));
   // Per-batch transposed operands.
-  Tensor at = transpose(randn({2, 5, 4}, 9), 1, 2);  // (2, 4, 5)
-  Tensor bt = transpose(randn({2, 6, 5}, 10), 1, 2);  // (2, 5, 6)
-  expect_close(matmul(at, bt), reference_matmul(at, bt));
+  Tensor at = transpose(randn64({2, 5, 4}, 9), 1, 2);  // (2, 4, 5)
+  Tensor bt = transpose(randn64({2, 6, 5}, 10), 1, 2);  // (2, 5, 6)
+  expect_close_rel(matmul(at, bt), reference_matmul(at, bt));
   // Batch dims that are not nested (a permuted batch) take the copy path.
-  Tensor ap = permute(randn({4, 2, 5}, 11), {1, 0, 2});  // (2, 4, 5)
-  expect_close(matmul(ap, bt), reference_matmul(ap, bt));
+  Tensor ap = permute(randn64({4, 2, 5}, 11), {1, 0, 2});  // (2, 4, 5)
+  expect_close_rel(matmul(ap, bt), reference_matmul(ap, bt));
 }
 
 TEST(Matmul, SharedRightOperand) {
-  Tensor a = randn({3, 4, 5}, 12), w = randn({5, 6}, 13);
+  Tensor a = randn64({3, 4, 5}, 12), w = randn64({5, 6}, 13);
   Tensor c = matmul(a, w);
   EXPECT_EQ(c.shape(), (Shape{3, 4, 6}));
-  expect_close(c, reference_matmul(a, w));
-  expect_close(matmul(a, transpose(randn({6, 5}, 14), 0, 1)), reference_matmul(a, transpose(randn({6, 5}, 14), 0, 1)));
+  expect_close_rel(c, reference_matmul(a, w));
+  expect_close_rel(matmul(a, transpose(randn64({6, 5}, 14), 0, 1)),
+                   reference_matmul(a, transpose(randn64({6, 5}, 14), 0, 1)));
   // A batch that cannot be folded into rows (per-batch transposed) still works.
-  Tensor at = transpose(randn({3, 5, 4}, 15), 1, 2);
-  expect_close(matmul(at, w), reference_matmul(at, w));
+  Tensor at = transpose(randn64({3, 5, 4}, 15), 1, 2);
+  expect_close_rel(matmul(at, w), reference_matmul(at, w));
 }
 
 TEST(Matmul, SharedLeftOperand) {
-  Tensor a = randn({4, 5}, 16), b = randn({3, 5, 6}, 17);
+  Tensor a = randn64({4, 5}, 16), b = randn64({3, 5, 6}, 17);
   Tensor c = matmul(a, b);
   EXPECT_EQ(c.shape(), (Shape{3, 4, 6}));
   Tensor expected = reference_matmul(expand(unsqueeze(a, 0), {3, 4, 5}), b);
-  expect_close(c, expected);
+  expect_close_rel(c, expected);
 }
 
 TEST(Matmul, VectorsLikePyTorch) {
@@ -130,16 +113,16 @@ TEST(Matmul, VectorsLikePyTorch) {
   Tensor m = f64({1, 0, 0, 1, 1, 1}, {3, 2});
   Tensor vm = matmul(v, m);
   EXPECT_EQ(vm.shape(), (Shape{2}));
-  expect_close(vm, f64({4, 5}, {2}));
+  expect_close_rel(vm, f64({4, 5}, {2}));
   Tensor mv = matmul(transpose(m, 0, 1), v);
   EXPECT_EQ(mv.shape(), (Shape{2}));
-  expect_close(mv, f64({4, 5}, {2}));
+  expect_close_rel(mv, f64({4, 5}, {2}));
   Tensor dot = matmul(v, v);
   EXPECT_EQ(dot.shape(), Shape{});
   EXPECT_DOUBLE_EQ(dot.item(), 14);
-  Tensor batched = matmul(randn({2, 4, 3}, 18), v);
+  Tensor batched = matmul(randn64({2, 4, 3}, 18), v);
   EXPECT_EQ(batched.shape(), (Shape{2, 4}));
-  EXPECT_EQ(matmul(v, randn({2, 3, 5}, 19)).shape(), (Shape{2, 5}));
+  EXPECT_EQ(matmul(v, randn64({2, 3, 5}, 19)).shape(), (Shape{2, 5}));
 }
 
 TEST(Matmul, EmptyExtents) {
@@ -151,7 +134,7 @@ TEST(Matmul, EmptyExtents) {
 }
 
 TEST(Matmul, Float32MatchesFloat64Reference) {
-  Tensor a = randn({33, 65}, 20, DType::Float32), b = randn({65, 17}, 21, DType::Float32);
+  Tensor a = randn32({33, 65}, 20), b = randn32({65, 17}, 21);
   Tensor c = matmul(a, b);
   Tensor ref = reference_matmul(a, b);
   std::vector<float> got = c.to_vector<float>();
@@ -162,21 +145,21 @@ TEST(Matmul, Float32MatchesFloat64Reference) {
 // ------------------------------------------------------------------ matmul gradients
 
 TEST(MatmulGrad, TwoD) {
-  Tensor a = leaf(randn({3, 4}, 30)), b = leaf(randn({4, 2}, 31));
+  Tensor a = leaf(randn64({3, 4}, 30)), b = leaf(randn64({4, 2}, 31));
   Fn fn = [](const std::vector<Tensor>& in) { return matmul(in[0], in[1]); };
   expect_gradcheck(fn, {a, b});
   // Only one operand requires grad.
-  expect_gradcheck(fn, {a, randn({4, 2}, 32)});
-  expect_gradcheck(fn, {randn({3, 4}, 33), b});
+  expect_gradcheck(fn, {a, randn64({4, 2}, 32)});
+  expect_gradcheck(fn, {randn64({3, 4}, 33), b});
 }
 
 TEST(MatmulGrad, NonContiguousOperands) {
   Fn fn = [](const std::vector<Tensor>& in) { return matmul(in[0], in[1]); };
-  Tensor at = leaf(transpose(randn({4, 3}, 34), 0, 1));  // (3, 4) transposed
-  Tensor bt = leaf(transpose(randn({2, 4}, 35), 0, 1));  // (4, 2) transposed
+  Tensor at = leaf(transpose(randn64({4, 3}, 34), 0, 1));  // (3, 4) transposed
+  Tensor bt = leaf(transpose(randn64({2, 4}, 35), 0, 1));  // (4, 2) transposed
   expect_gradcheck(fn, {at, bt});
-  Tensor as = leaf(slice(randn({3, 8}, 36), 1, 0, 8, 2));  // (3, 4), strides (8, 2)
-  Tensor bn = leaf(narrow(randn({4, 5}, 37), 1, 1, 2));    // (4, 2), strides (5, 1)
+  Tensor as = leaf(slice(randn64({3, 8}, 36), 1, 0, 8, 2));  // (3, 4), strides (8, 2)
+  Tensor bn = leaf(narrow(randn64({4, 5}, 37), 1, 1, 2));    // (4, 2), strides (5, 1)
   expect_gradcheck(fn, {as, bn});
   // The gradient reaching matmul is a broadcast view (from sum).
   expect_gradcheck([](const std::vector<Tensor>& in) { return sum(matmul(in[0], in[1])); }, {at, bn});
@@ -184,34 +167,34 @@ TEST(MatmulGrad, NonContiguousOperands) {
 
 TEST(MatmulGrad, Batched) {
   Fn fn = [](const std::vector<Tensor>& in) { return matmul(in[0], in[1]); };
-  expect_gradcheck(fn, {leaf(randn({2, 3, 4}, 40)), leaf(randn({2, 4, 2}, 41))});
-  expect_gradcheck(fn, {leaf(randn({2, 2, 2, 3}, 42)), leaf(randn({2, 2, 3, 2}, 43))});
-  expect_gradcheck(fn, {leaf(transpose(randn({2, 4, 3}, 44), 1, 2)), leaf(transpose(randn({2, 2, 4}, 45), 1, 2))});
+  expect_gradcheck(fn, {leaf(randn64({2, 3, 4}, 40)), leaf(randn64({2, 4, 2}, 41))});
+  expect_gradcheck(fn, {leaf(randn64({2, 2, 2, 3}, 42)), leaf(randn64({2, 2, 3, 2}, 43))});
+  expect_gradcheck(fn, {leaf(transpose(randn64({2, 4, 3}, 44), 1, 2)), leaf(transpose(randn64({2, 2, 4}, 45), 1, 2))});
 }
 
 TEST(MatmulGrad, SharedOperandsSumOverTheBatch) {
   Fn fn = [](const std::vector<Tensor>& in) { return matmul(in[0], in[1]); };
   // Right operand shared, batch foldable into rows.
-  expect_gradcheck(fn, {leaf(randn({2, 3, 4}, 50)), leaf(randn({4, 2}, 51))});
+  expect_gradcheck(fn, {leaf(randn64({2, 3, 4}, 50)), leaf(randn64({4, 2}, 51))});
   // Right operand shared, left not foldable (transposed per batch), right transposed.
-  expect_gradcheck(fn, {leaf(transpose(randn({2, 4, 3}, 52), 1, 2)), leaf(transpose(randn({2, 4}, 53), 0, 1))});
+  expect_gradcheck(fn, {leaf(transpose(randn64({2, 4, 3}, 52), 1, 2)), leaf(transpose(randn64({2, 4}, 53), 0, 1))});
   // Left operand shared.
-  expect_gradcheck(fn, {leaf(randn({3, 4}, 54)), leaf(randn({2, 4, 2}, 55))});
-  expect_gradcheck(fn, {leaf(transpose(randn({4, 3}, 56), 0, 1)), leaf(randn({2, 2, 4, 2}, 57))});
+  expect_gradcheck(fn, {leaf(randn64({3, 4}, 54)), leaf(randn64({2, 4, 2}, 55))});
+  expect_gradcheck(fn, {leaf(transpose(randn64({4, 3}, 56), 0, 1)), leaf(randn64({2, 2, 4, 2}, 57))});
 }
 
 TEST(MatmulGrad, Vectors) {
   Fn fn = [](const std::vector<Tensor>& in) { return matmul(in[0], in[1]); };
-  expect_gradcheck(fn, {leaf(randn({4}, 60)), leaf(randn({4, 3}, 61))});
-  expect_gradcheck(fn, {leaf(randn({3, 4}, 62)), leaf(randn({4}, 63))});
-  expect_gradcheck(fn, {leaf(randn({4}, 64)), leaf(randn({4}, 65))});
-  expect_gradcheck(fn, {leaf(randn({2, 3, 4}, 66)), leaf(randn({4}, 67))});
-  expect_gradcheck(fn, {leaf(randn({4}, 68)), leaf(randn({2, 4, 3}, 69))});
+  expect_gradcheck(fn, {leaf(randn64({4}, 60)), leaf(randn64({4, 3}, 61))});
+  expect_gradcheck(fn, {leaf(randn64({3, 4}, 62)), leaf(randn64({4}, 63))});
+  expect_gradcheck(fn, {leaf(randn64({4}, 64)), leaf(randn64({4}, 65))});
+  expect_gradcheck(fn, {leaf(randn64({2, 3, 4}, 66)), leaf(randn64({4}, 67))});
+  expect_gradcheck(fn, {leaf(randn64({4}, 68)), leaf(randn64({2, 4, 3}, 69))});
 }
 
 TEST(MatmulGrad, UsedTwiceAndChained) {
-  Tensor a = leaf(randn({3, 3}, 70));
-  Tensor b = leaf(randn({3, 2}, 71));
+  Tensor a = leaf(randn64({3, 3}, 70));
+  Tensor b = leaf(randn64({3, 2}, 71));
   expect_gradcheck([](const std::vector<Tensor>& in) { return matmul(in[0], matmul(in[0], in[1])); }, {a, b});
   expect_gradcheck([](const std::vector<Tensor>& in) { return matmul(in[0], transpose(in[0], 0, 1)); }, {a});
 }
@@ -219,14 +202,14 @@ TEST(MatmulGrad, UsedTwiceAndChained) {
 // ------------------------------------------------------------------ linear
 
 TEST(Linear, ValuesAgainstMatmul) {
-  Tensor x = randn({4, 3}, 80), w = randn({5, 3}, 81), b = randn({5}, 82);
+  Tensor x = randn64({4, 3}, 80), w = randn64({5, 3}, 81), b = randn64({5}, 82);
   Tensor y = linear(x, w, b);
   EXPECT_EQ(y.shape(), (Shape{4, 5}));
   Tensor ref = reference_matmul(x, transpose(w, 0, 1));
   std::vector<double> r = ref.to_vector<double>(), bv = b.to_vector<double>();
   for (std::size_t i = 0; i < r.size(); ++i) r[i] += bv[i % 5];
-  expect_close(y, from_vector(r, {4, 5}));
-  expect_close(linear(x, w), ref);
+  expect_close_rel(y, from_vector(r, {4, 5}));
+  expect_close_rel(linear(x, w), ref);
 }
 
 TEST(Linear, HandComputedWithBias) {
@@ -235,32 +218,32 @@ TEST(Linear, HandComputedWithBias) {
   Tensor b = f64({10, 20, 30}, {3});
   Tensor y = linear(x, w, b);
   EXPECT_EQ(y.shape(), (Shape{3}));
-  expect_close(y, f64({11, 22, 33}, {3}));
+  expect_close_rel(y, f64({11, 22, 33}, {3}));
 }
 
 TEST(Linear, AnyLeadingRank) {
-  Tensor x = randn({2, 3, 4}, 83), w = randn({5, 4}, 84), b = randn({5}, 85);
+  Tensor x = randn64({2, 3, 4}, 83), w = randn64({5, 4}, 84), b = randn64({5}, 85);
   Tensor y = linear(x, w, b);
   EXPECT_EQ(y.shape(), (Shape{2, 3, 5}));
   Tensor flat = linear(reshape(x, {6, 4}), w, b);
-  expect_close(reshape(y, {6, 5}), flat);
+  expect_close_rel(reshape(y, {6, 5}), flat);
   // A non-contiguous input (transposed leading dims) gives the same numbers.
-  Tensor xt = transpose(randn({3, 2, 4}, 86), 0, 1);
-  expect_close(linear(xt, w, b), linear(xt.contiguous(), w, b));
+  Tensor xt = transpose(randn64({3, 2, 4}, 86), 0, 1);
+  expect_close_rel(linear(xt, w, b), linear(xt.contiguous(), w, b));
 }
 
 TEST(LinearGrad, AllInputs) {
   Fn with_bias = [](const std::vector<Tensor>& in) { return linear(in[0], in[1], in[2]); };
   Fn no_bias = [](const std::vector<Tensor>& in) { return linear(in[0], in[1]); };
-  expect_gradcheck(with_bias, {leaf(randn({4, 3}, 90)), leaf(randn({2, 3}, 91)), leaf(randn({2}, 92))});
-  expect_gradcheck(no_bias, {leaf(randn({4, 3}, 93)), leaf(randn({2, 3}, 94))});
-  expect_gradcheck(with_bias, {leaf(randn({2, 3, 3}, 95)), leaf(randn({2, 3}, 96)), leaf(randn({2}, 97))});
-  expect_gradcheck(with_bias, {leaf(randn({3}, 98)), leaf(randn({2, 3}, 99)), leaf(randn({2}, 100))});
+  expect_gradcheck(with_bias, {leaf(randn64({4, 3}, 90)), leaf(randn64({2, 3}, 91)), leaf(randn64({2}, 92))});
+  expect_gradcheck(no_bias, {leaf(randn64({4, 3}, 93)), leaf(randn64({2, 3}, 94))});
+  expect_gradcheck(with_bias, {leaf(randn64({2, 3, 3}, 95)), leaf(randn64({2, 3}, 96)), leaf(randn64({2}, 97))});
+  expect_gradcheck(with_bias, {leaf(randn64({3}, 98)), leaf(randn64({2, 3}, 99)), leaf(randn64({2}, 100))});
   // Transposed weight and input, and only some inputs requiring grad.
-  expect_gradcheck(with_bias, {leaf(transpose(randn({3, 4}, 101), 0, 1)), leaf(transpose(randn({3, 2}, 102), 0, 1)),
-                               randn({2}, 103)});
-  expect_gradcheck(with_bias, {randn({4, 3}, 104), randn({2, 3}, 105), leaf(randn({2}, 106))});
-  expect_gradcheck(with_bias, {leaf(randn({4, 3}, 107)), randn({2, 3}, 108), randn({2}, 109)});
+  expect_gradcheck(with_bias, {leaf(transpose(randn64({3, 4}, 101), 0, 1)), leaf(transpose(randn64({3, 2}, 102), 0, 1)),
+                               randn64({2}, 103)});
+  expect_gradcheck(with_bias, {randn64({4, 3}, 104), randn64({2, 3}, 105), leaf(randn64({2}, 106))});
+  expect_gradcheck(with_bias, {leaf(randn64({4, 3}, 107)), randn64({2, 3}, 108), randn64({2}, 109)});
 }
 
 // ------------------------------------------------------------------ bad input

@@ -16,24 +16,7 @@ namespace {
 
 using Fn = std::function<Tensor(const std::vector<Tensor>&)>;
 
-Tensor f64(const std::vector<double>& values, const Shape& shape) { return from_vector(values, shape); }
 Tensor i64(const std::vector<std::int64_t>& values) { return from_vector(values, {}); }
-
-Tensor randn(const Shape& shape, std::uint64_t seed, double scale = 1) {
-  Generator gen(seed);
-  return normal(shape, 0, scale, DType::Float64, &gen);
-}
-
-Tensor leaf(const Tensor& t) {
-  t.set_requires_grad();
-  return t;
-}
-
-void expect_values(const Tensor& t, const std::vector<double>& expected, double tol = 1e-12) {
-  std::vector<double> got = t.to_vector<double>();
-  ASSERT_EQ(got.size(), expected.size());
-  for (std::size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], expected[i], tol) << "element " << i;
-}
 
 const Reduction kAllReductions[] = {Reduction::Mean, Reduction::Sum, Reduction::None};
 
@@ -68,11 +51,11 @@ TEST(MseLoss, Reductions) {
 }
 
 TEST(MseLossGrad, InputAndTarget) {
-  Tensor x = leaf(randn({3, 4}, 1)), t = leaf(randn({3, 4}, 2));
+  Tensor x = leaf(randn64({3, 4}, 1)), t = leaf(randn64({3, 4}, 2));
   for (Reduction r : kAllReductions)
     expect_gradcheck([r](const std::vector<Tensor>& in) { return mse_loss(in[0], in[1], r); }, {x, t});
-  Tensor xt = leaf(transpose(randn({4, 3}, 3), 0, 1));
-  expect_gradcheck([](const std::vector<Tensor>& in) { return mse_loss(in[0], in[1]); }, {xt, randn({3, 4}, 4)});
+  Tensor xt = leaf(transpose(randn64({4, 3}, 3), 0, 1));
+  expect_gradcheck([](const std::vector<Tensor>& in) { return mse_loss(in[0], in[1]); }, {xt, randn64({3, 4}, 4)});
 }
 
 // ------------------------------------------------------------------ binary cross-entropy with logits
@@ -104,12 +87,12 @@ TEST(BceWithLogits, StableForHugeLogitsInFloat32) {
 }
 
 TEST(BceWithLogitsGrad, LogitsAndTargets) {
-  Tensor x = leaf(randn({3, 4}, 10, 2)), t = leaf(randn({3, 4}, 11));
+  Tensor x = leaf(randn64({3, 4}, 10, 2)), t = leaf(randn64({3, 4}, 11));
   for (Reduction r : kAllReductions)
     expect_gradcheck(
         [r](const std::vector<Tensor>& in) { return binary_cross_entropy_with_logits(in[0], sigmoid(in[1]), r); },
         {x, t});
-  Tensor xt = leaf(transpose(randn({4, 3}, 12), 0, 1));
+  Tensor xt = leaf(transpose(randn64({4, 3}, 12), 0, 1));
   Tensor targets = uniform({3, 4}, 0, 1, DType::Float64);
   expect_gradcheck([&](const std::vector<Tensor>& in) { return binary_cross_entropy_with_logits(in[0], targets); },
                    {xt});
@@ -148,7 +131,7 @@ TEST(NllLoss, IgnoreIndex) {
 }
 
 TEST(CrossEntropy, MatchesReference) {
-  Tensor logits = randn({5, 4}, 20, 3);
+  Tensor logits = randn64({5, 4}, 20, 3);
   std::vector<std::int64_t> target = {3, 0, 1, 1, 2};
   std::vector<double> ref = reference_cross_entropy(logits, target);
   expect_values(cross_entropy(logits, i64(target), Reduction::None), ref, 1e-12);
@@ -173,22 +156,22 @@ TEST(CrossEntropy, StableForHugeLogits) {
 }
 
 TEST(NllLossGrad, AllReductionsAndIgnoreIndex) {
-  Tensor logp = leaf(randn({4, 3}, 30));
+  Tensor logp = leaf(randn64({4, 3}, 30));
   Tensor target = i64({0, 2, -100, 1});
   for (Reduction r : kAllReductions)
     expect_gradcheck([&, r](const std::vector<Tensor>& in) { return nll_loss(in[0], target, r); }, {logp});
-  Tensor lt = leaf(transpose(randn({3, 4}, 31), 0, 1));
+  Tensor lt = leaf(transpose(randn64({3, 4}, 31), 0, 1));
   expect_gradcheck([&](const std::vector<Tensor>& in) { return nll_loss(in[0], target); }, {lt});
 }
 
 TEST(CrossEntropyGrad, AllReductionsAndIgnoreIndex) {
-  Tensor logits = leaf(randn({4, 5}, 40, 2));
+  Tensor logits = leaf(randn64({4, 5}, 40, 2));
   Tensor target = i64({4, 0, 3, 3});
   for (Reduction r : kAllReductions)
     expect_gradcheck([&, r](const std::vector<Tensor>& in) { return cross_entropy(in[0], target, r); }, {logits});
   expect_gradcheck([&](const std::vector<Tensor>& in) { return cross_entropy(in[0], target, Reduction::Mean, 3); },
                    {logits});
-  Tensor lt = leaf(transpose(randn({5, 4}, 41), 0, 1));
+  Tensor lt = leaf(transpose(randn64({5, 4}, 41), 0, 1));
   expect_gradcheck([&](const std::vector<Tensor>& in) { return cross_entropy(in[0], target); }, {lt});
 }
 

@@ -16,24 +16,6 @@ namespace {
 
 using Fn = std::function<Tensor(const std::vector<Tensor>&)>;
 
-Tensor f64(const std::vector<double>& values, const Shape& shape) { return from_vector(values, shape); }
-
-Tensor randn(const Shape& shape, std::uint64_t seed) {
-  Generator gen(seed);
-  return normal(shape, 0, 1, DType::Float64, &gen);
-}
-
-Tensor leaf(const Tensor& t) {
-  t.set_requires_grad();
-  return t;
-}
-
-void expect_values(const Tensor& t, const std::vector<double>& expected, double tol = 1e-12) {
-  std::vector<double> got = t.to_vector<double>();
-  ASSERT_EQ(got.size(), expected.size());
-  for (std::size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], expected[i], tol) << "element " << i;
-}
-
 std::vector<std::int64_t> ints(const Tensor& t) { return t.to_vector<std::int64_t>(); }
 
 // [[[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]], [[12, ...]]]: shape (2, 3, 4).
@@ -135,7 +117,7 @@ TEST(Reduce, MaxOverAllAndArgmax) {
 // ------------------------------------------------------------------ gradients
 
 TEST(ReduceGrad, SumAndMean) {
-  Tensor x = leaf(randn({2, 3, 4}, 1));
+  Tensor x = leaf(randn64({2, 3, 4}, 1));
   expect_gradcheck([](const std::vector<Tensor>& in) { return sum(in[0]); }, {x});
   expect_gradcheck([](const std::vector<Tensor>& in) { return mean(in[0]); }, {x});
   expect_gradcheck([](const std::vector<Tensor>& in) { return sum(in[0], {1}); }, {x});
@@ -147,19 +129,19 @@ TEST(ReduceGrad, SumAndMean) {
 }
 
 TEST(ReduceGrad, NonContiguousInput) {
-  Tensor base = randn({4, 3}, 2);
+  Tensor base = randn64({4, 3}, 2);
   Tensor t = leaf(transpose(base, 0, 1));
   expect_gradcheck([](const std::vector<Tensor>& in) { return sum(in[0], {0}); }, {t});
   expect_gradcheck([](const std::vector<Tensor>& in) { return mean(in[0], {1}, true); }, {t});
   expect_gradcheck([](const std::vector<Tensor>& in) { return max(in[0], 1).values; }, {t});
   expect_gradcheck([](const std::vector<Tensor>& in) { return max(in[0]); }, {t});
-  Tensor s = leaf(slice(randn({3, 6}, 3), 1, 1, 6, 2));
+  Tensor s = leaf(slice(randn64({3, 6}, 3), 1, 1, 6, 2));
   expect_gradcheck([](const std::vector<Tensor>& in) { return min(in[0], 0).values; }, {s});
   expect_gradcheck([](const std::vector<Tensor>& in) { return sum(in[0]); }, {s});
 }
 
 TEST(ReduceGrad, MaxMin) {
-  Tensor x = leaf(randn({3, 4}, 4));  // distinct values with probability one
+  Tensor x = leaf(randn64({3, 4}, 4));  // distinct values with probability one
   expect_gradcheck([](const std::vector<Tensor>& in) { return max(in[0]); }, {x});
   expect_gradcheck([](const std::vector<Tensor>& in) { return max(in[0], 0).values; }, {x});
   expect_gradcheck([](const std::vector<Tensor>& in) { return max(in[0], 1, true).values; }, {x});
@@ -177,7 +159,7 @@ TEST(ReduceGrad, MaxSendsGradientToTheFirstMaximum) {
 }
 
 TEST(ReduceGrad, IndicesDoNotRequireGrad) {
-  Tensor x = leaf(randn({2, 3}, 5));
+  Tensor x = leaf(randn64({2, 3}, 5));
   auto r = max(x, 1);
   EXPECT_TRUE(r.values.requires_grad());
   EXPECT_FALSE(r.indices.requires_grad());

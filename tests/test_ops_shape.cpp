@@ -19,17 +19,6 @@ using testing::HasSubstr;
 
 std::vector<float> values(const Tensor& t) { return t.to_vector<float>(); }
 
-// 0, 1, ..., n-1 as float32, shaped.
-Tensor iota(const Shape& shape) { return reshape(arange(0, static_cast<double>(shape.numel()), 1), shape); }
-
-// A float64 leaf with reproducible random values.
-Tensor leaf(const Shape& shape, std::uint64_t seed = 1) {
-  Generator gen(seed);
-  Tensor x = normal(shape, 0, 1, DType::Float64, &gen);
-  x.set_requires_grad();
-  return x;
-}
-
 // A non-contiguous float64 leaf of `shape`: the transpose of a dense (shape[1], shape[0], ...) tensor.
 Tensor transposed_leaf(const Shape& shape, std::uint64_t seed = 2) {
   Shape swapped = shape;
@@ -129,12 +118,12 @@ TEST(Reshape, Errors) {
 }
 
 TEST(Reshape, Gradients) {
-  expect_gradcheck([](const std::vector<Tensor>& in) { return reshape(in[0], {3, -1}); }, {leaf({2, 3})});
+  expect_gradcheck([](const std::vector<Tensor>& in) { return reshape(in[0], {3, -1}); }, {random_leaf({2, 3})});
   // Non-contiguous input: reshape copies, and the gradient still flows back through the copy.
   expect_gradcheck([](const std::vector<Tensor>& in) { return reshape(in[0], {6}); }, {transposed_leaf({3, 2})});
   expect_gradcheck([](const std::vector<Tensor>& in) { return mul(view(in[0], {4, 2}), in[0].dim() * 1.5); },
-                   {leaf({2, 4})});
-  expect_gradcheck([](const std::vector<Tensor>& in) { return reshape(in[0], {}); }, {leaf({1, 1})});
+                   {random_leaf({2, 4})});
+  expect_gradcheck([](const std::vector<Tensor>& in) { return reshape(in[0], {}); }, {random_leaf({1, 1})});
 }
 
 // ---------------------------------------------------------------- flatten, squeeze, unsqueeze
@@ -163,7 +152,7 @@ TEST(Squeeze, RemovesAUnitDim) {
   expect_error([&] { squeeze(x, 0); }, {"squeeze", "dimension 0", "[2, 1, 3]", "extent 2"});
   expect_error([&] { squeeze(x, 3); }, {"squeeze", "dimension 3", "rank 3"});
   expect_error([&] { squeeze(scalar_tensor(1), 0); }, {"squeeze", "[]"});
-  expect_gradcheck([](const std::vector<Tensor>& in) { return squeeze(in[0], -1); }, {leaf({3, 1})});
+  expect_gradcheck([](const std::vector<Tensor>& in) { return squeeze(in[0], -1); }, {random_leaf({3, 1})});
 }
 
 TEST(Unsqueeze, InsertsAUnitDim) {
@@ -199,11 +188,11 @@ TEST(Transpose, SwapsDimsAsAView) {
 }
 
 TEST(Transpose, Gradients) {
-  expect_gradcheck([](const std::vector<Tensor>& in) { return transpose(in[0], -1, 0); }, {leaf({2, 3, 2})});
+  expect_gradcheck([](const std::vector<Tensor>& in) { return transpose(in[0], -1, 0); }, {random_leaf({2, 3, 2})});
   expect_gradcheck([](const std::vector<Tensor>& in) { return t(in[0]); }, {transposed_leaf({3, 2})});
   // The transposed view feeds a later op: its gradient must come back in x's layout.
   expect_gradcheck([](const std::vector<Tensor>& in) { return mul(t(in[0]), in[1]); },
-                   {leaf({2, 3}, 3), leaf({3, 2}, 4)});
+                   {random_leaf({2, 3}, 3), random_leaf({3, 2}, 4)});
 }
 
 TEST(Permute, ReordersDims) {
@@ -247,7 +236,7 @@ TEST(Expand, ErrorsAndGradients) {
   expect_error([&] { expand(x, {5}); }, {"expand", "[3, 1]", "[5]", "fewer"});
   expect_error([&] { expand(x, {-1, 3, 2}); }, {"expand", "-1", "[-1, 3, 2]"});
   expect_error([&] { expand(x, {3, -2}); }, {"expand", "[3, -2]"});
-  expect_gradcheck([](const std::vector<Tensor>& in) { return expand(in[0], {2, 3, 4}); }, {leaf({3, 1})});
+  expect_gradcheck([](const std::vector<Tensor>& in) { return expand(in[0], {2, 3, 4}); }, {random_leaf({3, 1})});
   expect_gradcheck([](const std::vector<Tensor>& in) { return expand(narrow(in[0], 1, 1, 1), {2, -1, 3}); },
                    {transposed_leaf({3, 2})});
 }
@@ -295,11 +284,11 @@ TEST(Slice, StepAndNegativeBounds) {
 }
 
 TEST(Slice, Gradients) {
-  expect_gradcheck([](const std::vector<Tensor>& in) { return slice(in[0], 0, 1, 5, 2); }, {leaf({6, 2})});
+  expect_gradcheck([](const std::vector<Tensor>& in) { return slice(in[0], 0, 1, 5, 2); }, {random_leaf({6, 2})});
   expect_gradcheck([](const std::vector<Tensor>& in) { return slice(in[0], -1, -3, -1); }, {transposed_leaf({2, 4})});
   // A slice of a slice: the gradient lands in the right places of the original.
   expect_gradcheck([](const std::vector<Tensor>& in) { return slice(slice(in[0], 0, 1, 6, 2), 0, 1, 3); },
-                   {leaf({7})});
+                   {random_leaf({7})});
 }
 
 TEST(Select, RemovesTheDim) {
@@ -313,7 +302,8 @@ TEST(Select, RemovesTheDim) {
   expect_error([&] { select(x, 0, 3); }, {"select", "index 3", "size 3", "-3..2"});
   expect_error([&] { select(x, 1, -5); }, {"select", "index -5", "size 4"});
   expect_gradcheck([](const std::vector<Tensor>& in) { return select(in[0], -1, -2); }, {transposed_leaf({3, 4})});
-  expect_gradcheck([](const std::vector<Tensor>& in) { return select(select(in[0], 0, 1), 0, 0); }, {leaf({2, 3})});
+  expect_gradcheck([](const std::vector<Tensor>& in) { return select(select(in[0], 0, 1), 0, 0); },
+                   {random_leaf({2, 3})});
 }
 
 // ---------------------------------------------------------------- cat and stack
@@ -345,10 +335,14 @@ TEST(Cat, Errors) {
 
 TEST(Cat, Gradients) {
   expect_gradcheck([](const std::vector<Tensor>& in) { return cat({in[0], in[1], in[2]}, -1); },
-                   {leaf({2, 2}, 1), transposed_leaf({2, 3}, 2), leaf({2, 1}, 3)});
+                   {random_leaf({2, 2}, 1), transposed_leaf({2, 3}, 2), random_leaf({2, 1}, 3)});
   // Only some inputs require grad; the same tensor twice accumulates.
   Tensor constant = zeros({1, 2}, DType::Float64);
-  expect_gradcheck([&](const std::vector<Tensor>& in) { return cat({in[0], constant, in[0]}, 0); }, {leaf({2, 2})});
+  expect_gradcheck(
+      [&](const std::vector<Tensor>& in) {
+        return cat({in[0], constant, in[0]}, 0);
+      },
+      {random_leaf({2, 2})});
 }
 
 TEST(Stack, AddsANewDim) {
@@ -365,7 +359,7 @@ TEST(Stack, AddsANewDim) {
   expect_error([&] { stack({a, a}, 3); }, {"stack", "dimension 3"});
   expect_error([&] { stack({}); }, {"stack", "non-empty"});
   expect_gradcheck([](const std::vector<Tensor>& in) { return stack({in[0], in[1]}, 1); },
-                   {leaf({2, 3}, 5), transposed_leaf({2, 3}, 6)});
+                   {random_leaf({2, 3}, 5), transposed_leaf({2, 3}, 6)});
 }
 
 // ---------------------------------------------------------------- split and chunk
@@ -413,9 +407,9 @@ TEST(SplitChunk, Gradients) {
         std::vector<Tensor> p = chunk(in[0], 2, 0);
         return mul(p[0], p[1]);
       },
-      {leaf({4, 3})});
+      {random_leaf({4, 3})});
   // Only one piece used: the others contribute nothing.
-  expect_gradcheck([](const std::vector<Tensor>& in) { return split(in[0], 1, 0)[1]; }, {leaf({3, 2})});
+  expect_gradcheck([](const std::vector<Tensor>& in) { return split(in[0], 1, 0)[1]; }, {random_leaf({3, 2})});
 }
 
 // ---------------------------------------------------------------- autograd through views

@@ -62,13 +62,6 @@ void expect_same_floats(const std::vector<double>& got, const std::vector<double
     EXPECT_EQ(static_cast<float>(got[i]), static_cast<float>(want[i])) << "element " << i;
 }
 
-void expect_close(const std::vector<double>& got, const std::vector<double>& want, double rel = 1e-5,
-                  double floor = 1e-7) {
-  ASSERT_EQ(got.size(), want.size());
-  for (std::size_t i = 0; i < got.size(); ++i)
-    EXPECT_NEAR(got[i], want[i], rel * std::fabs(want[i]) + floor) << "element " << i;
-}
-
 using Factory = std::function<std::unique_ptr<Optimizer>(const Params&)>;
 
 std::vector<double> run(const Factory& make, int steps, DType dtype = DType::Float32) {
@@ -231,7 +224,7 @@ TEST(Optim, EveryConfigurationMatchesPyTorchAfterOneAndTenSteps) {
 TEST(Optim, Float64MatchesPyTorch) {
   for (const Case64& c : kCases64) {
     SCOPED_TRACE(c.name);
-    expect_close(run(c.make, 10, DType::Float64), c.after_10, 1e-15, 0);
+    expect_allclose(run(c.make, 10, DType::Float64), c.after_10, 1e-15, 0);
   }
 }
 
@@ -571,9 +564,9 @@ TEST(OptimUpdateOps, LargeTensorsMatchAPlainReference) {
     xr[i] = std::max(xr[i], vr[i]);
     pr[i] = pr[i] - step_size * mr[i] / (std::sqrt(xr[i]) / bc2 + 1e-6);
   }
-  expect_close(p.to_vector<double>(), pr, 1e-13, 1e-15);
-  expect_close(m.to_vector<double>(), mr, 1e-13, 1e-15);
-  expect_close(vmax.to_vector<double>(), xr, 1e-13, 1e-15);
+  expect_allclose(p.to_vector<double>(), pr, 1e-13, 1e-15);
+  expect_allclose(m.to_vector<double>(), mr, 1e-13, 1e-15);
+  expect_allclose(vmax.to_vector<double>(), xr, 1e-13, 1e-15);
 
   Tensor sq = uniform({n}, 0.01, 0.1, DType::Float64, &gen), avg = normal({n}, 0, 0.01, DType::Float64, &gen);
   Tensor buf = normal({n}, 0, 0.1, DType::Float64, &gen);
@@ -586,8 +579,8 @@ TEST(OptimUpdateOps, LargeTensorsMatchAPlainReference) {
     br[i] = 0.5 * br[i] + gr[i] / (std::sqrt(sr[i] - ar[i] * ar[i]) + 1e-4);
     pr[i] -= 0.01 * br[i];
   }
-  expect_close(p.to_vector<double>(), pr, 1e-12, 1e-15);
-  expect_close(buf.to_vector<double>(), br, 1e-12, 1e-15);
+  expect_allclose(p.to_vector<double>(), pr, 1e-12, 1e-15);
+  expect_allclose(buf.to_vector<double>(), br, 1e-12, 1e-15);
 }
 
 TEST(OptimUpdateOps, ResultsDoNotDependOnTheThreadCount) {
