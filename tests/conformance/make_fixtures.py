@@ -6,12 +6,42 @@ Run with Debian's python3-torch (the tests themselves do not need PyTorch):
     /usr/bin/python3 tests/conformance/make_fixtures.py [OUT_DIR]
 
 OUT_DIR defaults to tests/fixtures. One safetensors file per family,
-conformance_{layers,losses,optimizers}.safetensors. Each holds several cases; a case's tensors are named
+conformance_{layers,losses,optimizers,rnn}.safetensors. Each holds several cases; a case's tensors are named
 "<case>.<tensor>" and its configuration is the JSON string under "__metadata__"["<case>"].
 Layer cases hold the inputs, parameters, the output, a random upstream gradient
 "grad_out" and the resulting gradients "grad_<input>". Float64 variants of a case end
 in "_f64". The python `safetensors` package is not in Debian, so the file is written by
 hand exactly as that library lays it out.
+
+conformance_rnn.safetensors (float32 only) holds torch.nn.RNN/LSTM/GRU and the single-step
+cells. Sizes: T=5 steps, B=3 sequences, input_size 4, hidden_size 3. The inputs are random
+float32 values; the reference is computed in float64 from exactly those values and rounded
+to float32, so it carries no float32 error of PyTorch's own. Cases:
+
+  <mode>_l<L>[_bi][_lengths]   mode in rnn_tanh, rnn_relu, lstm, gru; L in 1, 3 (32 cases),
+  gru_l2_bi_short              lengths [4, 1, 3]: no sequence reaches T, one has length 1,
+  lstm_l2_nobias               bias=False (no bias tensors at all),
+  <mode>_cell[_nobias]         RNNCell (rnn_tanh_cell, rnn_relu_cell), LSTMCell, GRUCell.
+
+Layer cases (D = 2 if bidirectional else 1; time-major, batch_first false):
+  input (T,B,I)  h0 (L*D,B,H)  c0 (L*D,B,H, LSTM only)  lengths (B) int64 (only "lengths" cases)
+  every parameter under its PyTorch state_dict name: weight_ih_l{k} (G*H, I or D*H),
+    weight_hh_l{k} (G*H,H), bias_ih_l{k} (G*H), bias_hh_l{k} (G*H), and the same with the
+    suffix _reverse for the backward direction (G = 1 RNN, 4 LSTM [i,f,g,o], 3 GRU [r,z,n])
+  output (T,B,D*H)  h_n (L*D,B,H)  c_n (LSTM)   -- with lengths: the sequences are packed with
+    pack_padded_sequence(enforce_sorted=False) and unpacked with pad_packed_sequence(
+    total_length=T), so output is zero past each sequence's end and h_n/c_n hold the state at
+    its last valid step (the reverse direction starts there); h0, h_n are in batch order.
+  grad_output, grad_h_n, grad_c_n (LSTM): random upstream gradients (grad_output is random on
+    padded positions too, which must be ignored), for
+    loss = sum(output*grad_output) + sum(h_n*grad_h_n) [+ sum(c_n*grad_c_n)]
+  grad_input, grad_h0, grad_c0 (LSTM), grad_<parameter name> for every parameter.
+  config: {"mode", "num_layers", "bidirectional", "input_size", "hidden_size", "lengths": bool,
+    "bias", "dropout": 0, "batch_first": false, "dtype": "float32"}
+Cell cases: input (B,I), h0 (B,H), c0 (LSTM), weight_ih, weight_hh, bias_ih, bias_hh, outputs
+  h1 and c1 (LSTM), upstream grad_h1 and grad_c1 (LSTM), loss = sum(h1*grad_h1) [+ sum(c1*grad_c1)],
+  and grad_input, grad_h0, grad_c0, grad_<parameter name>.
+  config: {"mode", "cell": true, "input_size", "hidden_size", "bias", "dtype": "float32"}
 """
 import json
 import os
@@ -21,6 +51,7 @@ import zlib
 
 import torch
 import torch.nn.functional as F
+import torch.nn.utils as nn_utils
 
 DTYPES = {torch.float32: "F32", torch.float64: "F64", torch.int64: "I64"}
 
@@ -230,11 +261,106 @@ def optimizers():
     return fx
 
 
+RNN_MODULES = {"rnn_tanh": ("RNN", dict(nonlinearity="tanh")), "rnn_relu": ("RNN", dict(nonlinearity="relu")),
+               "lstm": ("LSTM", {}), "gru": ("GRU", {})}
+RNN_CELLS = {"rnn_tanh": ("RNNCell", dict(nonlinearity="tanh")), "rnn_relu": ("RNNCell", dict(nonlinearity="relu")),
+             "lstm": ("LSTMCell", {}), "gru": ("GRUCell", {})}
+RNN_T, RNN_B, RNN_I, RNN_H = 5, 3, 4, 3
+
+
+def rnn_reference(fixture, name, config, module, inputs, run):
+    """Stores module's float32 parameters and inputs, and run's outputs and gradients
+    computed in float64 from them. run(module, **inputs) -> dict of float outputs; each
+    output "x" gets a random upstream gradient "grad_x" (drawn in the order of the dict)."""
+    stored = {k: v for k, v in inputs.items()}
+    stored.update({k: p.detach().clone() for k, p in module.state_dict().items()})
+    module = module.double()
+    leaves = {k: v.double().requires_grad_(True) if v.dtype.is_floating_point else v for k, v in inputs.items()}
+    outputs = run(module, **leaves)
+    upstream = {k: torch.randn(v.shape, dtype=torch.float64).float().double() for k, v in outputs.items()}
+    loss = sum((outputs[k] * upstream[k]).sum() for k in outputs)
+    loss.backward()
+    for k, v in outputs.items():
+        stored[k] = v.detach().float()
+        stored["grad_" + k] = upstream[k].float()
+    for k, v in leaves.items():
+        if v.dtype.is_floating_point:
+            stored["grad_" + k] = v.grad.float()
+    for k, p in module.named_parameters():
+        stored["grad_" + k] = p.grad.float()
+    fixture.case(name, config, **stored)
+
+
+def rnn_layer_case(fixture, name, mode, num_layers, bidirectional, lengths, bias=True):
+    torch.manual_seed(zlib.crc32(name.encode()))
+    cls, options = RNN_MODULES[mode]
+    module = getattr(torch.nn, cls)(RNN_I, RNN_H, num_layers, bias=bias, bidirectional=bidirectional, **options)
+    directions = 2 if bidirectional else 1
+    randn = lambda *s: torch.randn(*s, dtype=torch.float64).float()
+    inputs = dict(input=randn(RNN_T, RNN_B, RNN_I), h0=randn(num_layers * directions, RNN_B, RNN_H))
+    if mode == "lstm":
+        inputs["c0"] = randn(num_layers * directions, RNN_B, RNN_H)
+    if lengths:
+        inputs["lengths"] = torch.tensor(lengths, dtype=torch.int64)
+
+    def run(module, input, h0, c0=None, lengths=None):
+        state = (h0, c0) if mode == "lstm" else h0
+        if lengths is not None:
+            input = nn_utils.rnn.pack_padded_sequence(input, lengths, enforce_sorted=False)
+        output, state = module(input, state)
+        if lengths is not None:
+            output, _ = nn_utils.rnn.pad_packed_sequence(output, total_length=RNN_T)
+        if mode == "lstm":
+            return dict(output=output, h_n=state[0], c_n=state[1])
+        return dict(output=output, h_n=state)
+
+    config = dict(mode=mode, num_layers=num_layers, bidirectional=bidirectional, input_size=RNN_I,
+                  hidden_size=RNN_H, lengths=bool(lengths), bias=bias, dropout=0, batch_first=False, dtype="float32")
+    rnn_reference(fixture, name, config, module, inputs, run)
+
+
+def rnn_cell_case(fixture, name, mode, bias=True):
+    torch.manual_seed(zlib.crc32(name.encode()))
+    cls, options = RNN_CELLS[mode]
+    module = getattr(torch.nn, cls)(RNN_I, RNN_H, bias=bias, **options)
+    randn = lambda *s: torch.randn(*s, dtype=torch.float64).float()
+    inputs = dict(input=randn(RNN_B, RNN_I), h0=randn(RNN_B, RNN_H))
+    if mode == "lstm":
+        inputs["c0"] = randn(RNN_B, RNN_H)
+
+    def run(module, input, h0, c0=None):
+        if mode == "lstm":
+            h1, c1 = module(input, (h0, c0))
+            return dict(h1=h1, c1=c1)
+        return dict(h1=module(input, h0))
+
+    config = dict(mode=mode, cell=True, input_size=RNN_I, hidden_size=RNN_H, bias=bias, dtype="float32")
+    rnn_reference(fixture, name, config, module, inputs, run)
+
+
+def rnn():
+    fx = Fixture()
+    for mode in RNN_MODULES:
+        for num_layers in (1, 3):
+            for bidirectional in (False, True):
+                for lengths in (None, [5, 2, 4]):
+                    name = f"{mode}_l{num_layers}" + ("_bi" if bidirectional else "") + ("_lengths" if lengths else "")
+                    rnn_layer_case(fx, name, mode, num_layers, bidirectional, lengths)
+    rnn_layer_case(fx, "gru_l2_bi_short", "gru", 2, True, [4, 1, 3])
+    rnn_layer_case(fx, "lstm_l2_nobias", "lstm", 2, False, None, bias=False)
+    for mode in RNN_CELLS:
+        rnn_cell_case(fx, mode + "_cell", mode)
+    rnn_cell_case(fx, "lstm_cell_nobias", "lstm", bias=False)
+    rnn_cell_case(fx, "gru_cell_nobias", "gru", bias=False)
+    return fx
+
+
 def main():
     out_dir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures")
     os.makedirs(out_dir, exist_ok=True)
     torch.set_num_threads(1)
-    for name, build in (("layers", layers), ("losses", losses), ("optimizers", optimizers)):
+    for name, build in (("layers", layers), ("losses", losses), ("optimizers", optimizers),
+                        ("rnn", rnn)):
         fixture = build()
         save_safetensors(os.path.join(out_dir, f"conformance_{name}.safetensors"), fixture.tensors, fixture.metadata)
         print(f"conformance_{name}.safetensors: {len(fixture.metadata)} cases, {len(fixture.tensors)} tensors")
