@@ -220,6 +220,57 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
 // in evaluation (training false) or with p == 0, returns x. Requires 0 <= p < 1.
 Tensor dropout(const Tensor& x, double p, bool training, Generator* gen = nullptr);
 
+// ---------------------------------------------------------------- recurrent layers
+// One layer, one direction of a recurrent network over a whole sequence, as one fused op
+// (src/ops/rnn.cpp, kernels in src/backend/cpu/rnn.cpp). A bidirectional layer is two calls,
+// the second with reverse = true, their outputs concatenated on the last dim.
+//
+// Cells and their weights, with H the hidden size, I the input size, G the gate count, the
+// gates' blocks stacked in the rows as PyTorch does (s = sigmoid, "W x" short for the gate's
+// block of W_ih x + b_ih, "U h" for the block of W_hh h(t-1) + b_hh):
+//   RnnTanh, RnnRelu  G = 1:  h = tanh / relu(W x + U h)
+//   Lstm              G = 4 (i, f, g, o): i = s(W_i x + U_i h + p_i c(t-1)), f = s(W_f x + U_f h + p_f c(t-1)),
+//                     g = tanh(W_g x + U_g h), c = f c(t-1) + i g, o = s(W_o x + U_o h + p_o c), h = o tanh(c)
+//                     with peepholes p (Gers & Schmidhuber) only when weights.peephole is defined
+//   Gru               G = 3 (r, z, n): r = s(W_r x + U_r h), z = s(W_z x + U_z h),
+//                     n = tanh(W_n x + b_in + r (W_hn h(t-1) + b_hn)), h = (1 - z) n + z h(t-1)
+//   Mgu               G = 2 (f, n): f = s(W_f x + U_f h), n = tanh(W_n x + b_in + W_hn (f h(t-1)) + b_hn),
+//                     h = (1 - f) h(t-1) + f n   (minimal gated unit, Zhou et al. 2016)
+enum class RnnCell { RnnTanh, RnnRelu, Lstm, Gru, Mgu };
+const char* rnn_cell_name(RnnCell cell);       // "RNN_TANH", "RNN_RELU", "LSTM", "GRU", "MGU"
+std::int64_t rnn_gate_count(RnnCell cell);     // G: 1, 1, 4, 3, 2
+
+// w_ih (G*H, I), w_hh (G*H, H); b_ih, b_hh (G*H) each optional (undefined: none);
+// peephole (3, H), rows p_i, p_f, p_o, optional and LSTM only.
+struct RnnLayerWeights {
+  Tensor w_ih, w_hh, b_ih, b_hh, peephole;
+};
+
+struct RnnLayerOutput {
+  Tensor output;  // (T, B, H): h(t) at every step, 0 past a sequence's length
+  Tensor h_n;     // (B, H): the state after each sequence's last valid step
+  Tensor c_n;     // (B, H): LSTM's cell state likewise; undefined for the other cells
+};
+
+// Runs `cell` over input (T, B, I) from h0 (and c0 for LSTM), each (B, H) or undefined for
+// zeros. lengths, if defined, is int64 (B) with values in [1, T] (sorted or not): sequence b
+// covers steps 0 .. lengths[b]-1; with reverse it is processed from lengths[b]-1 down to 0 (a
+// packed sequence's semantics in PyTorch). Requires one floating dtype and device for all
+// tensors. Differentiable in input, every weight, h0 and c0, through output, h_n and c_n.
+// Speed: the input projection of all steps is one GEMM, each step one recurrent GEMM and one
+// fused pointwise pass; the backward pass keeps the gate activations and states only.
+RnnLayerOutput rnn_layer(RnnCell cell, const Tensor& input, const RnnLayerWeights& weights,
+                         const Tensor& h0 = Tensor(), const Tensor& c0 = Tensor(), const Tensor& lengths = Tensor(),
+                         bool reverse = false);
+
+// One step of inference, in place, for generation: h (B, H) (and c for LSTM, else
+// undefined) become the states after input (B, I). Not differentiable: requires grad mode
+// off or no operand requiring grad. `workspace` is scratch memory the caller keeps between
+// calls: an undefined or too small tensor is (re)allocated once, after which a step allocates
+// nothing. Requires h and c dense, of the weights' dtype.
+void rnn_step_(RnnCell cell, const Tensor& input, const RnnLayerWeights& weights, const Tensor& h, const Tensor& c,
+               Tensor& workspace);
+
 // ---------------------------------------------------------------- optimizer updates
 // The fused steps behind recur::optim: each updates one parameter and its state in place
 // in a single pass over the elements, with the formulas and the operation order of

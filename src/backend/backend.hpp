@@ -99,6 +99,74 @@ struct AdamStep {
   bool amsgrad = false;
 };
 
+// ---- Fused recurrent layers (one layer, one direction); see src/backend/cpu/rnn.cpp.
+enum class RnnKind { RnnTanh, RnnRelu, Lstm, Gru, Mgu };  // the order of recur::RnnCell
+
+// Gates stacked in the weights' rows: 1 (RNN), 4 (LSTM: i f g o), 3 (GRU: r z n), 2 (MGU: f, candidate).
+std::int64_t rnn_gate_count(RnnKind kind);
+// Values per (step, batch row) that the forward keeps in `gates` for the backward pass:
+// the gate activations, plus GRU's W_hn h + b_hn and MGU's f * h(t-1) (see rnn.cpp).
+std::int64_t rnn_saved_width(RnnKind kind, std::int64_t hidden);
+
+struct RnnDims {
+  RnnKind kind = RnnKind::Lstm;
+  std::int64_t steps = 1, batch = 1, input = 1, hidden = 1;
+  bool reverse = false;  // process time steps T-1 .. 0
+  DType dtype = DType::Float32;
+};
+
+// Dense row-major weights: w_ih (G*H, I), w_hh (G*H, H), b_ih and b_hh (G*H) or null,
+// peephole (3, H) rows i, f, o, or null (LSTM only).
+struct RnnWeights {
+  const void* w_ih = nullptr;
+  const void* w_hh = nullptr;
+  const void* b_ih = nullptr;
+  const void* b_hh = nullptr;
+  const void* peephole = nullptr;
+};
+
+// The hidden (and LSTM cell) states of a whole sequence, time-aligned: (T+1, B, H) with
+// h(t-1) of time step t in slot t (forward) or t+1 (reverse) and the state after step t in
+// slot t+1 (forward) or t (reverse). So slot 0 (forward) or T (reverse) holds h0 and the
+// other end the final state; the T slots of h(t-1) are contiguous, one GEMM operand.
+// A row past its sequence's length carries its state unchanged.
+struct RnnForwardBuffers {
+  const void* input = nullptr;                 // (T, B, I)
+  const std::int64_t* lengths = nullptr;       // host array (B) in [1, T], or null: all T
+  void* output = nullptr;                      // (T, B, H): h(t), 0 past a sequence's end
+  void* h_states = nullptr;                    // (T+1, B, H), h0 already in its slot
+  void* c_states = nullptr;                    // (T+1, B, H), LSTM only, c0 already in its slot
+  void* gates = nullptr;                       // (T, B, rnn_saved_width)
+  void* workspace = nullptr;                   // rnn_forward_workspace(dims) elements
+};
+std::int64_t rnn_forward_workspace(const RnnDims& d);
+
+// Gradients of the forward above. Incoming gradients may be null (none reached them); an
+// output gradient with null data is not computed, the others are overwritten.
+struct RnnBackwardBuffers {
+  const void* input = nullptr;
+  const std::int64_t* lengths = nullptr;
+  const void* h_states = nullptr;
+  const void* c_states = nullptr;
+  const void* gates = nullptr;
+  const void* grad_output = nullptr;  // (T, B, H)
+  const void* grad_h_n = nullptr;     // (B, H)
+  const void* grad_c_n = nullptr;     // (B, H)
+  void* grad_input = nullptr;
+  void* grad_w_ih = nullptr;
+  void* grad_w_hh = nullptr;
+  void* grad_b_ih = nullptr;
+  void* grad_b_hh = nullptr;
+  void* grad_peephole = nullptr;
+  void* grad_h0 = nullptr;
+  void* grad_c0 = nullptr;
+  void* workspace = nullptr;  // rnn_backward_workspace(dims) elements
+};
+std::int64_t rnn_backward_workspace(const RnnDims& d);
+
+// One step of inference (steps = 1): x (B, I); h and c (B, H) updated in place.
+std::int64_t rnn_step_workspace(const RnnDims& d);
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -205,6 +273,12 @@ class Backend {
                             const View& momentum_buffer, const RmspropStep& s) = 0;
   virtual void adam_step(const View& param, const View& grad, const View& exp_avg, const View& exp_avg_sq,
                          const View& max_exp_avg_sq, const AdamStep& s) = 0;
+  // Fused recurrent layer, forward and backward (see RnnForwardBuffers), and one
+  // inference step with no saved state. All buffers dense, of dims.dtype.
+  virtual void rnn_forward(const RnnDims& d, const RnnWeights& w, const RnnForwardBuffers& f) = 0;
+  virtual void rnn_backward(const RnnDims& d, const RnnWeights& w, const RnnBackwardBuffers& b) = 0;
+  virtual void rnn_step(const RnnDims& d, const RnnWeights& w, const void* input, void* h, void* c,
+                        void* workspace) = 0;
   // The p-norm of a contiguous floating view, accumulated in double: (sum |x|^p)^(1/p) for
   // p > 0, max |x| for p = inf (NaN if any element is NaN). 0 for an empty view.
   virtual double norm(const View& src, double p) = 0;

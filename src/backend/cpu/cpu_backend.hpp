@@ -65,6 +65,10 @@ class CpuBackend final : public Backend {
   void adam_step(const View& param, const View& grad, const View& exp_avg, const View& exp_avg_sq,
                  const View& max_exp_avg_sq, const AdamStep& s) override;
   double norm(const View& src, double p) override;
+  void rnn_forward(const RnnDims& d, const RnnWeights& w, const RnnForwardBuffers& f) override;
+  void rnn_backward(const RnnDims& d, const RnnWeights& w, const RnnBackwardBuffers& b) override;
+  void rnn_step(const RnnDims& d, const RnnWeights& w, const void* input, void* h, void* c,
+                void* workspace) override;
 
   void fill_uniform(const View& dst, double low, double high, std::uint64_t key, std::uint64_t first_block) override;
   void fill_normal(const View& dst, double mean, double stddev, std::uint64_t key, std::uint64_t first_block) override;

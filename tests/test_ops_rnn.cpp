@@ -1,0 +1,356 @@
+// rnn_layer and rnn_step_: values and gradients against a reference written here as a plain
+// loop of existing ops (matmul, sigmoid, tanh, ...), float64 gradcheck of every cell and
+// option, and bad input.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "recur/recur.hpp"
+#include "test_helpers.hpp"
+
+using namespace recur;
+
+namespace {
+
+constexpr RnnCell kCells[] = {RnnCell::RnnTanh, RnnCell::RnnRelu, RnnCell::Lstm, RnnCell::Gru, RnnCell::Mgu};
+
+struct Case {
+  RnnCell cell = RnnCell::Lstm;
+  bool bias = true;
+  bool peephole = false;
+  bool lengths = false;  // a zero-padded batch of different lengths (B = 3)
+  bool reverse = false;
+  bool h0 = false;
+  bool c0 = false;
+  std::int64_t steps = 3, batch = 3, input = 3, hidden = 2;
+};
+
+std::string describe(const Case& c) {
+  std::string s = rnn_cell_name(c.cell);
+  if (!c.bias) s += " no-bias";
+  if (c.peephole) s += " peephole";
+  if (c.lengths) s += " lengths";
+  if (c.reverse) s += " reverse";
+  if (c.h0) s += " h0";
+  if (c.c0) s += " c0";
+  return s;
+}
+
+Tensor rand(const Shape& shape, std::uint64_t seed, DType dtype, double scale = 0.6) {
+  Generator gen(seed);
+  return uniform(shape, -scale, scale, dtype, &gen);
+}
+
+// Inputs in this order: x, w_ih, w_hh, [b_ih, b_hh], [peephole], [h0], [c0].
+std::vector<Tensor> make_inputs(const Case& c, DType dtype) {
+  const std::int64_t g = rnn_gate_count(c.cell), h = c.hidden;
+  std::vector<Tensor> in = {rand({c.steps, c.batch, c.input}, 1, dtype, 1.0), rand({g * h, c.input}, 2, dtype),
+                            rand({g * h, h}, 3, dtype)};
+  if (c.bias) in.push_back(rand({g * h}, 4, dtype)), in.push_back(rand({g * h}, 5, dtype));
+  if (c.peephole) in.push_back(rand({3, h}, 6, dtype));
+  if (c.h0) in.push_back(rand({c.batch, h}, 7, dtype));
+  if (c.c0) in.push_back(rand({c.batch, h}, 8, dtype));
+  return in;
+}
+
+Tensor lengths_of(const Case& c) {
+  if (!c.lengths) return Tensor();
+  std::vector<std::int64_t> v(c.batch);
+  for (std::int64_t b = 0; b < c.batch; ++b) v[b] = std::max<std::int64_t>(1, c.steps - (b * 2) % c.steps);
+  v[c.batch - 1] = c.steps;  // unsorted: the longest last
+  return from_vector(v, {c.batch});
+}
+
+struct Unpacked {
+  Tensor x, h0, c0;
+  RnnLayerWeights w;
+};
+
+Unpacked unpack(const Case& c, const std::vector<Tensor>& in) {
+  Unpacked u;
+  std::size_t k = 0;
+  u.x = in[k++];
+  u.w.w_ih = in[k++];
+  u.w.w_hh = in[k++];
+  if (c.bias) u.w.b_ih = in[k++], u.w.b_hh = in[k++];
+  if (c.peephole) u.w.peephole = in[k++];
+  if (c.h0) u.h0 = in[k++];
+  if (c.c0) u.c0 = in[k++];
+  return u;
+}
+
+// The reference: the cell's equations as a loop of ordinary ops, lengths as a 0/1 mask that
+// freezes the state and zeroes the output past each sequence's end.
+RnnLayerOutput reference(const Case& c, const std::vector<Tensor>& in) {
+  Unpacked u = unpack(c, in);
+  const DType dt = u.x.dtype();
+  const std::int64_t h = c.hidden;
+  Tensor hs = u.h0.defined() ? u.h0 : zeros({c.batch, h}, dt);
+  Tensor cs = u.c0.defined() ? u.c0 : zeros({c.batch, h}, dt);
+  Tensor lens = lengths_of(c);
+  std::vector<Tensor> outputs(c.steps);
+  auto part = [&](const Tensor& t, int k) { return narrow(t, 1, k * h, h); };
+  auto bias_part = [&](const Tensor& b, int k) { return b.defined() ? narrow(b, 0, k * h, h) : zeros({h}, dt); };
+  for (std::int64_t s = 0; s < c.steps; ++s) {
+    const std::int64_t t = c.reverse ? c.steps - 1 - s : s;
+    Tensor xt = select(u.x, 0, t);
+    Tensor xi = matmul(xt, transpose(u.w.w_ih, 0, 1));
+    Tensor hw = matmul(hs, transpose(u.w.w_hh, 0, 1));
+    auto pre = [&](int k) { return part(xi, k) + bias_part(u.w.b_ih, k) + part(hw, k) + bias_part(u.w.b_hh, k); };
+    Tensor hn, cn = cs;
+    switch (c.cell) {
+      case RnnCell::RnnTanh: hn = tanh(pre(0)); break;
+      case RnnCell::RnnRelu: hn = relu(pre(0)); break;
+      case RnnCell::Lstm: {
+        Tensor pi = pre(0), pf = pre(1);
+        if (c.peephole) pi = pi + select(u.w.peephole, 0, 0) * cs, pf = pf + select(u.w.peephole, 0, 1) * cs;
+        Tensor i = sigmoid(pi), f = sigmoid(pf), g = tanh(pre(2));
+        cn = f * cs + i * g;
+        Tensor po = pre(3);
+        if (c.peephole) po = po + select(u.w.peephole, 0, 2) * cn;
+        hn = sigmoid(po) * tanh(cn);
+        break;
+      }
+      case RnnCell::Gru: {
+        Tensor r = sigmoid(pre(0)), z = sigmoid(pre(1));
+        Tensor n = tanh(part(xi, 2) + bias_part(u.w.b_ih, 2) + r * (part(hw, 2) + bias_part(u.w.b_hh, 2)));
+        hn = (1.0 - z) * n + z * hs;
+        break;
+      }
+      case RnnCell::Mgu: {
+        Tensor f = sigmoid(pre(0));
+        Tensor u_n = narrow(u.w.w_hh, 0, h, h);
+        Tensor n = tanh(part(xi, 1) + bias_part(u.w.b_ih, 1) + matmul(f * hs, transpose(u_n, 0, 1)) +
+                        bias_part(u.w.b_hh, 1));
+        hn = (1.0 - f) * hs + f * n;
+        break;
+      }
+    }
+    if (lens.defined()) {
+      std::vector<double> m(c.batch);
+      for (std::int64_t b = 0; b < c.batch; ++b) m[b] = t < lens.to_vector<std::int64_t>()[b] ? 1 : 0;
+      Tensor mask = to_dtype(from_vector(m, {c.batch, 1}), dt);
+      outputs[t] = mask * hn;
+      hs = mask * hn + (1.0 - mask) * hs;
+      cs = mask * cn + (1.0 - mask) * cs;
+    } else {
+      outputs[t] = hn;
+      hs = hn;
+      cs = cn;
+    }
+  }
+  return {stack(outputs, 0), hs, c.cell == RnnCell::Lstm ? cs : Tensor()};
+}
+
+RnnLayerOutput fused(const Case& c, const std::vector<Tensor>& in) {
+  Unpacked u = unpack(c, in);
+  return rnn_layer(c.cell, u.x, u.w, u.h0, u.c0, lengths_of(c), c.reverse);
+}
+
+enum class Through { All, Output, States };
+
+Tensor flat_result(const RnnLayerOutput& r, Through through) {
+  std::vector<Tensor> parts;
+  if (through != Through::States) parts.push_back(reshape(r.output, {-1}));
+  if (through != Through::Output) {
+    parts.push_back(reshape(r.h_n, {-1}));
+    if (r.c_n.defined()) parts.push_back(reshape(r.c_n, {-1}));
+  }
+  return cat(parts, 0);
+}
+
+void expect_close(const Tensor& a, const Tensor& b, double tol, const std::string& what) {
+  ASSERT_EQ(a.shape(), b.shape()) << what;
+  std::vector<double> va = a.to_vector<double>(), vb = b.to_vector<double>();
+  double worst = 0;
+  for (std::size_t i = 0; i < va.size(); ++i) worst = std::max(worst, std::fabs(va[i] - vb[i]));
+  EXPECT_LT(worst, tol) << what;
+}
+
+std::vector<Case> all_cases() {
+  std::vector<Case> cases;
+  for (RnnCell cell : kCells) {
+    const bool lstm = cell == RnnCell::Lstm;
+    cases.push_back({cell});
+    cases.push_back({cell, false});
+    Case full{cell};
+    full.lengths = full.h0 = true, full.c0 = lstm, full.peephole = lstm;
+    cases.push_back(full);
+    full.reverse = true;
+    cases.push_back(full);
+    Case rev{cell};
+    rev.reverse = true;
+    cases.push_back(rev);
+    if (lstm) {
+      Case p{cell};
+      p.peephole = true;
+      cases.push_back(p);
+    }
+  }
+  return cases;
+}
+
+// Values and gradients of the fused op equal the reference's, in float32 and float64.
+TEST(RnnLayer, MatchesReferenceLoop) {
+  for (DType dt : {DType::Float32, DType::Float64}) {
+    const double tol = dt == DType::Float32 ? 2e-5 : 1e-12;
+    for (Case c : all_cases()) {
+      c.steps = 5, c.batch = 4, c.input = 6, c.hidden = 7;
+      const std::string what = describe(c) + (dt == DType::Float32 ? " float32" : " float64");
+      std::vector<Tensor> a = make_inputs(c, dt), b = make_inputs(c, dt);
+      for (std::size_t i = 0; i < a.size(); ++i) a[i].set_requires_grad(), b[i].set_requires_grad();
+      RnnLayerOutput got = fused(c, a), want = reference(c, b);
+      expect_close(got.output, want.output, tol, what + " output");
+      expect_close(got.h_n, want.h_n, tol, what + " h_n");
+      if (c.cell == RnnCell::Lstm) expect_close(got.c_n, want.c_n, tol, what + " c_n");
+      else EXPECT_FALSE(got.c_n.defined()) << what;
+      Tensor weights = rand(flat_result(got, Through::All).shape(), 9, dt, 1.0);
+      sum(flat_result(got, Through::All) * weights).backward();
+      sum(flat_result(want, Through::All) * weights).backward();
+      for (std::size_t i = 0; i < a.size(); ++i)
+        expect_close(a[i].grad(), b[i].grad(), tol * 4, what + " gradient of input " + std::to_string(i));
+    }
+  }
+}
+
+void gradcheck_case(const Case& c, Through through) {
+  SCOPED_TRACE(describe(c));
+  std::vector<Tensor> in = make_inputs(c, DType::Float64);
+  for (const Tensor& t : in) t.set_requires_grad();
+  expect_gradcheck([&](const std::vector<Tensor>& x) { return flat_result(fused(c, x), through); }, in);
+}
+
+TEST(RnnLayer, GradcheckEveryCellAndOption) {
+  for (const Case& c : all_cases()) gradcheck_case(c, Through::All);
+}
+
+TEST(RnnLayer, GradcheckThroughOutputOnlyAndStatesOnly) {
+  for (RnnCell cell : kCells) {
+    Case c{cell};
+    c.lengths = c.h0 = true, c.c0 = cell == RnnCell::Lstm;
+    gradcheck_case(c, Through::Output);
+    gradcheck_case(c, Through::States);
+    c.reverse = true;
+    gradcheck_case(c, Through::States);
+  }
+}
+
+// Carrying the state across two chunks equals one run over the whole sequence, gradients
+// included (what truncated BPTT relies on when it does not detach).
+TEST(RnnLayer, ChunksCarryStateAndGradient) {
+  for (RnnCell cell : {RnnCell::Lstm, RnnCell::Gru}) {
+    Case c{cell};
+    c.steps = 6;
+    std::vector<Tensor> in = make_inputs(c, DType::Float64);
+    for (const Tensor& t : in) t.set_requires_grad();
+    Unpacked u = unpack(c, in);
+    RnnLayerOutput whole = rnn_layer(cell, u.x, u.w);
+    RnnLayerOutput first = rnn_layer(cell, narrow(u.x, 0, 0, 3), u.w);
+    RnnLayerOutput second = rnn_layer(cell, narrow(u.x, 0, 3, 3), u.w, first.h_n, first.c_n);
+    expect_close(cat({first.output, second.output}, 0), whole.output, 1e-14, "chunked output");
+    expect_close(second.h_n, whole.h_n, 1e-14, "chunked h_n");
+    sum(whole.h_n).backward();
+    Tensor g_whole = clone(u.w.w_hh.grad());
+    u.w.w_hh.zero_grad();
+    sum(second.h_n).backward();
+    expect_close(u.w.w_hh.grad(), g_whole, 1e-14, "chunked gradient");
+  }
+}
+
+// With lengths, each sequence's result equals running it alone, unpadded.
+TEST(RnnLayer, LengthsEqualSeparateRuns) {
+  for (RnnCell cell : kCells)
+    for (bool reverse : {false, true}) {
+      Case c{cell};
+      c.steps = 5, c.lengths = true, c.reverse = reverse, c.h0 = true;
+      std::vector<Tensor> in = make_inputs(c, DType::Float64);
+      Unpacked u = unpack(c, in);
+      std::vector<std::int64_t> lens = lengths_of(c).to_vector<std::int64_t>();
+      RnnLayerOutput all = rnn_layer(cell, u.x, u.w, u.h0, Tensor(), lengths_of(c), reverse);
+      for (std::int64_t b = 0; b < c.batch; ++b) {
+        Tensor xb = narrow(narrow(u.x, 1, b, 1), 0, 0, lens[b]);
+        RnnLayerOutput one = rnn_layer(cell, xb, u.w, narrow(u.h0, 0, b, 1), Tensor(), Tensor(), reverse);
+        expect_close(narrow(narrow(all.output, 1, b, 1), 0, 0, lens[b]), one.output, 1e-14, "output");
+        expect_close(narrow(all.h_n, 0, b, 1), one.h_n, 1e-14, "h_n");
+        if (lens[b] < c.steps) {
+          Tensor pad = narrow(narrow(all.output, 1, b, 1), 0, lens[b], c.steps - lens[b]);
+          EXPECT_EQ(max(abs(pad)).item(), 0.0);
+        }
+      }
+    }
+}
+
+// The inference step equals one step of rnn_layer, and allocates its workspace once.
+TEST(RnnStep, MatchesLayerAndReusesWorkspace) {
+  for (DType dt : {DType::Float32, DType::Float64})
+    for (RnnCell cell : kCells) {
+      Case c{cell};
+      c.h0 = true, c.c0 = cell == RnnCell::Lstm, c.peephole = c.c0;
+      c.steps = 4, c.hidden = 5;
+      std::vector<Tensor> in = make_inputs(c, dt);
+      Unpacked u = unpack(c, in);
+      RnnLayerOutput want = rnn_layer(cell, u.x, u.w, u.h0, u.c0);
+      NoGradGuard no_grad;
+      Tensor h = clone(u.h0), cs = u.c0.defined() ? clone(u.c0) : Tensor();
+      Tensor workspace;
+      const void* first = nullptr;
+      for (std::int64_t t = 0; t < c.steps; ++t) {
+        rnn_step_(cell, contiguous(select(u.x, 0, t)), u.w, h, cs, workspace);
+        if (t == 0) first = workspace.raw_data();
+        EXPECT_EQ(workspace.raw_data(), first);
+      }
+      const double tol = dt == DType::Float32 ? 1e-6 : 1e-14;
+      expect_close(h, want.h_n, tol, std::string(rnn_cell_name(cell)) + " step h");
+      if (cs.defined()) expect_close(cs, want.c_n, tol, "step c");
+    }
+}
+
+TEST(RnnLayer, Errors) {
+  Case c{RnnCell::Lstm};
+  std::vector<Tensor> in = make_inputs(c, DType::Float64);
+  Unpacked u = unpack(c, in);
+  auto lens = [](std::vector<std::int64_t> v) { return from_vector(v, {static_cast<std::int64_t>(v.size())}); };
+  expect_error([&] { rnn_layer(RnnCell::Lstm, select(u.x, 0, 0), u.w); }, {"rnn_layer", "(steps, batch, input_size)"});
+  expect_error([&] { rnn_layer(RnnCell::Gru, u.x, u.w); }, {"GRU w_hh must be (3*hidden, hidden)", "[8, 2]"});
+  RnnLayerWeights bad = u.w;
+  bad.w_ih = rand({8, 4}, 1, DType::Float64);
+  expect_error([&] { rnn_layer(RnnCell::Lstm, u.x, bad); }, {"w_ih must be (8, 3)", "[8, 4]"});
+  bad = u.w;
+  bad.b_hh = rand({4}, 1, DType::Float64);
+  expect_error([&] { rnn_layer(RnnCell::Lstm, u.x, bad); }, {"bias must be (8)", "[4]"});
+  bad = u.w;
+  bad.peephole = rand({2, 2}, 1, DType::Float64);
+  expect_error([&] { rnn_layer(RnnCell::Lstm, u.x, bad); }, {"peephole must be (3, 2)"});
+  expect_error([&] { rnn_layer(RnnCell::Lstm, to_dtype(u.x, DType::Float32), u.w); }, {"different dtypes"});
+  expect_error([&] { rnn_layer(RnnCell::Lstm, u.x, u.w, rand({2, 2}, 1, DType::Float64)); },
+               {"LSTM h0 must be (batch 3, hidden 2)", "[2, 2]"});
+  expect_error([&] { rnn_layer(RnnCell::Lstm, u.x, u.w, Tensor(), Tensor(), lens({1, 4, 2})); },
+               {"lengths must lie in [1, 3]", "got 4 at batch index 1"});
+  expect_error([&] { rnn_layer(RnnCell::Lstm, u.x, u.w, Tensor(), Tensor(), lens({1, 0, 2})); },
+               {"lengths must lie in [1, 3]", "got 0 at batch index 1"});
+  expect_error([&] { rnn_layer(RnnCell::Lstm, u.x, u.w, Tensor(), Tensor(), lens({1, 2})); },
+               {"lengths must be (batch 3)"});
+  expect_error([&] { rnn_layer(RnnCell::Lstm, u.x, u.w, Tensor(), Tensor(), ones({3}, DType::Float64)); },
+               {"lengths must be int64"});
+  Case g{RnnCell::Gru};
+  Unpacked ug = unpack(g, make_inputs(g, DType::Float64));
+  expect_error([&] { rnn_layer(RnnCell::Gru, ug.x, ug.w, Tensor(), zeros({3, 2}, DType::Float64)); },
+               {"c0 is LSTM's cell state; GRU has none"});
+  RnnLayerWeights gp = ug.w;
+  gp.peephole = rand({3, 2}, 1, DType::Float64);
+  expect_error([&] { rnn_layer(RnnCell::Gru, ug.x, gp); }, {"peephole weights are for LSTM only, not GRU"});
+  Tensor h = zeros({3, 2}, DType::Float64), ws;
+  expect_error([&] { rnn_step_(RnnCell::Lstm, select(u.x, 0, 0), u.w, h, Tensor(), ws); },
+               {"rnn_step_: LSTM needs its cell state c"});
+  Tensor w_grad = clone(u.w.w_hh);
+  w_grad.set_requires_grad();
+  RnnLayerWeights wg = u.w;
+  wg.w_hh = w_grad;
+  expect_error([&] { rnn_step_(RnnCell::Lstm, select(u.x, 0, 0), wg, h, zeros({3, 2}, DType::Float64), ws); },
+               {"rnn_step_: not differentiable"});
+}
+
+}  // namespace
