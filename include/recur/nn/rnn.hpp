@@ -47,7 +47,8 @@ struct RNNOutput {
 // "_reverse"), in this order: weight_ih_l{k} (G*H, I_k), weight_hh_l{k} (G*H, H), bias_ih_l{k},
 // bias_hh_l{k} (G*H) when bias, weight_peephole_l{k} (3, H) for an LSTM with peepholes;
 // I_0 = input_size, I_k = num_directions * H above. All start U(-1/sqrt(H), 1/sqrt(H)) from
-// default_generator(), drawn in that order (PyTorch's), so manual_seed fixes them. Requires input_size, hidden_size, num_layers >= 1 and 0 <= dropout < 1.
+// default_generator(), drawn in that order (PyTorch's), so manual_seed fixes them.
+// Requires input_size, hidden_size, num_layers >= 1 and 0 <= dropout < 1.
 class RNNBase : public Module {
  public:
   RNNBase(RnnCell cell, std::int64_t input_size, std::int64_t hidden_size, const RNNOptions& options);
