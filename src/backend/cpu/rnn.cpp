@@ -249,7 +249,7 @@ struct RnnKernel {
   // (hidden 512 x batch 32 does, hidden 128 x batch 32 does not).
   template <class F>
   void for_rows(F&& f) {
-    parallel_range(batch, gh * 4, [&](std::int64_t r0, std::int64_t r1) { f(r0, r1); }, 1);
+    parallel_range(batch, gh, [&](std::int64_t r0, std::int64_t r1) { f(r0, r1); }, 1);
   }
 
   // Everything added to a gate's pre-activation besides the two products: b_ih + b_hh,
