@@ -442,8 +442,11 @@ struct RnnKernel {
     }
     if (gw_ih) gemm(true, false, gh, input, rows, dG, dw, x, input, 0.0, gw_ih, input);
     if (gx) gemm(false, false, rows, input, gh, dG, dw, w_ih, input, 0.0, gx, input);
-    if (gb_ih) gemm(false, false, 1, gh, rows, ones, rows, dG, dw, 0.0, gb_ih, gh);
-    if (gb_hh) gemm(false, false, 1, gh, rows, ones, rows, dG, dw, 0.0, gb_hh, gh);
+    // Both biases add to the same pre-activations: one sum serves both.
+    if (T* first = gb_ih ? gb_ih : gb_hh) {
+      gemm(false, false, 1, gh, rows, ones, rows, dG, dw, 0.0, first, gh);
+      if (gb_ih && gb_hh) std::memcpy(gb_hh, gb_ih, sizeof(T) * gh);
+    }
     if (gw_hh) {
       if (kind == RnnKind::Mgu) {  // U_f sees h(t-1), U_n sees f h(t-1)
         gemm(true, false, H, H, rows, dG, dw, h_prev_all, H, 0.0, gw_hh, H);
