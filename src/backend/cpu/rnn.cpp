@@ -216,6 +216,28 @@ void mgu_backward_row_f(std::int64_t H, const T* __restrict g, const T* __restri
   }
 }
 
+// The per-step products of a small layer (hidden 128 x batch 32: 2 M multiply-adds, tens of
+// microseconds) run on the calling thread: waking a BLAS team twice per step costs more than
+// it saves, and collapses when other processes hold the cores. OpenBLAS's OpenMP build sizes
+// its team from the caller's omp_get_max_threads() at every call, so lowering that for the
+// duration of the step loop is enough; the whole-sequence GEMMs outside it keep every thread.
+constexpr std::int64_t kSerialStepWork = std::int64_t{1} << 22;  // multiply-adds per step
+
+class SerialBlasScope {
+ public:
+  explicit SerialBlasScope(bool serial) : previous_(serial ? omp_get_max_threads() : 0) {
+    if (previous_ > 1) omp_set_num_threads(1);
+  }
+  ~SerialBlasScope() {
+    if (previous_ > 1) omp_set_num_threads(previous_);
+  }
+  SerialBlasScope(const SerialBlasScope&) = delete;
+  SerialBlasScope& operator=(const SerialBlasScope&) = delete;
+
+ private:
+  int previous_;
+};
+
 template <class T>
 struct RnnKernel {
   CpuBackend& be;
@@ -238,6 +260,8 @@ struct RnnKernel {
             const T* b, std::int64_t ldb, double beta, T* c, std::int64_t ldc) {
     be.gemm(ta, tb, m, n, k, 1.0, a, lda, b, ldb, beta, c, ldc, dtype);
   }
+
+  bool serial_steps() const { return batch * gh * hidden < kSerialStepWork; }
 
   bool active(std::int64_t t, std::int64_t row) const { return lengths == nullptr || t < lengths[row]; }
   std::int64_t time_of(std::int64_t s) const { return reverse ? steps - 1 - s : s; }
@@ -317,6 +341,7 @@ struct RnnKernel {
     T* cs = static_cast<T*>(f.c_states);
     T* out = static_cast<T*>(f.output);
     gemm(false, true, steps * B, gh, input, static_cast<const T*>(f.input), input, w_ih, input, 0.0, gates, sw);
+    SerialBlasScope serial(serial_steps());
     for (std::int64_t s = 0; s < steps; ++s) {
       const std::int64_t t = time_of(s);
       const std::int64_t p = prev_slot(t) * B * H, n = next_slot(t) * B * H;
@@ -334,6 +359,7 @@ struct RnnKernel {
     T* h_new = pre + B * saved_width;
     T* c_new = h_new + B * H;
     combined_bias(bias);
+    SerialBlasScope serial(serial_steps());
     gemm(false, true, B, gh, input, x, input, w_ih, input, 0.0, pre, saved_width);
     forward_step(0, pre, h, h_new, c, c ? c_new : nullptr, nullptr, hg, bias);
     std::memcpy(h, h_new, sizeof(T) * B * H);
@@ -404,11 +430,14 @@ struct RnnKernel {
     };
     start(dh, bb.grad_h_n);
     start(dc, kind == RnnKind::Lstm ? bb.grad_c_n : nullptr);
-    for (std::int64_t s = steps - 1; s >= 0; --s) {
-      const std::int64_t t = time_of(s);
-      const std::int64_t p = prev_slot(t) * B * H, n = next_slot(t) * B * H;
-      backward_step(t, gates + t * B * sw, hs + p, cs ? cs + p : nullptr, cs ? cs + n : nullptr,
-                    gout ? gout + t * B * H : nullptr, dG + t * B * dw, dh, dc, dfh);
+    {
+      SerialBlasScope serial(serial_steps());
+      for (std::int64_t s = steps - 1; s >= 0; --s) {
+        const std::int64_t t = time_of(s);
+        const std::int64_t p = prev_slot(t) * B * H, n = next_slot(t) * B * H;
+        backward_step(t, gates + t * B * sw, hs + p, cs ? cs + p : nullptr, cs ? cs + n : nullptr,
+                      gout ? gout + t * B * H : nullptr, dG + t * B * dw, dh, dc, dfh);
+      }
     }
     if (bb.grad_h0) std::memcpy(bb.grad_h0, dh, sizeof(T) * B * H);
     if (bb.grad_c0) std::memcpy(bb.grad_c0, dc, sizeof(T) * B * H);
