@@ -22,6 +22,7 @@
 #include "recur/nn/init.hpp"
 #include "recur/nn/linear.hpp"
 #include "recur/nn/module.hpp"
+#include "recur/nn/rnn.hpp"
 #include "recur/nn/sequential.hpp"
 #include "recur/ops.hpp"
 #include "recur/optim/adagrad.hpp"

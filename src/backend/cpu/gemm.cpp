@@ -25,9 +25,28 @@ std::int64_t fix_ld(std::int64_t ld, std::int64_t rows, std::int64_t cols) {
   return rows <= 1 && ld < least ? least : ld;
 }
 
+// A single-row product (batch-1 inference: x W^T) as a matrix-vector product: GEMM would
+// pack all of B for one row of output, which costs more than the product itself.
+//   row c (1 x n) = alpha a op(B) + beta c  <=>  c^T = alpha op(B)^T a^T + beta c^T
+// beta == 0 must ignore c's old contents (possibly NaN) as GEMM does, so c is zeroed first.
+template <class T>
+void gemv_row(bool ta, bool tb, std::int64_t n, std::int64_t k, T alpha, const T* a, std::int64_t lda, const T* b,
+              std::int64_t ldb, T beta, T* c) {
+  if (beta == T(0)) std::fill(c, c + n, T(0));
+  const blasint inc_a = static_cast<blasint>(ta ? lda : 1);
+  // B stored n x k (tb): c = B a; stored k x n: c = B^T a.
+  const CBLAS_TRANSPOSE op = tb ? CblasNoTrans : CblasTrans;
+  const blasint rows = static_cast<blasint>(tb ? n : k), cols = static_cast<blasint>(tb ? k : n);
+  if constexpr (sizeof(T) == 4)
+    cblas_sgemv(CblasRowMajor, op, rows, cols, alpha, b, static_cast<blasint>(ldb), a, inc_a, beta, c, 1);
+  else
+    cblas_dgemv(CblasRowMajor, op, rows, cols, alpha, b, static_cast<blasint>(ldb), a, inc_a, beta, c, 1);
+}
+
 template <class T>
 void gemm_one(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a,
               std::int64_t lda, const T* b, std::int64_t ldb, T beta, T* c, std::int64_t ldc) {
+  if (m == 1) return gemv_row(ta, tb, n, k, alpha, a, lda, b, ldb, beta, c);
   const CBLAS_TRANSPOSE opa = ta ? CblasTrans : CblasNoTrans, opb = tb ? CblasTrans : CblasNoTrans;
   if constexpr (sizeof(T) == 4) {
     cblas_sgemm(CblasRowMajor, opa, opb, static_cast<blasint>(m), static_cast<blasint>(n),

@@ -67,11 +67,11 @@ std::int64_t grad_width(RnnKind kind, std::int64_t hidden) {
 
 std::int64_t rnn_forward_workspace(const RnnDims& d) {
   const std::int64_t gh = rnn_gate_count(d.kind) * d.hidden;
-  return gh + d.batch * gh;  // combined bias, recurrent products
+  return gh + d.hidden + d.batch * gh;  // combined biases (+ GRU's b_hn), recurrent products
 }
 
-std::int64_t rnn_step_workspace(const RnnDims& d) {
-  return rnn_forward_workspace(d) + d.batch * rnn_saved_width(d.kind, d.hidden);
+std::int64_t rnn_step_workspace(const RnnDims& d) {  // + saved values, new h and c
+  return rnn_forward_workspace(d) + d.batch * (rnn_saved_width(d.kind, d.hidden) + 2 * d.hidden);
 }
 
 std::int64_t rnn_backward_workspace(const RnnDims& d) {
@@ -80,6 +80,163 @@ std::int64_t rnn_backward_workspace(const RnnDims& d) {
 }
 
 namespace {
+
+// ---- The pointwise passes over one batch row, written as plain loops over j < H with
+// restrict pointers and no branches inside, so that they vectorise. `g` holds the row's
+// input projections on entry (forward) and the saved values on exit; `hr` the recurrent
+// products; `bias` the combined biases (see combined_bias).
+
+template <class T, bool kRelu>
+void rnn_forward_row(std::int64_t H, T* __restrict g, const T* __restrict hr, const T* __restrict bias,
+                     T* __restrict hn) {
+  for (std::int64_t j = 0; j < H; ++j) {
+    const T v = g[j] + hr[j] + bias[j];
+    const T h = kRelu ? (v > T(0) ? v : T(0)) : tanh_any(v);
+    g[j] = h;
+    hn[j] = h;
+  }
+}
+
+template <class T, bool kPeep>
+void lstm_forward_row(std::int64_t H, T* __restrict g, const T* __restrict hr, const T* __restrict bias,
+                      const T* __restrict peep, const T* __restrict cp, T* __restrict cn, T* __restrict hn) {
+  for (std::int64_t j = 0; j < H; ++j) {
+    const T c_prev = cp[j];
+    T pi = g[j] + hr[j] + bias[j], pf = g[H + j] + hr[H + j] + bias[H + j];
+    if constexpr (kPeep) pi += peep[j] * c_prev, pf += peep[H + j] * c_prev;
+    const T i = sigmoid_any(pi), f = sigmoid_any(pf);
+    const T gg = tanh_any(g[2 * H + j] + hr[2 * H + j] + bias[2 * H + j]);
+    const T c = f * c_prev + i * gg;
+    T po = g[3 * H + j] + hr[3 * H + j] + bias[3 * H + j];
+    if constexpr (kPeep) po += peep[2 * H + j] * c;
+    const T o = sigmoid_any(po);
+    g[j] = i, g[H + j] = f, g[2 * H + j] = gg, g[3 * H + j] = o;
+    cn[j] = c;
+    hn[j] = o * tanh_any(c);
+  }
+}
+
+// bias[2H .. 3H) is b_in; b_hn sits at bias[3H ..).
+template <class T>
+void gru_forward_row(std::int64_t H, T* __restrict g, const T* __restrict hr, const T* __restrict bias,
+                     const T* __restrict hp, T* __restrict hn) {
+  for (std::int64_t j = 0; j < H; ++j) {
+    const T r = sigmoid_any(g[j] + hr[j] + bias[j]);
+    const T z = sigmoid_any(g[H + j] + hr[H + j] + bias[H + j]);
+    const T hlin = hr[2 * H + j] + bias[3 * H + j];
+    const T n = tanh_any(g[2 * H + j] + bias[2 * H + j] + r * hlin);
+    g[j] = r, g[H + j] = z, g[2 * H + j] = n, g[3 * H + j] = hlin;
+    hn[j] = (T(1) - z) * n + z * hp[j];
+  }
+}
+
+// MGU in two passes around the candidate's GEMM: f and f h(t-1), then the candidate and h.
+template <class T>
+void mgu_forward_row_f(std::int64_t H, T* __restrict g, const T* __restrict hr, const T* __restrict bias,
+                       const T* __restrict hp) {
+  for (std::int64_t j = 0; j < H; ++j) {
+    const T f = sigmoid_any(g[j] + hr[j] + bias[j]);
+    g[j] = f;
+    g[2 * H + j] = f * hp[j];
+  }
+}
+
+template <class T>
+void mgu_forward_row_n(std::int64_t H, T* __restrict g, const T* __restrict hr, const T* __restrict bias,
+                       const T* __restrict hp, T* __restrict hn) {
+  for (std::int64_t j = 0; j < H; ++j) {
+    const T f = g[j];
+    const T n = tanh_any(g[H + j] + hr[H + j] + bias[H + j]);
+    g[H + j] = n;
+    hn[j] = (T(1) - f) * hp[j] + f * n;
+  }
+}
+
+// Backward rows: dh holds dL/dh(t) (the output's gradient already added) and is left
+// holding the pointwise part of dL/dh(t-1); dc likewise for the cell state.
+template <class T, bool kRelu>
+void rnn_backward_row(std::int64_t H, const T* __restrict g, T* __restrict dg, T* __restrict dh) {
+  for (std::int64_t j = 0; j < H; ++j) {
+    dg[j] = kRelu ? (g[j] > T(0) ? dh[j] : T(0)) : dh[j] * (T(1) - g[j] * g[j]);
+    dh[j] = T(0);
+  }
+}
+
+template <class T, bool kPeep>
+void lstm_backward_row(std::int64_t H, const T* __restrict g, const T* __restrict peep, const T* __restrict cp,
+                       const T* __restrict cn, T* __restrict dg, T* __restrict dh, T* __restrict dc) {
+  for (std::int64_t j = 0; j < H; ++j) {
+    const T gh = dh[j];
+    const T i = g[j], f = g[H + j], gg = g[2 * H + j], o = g[3 * H + j];
+    const T tc = tanh_any(cn[j]);
+    const T d_o = gh * tc * o * (T(1) - o);
+    T dct = dc[j] + gh * o * (T(1) - tc * tc);
+    if constexpr (kPeep) dct += d_o * peep[2 * H + j];
+    const T d_i = dct * gg * i * (T(1) - i);
+    const T d_f = dct * cp[j] * f * (T(1) - f);
+    const T d_g = dct * i * (T(1) - gg * gg);
+    dg[j] = d_i, dg[H + j] = d_f, dg[2 * H + j] = d_g, dg[3 * H + j] = d_o;
+    T dcp = dct * f;
+    if constexpr (kPeep) dcp += d_i * peep[j] + d_f * peep[H + j];
+    dc[j] = dcp;
+    dh[j] = T(0);
+  }
+}
+
+// dG = (dr, dz, r dn, dn): W_hh's n block sees r dn, W_ih's sees dn.
+template <class T>
+void gru_backward_row(std::int64_t H, const T* __restrict g, const T* __restrict hp, T* __restrict dg,
+                      T* __restrict dh) {
+  for (std::int64_t j = 0; j < H; ++j) {
+    const T gh = dh[j];
+    const T r = g[j], z = g[H + j], n = g[2 * H + j], hlin = g[3 * H + j];
+    const T d_n = gh * (T(1) - z) * (T(1) - n * n);
+    const T d_z = gh * (hp[j] - n) * z * (T(1) - z);
+    const T d_r = d_n * hlin * r * (T(1) - r);
+    dg[j] = d_r, dg[H + j] = d_z, dg[2 * H + j] = d_n * r, dg[3 * H + j] = d_n;
+    dh[j] = gh * z;
+  }
+}
+
+// MGU, first the candidate (dh kept whole for the second pass), then f once
+// dfh = d(f h(t-1)) = dn_pre U_n is known.
+template <class T>
+void mgu_backward_row_n(std::int64_t H, const T* __restrict g, T* __restrict dg, const T* __restrict dh) {
+  for (std::int64_t j = 0; j < H; ++j) dg[H + j] = dh[j] * g[j] * (T(1) - g[H + j] * g[H + j]);
+}
+
+template <class T>
+void mgu_backward_row_f(std::int64_t H, const T* __restrict g, const T* __restrict hp, const T* __restrict dfh,
+                        T* __restrict dg, T* __restrict dh) {
+  for (std::int64_t j = 0; j < H; ++j) {
+    const T f = g[j], n = g[H + j], gh = dh[j];
+    const T df = gh * (n - hp[j]) + dfh[j] * hp[j];
+    dg[j] = df * f * (T(1) - f);
+    dh[j] = gh * (T(1) - f) + dfh[j] * f;
+  }
+}
+
+// The per-step products of a small layer (hidden 128 x batch 32: 2 M multiply-adds, tens of
+// microseconds) run on the calling thread: waking a BLAS team twice per step costs more than
+// it saves, and collapses when other processes hold the cores. OpenBLAS's OpenMP build sizes
+// its team from the caller's omp_get_max_threads() at every call, so lowering that for the
+// duration of the step loop is enough; the whole-sequence GEMMs outside it keep every thread.
+constexpr std::int64_t kSerialStepWork = std::int64_t{1} << 22;  // multiply-adds per step
+
+class SerialBlasScope {
+ public:
+  explicit SerialBlasScope(bool serial) : previous_(serial ? omp_get_max_threads() : 0) {
+    if (previous_ > 1) omp_set_num_threads(1);
+  }
+  ~SerialBlasScope() {
+    if (previous_ > 1) omp_set_num_threads(previous_);
+  }
+  SerialBlasScope(const SerialBlasScope&) = delete;
+  SerialBlasScope& operator=(const SerialBlasScope&) = delete;
+
+ private:
+  int previous_;
+};
 
 template <class T>
 struct RnnKernel {
@@ -104,6 +261,8 @@ struct RnnKernel {
     be.gemm(ta, tb, m, n, k, 1.0, a, lda, b, ldb, beta, c, ldc, dtype);
   }
 
+  bool serial_steps() const { return batch * gh * hidden < kSerialStepWork; }
+
   bool active(std::int64_t t, std::int64_t row) const { return lengths == nullptr || t < lengths[row]; }
   std::int64_t time_of(std::int64_t s) const { return reverse ? steps - 1 - s : s; }
   // Slots of the time-aligned state buffers (see RnnForwardBuffers).
@@ -114,38 +273,30 @@ struct RnnKernel {
   // (hidden 512 x batch 32 does, hidden 128 x batch 32 does not).
   template <class F>
   void for_rows(F&& f) {
-    parallel_range(batch, gh * 4, [&](std::int64_t r0, std::int64_t r1) { f(r0, r1); }, 1);
+    parallel_range(batch, gh, [&](std::int64_t r0, std::int64_t r1) { f(r0, r1); }, 1);
   }
 
   // Everything added to a gate's pre-activation besides the two products: b_ih + b_hh,
-  // except GRU's n gate, which gets b_in here and b_hn inside r (...).
+  // except GRU's n gate, which gets b_in here and b_hn (stored after the gh values) inside r (...).
   void combined_bias(T* bias) const {
     for (std::int64_t j = 0; j < gh; ++j) {
       const bool inner = kind == RnnKind::Gru && j >= 2 * hidden;
       bias[j] = (b_ih ? b_ih[j] : T(0)) + (b_hh && !inner ? b_hh[j] : T(0));
     }
+    for (std::int64_t j = 0; j < hidden; ++j)
+      bias[gh + j] = kind == RnnKind::Gru && b_hh ? b_hh[2 * hidden + j] : T(0);
   }
 
-  // ---- forward of one step. `pre` holds the row's input projections (saved_width apart),
-  // overwritten with the saved values; hg the recurrent products (gh apart). hprev may equal
-  // hnew and cprev cnew (inference in place): each element is read before it is written.
-  void forward_step(std::int64_t t, T* pre, const T* hprev, T* hnew, const T* cprev, T* cnew, T* out,
-                    T* hg, const T* bias) {
+  // ---- forward of one step. `pre` holds the rows' input projections (saved_width apart),
+  // overwritten with the saved values; hg the recurrent products (gh apart).
+  void forward_step(std::int64_t t, T* pre, const T* hprev, T* hnew, const T* cprev, T* cnew, T* out, T* hg,
+                    const T* bias) {
     const std::int64_t H = hidden, sw = saved_width;
     gemm(false, true, batch, kind == RnnKind::Mgu ? H : gh, H, hprev, H, w_hh, H, 0.0, hg, gh);
     if (kind == RnnKind::Mgu) {
       // f first: the candidate's recurrent product needs f * h(t-1).
       for_rows([&](std::int64_t r0, std::int64_t r1) {
-        for (std::int64_t b = r0; b < r1; ++b) {
-          T* g = pre + b * sw;
-          const T* hp = hprev + b * H;
-          const T* hr = hg + b * gh;
-          for (std::int64_t j = 0; j < H; ++j) {
-            const T f = sigmoid_any(g[j] + hr[j] + bias[j]);
-            g[j] = f;
-            g[2 * H + j] = f * hp[j];
-          }
-        }
+        for (std::int64_t b = r0; b < r1; ++b) mgu_forward_row_f(H, pre + b * sw, hg + b * gh, bias, hprev + b * H);
       });
       gemm(false, true, batch, H, H, pre + 2 * H, sw, w_hh + H * H, H, 0.0, hg + H, gh);
     }
@@ -153,68 +304,29 @@ struct RnnKernel {
       for (std::int64_t b = r0; b < r1; ++b) {
         T* g = pre + b * sw;
         const T* hp = hprev + b * H;
+        const T* hr = hg + b * gh;
         T* hn = hnew + b * H;
         T* o = out ? out + b * H : nullptr;
         if (!active(t, b)) {  // past the end: carry the state, output 0
-          if (hn != hp) std::memcpy(hn, hp, sizeof(T) * H);
-          if (cnew && cnew != cprev) std::memcpy(cnew + b * H, cprev + b * H, sizeof(T) * H);
+          std::memcpy(hn, hp, sizeof(T) * H);
+          if (cnew) std::memcpy(cnew + b * H, cprev + b * H, sizeof(T) * H);
           if (o) std::memset(o, 0, sizeof(T) * H);
           std::memset(g, 0, sizeof(T) * sw);
           continue;
         }
-        const T* hr = hg + b * gh;
         switch (kind) {
-          case RnnKind::RnnTanh:
-            for (std::int64_t j = 0; j < H; ++j) g[j] = hn[j] = tanh_any(g[j] + hr[j] + bias[j]);
+          case RnnKind::RnnTanh: rnn_forward_row<T, false>(H, g, hr, bias, hn); break;
+          case RnnKind::RnnRelu: rnn_forward_row<T, true>(H, g, hr, bias, hn); break;
+          case RnnKind::Lstm:
+            if (peep) lstm_forward_row<T, true>(H, g, hr, bias, peep, cprev + b * H, cnew + b * H, hn);
+            else lstm_forward_row<T, false>(H, g, hr, bias, peep, cprev + b * H, cnew + b * H, hn);
             break;
-          case RnnKind::RnnRelu:
-            for (std::int64_t j = 0; j < H; ++j) {
-              const T v = g[j] + hr[j] + bias[j];
-              g[j] = hn[j] = v > T(0) ? v : T(0);
-            }
-            break;
-          case RnnKind::Lstm: lstm_row(g, hr, bias, cprev + b * H, cnew + b * H, hn); break;
-          case RnnKind::Gru:
-            for (std::int64_t j = 0; j < H; ++j) {
-              const T r = sigmoid_any(g[j] + hr[j] + bias[j]);
-              const T z = sigmoid_any(g[H + j] + hr[H + j] + bias[H + j]);
-              const T hlin = hr[2 * H + j] + (b_hh ? b_hh[2 * H + j] : T(0));
-              const T n = tanh_any(g[2 * H + j] + bias[2 * H + j] + r * hlin);
-              const T h = (T(1) - z) * n + z * hp[j];
-              g[j] = r, g[H + j] = z, g[2 * H + j] = n, g[3 * H + j] = hlin;
-              hn[j] = h;
-            }
-            break;
-          case RnnKind::Mgu:
-            for (std::int64_t j = 0; j < H; ++j) {
-              const T f = g[j];
-              const T n = tanh_any(g[H + j] + hr[H + j] + bias[H + j]);
-              g[H + j] = n;
-              hn[j] = (T(1) - f) * hp[j] + f * n;
-            }
-            break;
+          case RnnKind::Gru: gru_forward_row(H, g, hr, bias, hp, hn); break;
+          case RnnKind::Mgu: mgu_forward_row_n(H, g, hr, bias, hp, hn); break;
         }
         if (o) std::memcpy(o, hn, sizeof(T) * H);
       }
     });
-  }
-
-  void lstm_row(T* g, const T* hr, const T* bias, const T* cp, T* cn, T* hn) const {
-    const std::int64_t H = hidden;
-    const T* pi = peep;
-    const T* pf = peep ? peep + H : nullptr;
-    const T* po = peep ? peep + 2 * H : nullptr;
-    for (std::int64_t j = 0; j < H; ++j) {
-      const T c_prev = cp[j];
-      const T i = sigmoid_any(g[j] + hr[j] + bias[j] + (pi ? pi[j] * c_prev : T(0)));
-      const T f = sigmoid_any(g[H + j] + hr[H + j] + bias[H + j] + (pf ? pf[j] * c_prev : T(0)));
-      const T gg = tanh_any(g[2 * H + j] + hr[2 * H + j] + bias[2 * H + j]);
-      const T c = f * c_prev + i * gg;
-      const T o = sigmoid_any(g[3 * H + j] + hr[3 * H + j] + bias[3 * H + j] + (po ? po[j] * c : T(0)));
-      g[j] = i, g[H + j] = f, g[2 * H + j] = gg, g[3 * H + j] = o;
-      cn[j] = c;
-      hn[j] = o * tanh_any(c);
-    }
   }
 
   void forward(const RnnForwardBuffers& f) {
@@ -222,13 +334,14 @@ struct RnnKernel {
     lengths = f.lengths;
     T* ws = static_cast<T*>(f.workspace);
     T* bias = ws;
-    T* hg = ws + gh;
+    T* hg = ws + gh + H;
     combined_bias(bias);
     T* gates = static_cast<T*>(f.gates);
     T* hs = static_cast<T*>(f.h_states);
     T* cs = static_cast<T*>(f.c_states);
     T* out = static_cast<T*>(f.output);
     gemm(false, true, steps * B, gh, input, static_cast<const T*>(f.input), input, w_ih, input, 0.0, gates, sw);
+    SerialBlasScope serial(serial_steps());
     for (std::int64_t s = 0; s < steps; ++s) {
       const std::int64_t t = time_of(s);
       const std::int64_t p = prev_slot(t) * B * H, n = next_slot(t) * B * H;
@@ -237,25 +350,27 @@ struct RnnKernel {
     }
   }
 
+  // The new state goes to scratch first (the rows' loops assume distinct buffers), then back.
   void step(const T* x, T* h, T* c, T* ws) {
+    const std::int64_t B = batch, H = hidden;
     T* bias = ws;
-    T* hg = ws + gh;
-    T* pre = hg + batch * gh;
+    T* hg = bias + gh + H;
+    T* pre = hg + B * gh;
+    T* h_new = pre + B * saved_width;
+    T* c_new = h_new + B * H;
     combined_bias(bias);
-    gemm(false, true, batch, gh, input, x, input, w_ih, input, 0.0, pre, saved_width);
-    forward_step(0, pre, h, h, c, c, nullptr, hg, bias);
+    SerialBlasScope serial(serial_steps());
+    gemm(false, true, B, gh, input, x, input, w_ih, input, 0.0, pre, saved_width);
+    forward_step(0, pre, h, h_new, c, c ? c_new : nullptr, nullptr, hg, bias);
+    std::memcpy(h, h_new, sizeof(T) * B * H);
+    if (c) std::memcpy(c, c_new, sizeof(T) * B * H);
   }
 
   // ---- backward of one step: from dh (B, H), dc and the saved values of time t, writes
-  // dG of time t and leaves in dh, dc the gradients of h(t-1), c(t-1) (dh before its GEMM).
+  // dG of time t and leaves in dh, dc the gradients of h(t-1), c(t-1).
   void backward_step(std::int64_t t, const T* g_all, const T* hprev, const T* cprev, const T* cnew,
                      const T* gout, T* dg_all, T* dh, T* dc, T* dfh) {
     const std::int64_t H = hidden, sw = saved_width, dw = grad_width(kind, H);
-    const T* pi = peep;
-    const T* pf = peep ? peep + H : nullptr;
-    const T* po = peep ? peep + 2 * H : nullptr;
-    // Pass 1 (every cell): the gate gradients; for MGU only the candidate's, as its f needs
-    // d(f h(t-1)) = dn_pre U_n from a GEMM first.
     for_rows([&](std::int64_t r0, std::int64_t r1) {
       for (std::int64_t b = r0; b < r1; ++b) {
         T* dg = dg_all + b * dw;
@@ -265,88 +380,35 @@ struct RnnKernel {
         }
         const T* g = g_all + b * sw;
         const T* hp = hprev + b * H;
-        const T* go = gout ? gout + b * H : nullptr;
         T* dhr = dh + b * H;
+        if (gout) {
+          const T* go = gout + b * H;
+          for (std::int64_t j = 0; j < H; ++j) dhr[j] += go[j];
+        }
         switch (kind) {
-          case RnnKind::RnnTanh:
-            for (std::int64_t j = 0; j < H; ++j) {
-              const T gh_ = dhr[j] + (go ? go[j] : T(0));
-              dg[j] = gh_ * (T(1) - g[j] * g[j]);
-              dhr[j] = T(0);
-            }
+          case RnnKind::RnnTanh: rnn_backward_row<T, false>(H, g, dg, dhr); break;
+          case RnnKind::RnnRelu: rnn_backward_row<T, true>(H, g, dg, dhr); break;
+          case RnnKind::Lstm:
+            if (peep) lstm_backward_row<T, true>(H, g, peep, cprev + b * H, cnew + b * H, dg, dhr, dc + b * H);
+            else lstm_backward_row<T, false>(H, g, peep, cprev + b * H, cnew + b * H, dg, dhr, dc + b * H);
             break;
-          case RnnKind::RnnRelu:
-            for (std::int64_t j = 0; j < H; ++j) {
-              const T gh_ = dhr[j] + (go ? go[j] : T(0));
-              dg[j] = g[j] > T(0) ? gh_ : T(0);
-              dhr[j] = T(0);
-            }
-            break;
-          case RnnKind::Lstm: {
-            const T* cp = cprev + b * H;
-            const T* cn = cnew + b * H;
-            T* dcr = dc + b * H;
-            for (std::int64_t j = 0; j < H; ++j) {
-              const T gh_ = dhr[j] + (go ? go[j] : T(0));
-              const T i = g[j], f = g[H + j], gg = g[2 * H + j], o = g[3 * H + j];
-              const T tc = tanh_any(cn[j]);
-              const T d_o = gh_ * tc * o * (T(1) - o);
-              const T dct = dcr[j] + gh_ * o * (T(1) - tc * tc) + (po ? d_o * po[j] : T(0));
-              const T d_i = dct * gg * i * (T(1) - i);
-              const T d_f = dct * cp[j] * f * (T(1) - f);
-              const T d_g = dct * i * (T(1) - gg * gg);
-              dg[j] = d_i, dg[H + j] = d_f, dg[2 * H + j] = d_g, dg[3 * H + j] = d_o;
-              dcr[j] = dct * f + (pi ? d_i * pi[j] + d_f * pf[j] : T(0));
-              dhr[j] = T(0);
-            }
-            break;
-          }
-          case RnnKind::Gru:
-            for (std::int64_t j = 0; j < H; ++j) {
-              const T gh_ = dhr[j] + (go ? go[j] : T(0));
-              const T r = g[j], z = g[H + j], n = g[2 * H + j], hlin = g[3 * H + j];
-              const T d_n = gh_ * (T(1) - z) * (T(1) - n * n);
-              const T d_z = gh_ * (hp[j] - n) * z * (T(1) - z);
-              const T d_r = d_n * hlin * r * (T(1) - r);
-              dg[j] = d_r, dg[H + j] = d_z, dg[2 * H + j] = d_n * r, dg[3 * H + j] = d_n;
-              dhr[j] = gh_ * z;
-            }
-            break;
-          case RnnKind::Mgu:
-            for (std::int64_t j = 0; j < H; ++j) {
-              const T gh_ = dhr[j] + (go ? go[j] : T(0));
-              const T f = g[j], n = g[H + j];
-              dg[H + j] = gh_ * f * (T(1) - n * n);
-              dhr[j] = gh_;  // the full dh(t), kept for pass 2
-            }
-            break;
+          case RnnKind::Gru: gru_backward_row(H, g, hp, dg, dhr); break;
+          case RnnKind::Mgu: mgu_backward_row_n(H, g, dg, dhr); break;
         }
       }
     });
-    const T* dg0 = dg_all;
     if (kind == RnnKind::Mgu) {
       gemm(false, false, batch, H, H, dg_all + H, dw, w_hh + H * H, H, 0.0, dfh, H);
       for_rows([&](std::int64_t r0, std::int64_t r1) {
-        for (std::int64_t b = r0; b < r1; ++b) {
-          if (!active(t, b)) continue;
-          const T* g = g_all + b * sw;
-          const T* hp = hprev + b * H;
-          const T* dfr = dfh + b * H;
-          T* dg = dg_all + b * dw;
-          T* dhr = dh + b * H;
-          for (std::int64_t j = 0; j < H; ++j) {
-            const T f = g[j], n = g[H + j], gh_ = dhr[j];
-            const T df = gh_ * (n - hp[j]) + dfr[j] * hp[j];
-            dg[j] = df * f * (T(1) - f);
-            dhr[j] = gh_ * (T(1) - f) + dfr[j] * f;
-          }
-        }
+        for (std::int64_t b = r0; b < r1; ++b)
+          if (active(t, b))
+            mgu_backward_row_f(H, g_all + b * sw, hprev + b * H, dfh + b * H, dg_all + b * dw, dh + b * H);
       });
-      gemm(false, false, batch, H, H, dg0, dw, w_hh, H, 1.0, dh, H);  // + df_pre U_f
+      gemm(false, false, batch, H, H, dg_all, dw, w_hh, H, 1.0, dh, H);  // + df_pre U_f
       return;
     }
     const std::int64_t k = kind == RnnKind::Gru ? 3 * H : gh;
-    gemm(false, false, batch, H, k, dg0, dw, w_hh, H, 1.0, dh, H);
+    gemm(false, false, batch, H, k, dg_all, dw, w_hh, H, 1.0, dh, H);
   }
 
   void backward(const RnnBackwardBuffers& bb) {
@@ -368,11 +430,14 @@ struct RnnKernel {
     };
     start(dh, bb.grad_h_n);
     start(dc, kind == RnnKind::Lstm ? bb.grad_c_n : nullptr);
-    for (std::int64_t s = steps - 1; s >= 0; --s) {
-      const std::int64_t t = time_of(s);
-      const std::int64_t p = prev_slot(t) * B * H, n = next_slot(t) * B * H;
-      backward_step(t, gates + t * B * sw, hs + p, cs ? cs + p : nullptr, cs ? cs + n : nullptr,
-                    gout ? gout + t * B * H : nullptr, dG + t * B * dw, dh, dc, dfh);
+    {
+      SerialBlasScope serial(serial_steps());
+      for (std::int64_t s = steps - 1; s >= 0; --s) {
+        const std::int64_t t = time_of(s);
+        const std::int64_t p = prev_slot(t) * B * H, n = next_slot(t) * B * H;
+        backward_step(t, gates + t * B * sw, hs + p, cs ? cs + p : nullptr, cs ? cs + n : nullptr,
+                      gout ? gout + t * B * H : nullptr, dG + t * B * dw, dh, dc, dfh);
+      }
     }
     if (bb.grad_h0) std::memcpy(bb.grad_h0, dh, sizeof(T) * B * H);
     if (bb.grad_c0) std::memcpy(bb.grad_c0, dc, sizeof(T) * B * H);
@@ -406,8 +471,11 @@ struct RnnKernel {
     }
     if (gw_ih) gemm(true, false, gh, input, rows, dG, dw, x, input, 0.0, gw_ih, input);
     if (gx) gemm(false, false, rows, input, gh, dG, dw, w_ih, input, 0.0, gx, input);
-    if (gb_ih) gemm(false, false, 1, gh, rows, ones, rows, dG, dw, 0.0, gb_ih, gh);
-    if (gb_hh) gemm(false, false, 1, gh, rows, ones, rows, dG, dw, 0.0, gb_hh, gh);
+    // Both biases add to the same pre-activations: one sum serves both.
+    if (T* first = gb_ih ? gb_ih : gb_hh) {
+      gemm(false, false, 1, gh, rows, ones, rows, dG, dw, 0.0, first, gh);
+      if (gb_ih && gb_hh) std::memcpy(gb_hh, gb_ih, sizeof(T) * gh);
+    }
     if (gw_hh) {
       if (kind == RnnKind::Mgu) {  // U_f sees h(t-1), U_n sees f h(t-1)
         gemm(true, false, H, H, rows, dG, dw, h_prev_all, H, 0.0, gw_hh, H);
