@@ -16,18 +16,6 @@ using namespace recur;
 
 namespace {
 
-std::vector<std::string> names_of(const nn::Module& m) {
-  std::vector<std::string> names;
-  for (const nn::NamedTensor& entry : m.named_parameters()) names.push_back(entry.name);
-  return names;
-}
-
-void expect_close(const Tensor& a, const Tensor& b, double tol) {
-  ASSERT_EQ(a.shape(), b.shape());
-  std::vector<double> va = a.to_vector<double>(), vb = b.to_vector<double>();
-  for (std::size_t i = 0; i < va.size(); ++i) ASSERT_NEAR(va[i], vb[i], tol) << "element " << i;
-}
-
 Tensor rand(const Shape& shape, std::uint64_t seed, DType dtype = DType::Float64) {
   Generator gen(seed);
   return uniform(shape, -1, 1, dtype, &gen);
@@ -35,7 +23,7 @@ Tensor rand(const Shape& shape, std::uint64_t seed, DType dtype = DType::Float64
 
 TEST(NnRnn, NamesShapesAndInitAsPyTorch) {
   nn::LSTM lstm(3, 4, {.num_layers = 2, .bidirectional = true});
-  EXPECT_THAT(names_of(lstm),
+  EXPECT_THAT(parameter_names(lstm),
               testing::ElementsAre("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0", "weight_ih_l0_reverse",
                                    "weight_hh_l0_reverse", "bias_ih_l0_reverse", "bias_hh_l0_reverse", "weight_ih_l1",
                                    "weight_hh_l1", "bias_ih_l1", "bias_hh_l1", "weight_ih_l1_reverse",
@@ -53,12 +41,12 @@ TEST(NnRnn, NamesShapesAndInitAsPyTorch) {
   EXPECT_EQ(nn::GRU(5, 6).state_dict().at("weight_hh_l0").shape(), Shape({18, 6}));
   EXPECT_EQ(nn::MGU(5, 6).state_dict().at("weight_ih_l0").shape(), Shape({12, 5}));
   EXPECT_EQ(nn::RNN(5, 6, {.nonlinearity = nn::Nonlinearity::Relu}).cell, RnnCell::RnnRelu);
-  EXPECT_THAT(names_of(nn::RNN(5, 6, {.bias = false})), testing::ElementsAre("weight_ih_l0", "weight_hh_l0"));
+  EXPECT_THAT(parameter_names(nn::RNN(5, 6, {.bias = false})), testing::ElementsAre("weight_ih_l0", "weight_hh_l0"));
   nn::LSTM peep(5, 6, {.peephole = true});
-  EXPECT_THAT(names_of(peep), testing::ElementsAre("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0",
+  EXPECT_THAT(parameter_names(peep), testing::ElementsAre("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0",
                                                    "weight_peephole_l0"));
   EXPECT_EQ(peep.state_dict().at("weight_peephole_l0").shape(), Shape({3, 6}));
-  EXPECT_THAT(names_of(nn::GRUCell(5, 6)), testing::ElementsAre("weight_ih", "weight_hh", "bias_ih", "bias_hh"));
+  EXPECT_THAT(parameter_names(nn::GRUCell(5, 6)), testing::ElementsAre("weight_ih", "weight_hh", "bias_ih", "bias_hh"));
   EXPECT_EQ(nn::LSTMCell(5, 6).state_dict().at("weight_ih").shape(), Shape({24, 5}));
   EXPECT_EQ(lstm.str(), "LSTM(3, 4, num_layers=2, bidirectional=true)");
 }
