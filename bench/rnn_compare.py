@@ -90,6 +90,11 @@ def main():
             if key not in recur or seconds < recur[key][0]:
                 recur[key] = (seconds, n)
 
+    # Peak RSS of recur's training step, measured while this process is still small: a child's
+    # ru_maxrss starts from the size of the process it was forked from.
+    recur_rss = {(cell, hidden): recur_peak_rss_mib(args.build, recur[("train", cell, hidden)][1], cell, hidden)
+                 for cell in CELLS for hidden in (128, 512)}
+
     torch = {}
     for cell in CELLS:
         for hidden in (128, 512):
@@ -103,7 +108,9 @@ def main():
                         torch[key] = (seconds, n, r.get("rss_mib"))
 
     targets = {("train", 128): 2.0, ("train", 512): 1.2, ("infer", 128): 5.0, ("infer", 512): 2.0}
-    print(f"\n# recur vs PyTorch {__import__('torch').__version__}, 2-layer, T={T}, B={B} (train) / B=1 (infer), "
+    torch_version = subprocess.run([sys.executable, "-c", "import torch; print(torch.__version__)"],
+                                   capture_output=True, text=True).stdout.strip()
+    print(f"\n# recur vs PyTorch {torch_version}, 2-layer, T={T}, B={B} (train) / B=1 (infer), "
           f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')}; each side at its faster thread count")
     print("| measurement | recur | PyTorch | PyTorch / recur | target |")
     print("| --- | ---: | ---: | ---: | ---: |")
@@ -116,8 +123,7 @@ def main():
                       f"| {ts / rs:.2f} | ≥ {targets[(kind, hidden)]} |")
     for cell in CELLS:
         for hidden in (128, 512):
-            n = recur[("train", cell, hidden)][1]
-            r_rss = recur_peak_rss_mib(args.build, n, cell, hidden)
+            r_rss = recur_rss[(cell, hidden)]
             t_rss = torch[("train", cell, hidden)][2]
             print(f"| peak RSS, train {cell} h{hidden} | {r_rss:.0f} MiB | {t_rss:.0f} MiB | {t_rss / r_rss:.2f} | ≥ 1 |")
     peak = sgemm_gflops(args.build)
