@@ -6,9 +6,9 @@
 //   fc 800 -> 500 -> ReLU -> fc 500 -> 10 -> cross-entropy
 //
 // Trained with SGD + momentum (lr 0.05, cosine decay) on mini-batches of 64 in a seeded
-// shuffled order; prints the test accuracy per epoch, writes a chart of train loss and test accuracy (SVG) like the
-// Caffe LeNet tutorial's, and ends with one JSON line. bench/fashion_torch.py is the same
-// model in PyTorch.
+// shuffled order; prints the test accuracy per epoch, writes a chart of train loss and test
+// accuracy (SVG) like the Caffe LeNet tutorial's, and ends with one JSON line.
+// bench/fashion_torch.py is the same model in PyTorch.
 #include "fashion_classifier.hpp"
 
 int main(int argc, char** argv) {

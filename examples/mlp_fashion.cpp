@@ -3,8 +3,9 @@
 //   flatten(28x28) -> Linear(784, 300) -> ReLU or Sigmoid -> Linear(300, 10) -> cross-entropy
 //
 // Trained with SGD + momentum (lr 0.05, cosine decay) on mini-batches of 64 in a seeded
-// shuffled order; prints the test accuracy per epoch, writes a chart of train loss and test accuracy (SVG), and ends
-// with one JSON line. bench/fashion_torch.py is the same model in PyTorch.
+// shuffled order; prints the test accuracy per epoch, writes a chart of train loss and test
+// accuracy (SVG), and ends with one JSON line. bench/fashion_torch.py is the same model in
+// PyTorch.
 #include "fashion_classifier.hpp"
 
 int main(int argc, char** argv) {
