@@ -103,6 +103,9 @@ TEST(Utf8, DecodesTinyShakespeareQuickly) {
   EXPECT_EQ(text.substr(0, 14), U"First Citizen:");
   const Vocab vocab = Vocab::build(text);
   EXPECT_EQ(vocab.size(), 65);
+  const data::EncodedText encoded = data::read_encoded_text(path);
+  EXPECT_EQ(encoded.vocab.tokens(), vocab.tokens());
+  EXPECT_EQ(encoded.tokens.size(), 1115394u);
   EXPECT_EQ(vocab.token(0), " ");  // the most frequent character
   EXPECT_EQ(vocab.decode(vocab.encode(text)), bytes);
   // Generous bound (10 MB/s) so a loaded machine passes; the decoder does hundreds of MB/s.
@@ -184,6 +187,44 @@ TEST(Vocab, FromTokensRebuildsTheSameVocabulary) {
   expect_error([] { Vocab::from_tokens({"a", "bc"}); }, {"token 1", "2 characters"});
   expect_error([] { Vocab::from_tokens({"a", "b", "a"}); }, {"token 2", "'a'", "repeats token 0"});
   expect_error([] { Vocab::from_tokens({"a", "\xFF"}); }, {"token 1", "invalid UTF-8"});
+}
+
+// ------------------------------------------------------------------ bytes to tokens
+
+TEST(EncodeText, ChunkedMatchesWholeDecoding) {
+  // Over 3 MB of mixed 1- to 4-byte characters, so chunk boundaries (every 1 MB) fall
+  // inside sequences.
+  std::string bytes;
+  while (bytes.size() < 3'300'000) bytes += "h\xC3\xA9llo w\xC3\xB6rld \xE4\xBD\xA0\xE5\xA5\xBD \xF0\x9F\x98\x80\n";
+  bytes += "\xF0\x9F\x98\x81";  // a rare character, last
+  const std::u32string text = decode(bytes);
+  for (std::int64_t max_size : {0, 5}) {
+    const Vocab vocab = Vocab::build(text, max_size);
+    const data::EncodedText encoded = data::encode_text(bytes, "big.txt", max_size);
+    EXPECT_EQ(encoded.vocab.tokens(), vocab.tokens());
+    EXPECT_EQ(encoded.tokens, vocab.encode(text));
+    EXPECT_EQ(data::encode_text(bytes, "big.txt", vocab), encoded.tokens);
+  }
+  EXPECT_EQ(data::encode_text("", "empty.txt").tokens.size(), 0u);
+  EXPECT_EQ(data::encode_text("", "empty.txt").vocab.size(), 0);
+}
+
+TEST(EncodeText, ErrorsNameTheSameOffsetsAndPositions) {
+  std::string bytes(2'500'000, 'a');
+  bytes[2'200'000] = '\xE4';  // a 3-byte lead followed by ASCII, in the third chunk
+  expect_error([&] { data::encode_text(bytes, "big.txt"); },
+               {"big.txt", "byte offset 2200000", "truncated sequence", "byte 2 is 0x61"});
+  bytes[2'200'000] = 'a';
+  bytes[1'048'575] = '\xC3';  // a 2-byte sequence across the first chunk boundary: valid
+  bytes[1'048'576] = '\xA9';
+  const data::EncodedText encoded = data::encode_text(bytes, "big.txt");
+  EXPECT_EQ(encoded.tokens.size(), bytes.size() - 1);
+  EXPECT_EQ(encoded.vocab.tokens(), (std::vector<std::string>{"a", "é"}));
+  EXPECT_EQ(encoded.tokens[1'048'575], 1);
+  bytes[2'400'000] = 'z';  // character position 2'399'999: after the two-byte é
+  expect_error([&] { data::encode_text(bytes, "big.txt", encoded.vocab); },
+               {"'z' (U+007A)", "position 2399999", "not in the vocabulary"});
+  expect_error([&] { data::encode_text(bytes, "big.txt", 1); }, {"max_size", "got 1"});
 }
 
 // ------------------------------------------------------------------ splits

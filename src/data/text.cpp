@@ -35,17 +35,20 @@ bool is_scalar_value(char32_t c) { return c <= 0x10FFFF && (c < 0xD800 || c > 0x
 
 // ------------------------------------------------------------------ UTF-8
 
-std::u32string decode_utf8(std::string_view bytes, std::string_view source) {
-  const auto* in = reinterpret_cast<const unsigned char*>(bytes.data());
-  const std::size_t n = bytes.size();
-  // Every byte yields at most one code point: size for the worst case (all ASCII), trim after.
-  std::u32string out(n, U'\0');
-  char32_t* dst = out.data();
-  std::size_t i = 0;
+namespace {
+
+// Decodes the sequences of in[0, n) that start in [begin, soft_end) into dst (at most
+// soft_end - begin code points) and returns where it stopped: the first sequence start at
+// or after soft_end, or n. A sequence may run past soft_end (never past n), so decoding a
+// buffer in parts gives exactly what decoding it whole gives, errors included.
+std::size_t decode_utf8_part(const unsigned char* in, std::size_t n, std::size_t begin, std::size_t soft_end,
+                             char32_t* dst, std::size_t& count, std::string_view source) {
+  char32_t* const first = dst;
+  std::size_t i = begin;
   auto fail = [source](std::size_t offset, const std::string& reason) { throw_invalid_utf8(source, offset, reason); };
-  while (i < n) {
+  while (i < soft_end) {
     // ASCII fast path: eight bytes at a time while none has its high bit set.
-    while (i + 8 <= n) {
+    while (i + 8 <= soft_end) {
       std::uint64_t word;
       std::memcpy(&word, in + i, 8);
       if (word & 0x8080808080808080ull) break;
@@ -53,7 +56,7 @@ std::u32string decode_utf8(std::string_view bytes, std::string_view source) {
       dst += 8;
       i += 8;
     }
-    if (i >= n) break;
+    if (i >= soft_end) break;
     const unsigned char lead = in[i];
     if (lead < 0x80) {
       *dst++ = lead;
@@ -92,7 +95,19 @@ std::u32string decode_utf8(std::string_view bytes, std::string_view source) {
     *dst++ = value;
     i += static_cast<std::size_t>(length);
   }
-  out.resize(static_cast<std::size_t>(dst - out.data()));
+  count = static_cast<std::size_t>(dst - first);
+  return i;
+}
+
+}  // namespace
+
+std::u32string decode_utf8(std::string_view bytes, std::string_view source) {
+  // Every byte yields at most one code point: size for the worst case (all ASCII), trim after.
+  std::u32string out(bytes.size(), U'\0');
+  std::size_t count = 0;
+  decode_utf8_part(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), 0, bytes.size(), out.data(),
+                   count, source);
+  out.resize(count);
   return out;
 }
 
@@ -149,19 +164,31 @@ std::int32_t Vocab::find_large(char32_t c) const {
   return it == large_.end() ? -1 : it->second;
 }
 
+void Vocab::Counts::add(std::u32string_view text) {
+  for (char32_t c : text) {
+    if (c < kTableSize)
+      ++small[c];
+    else
+      ++large[c];
+  }
+}
+
 Vocab Vocab::build(std::u32string_view text, std::int64_t max_size) {
+  check_max_size(max_size);
+  Counts counts;
+  counts.add(text);
+  return from_counts(counts, max_size);
+}
+
+void Vocab::check_max_size(std::int64_t max_size) {
   RECUR_CHECK(max_size == 0 || max_size >= 2,
               "Vocab::build: max_size must be 0 (no limit) or at least 2 (one character and the unknown token), got "
                   << max_size);
-  // Count: a flat array for the Basic Multilingual Plane, a map above it.
-  std::vector<std::int64_t> small_counts(kTableSize, 0);
-  std::unordered_map<char32_t, std::int64_t> large_counts;
-  for (char32_t c : text) {
-    if (c < kTableSize)
-      ++small_counts[c];
-    else
-      ++large_counts[c];
-  }
+}
+
+Vocab Vocab::from_counts(const Counts& counts, std::int64_t max_size) {
+  const std::vector<std::int64_t>& small_counts = counts.small;
+  const std::unordered_map<char32_t, std::int64_t>& large_counts = counts.large;
   struct Entry {
     char32_t c;
     std::int64_t count;
@@ -215,18 +242,22 @@ const std::string& Vocab::token(std::int64_t index) const {
 
 std::vector<std::int32_t> Vocab::encode(std::u32string_view text) const {
   std::vector<std::int32_t> out(text.size());
+  encode_into(text, out.data(), 0);
+  return out;
+}
+
+void Vocab::encode_into(std::u32string_view text, std::int32_t* out, std::size_t first_position) const {
   const auto unknown = static_cast<std::int32_t>(unknown_index_);
   for (std::size_t i = 0; i < text.size(); ++i) {
     const char32_t c = text[i];
     std::int32_t index = c < kTableSize ? table_[c] : find_large(c);
     if (index < 0) {
-      RECUR_CHECK(unknown >= 0, "character " << describe_char(c) << " at position " << i
+      RECUR_CHECK(unknown >= 0, "character " << describe_char(c) << " at position " << first_position + i
                                              << " is not in the vocabulary (which has no unknown token)");
       index = unknown;
     }
     out[i] = index;
   }
-  return out;
 }
 
 Tensor Vocab::encode_tensor(std::u32string_view text) const {
@@ -249,6 +280,63 @@ std::string Vocab::decode(std::span<const std::int64_t> indices) const {
   out.reserve(indices.size());
   for (std::int64_t index : indices) out += token(index);
   return out;
+}
+
+// ------------------------------------------------------------------ bytes to tokens
+
+namespace {
+
+constexpr std::size_t kChunkBytes = std::size_t{1} << 20;
+
+// Calls visit(code_points, position of the first) for each chunk of about kChunkBytes
+// bytes of `bytes`, decoded into one reused buffer.
+template <class Visit>
+void for_each_decoded_chunk(std::string_view bytes, std::string_view source, Visit visit) {
+  const auto* in = reinterpret_cast<const unsigned char*>(bytes.data());
+  const std::size_t n = bytes.size();
+  std::u32string buffer(std::min(n, kChunkBytes), U'\0');
+  std::size_t i = 0, position = 0;
+  while (i < n) {
+    std::size_t count = 0;
+    const std::size_t next = decode_utf8_part(in, n, i, std::min(n, i + kChunkBytes), buffer.data(), count, source);
+    visit(std::u32string_view(buffer.data(), count), position);
+    position += count;
+    i = next;
+  }
+}
+
+}  // namespace
+
+std::vector<std::int32_t> encode_text(std::string_view bytes, std::string_view source, const Vocab& vocab) {
+  std::vector<std::int32_t> tokens;
+  tokens.reserve(bytes.size());
+  for_each_decoded_chunk(bytes, source, [&](std::u32string_view chars, std::size_t position) {
+    tokens.resize(position + chars.size());
+    vocab.encode_into(chars, tokens.data() + position, position);
+  });
+  tokens.shrink_to_fit();
+  return tokens;
+}
+
+EncodedText encode_text(std::string_view bytes, std::string_view source, std::int64_t max_size) {
+  Vocab::check_max_size(max_size);
+  Vocab::Counts counts;
+  std::size_t total = 0;
+  for_each_decoded_chunk(bytes, source, [&](std::u32string_view chars, std::size_t) {
+    counts.add(chars);
+    total += chars.size();
+  });
+  EncodedText out;
+  out.vocab = Vocab::from_counts(counts, max_size);
+  out.tokens.resize(total);
+  for_each_decoded_chunk(bytes, source, [&](std::u32string_view chars, std::size_t position) {
+    out.vocab.encode_into(chars, out.tokens.data() + position, position);
+  });
+  return out;
+}
+
+EncodedText read_encoded_text(const std::string& path, std::int64_t max_size) {
+  return encode_text(io::read_file(path), path, max_size);
 }
 
 // ------------------------------------------------------------------ splits

@@ -1,10 +1,9 @@
 // Text data for character-level language models: strict UTF-8 decoding, a vocabulary over
 // Unicode code points, train/validation/test splits, and char-rnn batching.
 //
-//   std::u32string text = data::read_utf8_file("data/tinyshakespeare.txt");
-//   data::Vocab vocab = data::Vocab::build(text, /*max_size=*/0);
-//   std::vector<std::int32_t> tokens = vocab.encode(text);
-//   data::TextSplit split = data::split_tokens(tokens);          // 0.9 / 0.05 / 0.05
+//   data::EncodedText text = data::read_encoded_text("data/tinyshakespeare.txt", /*max_size=*/0);
+//   // text.vocab.tokens(): the characters, most frequent first; text.tokens: int32 indices
+//   data::TextSplit split = data::split_tokens(text.tokens);     // 0.9 / 0.05 / 0.05
 //   data::CharBatches batches(split.train, /*batch_size=*/50, /*seq_length=*/50);
 //   data::Batch batch;
 //   while (batches.next(batch)) { /* batch.inputs, batch.targets: int64 [T, B] */ }
@@ -49,6 +48,8 @@ std::string encode_utf8(std::u32string_view text);
 std::string describe_char(char32_t code_point);
 
 // ------------------------------------------------------------------ vocabulary
+
+struct EncodedText;
 
 // A vocabulary over code points: index i <-> token i. Every token is one character, except
 // the optional unknown token kUnknownToken ("<unk>"), which, when present, is the LAST
@@ -105,7 +106,19 @@ class Vocab {
   std::string decode(std::span<const std::int64_t> indices) const;
 
  private:
+  friend std::vector<std::int32_t> encode_text(std::string_view, std::string_view, const Vocab&);
+  friend EncodedText encode_text(std::string_view, std::string_view, std::int64_t);
+
   static constexpr char32_t kTableSize = 65536;  // code points below this use table_
+  struct Counts {                                // how often each character occurs
+    std::vector<std::int64_t> small = std::vector<std::int64_t>(kTableSize, 0);
+    std::unordered_map<char32_t, std::int64_t> large;
+    void add(std::u32string_view text);
+  };
+  static void check_max_size(std::int64_t max_size);
+  static Vocab from_counts(const Counts& counts, std::int64_t max_size);
+  // encode() into out[0, text.size()); errors name positions from first_position on.
+  void encode_into(std::u32string_view text, std::int32_t* out, std::size_t first_position) const;
   void add(char32_t c);                          // appends a character token
   std::int32_t find_large(char32_t c) const;
 
@@ -114,6 +127,24 @@ class Vocab {
   std::unordered_map<char32_t, std::int32_t> large_;  // code points >= 65536 -> index
   std::int64_t unknown_index_ = -1;
 };
+
+// ------------------------------------------------------------------ bytes to tokens
+
+// A text's vocabulary and its token indices.
+struct EncodedText {
+  Vocab vocab;
+  std::vector<std::int32_t> tokens;
+};
+
+// The same as Vocab::build(decode_utf8(bytes, source), max_size) and encoding with it, with
+// the same errors, but decoding in chunks of about 1 MB twice over (count, then encode) so
+// the code points are never all in memory: beyond `bytes` it holds only the tokens (4 bytes
+// a character). This is the way to load a large training text.
+EncodedText encode_text(std::string_view bytes, std::string_view source, std::int64_t max_size = 0);
+// The same for the file at `path` (errors name it).
+EncodedText read_encoded_text(const std::string& path, std::int64_t max_size = 0);
+// vocab.encode(decode_utf8(bytes, source)), in chunks as above.
+std::vector<std::int32_t> encode_text(std::string_view bytes, std::string_view source, const Vocab& vocab);
 
 // ------------------------------------------------------------------ splits
 
