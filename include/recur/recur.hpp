@@ -12,6 +12,7 @@
 #include "recur/data/idx.hpp"
 #include "recur/data/loader.hpp"
 #include "recur/data/mnist.hpp"
+#include "recur/data/text.hpp"
 #include "recur/io/file.hpp"
 #include "recur/io/safetensors.hpp"
 #include "recur/nn/activation.hpp"
