@@ -155,7 +155,7 @@ TEST(Idx, ReadsGzipByItsMagicBytesNotItsName) {
 TEST(Idx, ErrorsNameTheFileAndTheProblem) {
   TempDir dir;
   std::string missing = dir.file("missing-idx1-ubyte");
-  expect_error([&] { data::read_idx(missing); }, {"cannot open", missing, "No such file"});
+  expect_error([&] { data::read_idx(missing); }, {"cannot read", missing, "No such file"});
   expect_error([&] { data::read_idx(dir.str()); }, {"cannot read", dir.str(), "directory"});
 
   auto expect_file_error = [&](const std::string& name, const Bytes& bytes, std::vector<std::string> fragments) {

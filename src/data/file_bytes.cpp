@@ -1,60 +1,29 @@
 #include "data/file_bytes.hpp"
 
-#include <sys/stat.h>
 #include <zlib.h>
 
-#include <cerrno>
 #include <climits>
-#include <cstdio>
-#include <cstring>
 #include <algorithm>
 #include <memory>
 
 #include "recur/core/error.hpp"
+#include "recur/io/file.hpp"
 
 namespace recur::data {
 namespace {
-
-struct FileCloser {
-  void operator()(std::FILE* f) const { std::fclose(f); }
-};
-
-// Throws "cannot <verb> <path>: <the system's reason>". errno is read first, before
-// building the message can change it.
-[[noreturn]] void fail_io(const char* verb, const std::string& path) {
-  int err = errno;
-  RECUR_FAIL("cannot " << verb << " " << path << ": " << std::strerror(err));
-}
-
-std::vector<std::uint8_t> read_raw(const std::string& path) {
-  std::unique_ptr<std::FILE, FileCloser> file(std::fopen(path.c_str(), "rb"));
-  if (!file) fail_io("open", path);
-  struct stat info {};
-  if (fstat(fileno(file.get()), &info) != 0) fail_io("read", path);
-  RECUR_CHECK(!S_ISDIR(info.st_mode), "cannot read " << path << ": it is a directory");
-  std::vector<std::uint8_t> bytes;
-  // Size the buffer once for a regular file; pipes and the like grow it as they go.
-  if (S_ISREG(info.st_mode)) bytes.reserve(static_cast<std::size_t>(info.st_size));
-  std::uint8_t chunk[1 << 16];
-  for (;;) {
-    std::size_t n = std::fread(chunk, 1, sizeof chunk, file.get());
-    bytes.insert(bytes.end(), chunk, chunk + n);
-    if (n < sizeof chunk) break;
-  }
-  if (std::ferror(file.get())) fail_io("read", path);
-  return bytes;
-}
 
 struct InflateEnd {
   void operator()(z_stream* s) const { inflateEnd(s); }
 };
 
-// Inflates the gzip members in `in`, one after another.
-std::vector<std::uint8_t> gunzip(const std::string& path, const std::vector<std::uint8_t>& in) {
-  std::vector<std::uint8_t> out;
+// Inflates the gzip members in `compressed`, one after another.
+std::string gunzip(const std::string& path, const std::string& compressed) {
+  const auto* in_bytes = reinterpret_cast<const std::uint8_t*>(compressed.data());
+  const std::size_t in_size = compressed.size();
+  std::string out;
   // A gzip member ends with its uncompressed size mod 2^32: a good first guess.
-  if (in.size() >= 18) {
-    const std::uint8_t* t = in.data() + in.size() - 4;
+  if (in_size >= 18) {
+    const std::uint8_t* t = in_bytes + in_size - 4;
     out.reserve(static_cast<std::size_t>(t[0]) | t[1] << 8 | t[2] << 16 | static_cast<std::size_t>(t[3]) << 24);
   }
   z_stream stream{};
@@ -65,20 +34,20 @@ std::vector<std::uint8_t> gunzip(const std::string& path, const std::vector<std:
   std::uint8_t chunk[1 << 16];
   for (;;) {
     // avail_in is 32-bit: feed at most UINT_MAX bytes at a time.
-    std::size_t left = in.size() - consumed;
-    stream.next_in = const_cast<Bytef*>(in.data() + consumed);
+    std::size_t left = in_size - consumed;
+    stream.next_in = const_cast<Bytef*>(in_bytes + consumed);
     stream.avail_in = static_cast<uInt>(std::min<std::size_t>(left, UINT_MAX));
     stream.next_out = chunk;
     stream.avail_out = sizeof chunk;
     uInt fed = stream.avail_in;
     int status = inflate(&stream, Z_NO_FLUSH);
     consumed += fed - stream.avail_in;
-    out.insert(out.end(), chunk, chunk + (sizeof chunk - stream.avail_out));
+    out.append(reinterpret_cast<const char*>(chunk), sizeof chunk - stream.avail_out);
     if (status == Z_STREAM_END) {
-      if (consumed == in.size()) return out;
+      if (consumed == in_size) return out;
       // Another member may follow (as `cat a.gz b.gz` makes); anything else is garbage.
-      RECUR_CHECK(is_gzip(in.data() + consumed, in.size() - consumed),
-                  "corrupt gzip file " << path << ": " << in.size() - consumed
+      RECUR_CHECK(is_gzip(in_bytes + consumed, in_size - consumed),
+                  "corrupt gzip file " << path << ": " << in_size - consumed
                                        << " bytes of trailing garbage after the compressed data");
       inflateReset(&stream);
       continue;
@@ -87,7 +56,7 @@ std::vector<std::uint8_t> gunzip(const std::string& path, const std::vector<std:
     // of it) ran out. Anything else but Z_OK is corrupt data.
     RECUR_CHECK(status == Z_OK || status == Z_BUF_ERROR,
                 "corrupt gzip file " << path << ": " << (stream.msg ? stream.msg : zError(status)));
-    bool input_done = consumed == in.size();
+    bool input_done = consumed == in_size;
     RECUR_CHECK(!(input_done && (status == Z_BUF_ERROR || stream.avail_out != 0)),
                 "corrupt gzip file " << path << ": the compressed data ends early (truncated file?)");
   }
@@ -97,9 +66,9 @@ std::vector<std::uint8_t> gunzip(const std::string& path, const std::vector<std:
 
 bool is_gzip(const std::uint8_t* bytes, std::size_t size) { return size >= 2 && bytes[0] == 0x1f && bytes[1] == 0x8b; }
 
-std::vector<std::uint8_t> read_file_bytes(const std::string& path) {
-  std::vector<std::uint8_t> bytes = read_raw(path);
-  if (!is_gzip(bytes.data(), bytes.size())) return bytes;
+std::string read_file_bytes(const std::string& path) {
+  std::string bytes = io::read_file(path);
+  if (!is_gzip(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size())) return bytes;
   return gunzip(path, bytes);
 }
 

@@ -82,7 +82,7 @@ void decode_elements(const std::uint8_t* data, std::int64_t n, Out* out, Out div
 
 template <class Out>
 void decode_as(const IdxFile& file, Out* out, Out divisor) {
-  const std::uint8_t* data = file.bytes.data() + file.data_offset;
+  const auto* data = reinterpret_cast<const std::uint8_t*>(file.bytes.data()) + file.data_offset;
   std::int64_t n = file.shape.numel();
   switch (file.type) {
     case IdxType::UInt8: decode_elements<std::uint8_t, std::uint8_t>(data, n, out, divisor); break;
@@ -118,8 +118,9 @@ IdxFile open_idx(const std::string& path) {
   IdxFile file;
   file.path = path;
   file.bytes = read_file_bytes(path);
-  const std::vector<std::uint8_t>& b = file.bytes;
-  RECUR_CHECK(b.size() >= 4, "IDX file " << path << " is truncated: " << b.size()
+  const auto* b = reinterpret_cast<const std::uint8_t*>(file.bytes.data());
+  const std::size_t file_size = file.bytes.size();
+  RECUR_CHECK(file_size >= 4, "IDX file " << path << " is truncated: " << file_size
                                          << " bytes, shorter than the 4-byte magic number");
   RECUR_CHECK(b[0] == 0 && b[1] == 0, "IDX file " << path << " has a bad magic number: it starts "
                                                   << hex_byte(b[0]) << " " << hex_byte(b[1])
@@ -131,13 +132,13 @@ IdxFile open_idx(const std::string& path) {
   RECUR_CHECK(ndims <= kMaxDims, "IDX file " << path << " has " << ndims << " dimensions; a tensor has at most "
                                              << kMaxDims);
   std::size_t header = 4 + 4 * static_cast<std::size_t>(ndims);
-  RECUR_CHECK(b.size() >= header, "IDX file " << path << " is truncated: its header names " << ndims
-                                              << " dimensions but the file ends after " << b.size() << " bytes");
-  for (int d = 0; d < ndims; ++d) file.shape.push_back(load_be32(b.data() + 4 + 4 * d));
+  RECUR_CHECK(file_size >= header, "IDX file " << path << " is truncated: its header names " << ndims
+                                              << " dimensions but the file ends after " << file_size << " bytes");
+  for (int d = 0; d < ndims; ++d) file.shape.push_back(load_be32(b + 4 + 4 * d));
   file.data_offset = header;
 
   // Compare sizes without overflow: a lying header can name up to 8 extents of 2^32 - 1.
-  std::size_t available = b.size() - header;
+  std::size_t available = file_size - header;
   std::size_t size = element_size(file.type);
   unsigned __int128 needed = size;
   for (std::int64_t extent : file.shape) needed *= static_cast<std::uint64_t>(extent);

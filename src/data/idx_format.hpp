@@ -28,7 +28,7 @@ struct IdxFile {
   std::string path;
   IdxType type = IdxType::UInt8;
   Shape shape;
-  std::vector<std::uint8_t> bytes;  // the whole file; elements start at data_offset
+  std::string bytes;  // the whole file; elements start at data_offset
   std::size_t data_offset = 0;
 };
 
