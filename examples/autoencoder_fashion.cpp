@@ -100,7 +100,7 @@ int main(int argc, char** argv) {
     plot.set_x_label("code x").set_y_label("code y");
     plot.add_class_points(xs, ys, labels,
                           std::vector<std::string>(data::kFashionMnistClasses.begin(), data::kFashionMnistClasses.end()));
-    io::write_file_atomically(svg_path, plot.to_svg());
+    plot.save(svg_path);
     std::fprintf(stderr, "wrote %s and %s\n", csv_path.c_str(), svg_path.c_str());
 
     const nlohmann::json summary = {{"example", "autoencoder_fashion"}, {"epochs", epochs}, {"code_size", 2},

@@ -70,7 +70,7 @@ int main(int argc, char** argv) {
     plot.add_points("samples", std::vector<double>(xs_f.begin(), xs_f.end()), std::vector<double>(ys_f.begin(), ys_f.end()));
     plot.add_line("x^2 - 0.5", grid, truth);
     plot.add_line("network", grid, fit);
-    io::write_file_atomically(svg_path, plot.to_svg());
+    plot.save(svg_path);
     std::fprintf(stderr, "wrote %s\n", svg_path.c_str());
 
     const nlohmann::json summary = {{"example", "curve_fit"}, {"steps", steps}, {"train_mse", loss_value},

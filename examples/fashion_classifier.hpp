@@ -146,7 +146,7 @@ inline int run(const std::string& name, const Options& o, const std::function<st
     plot.set_x_label("iteration").set_y_label("train loss").set_y_label("test accuracy", train::Axis::Right);
     plot.add_line("train loss", loss_iterations, losses);
     plot.add_line("test accuracy", accuracy_iterations, accuracies, train::Axis::Right);
-    io::write_file_atomically(svg, plot.to_svg());
+    plot.save(svg);
     std::fprintf(stderr, "wrote %s\n", svg.c_str());
 
     summary["example"] = name;

@@ -3,17 +3,18 @@
 // plot area.
 #include "recur/train/plot.hpp"
 
+#include "recur/io/file.hpp"
+
 #include <algorithm>
-#include <cerrno>
 #include <cmath>
 #include <cstdio>
-#include <cstring>
 #include <limits>
 #include <set>
 #include <sstream>
 #include <utility>
 
 #include "recur/core/error.hpp"
+#include "recur/io/file.hpp"
 
 namespace recur::train {
 namespace {
@@ -347,17 +348,11 @@ std::string Plot::to_svg() const {
 }
 
 void Plot::save(const std::string& path) const {
-  std::string svg = to_svg();
-  std::FILE* file = std::fopen(path.c_str(), "wb");
-  if (!file) {
-    int err = errno;
-    RECUR_FAIL("Plot::save: cannot write " << path << ": " << std::strerror(err));
+  try {
+    io::write_file_atomically(path, to_svg());
+  } catch (const Error& e) {
+    RECUR_FAIL("Plot::save: " << e.what());
   }
-  std::size_t written = std::fwrite(svg.data(), 1, svg.size(), file);
-  int err = errno;
-  bool closed = std::fclose(file) == 0;
-  if (!closed && written == svg.size()) err = errno;
-  RECUR_CHECK(written == svg.size() && closed, "Plot::save: cannot write " << path << ": " << std::strerror(err));
 }
 
 }  // namespace recur::train

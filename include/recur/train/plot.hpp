@@ -53,7 +53,8 @@ class Plot {
 
   // The whole chart as an SVG document.
   std::string to_svg() const;
-  // Writes to_svg() to `path` (replacing it). Throws recur::Error naming the path on failure.
+  // Writes to_svg() to `path` atomically (io::write_file_atomically: the old file stays whole
+  // until the new one is complete). Throws recur::Error naming the path on failure.
   void save(const std::string& path) const;
 
  private:
