@@ -29,15 +29,20 @@ CELLS = {"lstm": 2, "gru": 3}  # recur::RnnCell's numbering in bench_rnn's argum
 T, B, LAYERS, GATES = 64, 32, 2, {"lstm": 4, "gru": 3}
 
 
-def recur_benchmarks(build, threads, pattern, repetitions=5):
-    """{run_name: median real time in seconds} from bench_rnn at `threads`."""
+def gbench_medians(command, threads):
+    """{run_name: median real time in seconds} of a Google Benchmark run at `threads`."""
     env = dict(os.environ, RECUR_NUM_THREADS=str(threads))
-    out = subprocess.run([os.path.join(build, "bench", "bench_rnn"), f"--benchmark_filter={pattern}",
-                          f"--benchmark_repetitions={repetitions}", "--benchmark_report_aggregates_only=true",
-                          "--benchmark_format=json"], env=env, check=True, capture_output=True, text=True).stdout
+    out = subprocess.run(command + ["--benchmark_report_aggregates_only=true", "--benchmark_format=json"],
+                         env=env, check=True, capture_output=True, text=True).stdout
     scale = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
     return {b["run_name"]: b["real_time"] * scale[b["time_unit"]]
             for b in json.loads(out)["benchmarks"] if b.get("aggregate_name") == "median"}
+
+
+def recur_benchmarks(build, threads, pattern, repetitions=5):
+    """{run_name: median real time in seconds} from bench_rnn at `threads`."""
+    return gbench_medians([os.path.join(build, "bench", "bench_rnn"), f"--benchmark_filter={pattern}",
+                           f"--benchmark_repetitions={repetitions}"], threads)
 
 
 def recur_peak_rss_mib(build, threads, cell, hidden):
@@ -54,13 +59,9 @@ def recur_peak_rss_mib(build, threads, cell, hidden):
 
 def sgemm_gflops(build):
     """cblas_sgemm at n = 1024 from bench_matmul, at 2 threads: the machine's GEMM rate."""
-    env = dict(os.environ, RECUR_NUM_THREADS="2")
-    out = subprocess.run([os.path.join(build, "bench", "bench_matmul"), "--benchmark_filter=BM_CblasSgemm/1024",
-                          "--benchmark_repetitions=3", "--benchmark_report_aggregates_only=true",
-                          "--benchmark_format=json"], env=env, check=True, capture_output=True, text=True).stdout
-    scale = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
-    seconds = [b["real_time"] * scale[b["time_unit"]] for b in json.loads(out)["benchmarks"]
-               if b.get("aggregate_name") == "median"][0]
+    medians = gbench_medians([os.path.join(build, "bench", "bench_matmul"), "--benchmark_filter=BM_CblasSgemm/1024",
+                              "--benchmark_repetitions=3"], 2)
+    seconds = next(iter(medians.values()))
     return 2 * 1024 ** 3 / seconds / 1e9
 
 
