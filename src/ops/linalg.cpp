@@ -275,39 +275,63 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   return y;
 }
 
-Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
-  check_floating("linear", x), check_floating("linear", weight);
-  check_compatible("linear", x, weight);
-  RECUR_CHECK(weight.dim() == 2, "linear: weight must be 2-D (out_features, in_features), got shape "
-                                     << weight.shape());
-  RECUR_CHECK(x.dim() >= 1, "linear: input must have at least one dimension, got shape " << x.shape());
+namespace {
+
+// linear's operand checks; returns the output's shape (x's leading dims, out_features).
+Shape check_linear(const char* op, const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  check_floating(op, x), check_floating(op, weight);
+  check_compatible(op, x, weight);
+  RECUR_CHECK(weight.dim() == 2, op << ": weight must be 2-D (out_features, in_features), got shape "
+                                    << weight.shape());
+  RECUR_CHECK(x.dim() >= 1, op << ": input must have at least one dimension, got shape " << x.shape());
   std::int64_t out = weight.size(0), in = weight.size(1);
-  RECUR_CHECK(x.size(-1) == in, "linear: input of shape " << x.shape() << " has " << x.size(-1)
-                                    << " features (last dimension) but weight of shape " << weight.shape()
-                                    << " expects " << in);
+  RECUR_CHECK(x.size(-1) == in, op << ": input of shape " << x.shape() << " has " << x.size(-1)
+                                   << " features (last dimension) but weight of shape " << weight.shape()
+                                   << " expects " << in);
   if (bias.defined()) {
-    check_compatible("linear", x, bias);
-    RECUR_CHECK(bias.dim() == 1 && bias.size(0) == out, "linear: bias of shape " << bias.shape()
-                                                            << " does not match weight of shape " << weight.shape()
-                                                            << " (expected [" << out << "])");
+    check_compatible(op, x, bias);
+    RECUR_CHECK(bias.dim() == 1 && bias.size(0) == out, op << ": bias of shape " << bias.shape()
+                                                           << " does not match weight of shape " << weight.shape()
+                                                           << " (expected [" << out << "])");
   }
   Shape y_shape;
   for (int d = 0; d + 1 < x.dim(); ++d) y_shape.push_back(x.size(d));
   y_shape.push_back(out);
-  Tensor y = empty(y_shape, x.dtype(), x.device());
-  Matrix xm = matrix_of(x, 0), wm = matrix_of(weight, 0);
-  if (bias.defined()) backend_of(x).copy(view_of(y), backend::broadcast_view(bias, y_shape));
-  gemm_into(y, xm, false, wm, true, xm.rows, out, in, 1, bias.defined());
+  return y_shape;
+}
 
+// y = x W^T (+ b) into y, which has linear's output shape and is contiguous.
+void linear_into(const Tensor& y, const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  Matrix xm = matrix_of(x, 0), wm = matrix_of(weight, 0);
+  if (bias.defined()) backend_of(x).copy(view_of(y), backend::broadcast_view(bias, y.shape()));
+  gemm_into(y, xm, false, wm, true, xm.rows, weight.size(0), weight.size(1), 1, bias.defined());
+}
+
+}  // namespace
+
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  Tensor y = empty(check_linear("linear", x, weight, bias), x.dtype(), x.device());
+  linear_into(y, x, weight, bias);
   if (auto node = make_node<LinearBackward>({x, weight, bias})) {
     if (weight.requires_grad()) node->x = x;
     if (x.requires_grad()) node->weight = weight;
     node->x_shape = x.shape();
-    node->in = in;
-    node->out = out;
+    node->in = weight.size(1);
+    node->out = weight.size(0);
     record(node, {x, weight, bias}, {y});
   }
   return y;
+}
+
+void linear_(const Tensor& out, const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  const char* op = "linear_";
+  const Shape y_shape = check_linear(op, x, weight, bias);
+  check_compatible(op, x, out);
+  RECUR_CHECK(out.shape() == y_shape && out.is_contiguous(),
+              op << ": out must be contiguous of shape " << y_shape << ", got shape " << out.shape());
+  check_writable(op, out);
+  RECUR_CHECK(!autograd::any_requires_grad({x, weight, bias}), op << ": not differentiable; run it under NoGradGuard");
+  linear_into(out, x, weight, bias);
 }
 
 }  // namespace recur

@@ -1,0 +1,117 @@
+// A character-level language model, char-rnn's architecture, with PyTorch's names:
+//
+//   embed : Embedding(V, E)          absent when E = 0 (the input is one-hot, width V)
+//   rnn   : RNN / LSTM / GRU / MGU   `layers` layers of `hidden` units, dropout between them
+//   head  : Linear(H, V)             the next character's logits
+//
+// and the tools that run it: the negative log-likelihood of a text (CharModel::nll) and a
+// sampler that generates from it one character per step with no autograd and no
+// allocation per step (CharSampler). docs/FORMAT.md gives the file layout that
+// train/model_file.hpp reads and writes.
+//
+//   nn::CharModel model({.cell = "lstm", .layers = 2, .hidden = 256, .embed = 64, .vocab_size = 65});
+//   nn::CharModel::Output out = model.forward(inputs);          // inputs int64 [T, B]
+//   Tensor loss = cross_entropy(out.logits.reshape({-1, 65}), targets.reshape({-1}));
+//   out = model.forward(next_inputs, out.state.detached());     // truncated BPTT
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "recur/core/random.hpp"
+#include "recur/nn/embedding.hpp"
+#include "recur/nn/linear.hpp"
+#include "recur/nn/module.hpp"
+#include "recur/nn/rnn.hpp"
+
+namespace recur::nn {
+
+struct CharModelConfig {
+  std::string cell = "lstm";  // lstm, gru, rnn_tanh, rnn_relu or mgu
+  std::int64_t layers = 2;
+  std::int64_t hidden = 256;
+  std::int64_t embed = 64;    // 0: one-hot input
+  std::int64_t vocab_size = 0;
+  double dropout = 0;         // between recurrent layers, in training only
+  bool peephole = false;      // lstm only
+};
+
+// The cell a `--cell` name stands for; throws recur::Error listing the valid names.
+RnnCell parse_cell_name(const std::string& name);
+
+// Throws recur::Error naming the first field out of range: layers, hidden, vocab_size >= 1,
+// embed >= 0, 0 <= dropout < 1, a known cell, peephole only with lstm.
+void validate(const CharModelConfig& config);
+
+class CharModel : public Module {
+ public:
+  // Builds the layers (validate(config) first) and initialises them as PyTorch would,
+  // from default_generator(): embed N(0, 1), rnn U(-1/sqrt(H), 1/sqrt(H)), head as Linear.
+  explicit CharModel(const CharModelConfig& config);
+
+  struct State {
+    Tensor h, c;  // (layers, B, H); c for lstm only; undefined: zeros
+    State detached() const { return {h.defined() ? h.detach() : h, c.defined() ? c.detach() : c}; }
+  };
+  struct Output {
+    Tensor logits;  // [T, B, V]
+    State state;    // after the last step
+  };
+  // inputs int64 [T, B], each in [0, vocab_size) (checked by the lookup).
+  Output forward(const Tensor& inputs, const State& state);
+  Tensor forward(const Tensor& inputs) override;  // logits from zero states
+
+  // Sum over i in [1, N) of -ln p(tokens[i] | tokens[0..i)) with the state starting at zero,
+  // in evaluation mode and without autograd, `chunk` steps per forward call. Requires
+  // every token in [0, vocab_size) (checked) and chunk >= 1.
+  double nll(std::span<const std::int32_t> tokens, std::int64_t chunk = 512);
+
+  const CharModelConfig config;
+  const RnnCell cell;
+  std::shared_ptr<Embedding> embed;  // null with one-hot input
+  std::shared_ptr<RNNBase> rnn;
+  std::shared_ptr<Linear> head;
+};
+
+struct SamplingOptions {
+  double temperature = 1;  // > 0: logits are divided by it
+  std::int64_t top_k = 0;  // > 0: draw among the k most likely characters only
+  bool argmax = false;     // greedy: the most likely character (ties: the smallest index)
+};
+
+// Generates from a CharModel for `batch` independent streams: feed() advances every
+// stream by one token and computes the next-token logits; draw() picks the next tokens
+// from them. After construction neither allocates. Runs in float32 with no autograd; the
+// model must outlive the sampler and not change size.
+class CharSampler {
+ public:
+  // Requires a float32 model and batch >= 1.
+  CharSampler(const CharModel& model, std::int64_t batch);
+  std::int64_t batch() const { return batch_; }
+  // Zeroes every stream's state (and forgets the logits).
+  void reset();
+  // Advances each stream b by tokens[b] (in [0, vocab_size), checked); requires
+  // tokens.size() == batch().
+  void feed(std::span<const std::int64_t> tokens);
+  // The logits after the last feed(): float32 [batch, vocab_size]. Requires a feed().
+  const Tensor& logits() const { return logits_; }
+  // Writes each stream's next token into `out` (size batch()) by the options: the argmax,
+  // or a draw from softmax(logits / temperature) restricted to the top_k largest when
+  // top_k > 0, one generator draw per stream. Requires a feed() and temperature > 0.
+  void draw(std::span<std::int64_t> out, const SamplingOptions& options, Generator& generator);
+
+ private:
+  const CharModel& model_;
+  std::int64_t batch_, vocab_size_, input_size_;
+  Tensor input_;                  // [B, E or V]: the embedding rows or one-hot vectors
+  std::vector<Tensor> h_, c_;     // per layer [B, H]
+  Tensor logits_;                 // [B, V]
+  Tensor workspace_;              // rnn_step_'s scratch
+  std::vector<float> scaled_;     // one row of logits / temperature
+  std::vector<std::int32_t> order_;  // candidate indices for top-k
+  bool fed_ = false;
+};
+
+}  // namespace recur::nn

@@ -1,0 +1,198 @@
+// CharModel (embed -> rnn -> head) and CharSampler. The model's backward comes from the ops'
+// autograd (embedding, rnn_layer, linear); the sampler runs rnn_step_ and linear_ in place.
+
+#include "recur/nn/char_model.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "recur/autograd.hpp"
+#include "recur/ops.hpp"
+
+namespace recur::nn {
+
+RnnCell parse_cell_name(const std::string& name) {
+  if (name == "lstm") return RnnCell::Lstm;
+  if (name == "gru") return RnnCell::Gru;
+  if (name == "rnn_tanh") return RnnCell::RnnTanh;
+  if (name == "rnn_relu") return RnnCell::RnnRelu;
+  if (name == "mgu") return RnnCell::Mgu;
+  RECUR_FAIL("unknown cell '" << name << "' (expected lstm, gru, rnn_tanh, rnn_relu or mgu)");
+}
+
+void validate(const CharModelConfig& config) {
+  parse_cell_name(config.cell);
+  RECUR_CHECK(config.layers >= 1, "layers must be at least 1, got " << config.layers);
+  RECUR_CHECK(config.hidden >= 1, "hidden size must be at least 1, got " << config.hidden);
+  RECUR_CHECK(config.embed >= 0, "embedding size must be 0 (one-hot input) or more, got " << config.embed);
+  RECUR_CHECK(config.vocab_size >= 1, "vocabulary size must be at least 1, got " << config.vocab_size);
+  RECUR_CHECK(config.dropout >= 0 && config.dropout < 1, "dropout must be in [0, 1), got " << config.dropout);
+  RECUR_CHECK(!config.peephole || config.cell == "lstm",
+              "peephole connections need the lstm cell, not " << config.cell);
+}
+
+namespace {
+
+std::shared_ptr<RNNBase> make_rnn(const CharModelConfig& config, std::int64_t input_size) {
+  RNNOptions options{.num_layers = config.layers, .dropout = config.dropout, .peephole = config.peephole};
+  switch (parse_cell_name(config.cell)) {
+    case RnnCell::Lstm: return std::make_shared<LSTM>(input_size, config.hidden, options);
+    case RnnCell::Gru: return std::make_shared<GRU>(input_size, config.hidden, options);
+    case RnnCell::Mgu: return std::make_shared<MGU>(input_size, config.hidden, options);
+    case RnnCell::RnnRelu: options.nonlinearity = Nonlinearity::Relu; [[fallthrough]];
+    case RnnCell::RnnTanh: return std::make_shared<RNN>(input_size, config.hidden, options);
+  }
+  RECUR_FAIL("unreachable");
+}
+
+CharModelConfig validated(const CharModelConfig& config) {
+  validate(config);
+  return config;
+}
+
+}  // namespace
+
+CharModel::CharModel(const CharModelConfig& config)
+    : config(validated(config)), cell(parse_cell_name(config.cell)) {
+  if (config.embed > 0) embed = register_module("embed", std::make_shared<Embedding>(config.vocab_size, config.embed));
+  rnn = register_module("rnn", make_rnn(config, config.embed > 0 ? config.embed : config.vocab_size));
+  head = register_module("head", std::make_shared<Linear>(config.hidden, config.vocab_size));
+}
+
+// logits(t) = head(rnn(embed(x(t)) or onehot(x(t)), state(t-1)))
+CharModel::Output CharModel::forward(const Tensor& inputs, const State& state) {
+  RECUR_CHECK(inputs.defined() && inputs.dim() == 2 && inputs.dtype() == DType::Int64,
+              "CharModel: inputs must be int64 [T, B], got "
+                  << (inputs.defined() ? inputs.shape().str() : std::string("an undefined tensor")));
+  Tensor x = embed ? embed->forward(inputs) : one_hot(inputs, config.vocab_size);
+  RNNOutput r = rnn->forward(x, RNNState{state.h, state.c});
+  return {head->forward(r.output), {r.h_n, r.c_n}};
+}
+
+Tensor CharModel::forward(const Tensor& inputs) { return forward(inputs, State{}).logits; }
+
+double CharModel::nll(std::span<const std::int32_t> tokens, std::int64_t chunk) {
+  RECUR_CHECK(chunk >= 1, "CharModel::nll: chunk must be at least 1, got " << chunk);
+  const bool was_training = is_training();
+  eval();
+  NoGradGuard no_grad;
+  double total = 0;
+  State state;
+  const std::int64_t predicted = static_cast<std::int64_t>(tokens.size()) - 1;
+  for (std::int64_t start = 0; start < predicted; start += chunk) {
+    const std::int64_t length = std::min(chunk, predicted - start);
+    std::vector<std::int64_t> inputs(tokens.begin() + start, tokens.begin() + start + length);
+    std::vector<std::int64_t> targets(tokens.begin() + start + 1, tokens.begin() + start + length + 1);
+    Output out = forward(from_vector(inputs, {length, 1}), state);
+    total += cross_entropy(reshape(out.logits, {length, config.vocab_size}), from_vector(targets, {length}),
+                           Reduction::Sum)
+                 .item();
+    state = out.state;
+  }
+  train(was_training);
+  return total;
+}
+
+// ---------------------------------------------------------------- sampling
+
+CharSampler::CharSampler(const CharModel& model, std::int64_t batch)
+    : model_(model),
+      batch_(batch),
+      vocab_size_(model.config.vocab_size),
+      input_size_(model.config.embed > 0 ? model.config.embed : model.config.vocab_size) {
+  RECUR_CHECK(batch >= 1, "CharSampler: batch must be at least 1, got " << batch);
+  RECUR_CHECK(model.head->weight.dtype() == DType::Float32,
+              "CharSampler: the model must be float32, got " << model.head->weight.dtype());
+  input_ = zeros({batch, input_size_});
+  for (std::int64_t layer = 0; layer < model.config.layers; ++layer) {
+    h_.push_back(zeros({batch, model.config.hidden}));
+    c_.push_back(model.cell == RnnCell::Lstm ? zeros({batch, model.config.hidden}) : Tensor());
+  }
+  logits_ = zeros({batch, vocab_size_});
+  scaled_.resize(static_cast<std::size_t>(vocab_size_));
+  order_.resize(static_cast<std::size_t>(vocab_size_));
+}
+
+void CharSampler::reset() {
+  for (std::int64_t layer = 0; layer < model_.config.layers; ++layer) {
+    zero_(h_[layer]);
+    if (c_[layer].defined()) zero_(c_[layer]);
+  }
+  fed_ = false;
+}
+
+void CharSampler::feed(std::span<const std::int64_t> tokens) {
+  RECUR_CHECK(static_cast<std::int64_t>(tokens.size()) == batch_,
+              "CharSampler::feed: expected " << batch_ << " tokens, got " << tokens.size());
+  NoGradGuard no_grad;
+  float* x = input_.data<float>();
+  const float* table = model_.embed ? model_.embed->weight.data<float>() : nullptr;
+  for (std::int64_t b = 0; b < batch_; ++b) {
+    const std::int64_t token = tokens[b];
+    RECUR_CHECK(token >= 0 && token < vocab_size_,
+                "CharSampler::feed: token " << token << " is outside the vocabulary [0, " << vocab_size_ << ")");
+    float* row = x + b * input_size_;
+    if (table) {
+      std::memcpy(row, table + token * input_size_, sizeof(float) * input_size_);
+    } else {
+      std::fill(row, row + input_size_, 0.0f);
+      row[token] = 1;
+    }
+  }
+  const Tensor* layer_input = &input_;
+  for (std::int64_t layer = 0; layer < model_.config.layers; ++layer) {
+    rnn_step_(model_.cell, *layer_input, model_.rnn->layer_weights(layer, 0), h_[layer], c_[layer], workspace_);
+    layer_input = &h_[layer];
+  }
+  linear_(logits_, *layer_input, model_.head->weight, model_.head->bias);
+  fed_ = true;
+}
+
+void CharSampler::draw(std::span<std::int64_t> out, const SamplingOptions& options, Generator& generator) {
+  RECUR_CHECK(fed_, "CharSampler::draw: feed() a token first");
+  RECUR_CHECK(static_cast<std::int64_t>(out.size()) == batch_,
+              "CharSampler::draw: expected room for " << batch_ << " tokens, got " << out.size());
+  RECUR_CHECK(options.argmax || options.temperature > 0,
+              "temperature must be greater than 0, got " << options.temperature);
+  const float* all = logits_.data<float>();
+  for (std::int64_t b = 0; b < batch_; ++b) {
+    const float* row = all + b * vocab_size_;
+    if (options.argmax) {
+      out[b] = std::max_element(row, row + vocab_size_) - row;  // first of equal maxima
+      continue;
+    }
+    // p(i) = exp(l_i / T - max) / sum over the candidates, drawn by inverting the CDF.
+    const std::int64_t k =
+        options.top_k > 0 && options.top_k < vocab_size_ ? options.top_k : vocab_size_;
+    for (std::int64_t i = 0; i < vocab_size_; ++i) {
+      scaled_[i] = static_cast<float>(row[i] / options.temperature);
+      order_[i] = static_cast<std::int32_t>(i);
+    }
+    if (k < vocab_size_)
+      std::partial_sort(order_.begin(), order_.begin() + k, order_.end(), [&](std::int32_t a, std::int32_t c) {
+        return scaled_[a] > scaled_[c] || (scaled_[a] == scaled_[c] && a < c);
+      });
+    float top = -INFINITY;
+    for (std::int64_t j = 0; j < k; ++j) top = std::max(top, scaled_[order_[j]]);
+    double total = 0;
+    for (std::int64_t j = 0; j < k; ++j) {
+      float& weight = scaled_[order_[j]];
+      weight = std::exp(weight - top);
+      total += weight;
+    }
+    const double target = generator.next_uniform() * total;
+    double cumulative = 0;
+    std::int64_t pick = order_[k - 1];  // if rounding leaves target above the last sum
+    for (std::int64_t j = 0; j < k; ++j) {
+      cumulative += scaled_[order_[j]];
+      if (target < cumulative) {
+        pick = order_[j];
+        break;
+      }
+    }
+    out[b] = pick;
+  }
+}
+
+}  // namespace recur::nn
