@@ -10,7 +10,9 @@
 //   scheduler/<key>               LRScheduler::state_dict()
 //   train/step                    int64 [], the caller's step counter
 //   train/generator               int64 [2], the generator's seed and offset (as bits)
-//   train/loader                  int64 [2], the DataLoader's epoch and batch index
+//   train/loader                  int64 [2], the DataLoader's (or CharBatches') epoch and step
+//   train/carried/<name>          tensors the loop carries from step to step (the hidden
+//                                 state of truncated BPTT)
 // Module names never contain '/', so the parts cannot clash. "__metadata__" holds the
 // caller's strings (configuration, vocabulary, ...).
 #pragma once
@@ -21,6 +23,7 @@
 
 #include "recur/core/random.hpp"
 #include "recur/data/loader.hpp"
+#include "recur/data/text.hpp"
 #include "recur/nn/module.hpp"
 #include "recur/optim/lr_scheduler.hpp"
 #include "recur/optim/optimizer.hpp"
@@ -34,6 +37,8 @@ struct TrainingState {
   optim::Optimizer* optimizer = nullptr;
   optim::LRScheduler* scheduler = nullptr;
   data::DataLoader* loader = nullptr;
+  data::CharBatches* char_batches = nullptr;  // char-rnn batching: its position, like loader's
+  TensorMap* carried = nullptr;    // saved as train/carried/<name>; load replaces the map's contents
   Generator* generator = nullptr;  // e.g. &default_generator(): dropout masks, sampling
   std::int64_t step = 0;           // saved; set by load_checkpoint
 };

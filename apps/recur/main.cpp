@@ -1,0 +1,37 @@
+// recur: train character-level recurrent language models on any UTF-8 text, sample from
+// them, and measure them. One file per subcommand; this one parses and reports errors.
+
+#include <cstdio>
+
+#include <CLI/CLI.hpp>
+#include <recur/recur.hpp>
+
+#include "commands.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"recur: character-level recurrent language models (char-rnn, done better).\n"
+               "  recur train [TEXT]        train on a UTF-8 text (default: the bundled tinyshakespeare)\n"
+               "  recur sample MODEL        generate text\n"
+               "  recur eval MODEL TEXT     negative log-likelihood, bits per character, perplexity\n"
+               "  recur info MODEL          what a model file holds",
+               "recur"};
+  app.require_subcommand(1);
+  recur::cli::add_train_command(app);
+  recur::cli::add_sample_command(app);
+  recur::cli::add_eval_command(app);
+  recur::cli::add_info_command(app);
+  try {
+    app.parse(argc, argv);  // runs the chosen subcommand's callback
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help
+    std::fprintf(stderr, "recur: error: %s (see recur --help)\n", e.what());
+    return e.get_exit_code();
+  } catch (const recur::Error& e) {
+    std::fprintf(stderr, "recur: error: %s\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "recur: error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
