@@ -3,7 +3,8 @@
 // to step (truncated BPTT, reset at each epoch start). Every evaluation measures the
 // validation split, writes a checkpoint named after its loss, best.safetensors (the model
 // with the lowest validation loss) and last.safetensors (the whole training state, for
-// --resume), appends to metrics.jsonl and redraws loss.svg.
+// --resume), appends to metrics.jsonl and redraws loss.svg. init.safetensors keeps the
+// initial weights.
 
 #include <unistd.h>
 
@@ -73,7 +74,13 @@ ordered_json run_json(const TrainOptions& o) {
           {"clip", o.clip},
           {"clip_value", o.clip_value},
           {"seed", o.seed},
-          {"init_from", o.init_from}};
+          {"init_from", o.init_from},
+          {"max_epochs", o.max_epochs},
+          {"max_steps", o.max_steps},
+          {"max_time", o.max_time},
+          {"eval_every", o.eval_every},
+          {"checkpoint_every", o.checkpoint_every},
+          {"print_every", o.print_every}};
 }
 
 void restore_run(TrainOptions& o, const std::string& json, const std::string& source) {
@@ -91,9 +98,17 @@ void restore_run(TrainOptions& o, const std::string& json, const std::string& so
     o.clip = j.at("clip"), o.clip_value = j.at("clip_value");
     o.seed = j.at("seed");
     o.init_from = j.at("init_from");
+    o.max_epochs = j.at("max_epochs"), o.max_steps = j.at("max_steps"), o.max_time = j.at("max_time");
+    o.eval_every = j.at("eval_every"), o.checkpoint_every = j.at("checkpoint_every");
+    o.print_every = j.at("print_every");
   } catch (const nlohmann::json::exception& e) {
     RECUR_FAIL(source << ": the saved training options are unreadable (" << e.what() << ")");
   }
+}
+
+// j[key] when it is a number, else `fallback` (JSON has no NaN or infinity: they are null).
+double number_or(const ordered_json& j, const char* key, double fallback) {
+  return j.contains(key) && j[key].is_number() ? j[key].get<double>() : fallback;
 }
 
 constexpr const char* kRunKey = "recur.run";        // run_json
@@ -296,8 +311,8 @@ class Trainer {
 };
 
 void Trainer::load_run_options(const CLI::App& command) {
-  // A resumed run is the run it continues: everything but the budget and the reporting
-  // comes from the checkpoint, so a flag that would change it is a mistake.
+  // A resumed run is the run it continues: its options come from the checkpoint, and a
+  // flag that would change the model, the data or the optimisation is a mistake.
   for (const char* flag : {"--cell", "--peephole", "--layers", "--hidden", "--embed", "--dropout", "--max-vocab",
                            "--val-fraction", "--test-fraction", "--batch-size", "--seq-length", "--optimizer", "--lr",
                            "--momentum", "--weight-decay", "--lr-decay", "--lr-decay-after", "--lr-schedule",
@@ -307,9 +322,16 @@ void Trainer::load_run_options(const CLI::App& command) {
   RECUR_CHECK(fs::exists(last_path_), "--resume: there is no checkpoint " << last_path_ << " to resume from");
   io::SafetensorsFile file = io::load_safetensors(last_path_);
   RECUR_CHECK(file.metadata.count(kRunKey), last_path_ << ": not a training checkpoint (no " << kRunKey << ")");
-  std::string out = o_.out;
+  const TrainOptions given = o_;
   restore_run(o_, file.metadata.at(kRunKey), last_path_);
-  o_.out = out;
+  o_.out = given.out, o_.threads = given.threads, o_.json = given.json;
+  // The budget and the reporting may change: a longer run, more frequent checkpoints.
+  if (command.count("--max-epochs")) o_.max_epochs = given.max_epochs;
+  if (command.count("--max-steps")) o_.max_steps = given.max_steps;
+  if (command.count("--max-time")) o_.max_time = given.max_time;
+  if (command.count("--eval-every")) o_.eval_every = given.eval_every;
+  if (command.count("--checkpoint-every")) o_.checkpoint_every = given.checkpoint_every;
+  if (command.count("--print-every")) o_.print_every = given.print_every;
 }
 
 void Trainer::load_data() {
@@ -365,10 +387,13 @@ void Trainer::build() {
     step_ = state.step;
     if (meta.count(kProgressKey)) {
       ordered_json p = ordered_json::parse(meta.at(kProgressKey));
-      best_val_ = p.value("best_val_loss", INFINITY);
+      best_val_ = number_or(p, "best_val_loss", INFINITY);
       best_path_ = p.value("best_checkpoint", std::string());
-      last_val_ = p.value("val_loss", NAN);
-      seconds_before_ = p.value("seconds", 0.0);
+      last_val_ = number_or(p, "val_loss", NAN);
+      seconds_before_ = number_or(p, "seconds", 0);
+      loss_sum_ = number_or(p, "loss_sum", 0);
+      loss_count_ = static_cast<std::int64_t>(number_or(p, "loss_count", 0));
+      smoothed_loss_ = number_or(p, "smoothed_loss", NAN);
     }
     records_ = reload_metrics((fs::path(o_.out) / "metrics.jsonl").string(), step_);
   } else {
@@ -390,7 +415,10 @@ std::map<std::string, std::string> Trainer::metadata() const {
                         {"val_loss", std::isfinite(last_val_) ? ordered_json(last_val_) : ordered_json()},
                         {"best_val_loss", std::isfinite(best_val_) ? ordered_json(best_val_) : ordered_json()},
                         {"best_checkpoint", best_path_},
-                        {"seconds", seconds_before_ + run_clock_.seconds()}};
+                        {"seconds", seconds_before_ + run_clock_.seconds()},
+                        {"loss_sum", loss_sum_},  // the record in progress, so a resumed run
+                        {"loss_count", loss_count_},  // reports the same train losses
+                        {"smoothed_loss", std::isfinite(smoothed_loss_) ? ordered_json(smoothed_loss_) : ordered_json()}};
   meta[kProgressKey] = progress.dump();
   return meta;
 }
@@ -472,6 +500,10 @@ void Trainer::run() {
                    ", " + std::to_string(model_->num_parameters()) + " parameters; " + std::to_string(per_epoch) +
                    " steps per epoch of " + std::to_string(o_.batch_size) + "x" + std::to_string(o_.seq_length) +
                    (o_.resume ? "; resuming at step " + std::to_string(step_) : std::string()));
+  // The initial weights, for comparisons (bench/char_torch.py starts from them) and restarts.
+  if (!o_.resume) train::save_char_model((fs::path(o_.out) / "init.safetensors").string(), *model_, text_.vocab);
+  if (o_.resume && !budget_left())
+    progress.message("the run's budget is already spent: give a larger --max-steps, --max-epochs or --max-time");
   data::Batch batch;
   train::Stopwatch since_update;
   while (budget_left()) {
