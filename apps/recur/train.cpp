@@ -387,6 +387,10 @@ void Trainer::build() {
     step_ = state.step;
     if (meta.count(kProgressKey)) {
       ordered_json p = ordered_json::parse(meta.at(kProgressKey));
+      const double chars = number_or(p, "text_chars", -1);
+      RECUR_CHECK(chars < 0 || chars == static_cast<double>(text_.tokens.size()),
+                  "--resume: " << o_.text << " has " << text_.tokens.size() << " characters now but had " << chars
+                               << " when the run started; resume needs the same text");
       best_val_ = number_or(p, "best_val_loss", INFINITY);
       best_path_ = p.value("best_checkpoint", std::string());
       last_val_ = number_or(p, "val_loss", NAN);
@@ -411,6 +415,7 @@ std::map<std::string, std::string> Trainer::metadata() const {
   std::map<std::string, std::string> meta = train::model_metadata(model_->config, text_.vocab);
   meta[kRunKey] = run_json(o_).dump();
   ordered_json progress{{"step", step_},
+                        {"text_chars", text_.tokens.size()},
                         {"epoch", epochs()},
                         {"val_loss", std::isfinite(last_val_) ? ordered_json(last_val_) : ordered_json()},
                         {"best_val_loss", std::isfinite(best_val_) ? ordered_json(best_val_) : ordered_json()},
