@@ -65,7 +65,8 @@ CharModel::Output CharModel::forward(const Tensor& inputs, const State& state) {
   RECUR_CHECK(inputs.defined() && inputs.dim() == 2 && inputs.dtype() == DType::Int64,
               "CharModel: inputs must be int64 [T, B], got "
                   << (inputs.defined() ? inputs.shape().str() : std::string("an undefined tensor")));
-  Tensor x = embed ? embed->forward(inputs) : one_hot(inputs, config.vocab_size);
+  // one_hot is float32; the input must have the weights' dtype when the model is float64.
+  Tensor x = embed ? embed->forward(inputs) : to_dtype(one_hot(inputs, config.vocab_size), head->weight.dtype());
   RNNOutput r = rnn->forward(x, RNNState{state.h, state.c});
   return {head->forward(r.output), {r.h_n, r.c_n}};
 }
