@@ -75,7 +75,11 @@ Tensor CharModel::forward(const Tensor& inputs) { return forward(inputs, State{}
 
 double CharModel::nll(std::span<const std::int32_t> tokens, std::int64_t chunk) {
   RECUR_CHECK(chunk >= 1, "CharModel::nll: chunk must be at least 1, got " << chunk);
-  const bool was_training = is_training();
+  struct RestoreMode {  // the caller's mode back on every exit, an error included
+    Module& module;
+    const bool training;
+    ~RestoreMode() { module.train(training); }
+  } restore{*this, is_training()};
   eval();
   NoGradGuard no_grad;
   double total = 0;
@@ -91,7 +95,6 @@ double CharModel::nll(std::span<const std::int32_t> tokens, std::int64_t chunk) 
                  .item();
     state = out.state;
   }
-  train(was_training);
   return total;
 }
 
