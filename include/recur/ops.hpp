@@ -151,9 +151,10 @@ Tensor argmax(const Tensor& x);  // index into the flattened tensor, shape []
 Tensor matmul(const Tensor& a, const Tensor& b);
 // x (..., in) times weight (out, in) transposed, plus bias (out) if defined: nn.Linear.
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
-// The same product written into `out` (contiguous, of linear's output shape), allocating
-// nothing: for inference loops such as sampling. Not differentiable: requires grad mode off
-// or no operand requiring grad.
+// The same product written into `out` (contiguous, of linear's output shape, sharing no
+// storage with the operands), allocating nothing: for inference loops such as sampling.
+// Bumps out's version. Not differentiable: requires grad mode off or no operand requiring
+// grad.
 void linear_(const Tensor& out, const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
 
 // ---------------------------------------------------------------- losses

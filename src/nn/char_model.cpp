@@ -65,7 +65,8 @@ CharModel::Output CharModel::forward(const Tensor& inputs, const State& state) {
   RECUR_CHECK(inputs.defined() && inputs.dim() == 2 && inputs.dtype() == DType::Int64,
               "CharModel: inputs must be int64 [T, B], got "
                   << (inputs.defined() ? inputs.shape().str() : std::string("an undefined tensor")));
-  Tensor x = embed ? embed->forward(inputs) : one_hot(inputs, config.vocab_size);
+  // one_hot is float32; the input must have the weights' dtype when the model is float64.
+  Tensor x = embed ? embed->forward(inputs) : to_dtype(one_hot(inputs, config.vocab_size), head->weight.dtype());
   RNNOutput r = rnn->forward(x, RNNState{state.h, state.c});
   return {head->forward(r.output), {r.h_n, r.c_n}};
 }
@@ -74,7 +75,11 @@ Tensor CharModel::forward(const Tensor& inputs) { return forward(inputs, State{}
 
 double CharModel::nll(std::span<const std::int32_t> tokens, std::int64_t chunk) {
   RECUR_CHECK(chunk >= 1, "CharModel::nll: chunk must be at least 1, got " << chunk);
-  const bool was_training = is_training();
+  struct RestoreMode {  // the caller's mode back on every exit, an error included
+    Module& module;
+    const bool training;
+    ~RestoreMode() { module.train(training); }
+  } restore{*this, is_training()};
   eval();
   NoGradGuard no_grad;
   double total = 0;
@@ -90,7 +95,6 @@ double CharModel::nll(std::span<const std::int32_t> tokens, std::int64_t chunk) 
                  .item();
     state = out.state;
   }
-  train(was_training);
   return total;
 }
 
@@ -110,7 +114,7 @@ CharSampler::CharSampler(const CharModel& model, std::int64_t batch)
     c_.push_back(model.cell == RnnCell::Lstm ? zeros({batch, model.config.hidden}) : Tensor());
   }
   logits_ = zeros({batch, vocab_size_});
-  scaled_.resize(static_cast<std::size_t>(vocab_size_));
+  weights_.resize(static_cast<std::size_t>(vocab_size_));
   order_.resize(static_cast<std::size_t>(vocab_size_));
 }
 
@@ -162,30 +166,30 @@ void CharSampler::draw(std::span<std::int64_t> out, const SamplingOptions& optio
       out[b] = std::max_element(row, row + vocab_size_) - row;  // first of equal maxima
       continue;
     }
-    // p(i) = exp(l_i / T - max) / sum over the candidates, drawn by inverting the CDF.
+    // p(i) = exp((l_i - l_max) / T) / sum over the candidates, drawn by inverting the CDF.
+    // The largest weighs exactly 1 and the others underflow to 0 at worst, so no temperature,
+    // however small, overflows (dividing l_i by T first would make inf - inf = NaN).
     const std::int64_t k =
         options.top_k > 0 && options.top_k < vocab_size_ ? options.top_k : vocab_size_;
-    for (std::int64_t i = 0; i < vocab_size_; ++i) {
-      scaled_[i] = static_cast<float>(row[i] / options.temperature);
-      order_[i] = static_cast<std::int32_t>(i);
-    }
+    for (std::int64_t i = 0; i < vocab_size_; ++i) order_[i] = static_cast<std::int32_t>(i);
     if (k < vocab_size_)
       std::partial_sort(order_.begin(), order_.begin() + k, order_.end(), [&](std::int32_t a, std::int32_t c) {
-        return scaled_[a] > scaled_[c] || (scaled_[a] == scaled_[c] && a < c);
+        return row[a] > row[c] || (row[a] == row[c] && a < c);
       });
     float top = -INFINITY;
-    for (std::int64_t j = 0; j < k; ++j) top = std::max(top, scaled_[order_[j]]);
+    for (std::int64_t j = 0; j < k; ++j) top = std::max(top, row[order_[j]]);
     double total = 0;
-    for (std::int64_t j = 0; j < k; ++j) {
-      float& weight = scaled_[order_[j]];
-      weight = std::exp(weight - top);
+    std::int64_t pick = order_[0];  // the last candidate of positive weight, should rounding
+    for (std::int64_t j = 0; j < k; ++j) {  // leave the target at or above the last sum
+      float& weight = weights_[order_[j]];
+      weight = static_cast<float>(std::exp((row[order_[j]] - top) / options.temperature));
       total += weight;
+      if (weight > 0) pick = order_[j];
     }
     const double target = generator.next_uniform() * total;
     double cumulative = 0;
-    std::int64_t pick = order_[k - 1];  // if rounding leaves target above the last sum
     for (std::int64_t j = 0; j < k; ++j) {
-      cumulative += scaled_[order_[j]];
+      cumulative += weights_[order_[j]];
       if (target < cumulative) {
         pick = order_[j];
         break;

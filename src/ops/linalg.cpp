@@ -330,8 +330,12 @@ void linear_(const Tensor& out, const Tensor& x, const Tensor& weight, const Ten
   RECUR_CHECK(out.shape() == y_shape && out.is_contiguous(),
               op << ": out must be contiguous of shape " << y_shape << ", got shape " << out.shape());
   check_writable(op, out);
+  for (const Tensor* operand : {&x, &weight, &bias})
+    RECUR_CHECK(!operand->defined() || operand->storage() != out.storage(),
+                op << ": out shares memory with an operand; the product would read what it overwrites");
   RECUR_CHECK(!autograd::any_requires_grad({x, weight, bias}), op << ": not differentiable; run it under NoGradGuard");
   linear_into(out, x, weight, bias);
+  out.storage()->bump_version();
 }
 
 }  // namespace recur

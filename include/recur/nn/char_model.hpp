@@ -83,8 +83,8 @@ struct SamplingOptions {
 
 // Generates from a CharModel for `batch` independent streams: feed() advances every
 // stream by one token and computes the next-token logits; draw() picks the next tokens
-// from them. After construction neither allocates. Runs in float32 with no autograd; the
-// model must outlive the sampler and not change size.
+// from them. After the first feed() (which sizes rnn_step_'s scratch) neither allocates.
+// Runs in float32 with no autograd; the model must outlive the sampler and not change size.
 class CharSampler {
  public:
   // Requires a float32 model and batch >= 1.
@@ -109,7 +109,7 @@ class CharSampler {
   std::vector<Tensor> h_, c_;     // per layer [B, H]
   Tensor logits_;                 // [B, V]
   Tensor workspace_;              // rnn_step_'s scratch
-  std::vector<float> scaled_;     // one row of logits / temperature
+  std::vector<float> weights_;    // one row's unnormalised probabilities
   std::vector<std::int32_t> order_;  // candidate indices for top-k
   bool fed_ = false;
 };
