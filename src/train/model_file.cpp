@@ -112,7 +112,9 @@ void save_char_model(const std::string& path, const nn::CharModel& model, const 
                      const std::map<std::string, std::string>& extra) {
   std::map<std::string, std::string> metadata = model_metadata(model.config, vocab);
   metadata.insert(extra.begin(), extra.end());
-  io::save_safetensors(path, model.state_dict(), metadata);
+  TensorMap tensors = model.state_dict();
+  for (auto& [name, tensor] : tensors) tensor = to_dtype(tensor, DType::Float32);  // the format is float32
+  io::save_safetensors(path, tensors, metadata);
 }
 
 }  // namespace recur::train

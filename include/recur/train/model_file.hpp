@@ -42,7 +42,7 @@ struct LoadedCharModel {
 // the config's vocab_size.
 LoadedCharModel load_char_model(const std::string& path);
 
-// Writes the model's tensors and model_metadata(model.config, vocab), plus `extra`
+// Writes the model's tensors (as float32) and model_metadata(model.config, vocab), plus `extra`
 // metadata, to `path` atomically.
 void save_char_model(const std::string& path, const nn::CharModel& model, const data::Vocab& vocab,
                      const std::map<std::string, std::string>& extra = {});
