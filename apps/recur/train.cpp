@@ -305,8 +305,8 @@ class Trainer {
   std::int64_t loss_count_ = 0;
   double smoothed_loss_ = NAN;
   train::Stopwatch run_clock_, record_clock_;
+  std::int64_t record_steps_ = 0;  // steps of this session since the last record (for chars/s)
   double seconds_before_ = 0;  // time spent by the run before a resume
-  std::int64_t steps_this_session_ = 0;
   double session_chars_ = 0, session_train_seconds_ = 0;  // for chars_per_sec, evaluations excluded
 };
 
@@ -458,7 +458,7 @@ void Trainer::train_step(const data::Batch& batch) {
   carried_["h"] = out.state.h.detach();
   if (out.state.c.defined()) carried_["c"] = out.state.c.detach();
   else carried_.erase("c");
-  ++step_, ++steps_this_session_;
+  ++step_, ++record_steps_;
   loss_sum_ += value, ++loss_count_;
   smoothed_loss_ = std::isfinite(smoothed_loss_) ? 0.98 * smoothed_loss_ + 0.02 * value : value;
 }
@@ -468,7 +468,7 @@ void Trainer::evaluate_and_save() {
   r.step = step_, r.epoch = epochs();
   r.train_loss = loss_count_ > 0 ? loss_sum_ / static_cast<double>(loss_count_) : NAN;
   r.lr = optimizer_->lr(0);
-  const double chars = static_cast<double>(loss_count_ * o_.batch_size * o_.seq_length);
+  const double chars = static_cast<double>(record_steps_ * o_.batch_size * o_.seq_length);
   r.chars_per_sec = chars / record_clock_.seconds();
   session_chars_ += chars, session_train_seconds_ += record_clock_.seconds();
   r.val_loss = last_val_ = evaluate(*model_, split_.validation, o_.batch_size, o_.seq_length);
@@ -490,7 +490,7 @@ void Trainer::evaluate_and_save() {
   records_.push_back(r);
   std::ofstream((dir / "metrics.jsonl").string(), std::ios::app) << r.json().dump() << "\n";
   draw_chart((dir / "loss.svg").string(), records_, "recur: " + fs::path(o_.text).filename().string());
-  loss_sum_ = 0, loss_count_ = 0;
+  loss_sum_ = 0, loss_count_ = 0, record_steps_ = 0;
   record_clock_.reset();
 }
 
@@ -507,6 +507,7 @@ void Trainer::run() {
                    (o_.resume ? "; resuming at step " + std::to_string(step_) : std::string()));
   // The initial weights, for comparisons (bench/char_torch.py starts from them) and restarts.
   if (!o_.resume) train::save_char_model((fs::path(o_.out) / "init.safetensors").string(), *model_, text_.vocab);
+  record_clock_.reset();  // chars/s counts training only, not the setup
   if (o_.resume && !budget_left())
     progress.message("the run's budget is already spent: give a larger --max-steps, --max-epochs or --max-time");
   data::Batch batch;
@@ -518,10 +519,10 @@ void Trainer::run() {
     const double elapsed = seconds_before_ + run_clock_.seconds();
     const bool due = progress.live() ? since_update.seconds() > 0.2 : o_.print_every > 0 && step_ % o_.print_every == 0;
     if (due) {
-      const double rate = static_cast<double>(loss_count_ * o_.batch_size * o_.seq_length) / record_clock_.seconds();
+      const double rate = static_cast<double>(record_steps_ * o_.batch_size * o_.seq_length) / record_clock_.seconds();
       double eta = -1;
       if (total_steps_ > 0)
-        eta = static_cast<double>(total_steps_ - step_) * record_clock_.seconds() / static_cast<double>(loss_count_);
+        eta = static_cast<double>(total_steps_ - step_) * record_clock_.seconds() / static_cast<double>(record_steps_);
       if (time_limit_ > 0) eta = eta < 0 ? time_limit_ - elapsed : std::min(eta, time_limit_ - elapsed);
       progress.update(format_status(batches_->epoch() + 1, step_, total_steps_, smoothed_loss_, rate, eta));
       since_update.reset();
