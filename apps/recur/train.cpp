@@ -466,6 +466,9 @@ void Trainer::evaluate_and_save() {
   const double chars = static_cast<double>(loss_count_ * o_.batch_size * o_.seq_length);
   r.chars_per_sec = chars / record_clock_.seconds();
   session_chars_ += chars, session_train_seconds_ += record_clock_.seconds();
+  // The record is complete: the checkpoints below start the next one, so a run resumed
+  // from them does not count these losses twice.
+  loss_sum_ = 0, loss_count_ = 0;
   r.val_loss = last_val_ = evaluate(*model_, split_.validation, o_.batch_size, o_.seq_length);
   r.seconds = seconds_before_ + run_clock_.seconds();
   const fs::path dir(o_.out);
@@ -481,12 +484,13 @@ void Trainer::evaluate_and_save() {
   if (best) best_val_ = std::isfinite(r.val_loss) ? r.val_loss : best_val_, best_path_ = checkpoint;
   train::save_char_model(checkpoint, *model_, text_.vocab, metadata());
   if (best) train::save_char_model((dir / "best.safetensors").string(), *model_, text_.vocab, metadata());
-  save_last();
+  // The record before last.safetensors: a run killed between the two resumes from the
+  // previous checkpoint, drops this record and writes it again.
   records_.push_back(r);
   std::ofstream((dir / "metrics.jsonl").string(), std::ios::app) << r.json().dump() << "\n";
   draw_chart((dir / "loss.svg").string(), records_, "recur: " + fs::path(o_.text).filename().string());
-  loss_sum_ = 0, loss_count_ = 0;
-  record_clock_.reset();
+  save_last();
+  record_clock_.reset();  // the next record's chars/s leaves out the evaluation and the saving
 }
 
 void Trainer::run() {
