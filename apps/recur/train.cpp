@@ -282,6 +282,8 @@ class Trainer {
   void train_step(const data::Batch& batch);
   void evaluate_and_save();
   void save_last();
+  void check_finite(double value, const std::string& what, std::int64_t step) const;
+  void check_finite_weights() const;
   std::map<std::string, std::string> metadata() const;
   double epochs() const {  // epochs trained, fractional
     return static_cast<double>(step_) / static_cast<double>(batches_->steps_per_epoch());
@@ -297,6 +299,7 @@ class Trainer {
   std::unique_ptr<optim::Optimizer> optimizer_;
   TensorMap carried_;  // "h" and "c": the hidden state carried from step to step
   std::int64_t step_ = 0, total_steps_ = 0;
+  std::int64_t saved_step_ = -1;  // the step of last.safetensors; -1 before the first
   double best_val_ = INFINITY, last_val_ = NAN;
   std::string best_path_;
   std::vector<Record> records_;
@@ -384,7 +387,7 @@ void Trainer::build() {
                                .char_batches = batches_.get(), .carried = &carried_,
                                .generator = &default_generator()};
     std::map<std::string, std::string> meta = train::load_checkpoint(last_path_, state);
-    step_ = state.step;
+    step_ = saved_step_ = state.step;
     if (meta.count(kProgressKey)) {
       ordered_json p = ordered_json::parse(meta.at(kProgressKey));
       best_val_ = number_or(p, "best_val_loss", INFINITY);
@@ -423,11 +426,31 @@ std::map<std::string, std::string> Trainer::metadata() const {
   return meta;
 }
 
+// A loss, a gradient norm or a weight that is not finite ends the run before anything is
+// saved: the checkpoints on disk stay the last good ones.
+void Trainer::check_finite(double value, const std::string& what, std::int64_t step) const {
+  if (std::isfinite(value)) return;
+  const char* shown = std::isnan(value) ? "nan" : value > 0 ? "inf" : "-inf";
+  if (saved_step_ < 0)
+    RECUR_FAIL(what << " became " << shown << " at step " << step
+                    << "; training stopped before any checkpoint was written (try a lower --lr or a --clip)");
+  RECUR_FAIL(what << " became " << shown << " at step " << step << "; training stopped, and the last good checkpoint "
+                  << last_path_ << " (step " << saved_step_ << ") is intact (try a lower --lr or a --clip)");
+}
+
+void Trainer::check_finite_weights() const {
+  for (const auto& [name, param] : model_->named_parameters())
+    for (float value : param.to_vector<float>())
+      if (!std::isfinite(value)) check_finite(value, "the weight " + name, step_);
+}
+
 void Trainer::save_last() {
+  check_finite_weights();
   train::TrainingState state{.model = model_.get(), .optimizer = optimizer_.get(),
                              .char_batches = batches_.get(), .carried = &carried_,
                              .generator = &default_generator(), .step = step_};
   train::save_checkpoint(last_path_, state, metadata());
+  saved_step_ = step_;
 }
 
 void Trainer::train_step(const data::Batch& batch) {
@@ -436,18 +459,13 @@ void Trainer::train_step(const data::Batch& batch) {
   nn::CharModel::Output out = model_->forward(batch.inputs, {carried_["h"], carried_["c"]});
   Tensor loss = cross_entropy(reshape(out.logits, {rows, model_->config.vocab_size}), reshape(batch.targets, {rows}));
   const double value = loss.item();
-  RECUR_CHECK(std::isfinite(value), "the training loss became " << value << " at step " << step_ + 1
-                                        << "; training stopped, and the last good checkpoint " << last_path_
-                                        << " is intact (try a lower --lr or a --clip)");
+  check_finite(value, "the training loss", step_ + 1);
   optimizer_->zero_grad();
   loss.backward();
   std::vector<Tensor> params = model_->parameters();
   if (o_.clip_value > 0) optim::clip_grad_value_(params, o_.clip_value);
   if (o_.clip > 0) {
-    const double norm = optim::clip_grad_norm_(params, o_.clip);
-    RECUR_CHECK(std::isfinite(norm), "the gradient norm became " << norm << " at step " << step_ + 1
-                                         << "; training stopped, and the last good checkpoint " << last_path_
-                                         << " is intact (try a lower --lr)");
+    check_finite(optim::clip_grad_norm_(params, o_.clip), "the gradient norm", step_ + 1);
   }
   optimizer_->step();
   carried_["h"] = out.state.h.detach();
@@ -469,7 +487,9 @@ void Trainer::evaluate_and_save() {
   // The record is complete: the checkpoints below start the next one, so a run resumed
   // from them does not count these losses twice.
   loss_sum_ = 0, loss_count_ = 0;
+  check_finite_weights();
   r.val_loss = last_val_ = evaluate(*model_, split_.validation, o_.batch_size, o_.seq_length);
+  if (split_.validation.size() >= 2) check_finite(r.val_loss, "the validation loss", step_);
   r.seconds = seconds_before_ + run_clock_.seconds();
   const fs::path dir(o_.out);
   char name[96];
