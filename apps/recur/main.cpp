@@ -16,6 +16,9 @@ int main(int argc, char** argv) {
                "  recur info MODEL          what a model file holds",
                "recur"};
   app.require_subcommand(1);
+  // An option given twice takes its last value, as most command-line tools do (so a
+  // wrapper's defaults can be overridden); the subcommands inherit this.
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   recur::cli::add_train_command(app);
   recur::cli::add_sample_command(app);
   recur::cli::add_eval_command(app);
