@@ -247,6 +247,8 @@ void draw_chart(const std::string& path, const std::vector<Record>& records, con
 // Fails early, before any work, when `dir` cannot be created or written.
 void check_writable_dir(const std::string& dir) {
   std::error_code error;
+  RECUR_CHECK(!fs::exists(dir, error) || fs::is_directory(dir, error),
+              "--out " << dir << " is a file, not a directory");
   fs::create_directories(dir, error);
   RECUR_CHECK(!error && fs::is_directory(dir), "cannot create the output directory " << dir << ": "
                                                    << (error ? error.message() : "a file is in the way"));
