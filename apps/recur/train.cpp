@@ -192,6 +192,7 @@ double evaluate(nn::CharModel& model, std::span<const std::int32_t> tokens, std:
 }
 
 std::string format_loss(double nats) {
+  if (!std::isfinite(nats)) return "none (no validation split)";  // training checks for nan
   char text[160];
   std::snprintf(text, sizeof text, "%.4f nats/char, %.4f bits/char, perplexity %.3f", nats, nats / std::log(2.0),
                 std::exp(nats));
@@ -560,7 +561,8 @@ void Trainer::run() {
     progress.message(format_eval(step_, epochs(),
                                  records_.back().train_loss, format_loss(last_val_)));
   }
-  progress.message("best validation loss " + format_loss(best_val_) + ": " + best_path_);
+  progress.message(std::isfinite(best_val_) ? "best validation loss " + format_loss(best_val_) + ": " + best_path_
+                                            : "no validation split; the last model is " + best_path_);
   if (o_.json) {
     ordered_json summary{{"steps", step_},
                          {"epochs", epochs()},
