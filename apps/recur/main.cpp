@@ -23,6 +23,19 @@ int main(int argc, char** argv) {
   recur::cli::add_sample_command(app);
   recur::cli::add_eval_command(app);
   recur::cli::add_info_command(app);
+  // CLI11 answers a missing or misspelt command with "A subcommand is required".
+  std::string commands;
+  for (const CLI::App* command : app.get_subcommands([](const CLI::App*) { return true; }))
+    commands += (commands.empty() ? "" : ", ") + command->get_name();
+  if (argc < 2) {
+    std::fprintf(stderr, "recur: error: give a command: %s (see recur --help)\n", commands.c_str());
+    return 1;
+  }
+  if (argv[1][0] != '-' && app.get_subcommands([&](const CLI::App* c) { return c->check_name(argv[1]); }).empty()) {
+    std::fprintf(stderr, "recur: error: unknown command '%s'; the commands are %s (see recur --help)\n", argv[1],
+                 commands.c_str());
+    return 1;
+  }
   try {
     app.parse(argc, argv);  // runs the chosen subcommand's callback
   } catch (const CLI::ParseError& e) {
