@@ -269,6 +269,8 @@ class Trainer {
     last_path_ = (fs::path(o_.out) / "last.safetensors").string();
     if (o_.resume) load_run_options(command);
     time_limit_ = parse_duration(o_.max_time);
+    RECUR_CHECK(o_.val_fraction + o_.test_fraction < 1, "--val-fraction " << o_.val_fraction << " and --test-fraction "
+                                                            << o_.test_fraction << " leave no text to train on");
     check_writable_dir(o_.out);
     if (o_.threads > 0) set_num_threads(o_.threads);
     load_data();
