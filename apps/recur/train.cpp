@@ -595,7 +595,7 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--embed", o.model.embed, "Embedding size (0: one-hot input)")
       ->check(non_negative())->capture_default_str();
   cmd->add_option("--dropout", o.model.dropout, "Dropout between recurrent layers")
-      ->check(in_range(0, 1))->capture_default_str();
+      ->check(below_one())->capture_default_str();
   cmd->add_option("--max-vocab", o.max_vocab, "Keep the N most frequent characters, the rest become <unk> (0: all)")
       ->check(non_negative())->capture_default_str();
   cmd->add_option("--val-fraction", o.val_fraction, "Fraction of the text for validation")
