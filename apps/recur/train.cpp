@@ -269,6 +269,8 @@ class Trainer {
     last_path_ = (fs::path(o_.out) / "last.safetensors").string();
     if (o_.resume) load_run_options(command);
     time_limit_ = parse_duration(o_.max_time);
+    RECUR_CHECK(o_.max_vocab != 1, "--max-vocab must be 0 (every character) or at least 2 (one character and "
+                                   << data::Vocab::kUnknownToken << "), got 1");
     RECUR_CHECK(o_.val_fraction + o_.test_fraction < 1, "--val-fraction " << o_.val_fraction << " and --test-fraction "
                                                             << o_.test_fraction << " leave no text to train on");
     check_writable_dir(o_.out);
