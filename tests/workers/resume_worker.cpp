@@ -42,7 +42,8 @@ int main(int argc, char** argv) {
     optim::Adam adam(model->parameters(), {.lr = 0.01});
     optim::StepLR schedule(adam, 10, 0.5);
     data::DataLoader loader(inputs, targets, {.batch_size = 32, .seed = 3});
-    train::TrainingState state{model.get(), &adam, &schedule, &loader, &default_generator()};
+    train::TrainingState state{.model = model.get(), .optimizer = &adam, .scheduler = &schedule, .loader = &loader,
+                               .generator = &default_generator()};
     if (resume) train::load_checkpoint(checkpoint, state);
 
     std::FILE* log = std::fopen(log_path.c_str(), "a");
