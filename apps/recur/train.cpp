@@ -598,7 +598,8 @@ void add_train_command(CLI::App& app) {
       ->check(non_negative())->capture_default_str();
   cmd->add_option("--dropout", o.model.dropout, "Dropout between recurrent layers")
       ->check(below_one())->capture_default_str();
-  cmd->add_option("--max-vocab", o.max_vocab, "Keep the N most frequent characters, the rest become <unk> (0: all)")
+  cmd->add_option("--max-vocab", o.max_vocab,
+                  "At most N tokens: the N-1 most frequent characters and <unk> for the rest (0: all)")
       ->check(non_negative())->capture_default_str();
   cmd->add_option("--val-fraction", o.val_fraction, "Fraction of the text for validation")
       ->check(in_range(0, 1))->capture_default_str();
