@@ -149,7 +149,7 @@ void expect_same_tensors(const fs::path& a, const fs::path& b, bool model_only =
 }
 
 // A deterministic text of `count` CJK characters in lines of seven with punctuation, as a
-// poem is written (a 60-character alphabet, all outside ASCII and Latin-1).
+// poem is written (55 characters of Tang poems, drawn by a linear congruential generator).
 std::string cjk_text(int count) {
   const std::u32string alphabet =
       U"春眠不觉晓处闻啼鸟夜来风雨声花落知多少床前明月光疑是地上霜举头望低思故乡白日依山尽黄河入海流欲穷千里目更一层楼";
@@ -173,7 +173,7 @@ class Cli : public testing::Test {
     root_ = fs::temp_directory_path() / ("recur_cli_" + std::to_string(getpid()));
     fs::remove_all(root_);
     fs::create_directories(root_);
-    // The first 6000 bytes of tinyshakespeare: 52 distinct characters, no '§' and no CJK.
+    // The first 6000 bytes of tinyshakespeare: 55 distinct characters, no '§', no CJK.
     std::string text = read_bytes(RECUR_TINYSHAKESPEARE).substr(0, 6000);
     write_bytes(text_path(), text);
     Result r = recur_in(root_ / "base-run", Args{"train", text_path().string(), "--out", base().string(), "--max-steps",
@@ -195,7 +195,9 @@ class Cli : public testing::Test {
     fs::remove_all(captures_);
   }
 
-  static Result recur_in(const fs::path& capture, const Args& args) { return collect(spawn_recur(args, capture), capture); }
+  static Result recur_in(const fs::path& capture, const Args& args) {
+    return collect(spawn_recur(args, capture), capture);
+  }
   // Runs recur with its output captured in this test's directory.
   Result recur(const Args& args) { return recur_in(capture(), args); }
   fs::path capture() { return captures_ / ("run" + std::to_string(++runs_)); }
@@ -314,8 +316,8 @@ class CliCorruptModel : public Cli {
     SCOPED_TRACE(file.filename().string());
     std::vector<std::string> all = fragments;
     all.push_back(file.filename().string());
-    for (const Args& args : {Args{"sample", file.string(), "--seed", "1"}, Args{"eval", file.string(), text_path().string()},
-                             Args{"info", file.string()}})
+    for (const Args& args : {Args{"sample", file.string(), "--seed", "1"},
+                             Args{"eval", file.string(), text_path().string()}, Args{"info", file.string()}})
       expect_error_leaving(file.parent_path(), args, all);
     // --init-from fails before training starts.
     expect_error_line(recur(train(text_path(), dir_ / "from-corrupt", {"--init-from", file.string()})), all);
@@ -412,7 +414,8 @@ TEST_F(Cli, BadFlagValuesAreOneLineErrors) {
       {{"--lr-schedule", "cosine"}, {"--lr-schedule", "--max-steps"}},
       {{"--bogus"}, {"--bogus"}},
   };
-  for (const auto& [flags, fragments] : train_cases) expect_error_leaving(out, train(text_path(), out, flags), fragments);
+  for (const auto& [flags, fragments] : train_cases)
+    expect_error_leaving(out, train(text_path(), out, flags), fragments);
   const std::string model_file = (out / "best.safetensors").string();
   const std::vector<std::pair<Args, std::vector<std::string>>> other_cases = {
       {{"sample", model_file, "--temperature", "0"}, {"--temperature", "0"}},
@@ -476,7 +479,8 @@ TEST_F(CliResume, KilledRunResumesWithExactlyTheUninterruptedLosses) {
   std::int64_t killed_after = -1;
   for (int attempt = 0; attempt < 5 && killed_after < 0; ++attempt) {
     fs::remove_all(killed);
-    const pid_t pid = spawn_recur(Args{"train", text_path().string(), "--out", killed.string()} + run_flags(), capture());
+    const pid_t pid =
+        spawn_recur(Args{"train", text_path().string(), "--out", killed.string()} + run_flags(), capture());
     int status = 0;
     while (waitpid(pid, &status, WNOHANG) == 0) {
       const std::int64_t step = checkpoint_step(killed / "last.safetensors");
@@ -561,9 +565,9 @@ TEST_F(Cli, TrainWritesCheckpointsMetricsChartAndAJsonSummary) {
   for (const char* file : {"init.safetensors", "best.safetensors", "last.safetensors", "metrics.jsonl", "loss.svg"})
     EXPECT_TRUE(fs::exists(out / file)) << file;
   int evaluations = 0;
+  const std::regex evaluation_name(R"(step0000[123]0_val[0-9]+\.[0-9]{4}\.safetensors)");
   for (const fs::directory_entry& e : fs::directory_iterator(out))
-    if (std::regex_match(e.path().filename().string(), std::regex(R"(step0000[123]0_val[0-9]+\.[0-9]{4}\.safetensors)")))
-      ++evaluations;
+    if (std::regex_match(e.path().filename().string(), evaluation_name)) ++evaluations;
   EXPECT_EQ(evaluations, 3);
 
   // Exactly one line on stdout: the summary.
@@ -652,7 +656,8 @@ TEST_F(Cli, EvalReportsNllBitsPerCharAndPerplexity) {
   EXPECT_NEAR(j.at("bpc").get<double>(), mean / std::log(2.0), 1e-12);
   EXPECT_NEAR(j.at("perplexity").get<double>(), std::exp(mean), 1e-9 * std::exp(mean));
   EXPECT_GT(mean, 1.0);
-  EXPECT_LT(mean, std::log(52.0));  // better than uniform over the vocabulary
+  const double vocab_size = static_cast<double>(train::load_char_model(model()).vocab.size());
+  EXPECT_LT(mean, std::log(vocab_size));  // better than uniform over the vocabulary
   // The plain report holds the same numbers.
   Result plain = recur({"eval", model(), (dir_ / "excerpt.txt").string(), "--threads", "1"});
   ASSERT_TRUE(plain.ok()) << plain;
@@ -664,14 +669,16 @@ TEST_F(Cli, EvalReportsNllBitsPerCharAndPerplexity) {
 TEST_F(Cli, InfoPrintsTheConfigurationAndTrainingState) {
   Result r = recur({"info", (base() / "last.safetensors").string()});
   ASSERT_TRUE(r.ok()) << r;
-  const std::string vocabulary = "vocabulary  " + std::to_string(train::load_char_model(model()).vocab.size()) + " tokens";
+  const std::int64_t vocab_size = train::load_char_model(model()).vocab.size();
+  const std::string vocabulary = "vocabulary  " + std::to_string(vocab_size) + " tokens";
   for (const std::string& fragment : {std::string("lstm, 2 layers of 16"), std::string("embedding 8"),
                                       std::string("parameters"), vocabulary, std::string("step 40"),
                                       std::string("validation loss")})
     EXPECT_NE(r.out.find(fragment), std::string::npos) << fragment << " missing in:\n" << r.out;
   // A model file that did not come from recur train has no training state.
   io::SafetensorsFile file = io::load_safetensors(model());
-  file.metadata = {{"recur.config", file.metadata.at("recur.config")}, {"recur.vocab", file.metadata.at("recur.vocab")}};
+  file.metadata = {{"recur.config", file.metadata.at("recur.config")},
+                   {"recur.vocab", file.metadata.at("recur.vocab")}};
   io::save_safetensors((dir_ / "plain.safetensors").string(), file.tensors, file.metadata);
   r = recur({"info", (dir_ / "plain.safetensors").string()});
   ASSERT_TRUE(r.ok()) << r;
@@ -723,7 +730,7 @@ TEST_F(Cli, MaxTimeStopsTrainingInAboutThatTime) {
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   ASSERT_TRUE(r.ok()) << r;
   EXPECT_GE(seconds, 1.0);
-  EXPECT_LT(seconds, 4.0);
+  EXPECT_LT(seconds, 5.0);
   const json summary = json::parse(r.out);
   EXPECT_GT(summary.at("steps").get<std::int64_t>(), 10);
   EXPECT_GE(summary.at("seconds").get<double>(), 1.0);
