@@ -223,7 +223,7 @@ TEST(EncodeText, ErrorsNameTheSameOffsetsAndPositions) {
   EXPECT_EQ(encoded.tokens[1'048'575], 1);
   bytes[2'400'000] = 'z';  // character position 2'399'999: after the two-byte é
   expect_error([&] { data::encode_text(bytes, "big.txt", encoded.vocab); },
-               {"'z' (U+007A)", "position 2399999", "not in the vocabulary"});
+               {"big.txt: ", "'z' (U+007A)", "position 2399999", "not in the vocabulary"});
   expect_error([&] { data::encode_text(bytes, "big.txt", 1); }, {"max_size", "got 1"});
 }
 

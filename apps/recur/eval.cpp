@@ -44,8 +44,8 @@ void run_eval(const EvalOptions& o) {
     }
     tokens.push_back(static_cast<std::int32_t>(token));
   }
-  if (skipped > 0) std::fprintf(stderr, "recur eval: left out %lld characters outside the vocabulary\n",
-                                static_cast<long long>(skipped));
+  if (skipped > 0) std::fprintf(stderr, "recur eval: left out %lld character%s outside the vocabulary\n",
+                                static_cast<long long>(skipped), skipped == 1 ? "" : "s");
   const std::int64_t chars = static_cast<std::int64_t>(tokens.size());
   RECUR_CHECK(chars >= 2, o.text << ": needs at least 2 characters to predict one, has " << chars);
 

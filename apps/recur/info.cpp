@@ -12,10 +12,12 @@
 namespace recur::cli {
 namespace {
 
-// A token as it reads in a preview: control characters by code point.
+// A token as it reads in a space-separated preview: the space and control characters by
+// code point.
 std::string preview_token(const data::Vocab& vocab, std::int64_t index) {
   if (index == vocab.unknown_index()) return std::string(data::Vocab::kUnknownToken);
   std::u32string c = data::decode_utf8(vocab.token(index));
+  if (c[0] == U' ') return "U+0020";
   return c[0] < 0x20 || c[0] == 0x7F ? data::describe_char(c[0]) : vocab.token(index);
 }
 

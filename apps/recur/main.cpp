@@ -16,10 +16,26 @@ int main(int argc, char** argv) {
                "  recur info MODEL          what a model file holds",
                "recur"};
   app.require_subcommand(1);
+  // An option given twice takes its last value, as most command-line tools do (so a
+  // wrapper's defaults can be overridden); the subcommands inherit this.
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   recur::cli::add_train_command(app);
   recur::cli::add_sample_command(app);
   recur::cli::add_eval_command(app);
   recur::cli::add_info_command(app);
+  // CLI11 answers a missing or misspelt command with "A subcommand is required".
+  std::string commands;
+  for (const CLI::App* command : app.get_subcommands([](const CLI::App*) { return true; }))
+    commands += (commands.empty() ? "" : ", ") + command->get_name();
+  if (argc < 2) {
+    std::fprintf(stderr, "recur: error: give a command: %s (see recur --help)\n", commands.c_str());
+    return 1;
+  }
+  if (argv[1][0] != '-' && app.get_subcommands([&](const CLI::App* c) { return c->check_name(argv[1]); }).empty()) {
+    std::fprintf(stderr, "recur: error: unknown command '%s'; the commands are %s (see recur --help)\n", argv[1],
+                 commands.c_str());
+    return 1;
+  }
   try {
     app.parse(argc, argv);  // runs the chosen subcommand's callback
   } catch (const CLI::ParseError& e) {

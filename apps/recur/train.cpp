@@ -192,6 +192,7 @@ double evaluate(nn::CharModel& model, std::span<const std::int32_t> tokens, std:
 }
 
 std::string format_loss(double nats) {
+  if (!std::isfinite(nats)) return "none (no validation split)";  // training checks for nan
   char text[160];
   std::snprintf(text, sizeof text, "%.4f nats/char, %.4f bits/char, perplexity %.3f", nats, nats / std::log(2.0),
                 std::exp(nats));
@@ -247,6 +248,8 @@ void draw_chart(const std::string& path, const std::vector<Record>& records, con
 // Fails early, before any work, when `dir` cannot be created or written.
 void check_writable_dir(const std::string& dir) {
   std::error_code error;
+  RECUR_CHECK(!fs::exists(dir, error) || fs::is_directory(dir, error),
+              "--out " << dir << " is a file, not a directory");
   fs::create_directories(dir, error);
   RECUR_CHECK(!error && fs::is_directory(dir), "cannot create the output directory " << dir << ": "
                                                    << (error ? error.message() : "a file is in the way"));
@@ -266,6 +269,10 @@ class Trainer {
     last_path_ = (fs::path(o_.out) / "last.safetensors").string();
     if (o_.resume) load_run_options(command);
     time_limit_ = parse_duration(o_.max_time);
+    RECUR_CHECK(o_.max_vocab != 1, "--max-vocab must be 0 (every character) or at least 2 (one character and "
+                                   << data::Vocab::kUnknownToken << "), got 1");
+    RECUR_CHECK(o_.val_fraction + o_.test_fraction < 1, "--val-fraction " << o_.val_fraction << " and --test-fraction "
+                                                            << o_.test_fraction << " leave no text to train on");
     check_writable_dir(o_.out);
     if (o_.threads > 0) set_num_threads(o_.threads);
     load_data();
@@ -282,6 +289,8 @@ class Trainer {
   void train_step(const data::Batch& batch);
   void evaluate_and_save();
   void save_last();
+  void check_finite(double value, const std::string& what, std::int64_t step) const;
+  void check_finite_weights() const;
   std::map<std::string, std::string> metadata() const;
   double epochs() const {  // epochs trained, fractional
     return static_cast<double>(step_) / static_cast<double>(batches_->steps_per_epoch());
@@ -297,6 +306,7 @@ class Trainer {
   std::unique_ptr<optim::Optimizer> optimizer_;
   TensorMap carried_;  // "h" and "c": the hidden state carried from step to step
   std::int64_t step_ = 0, total_steps_ = 0;
+  std::int64_t saved_step_ = -1;  // the step of last.safetensors; -1 before the first
   double best_val_ = INFINITY, last_val_ = NAN;
   std::string best_path_;
   std::vector<Record> records_;
@@ -384,7 +394,7 @@ void Trainer::build() {
                                .char_batches = batches_.get(), .carried = &carried_,
                                .generator = &default_generator()};
     std::map<std::string, std::string> meta = train::load_checkpoint(last_path_, state);
-    step_ = state.step;
+    step_ = saved_step_ = state.step;
     if (meta.count(kProgressKey)) {
       ordered_json p = ordered_json::parse(meta.at(kProgressKey));
       const double chars = number_or(p, "text_chars", -1);
@@ -428,11 +438,31 @@ std::map<std::string, std::string> Trainer::metadata() const {
   return meta;
 }
 
+// A loss, a gradient norm or a weight that is not finite ends the run before anything is
+// saved: the checkpoints on disk stay the last good ones.
+void Trainer::check_finite(double value, const std::string& what, std::int64_t step) const {
+  if (std::isfinite(value)) return;
+  const char* shown = std::isnan(value) ? "nan" : value > 0 ? "inf" : "-inf";
+  if (saved_step_ < 0)
+    RECUR_FAIL(what << " became " << shown << " at step " << step
+                    << "; training stopped before any checkpoint was written (try a lower --lr or a --clip)");
+  RECUR_FAIL(what << " became " << shown << " at step " << step << "; training stopped, and the last good checkpoint "
+                  << last_path_ << " (step " << saved_step_ << ") is intact (try a lower --lr or a --clip)");
+}
+
+void Trainer::check_finite_weights() const {
+  for (const auto& [name, param] : model_->named_parameters())
+    for (float value : param.to_vector<float>())
+      if (!std::isfinite(value)) check_finite(value, "the weight " + name, step_);
+}
+
 void Trainer::save_last() {
+  check_finite_weights();
   train::TrainingState state{.model = model_.get(), .optimizer = optimizer_.get(),
                              .char_batches = batches_.get(), .carried = &carried_,
                              .generator = &default_generator(), .step = step_};
   train::save_checkpoint(last_path_, state, metadata());
+  saved_step_ = step_;
 }
 
 void Trainer::train_step(const data::Batch& batch) {
@@ -441,18 +471,13 @@ void Trainer::train_step(const data::Batch& batch) {
   nn::CharModel::Output out = model_->forward(batch.inputs, {carried_["h"], carried_["c"]});
   Tensor loss = cross_entropy(reshape(out.logits, {rows, model_->config.vocab_size}), reshape(batch.targets, {rows}));
   const double value = loss.item();
-  RECUR_CHECK(std::isfinite(value), "the training loss became " << value << " at step " << step_ + 1
-                                        << "; training stopped, and the last good checkpoint " << last_path_
-                                        << " is intact (try a lower --lr or a --clip)");
+  check_finite(value, "the training loss", step_ + 1);
   optimizer_->zero_grad();
   loss.backward();
   std::vector<Tensor> params = model_->parameters();
   if (o_.clip_value > 0) optim::clip_grad_value_(params, o_.clip_value);
   if (o_.clip > 0) {
-    const double norm = optim::clip_grad_norm_(params, o_.clip);
-    RECUR_CHECK(std::isfinite(norm), "the gradient norm became " << norm << " at step " << step_ + 1
-                                         << "; training stopped, and the last good checkpoint " << last_path_
-                                         << " is intact (try a lower --lr)");
+    check_finite(optim::clip_grad_norm_(params, o_.clip), "the gradient norm", step_ + 1);
   }
   optimizer_->step();
   carried_["h"] = out.state.h.detach();
@@ -471,7 +496,12 @@ void Trainer::evaluate_and_save() {
   const double chars = static_cast<double>(record_steps_ * o_.batch_size * o_.seq_length);
   r.chars_per_sec = chars / record_clock_.seconds();
   session_chars_ += chars, session_train_seconds_ += record_clock_.seconds();
+  // The record is complete: the checkpoints below start the next one, so a run resumed
+  // from them does not count these losses twice.
+  loss_sum_ = 0, loss_count_ = 0;
+  check_finite_weights();
   r.val_loss = last_val_ = evaluate(*model_, split_.validation, o_.batch_size, o_.seq_length);
+  if (split_.validation.size() >= 2) check_finite(r.val_loss, "the validation loss", step_);
   r.seconds = seconds_before_ + run_clock_.seconds();
   const fs::path dir(o_.out);
   char name[96];
@@ -486,12 +516,14 @@ void Trainer::evaluate_and_save() {
   if (best) best_val_ = std::isfinite(r.val_loss) ? r.val_loss : best_val_, best_path_ = checkpoint;
   train::save_char_model(checkpoint, *model_, text_.vocab, metadata());
   if (best) train::save_char_model((dir / "best.safetensors").string(), *model_, text_.vocab, metadata());
-  save_last();
+  // The record before last.safetensors: a run killed between the two resumes from the
+  // previous checkpoint, drops this record and writes it again.
   records_.push_back(r);
   std::ofstream((dir / "metrics.jsonl").string(), std::ios::app) << r.json().dump() << "\n";
   draw_chart((dir / "loss.svg").string(), records_, "recur: " + fs::path(o_.text).filename().string());
-  loss_sum_ = 0, loss_count_ = 0, record_steps_ = 0;
-  record_clock_.reset();
+  save_last();
+  record_steps_ = 0;
+  record_clock_.reset();  // the next record's chars/s leaves out the evaluation and the saving
 }
 
 void Trainer::run() {
@@ -540,7 +572,8 @@ void Trainer::run() {
     progress.message(format_eval(step_, epochs(),
                                  records_.back().train_loss, format_loss(last_val_)));
   }
-  progress.message("best validation loss " + format_loss(best_val_) + ": " + best_path_);
+  progress.message(std::isfinite(best_val_) ? "best validation loss " + format_loss(best_val_) + ": " + best_path_
+                                            : "no validation split; the last model is " + best_path_);
   if (o_.json) {
     ordered_json summary{{"steps", step_},
                          {"epochs", epochs()},
@@ -571,8 +604,9 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--embed", o.model.embed, "Embedding size (0: one-hot input)")
       ->check(non_negative())->capture_default_str();
   cmd->add_option("--dropout", o.model.dropout, "Dropout between recurrent layers")
-      ->check(in_range(0, 1))->capture_default_str();
-  cmd->add_option("--max-vocab", o.max_vocab, "Keep the N most frequent characters, the rest become <unk> (0: all)")
+      ->check(below_one())->capture_default_str();
+  cmd->add_option("--max-vocab", o.max_vocab,
+                  "At most N tokens: the N-1 most frequent characters and <unk> for the rest (0: all)")
       ->check(non_negative())->capture_default_str();
   cmd->add_option("--val-fraction", o.val_fraction, "Fraction of the text for validation")
       ->check(in_range(0, 1))->capture_default_str();

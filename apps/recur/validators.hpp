@@ -39,4 +39,16 @@ inline CLI::Validator in_range(double low, double high) {
       "in [" + CLI::detail::to_string(low) + ", " + CLI::detail::to_string(high) + "]");
 }
 
+// A number in [0, 1): a probability that may not be certain (dropout).
+inline CLI::Validator below_one() {
+  return CLI::Validator(
+      [](std::string& value) {
+        double number = 0;
+        return CLI::detail::lexical_cast(value, number) && number >= 0 && number < 1
+                   ? std::string()
+                   : "must be in [0, 1), got " + value;
+      },
+      "in [0, 1)");
+}
+
 }  // namespace recur::cli

@@ -312,7 +312,11 @@ std::vector<std::int32_t> encode_text(std::string_view bytes, std::string_view s
   tokens.reserve(bytes.size());
   for_each_decoded_chunk(bytes, source, [&](std::u32string_view chars, std::size_t position) {
     tokens.resize(position + chars.size());
-    vocab.encode_into(chars, tokens.data() + position, position);
+    try {
+      vocab.encode_into(chars, tokens.data() + position, position);
+    } catch (const Error& e) {
+      RECUR_FAIL(source << ": " << e.what());  // which text holds the character
+    }
   });
   tokens.shrink_to_fit();
   return tokens;

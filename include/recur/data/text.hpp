@@ -143,7 +143,9 @@ struct EncodedText {
 EncodedText encode_text(std::string_view bytes, std::string_view source, std::int64_t max_size = 0);
 // The same for the file at `path` (errors name it).
 EncodedText read_encoded_text(const std::string& path, std::int64_t max_size = 0);
-// vocab.encode(decode_utf8(bytes, source)), in chunks as above.
+// vocab.encode(decode_utf8(bytes, source)), in chunks as above; a character outside a
+// vocabulary without an unknown token is an Error naming `source`, the character and its
+// position.
 std::vector<std::int32_t> encode_text(std::string_view bytes, std::string_view source, const Vocab& vocab);
 
 // ------------------------------------------------------------------ splits
