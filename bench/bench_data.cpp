@@ -1,6 +1,7 @@
 // The data layer's costs: one epoch of the mini-batch loader over Fashion-MNIST-sized
 // tensors (60000 x [1, 28, 28] float32, batch 64, shuffled), and loading Fashion-MNIST's
-// training split from its gzip files (skipped when it is not installed).
+// training split from its gzip files (skipped when it is not installed), and reading a
+// training text: UTF-8 decoding, counting and encoding 64 MB (data::encode_text).
 //
 //   build/bench/bench_data
 #include <benchmark/benchmark.h>
@@ -38,6 +39,21 @@ void BM_LoadFashionMnistTrain(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_LoadFashionMnistTrain)->Unit(benchmark::kMillisecond);
+
+// 64 MB of tinyshakespeare repeated, every fourth copy with a line of Tang poetry, so the
+// multi-byte paths and a vocabulary beyond ASCII are part of it.
+void BM_EncodeText(benchmark::State& state) {
+  const std::string shakespeare = recur::io::read_file(RECUR_SOURCE_DIR "/data/tinyshakespeare.txt");
+  const std::string poem = "\n\u5e8a\u524d\u660e\u6708\u5149\uff0c\u7591\u662f\u5730\u4e0a\u971c\u3002\n";
+  std::string text;
+  for (int copy = 0; text.size() < (std::size_t{64} << 20); ++copy) text += copy % 4 == 0 ? shakespeare + poem : shakespeare;
+  for (auto _ : state) {
+    recur::data::EncodedText encoded = recur::data::encode_text(text, "bench");
+    benchmark::DoNotOptimize(encoded.tokens.data());
+  }
+  state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(text.size()));
+}
+BENCHMARK(BM_EncodeText)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 
