@@ -71,7 +71,7 @@ def last_json(output):
 
 
 def recur_train(args, out, flags, threads):
-    command = [args.recur, "train", args.text, "--out", out, "--json", "--max-time", "0", "--print-every", "0",
+    command = [args.recur, "train", args.text, "--out", out, "--overwrite", "--json", "--max-time", "0", "--print-every", "0",
                "--threads", str(threads)] + flags
     return last_json(run(command, threads)[0])
 

@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -557,6 +558,24 @@ TEST_F(Cli, NonFiniteLossStopsTrainingAndKeepsTheLastGoodCheckpoint) {
 }
 
 // ------------------------------------------------------------------ what the commands do
+
+TEST_F(Cli, FreshRunIntoAnExistingRunNeedsOverwrite) {
+  const fs::path out = previous_run();
+  expect_error_leaving(out, train(text_path(), out, {"--max-steps", "5"}), {"already holds a run", "--overwrite"});
+  expect_error_leaving(out, train(text_path(), out, {"--overwrite", "--resume"}), {"--overwrite", "--resume"});
+
+  // --overwrite replaces the run: the old evaluations' checkpoints go with it.
+  fs::copy_file(out / "best.safetensors", out / "last.safetensors.tmp-1-0");  // as a kill mid-save leaves
+  Result r = recur(train(text_path(), out, {"--overwrite", "--max-steps", "5", "--eval-every", "0"}));
+  ASSERT_TRUE(r.ok()) << r;
+  std::vector<std::string> names;
+  for (const fs::directory_entry& e : fs::directory_iterator(out)) names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  // best, init, last, loss.svg, metrics.jsonl and the one evaluation at step 5.
+  ASSERT_EQ(names.size(), 6u) << testing::PrintToString(names);
+  EXPECT_EQ(names[5].rfind("step000005_val", 0), 0u) << names[5];
+  EXPECT_EQ(checkpoint_step(out / "last.safetensors"), 5);
+}
 
 TEST_F(Cli, TrainWritesCheckpointsMetricsChartAndAJsonSummary) {
   const fs::path out = dir_ / "run";

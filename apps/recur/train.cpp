@@ -50,7 +50,7 @@ struct TrainOptions {
   std::int64_t max_epochs = 0, max_steps = 0;
   std::string max_time = "15m";
   std::int64_t eval_every = 500, checkpoint_every = 0, print_every = 100;
-  bool resume = false, json = false;
+  bool resume = false, overwrite = false, json = false;
   int threads = 0;
 };
 
@@ -262,6 +262,18 @@ void check_writable_dir(const std::string& dir) {
   fs::remove(probe, error);
 }
 
+// Removes what recur train writes in `dir` (checkpoints, metrics.jsonl, loss.svg, and the
+// temporary files of writes a kill interrupted), or only those temporaries.
+void remove_run_files(const std::string& dir, bool temporaries_only) {
+  std::error_code error;
+  for (const fs::directory_entry& entry : fs::directory_iterator(dir, error)) {
+    const std::string name = entry.path().filename().string();
+    const bool temporary = name.find(".tmp-") != std::string::npos;
+    const bool output = name.ends_with(".safetensors") || name == "metrics.jsonl" || name == "loss.svg";
+    if (entry.is_regular_file() && (temporary || (!temporaries_only && output))) fs::remove(entry.path(), error);
+  }
+}
+
 class Trainer {
  public:
   Trainer(TrainOptions options, const CLI::App& command) : o_(std::move(options)) {
@@ -291,6 +303,7 @@ class Trainer {
   void save_last();
   void check_finite(double value, const std::string& what, std::int64_t step) const;
   void check_finite_weights() const;
+  void start_afresh() const;
   std::map<std::string, std::string> metadata() const;
   double epochs() const {  // epochs trained, fractional
     return static_cast<double>(step_) / static_cast<double>(batches_->steps_per_epoch());
@@ -409,9 +422,11 @@ void Trainer::build() {
       loss_count_ = static_cast<std::int64_t>(number_or(p, "loss_count", 0));
       smoothed_loss_ = number_or(p, "smoothed_loss", NAN);
     }
+    remove_run_files(o_.out, /*temporaries_only=*/true);  // left by a kill during a save
     records_ = reload_metrics((fs::path(o_.out) / "metrics.jsonl").string(), step_);
   } else {
-    records_ = reload_metrics((fs::path(o_.out) / "metrics.jsonl").string(), -1);  // a fresh run starts afresh
+    start_afresh();
+    records_ = reload_metrics((fs::path(o_.out) / "metrics.jsonl").string(), -1);
   }
 }
 
@@ -454,6 +469,14 @@ void Trainer::check_finite_weights() const {
   for (const auto& [name, param] : model_->named_parameters())
     for (float value : param.to_vector<float>())
       if (!std::isfinite(value)) check_finite(value, "the weight " + name, step_);
+}
+
+// A fresh run must not silently replace another run's checkpoints: that takes --overwrite.
+void Trainer::start_afresh() const {
+  RECUR_CHECK(o_.overwrite || !fs::exists(last_path_),
+              o_.out << " already holds a run (" << last_path_ << "); continue it with --resume, replace it with "
+                     << "--overwrite, or choose another --out");
+  if (o_.overwrite) remove_run_files(o_.out, /*temporaries_only=*/false);
 }
 
 void Trainer::save_last() {
@@ -645,7 +668,10 @@ void add_train_command(CLI::App& app) {
       ->check(non_negative())->capture_default_str();
   cmd->add_option("--print-every", o.print_every, "Progress line every N steps when stderr is not a terminal")
       ->check(non_negative())->capture_default_str();
-  cmd->add_flag("--resume", o.resume, "Continue the run in --out exactly from its last.safetensors");
+  CLI::Option* resume =
+      cmd->add_flag("--resume", o.resume, "Continue the run in --out exactly from its last.safetensors");
+  cmd->add_flag("--overwrite", o.overwrite, "Replace the run already in --out (its checkpoints and metrics)")
+      ->excludes(resume);
   cmd->add_option("--init-from", o.init_from, "Start from this model's weights (fine-tuning)");
   cmd->add_option("--seed", o.seed, "Seed of the initial weights and dropout masks")->capture_default_str();
   cmd->add_option("--threads", o.threads, "Threads (default: RECUR_NUM_THREADS or all cores)")
