@@ -19,9 +19,7 @@ Adagrad::Adagrad(const std::vector<Group>& groups) : Optimizer(group_params(grou
 }
 
 AdagradOptions& Adagrad::options(int group) {
-  RECUR_CHECK(group >= 0 && group < num_groups(), "Adagrad.options: group " << group
-                                                      << " out of range; the optimizer has " << num_groups()
-                                                      << " groups");
+  check_group(group, "options");
   return options_[group];
 }
 

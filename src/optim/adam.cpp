@@ -54,9 +54,7 @@ Adam::Adam(const std::vector<Group>& groups) : Optimizer(group_params(groups), k
 }
 
 AdamOptions& Adam::options(int group) {
-  RECUR_CHECK(group >= 0 && group < num_groups(), "Adam.options: group " << group
-                                                      << " out of range; the optimizer has " << num_groups()
-                                                      << " groups");
+  check_group(group, "options");
   return options_[group];
 }
 
@@ -89,9 +87,7 @@ AdamW::AdamW(const std::vector<Group>& groups) : Optimizer(group_params(groups),
 }
 
 AdamWOptions& AdamW::options(int group) {
-  RECUR_CHECK(group >= 0 && group < num_groups(), "AdamW.options: group " << group
-                                                       << " out of range; the optimizer has " << num_groups()
-                                                       << " groups");
+  check_group(group, "options");
   return options_[group];
 }
 

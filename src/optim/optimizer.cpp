@@ -78,15 +78,19 @@ void Optimizer::zero_grad(bool set_to_none) {
   }
 }
 
+void Optimizer::check_group(int group, const char* method) const {
+  RECUR_CHECK(group >= 0 && group < num_groups(), name() << "." << method << ": group " << group
+                                                         << " out of range; the optimizer has " << num_groups()
+                                                         << " groups");
+}
+
 std::vector<Tensor> Optimizer::params(int group) const {
-  RECUR_CHECK(group >= 0 && group < num_groups(),
-              name() << ": group " << group << " out of range; the optimizer has " << num_groups() << " groups");
+  check_group(group, "params");
   return std::vector<Tensor>(params_.begin() + group_begin_[group], params_.begin() + group_begin_[group + 1]);
 }
 
 double Optimizer::lr(int group) const {
-  RECUR_CHECK(group >= 0 && group < num_groups(),
-              name() << ".lr: group " << group << " out of range; the optimizer has " << num_groups() << " groups");
+  check_group(group, "lr");
   // option_fields only hands out pointers; nothing is written here.
   for (const OptionField& f : const_cast<Optimizer*>(this)->option_fields(group))
     if (std::string(f.name) == "lr") return *f.number;
@@ -94,9 +98,7 @@ double Optimizer::lr(int group) const {
 }
 
 void Optimizer::set_lr(int group, double lr) {
-  RECUR_CHECK(group >= 0 && group < num_groups(), name() << ".set_lr: group " << group
-                                                         << " out of range; the optimizer has " << num_groups()
-                                                         << " groups");
+  check_group(group, "set_lr");
   RECUR_CHECK(std::isfinite(lr) && lr >= 0, name() << ".set_lr: expected a finite lr >= 0, got " << lr);
   for (const OptionField& f : option_fields(group))
     if (std::string(f.name) == "lr") *f.number = lr;

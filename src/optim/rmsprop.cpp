@@ -17,9 +17,7 @@ RMSprop::RMSprop(const std::vector<Group>& groups) : Optimizer(group_params(grou
 }
 
 RMSpropOptions& RMSprop::options(int group) {
-  RECUR_CHECK(group >= 0 && group < num_groups(), "RMSprop.options: group " << group
-                                                      << " out of range; the optimizer has " << num_groups()
-                                                      << " groups");
+  check_group(group, "options");
   return options_[group];
 }
 

@@ -13,8 +13,7 @@ SGD::SGD(const std::vector<Group>& groups) : Optimizer(group_params(groups), 1) 
 }
 
 SGDOptions& SGD::options(int group) {
-  RECUR_CHECK(group >= 0 && group < num_groups(), "SGD.options: group " << group << " out of range; the optimizer has "
-                                                                         << num_groups() << " groups");
+  check_group(group, "options");
   return options_[group];
 }
 

@@ -83,6 +83,10 @@ class Optimizer {
     bool* flag = nullptr;
   };
 
+  // Throws unless 0 <= group < num_groups(): "Adam.options: group 3 out of range; the
+  // optimizer has 2 groups", `method` naming the call.
+  void check_group(int group, const char* method) const;
+
   // Validates the parameters (defined, float32/float64 leaves, none given twice) and
   // numbers them group after group. `num_buffers` is the number of buffer slots.
   Optimizer(const std::vector<std::vector<Tensor>>& groups, int num_buffers);
