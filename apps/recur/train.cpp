@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -311,6 +312,9 @@ class Trainer {
 
   TrainOptions o_;
   std::string last_path_;
+  // The model a run continues from (--resume: last.safetensors) or starts from (--init-from),
+  // read once for the run's options, the vocabulary and the architecture.
+  std::optional<train::LoadedCharModel> start_;
   double time_limit_ = 0;
   data::EncodedText text_;
   data::TextSplit split_;
@@ -343,10 +347,10 @@ void Trainer::load_run_options(const CLI::App& command) {
     RECUR_CHECK(command.count(flag) == 0, "--resume continues the run in " << o_.out << " as it was configured; "
                                                                            << flag << " cannot be given with it");
   RECUR_CHECK(fs::exists(last_path_), "--resume: there is no checkpoint " << last_path_ << " to resume from");
-  io::SafetensorsFile file = io::load_safetensors(last_path_);
-  RECUR_CHECK(file.metadata.count(kRunKey), last_path_ << ": not a training checkpoint (no " << kRunKey << ")");
+  start_ = train::load_char_model(last_path_);
+  RECUR_CHECK(start_->metadata.count(kRunKey), last_path_ << ": not a training checkpoint (no " << kRunKey << ")");
   const TrainOptions given = o_;
-  restore_run(o_, file.metadata.at(kRunKey), last_path_);
+  restore_run(o_, start_->metadata.at(kRunKey), last_path_);
   o_.out = given.out, o_.threads = given.threads, o_.json = given.json;
   // The budget and the reporting may change: a longer run, more frequent checkpoints.
   if (command.count("--max-epochs")) o_.max_epochs = given.max_epochs;
@@ -359,13 +363,12 @@ void Trainer::load_run_options(const CLI::App& command) {
 
 void Trainer::load_data() {
   // The vocabulary comes with the model when there is one to continue from.
-  std::string vocab_source = o_.resume ? last_path_ : o_.init_from;
-  if (vocab_source.empty()) {
-    text_ = data::read_encoded_text(o_.text, o_.max_vocab);
+  if (!o_.resume && !o_.init_from.empty()) start_ = train::load_char_model(o_.init_from);
+  if (start_) {
+    text_.vocab = start_->vocab;
+    text_.tokens = data::encode_text(io::read_file(o_.text), o_.text, start_->vocab);
   } else {
-    train::LoadedCharModel loaded = train::load_char_model(vocab_source);
-    text_.vocab = loaded.vocab;
-    text_.tokens = data::encode_text(io::read_file(o_.text), o_.text, loaded.vocab);
+    text_ = data::read_encoded_text(o_.text, o_.max_vocab);
   }
   RECUR_CHECK(!text_.tokens.empty(), o_.text << " is empty: there is nothing to train on");
   const double train_fraction = 1 - o_.val_fraction - o_.test_fraction;
@@ -382,14 +385,15 @@ void Trainer::load_data() {
 
 void Trainer::build() {
   manual_seed(o_.seed);
-  if (!o_.init_from.empty()) {
-    // Fine-tuning: the architecture and the weights are the model's.
-    train::LoadedCharModel loaded = train::load_char_model(o_.init_from);
-    double dropout = o_.model.dropout;
-    o_.model = loaded.model->config;
+  if (start_) {
+    // The architecture is the model's (the dropout is the run's). Fine-tuning starts from its
+    // weights; a resumed run gets its own from the checkpoint below.
+    const double dropout = o_.model.dropout;
+    o_.model = start_->model->config;
     o_.model.dropout = dropout;
     model_ = std::make_shared<nn::CharModel>(o_.model);
-    model_->load_state_dict(loaded.model->state_dict());
+    if (!o_.resume) model_->load_state_dict(start_->model->state_dict());
+    start_.reset();
   } else {
     o_.model.vocab_size = text_.vocab.size();
     model_ = std::make_shared<nn::CharModel>(o_.model);
