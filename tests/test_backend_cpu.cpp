@@ -701,13 +701,11 @@ TEST(BackendArgReduce, NaNWins) {
 
 TEST(BackendIntMinMax, StridedInt64) {
   std::vector<std::int64_t> buf = {5, -100, 3, 100, -7, 1000, 2, 0};
-  std::int64_t lo = 0, hi = 0;
-  cpu().int_min_max(make_view(buf.data(), {4}, {2}), &lo, &hi);
-  EXPECT_EQ(lo, -7);
-  EXPECT_EQ(hi, 5);
-  cpu().int_min_max(contiguous(buf, {2, 4}), &lo, &hi);
-  EXPECT_EQ(lo, -100);
-  EXPECT_EQ(hi, 1000);
+  std::vector<std::int64_t> min_max(2);
+  cpu().int_min_max(contiguous(min_max, {2}), make_view(buf.data(), {4}, {2}));
+  EXPECT_EQ(min_max, (std::vector<std::int64_t>{-7, 5}));
+  cpu().int_min_max(contiguous(min_max, {2}), contiguous(buf, {2, 4}));
+  EXPECT_EQ(min_max, (std::vector<std::int64_t>{-100, 1000}));
 }
 
 // ---------------------------------------------------------------- softmax

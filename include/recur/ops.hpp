@@ -334,6 +334,9 @@ void adam_update_(const Tensor& param, const Tensor& grad, const Tensor& exp_avg
 
 // The p-norm of all elements of a floating tensor, accumulated in float64: (sum |x|^p)^(1/p)
 // for p > 0, max |x| for p = infinity; 0 for an empty tensor. Not differentiable.
+// norms_of computes the norms of several tensors of one device on that device, into a
+// float64 tensor (xs.size()); norm_of reads one back to the host.
+Tensor norms_of(const std::vector<Tensor>& xs, double p = 2);
 double norm_of(const Tensor& x, double p = 2);
 
 }  // namespace recur

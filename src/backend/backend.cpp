@@ -1,6 +1,5 @@
 #include "backend/backend.hpp"
 
-#include "backend/cpu/cpu_backend.hpp"
 #include "recur/core/error.hpp"
 
 namespace recur::backend {
@@ -47,16 +46,6 @@ View broadcast_view(const Tensor& t, const Shape& target) {
     }
   }
   return v;
-}
-
-CpuBackend& cpu_backend() {
-  static CpuBackend backend;
-  return backend;
-}
-
-Backend& backend_for(Device device) {
-  RECUR_CHECK(device.is_cpu(), "device cuda: recur was built without CUDA support");
-  return cpu_backend();
 }
 
 }  // namespace recur::backend

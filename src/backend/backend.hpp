@@ -6,11 +6,13 @@
 // implementing this class in src/backend/<name>/ and returning it from backend_for().
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 #include "recur/core/device.hpp"
 #include "recur/core/dtype.hpp"
 #include "recur/core/shape.hpp"
+#include "recur/core/storage.hpp"
 #include "recur/core/tensor.hpp"
 
 namespace recur::backend {
@@ -104,9 +106,6 @@ enum class RnnKind { RnnTanh, RnnRelu, Lstm, Gru, Mgu };  // the order of recur:
 
 // Gates stacked in the weights' rows: 1 (RNN), 4 (LSTM: i f g o), 3 (GRU: r z n), 2 (MGU: f, candidate).
 std::int64_t rnn_gate_count(RnnKind kind);
-// Values per (step, batch row) that the forward keeps in `gates` for the backward pass:
-// the gate activations, plus GRU's W_hn h + b_hn and MGU's f * h(t-1) (see rnn.cpp).
-std::int64_t rnn_saved_width(RnnKind kind, std::int64_t hidden);
 
 struct RnnDims {
   RnnKind kind = RnnKind::Lstm;
@@ -132,14 +131,13 @@ struct RnnWeights {
 // A row past its sequence's length carries its state unchanged.
 struct RnnForwardBuffers {
   const void* input = nullptr;                 // (T, B, I)
-  const std::int64_t* lengths = nullptr;       // host array (B) in [1, T], or null: all T
+  const std::int64_t* lengths = nullptr;       // this device's memory: (B) in [1, T], or null: all T
   void* output = nullptr;                      // (T, B, H): h(t), 0 past a sequence's end
   void* h_states = nullptr;                    // (T+1, B, H), h0 already in its slot
   void* c_states = nullptr;                    // (T+1, B, H), LSTM only, c0 already in its slot
-  void* gates = nullptr;                       // (T, B, rnn_saved_width)
+  void* gates = nullptr;                       // rnn_saved_size(dims) elements, kept for the backward
   void* workspace = nullptr;                   // rnn_forward_workspace(dims) elements
 };
-std::int64_t rnn_forward_workspace(const RnnDims& d);
 
 // Gradients of the forward above. Incoming gradients may be null (none reached them); an
 // output gradient with null data is not computed, the others are overwritten.
@@ -162,14 +160,19 @@ struct RnnBackwardBuffers {
   void* grad_c0 = nullptr;
   void* workspace = nullptr;  // rnn_backward_workspace(dims) elements
 };
-std::int64_t rnn_backward_workspace(const RnnDims& d);
-
-// One step of inference (steps = 1): x (B, I); h and c (B, H) updated in place.
-std::int64_t rnn_step_workspace(const RnnDims& d);
 
 class Backend {
  public:
   virtual ~Backend() = default;
+
+  // ---- Memory. Every tensor's storage on this device comes from this allocator.
+  virtual Allocator& allocator() = 0;
+  // Byte copies between host memory and this device's memory (both dense). copy_to_host
+  // returns once the bytes are on the host, after the work queued before it.
+  virtual void copy_from_host(void* dst, const void* host_src, std::size_t nbytes) = 0;
+  virtual void copy_to_host(void* host_dst, const void* src, std::size_t nbytes) = 0;
+  // Waits for all work queued on this device (a no-op where kernels run synchronously).
+  virtual void synchronize() = 0;
 
   // dst = src elementwise, converting dtype; any strides on both sides.
   virtual void copy(const View& dst, const View& src) = 0;
@@ -186,8 +189,9 @@ class Backend {
   // Max (is_max) or min along `dim`: values and int64 indices, shaped like src with
   // extent 1 on dim. Ties resolve to the first index. Either output may have null data.
   virtual void arg_reduce(bool is_max, const View& values, const View& indices, const View& src, int dim) = 0;
-  // Smallest and largest element of an int64 view (for range checks). Requires numel > 0.
-  virtual void int_min_max(const View& src, std::int64_t* min, std::int64_t* max) = 0;
+  // Smallest and largest element of an int64 view (for range checks) into dst, two int64
+  // elements (min, max) of this device. Requires src.numel() > 0.
+  virtual void int_min_max(const View& dst, const View& src) = 0;
 
   // Softmax or log-softmax along dim, and their backward:
   //   softmax:     dx = y * (dy - sum(dy * y))
@@ -274,14 +278,20 @@ class Backend {
   virtual void adam_step(const View& param, const View& grad, const View& exp_avg, const View& exp_avg_sq,
                          const View& max_exp_avg_sq, const AdamStep& s) = 0;
   // Fused recurrent layer, forward and backward (see RnnForwardBuffers), and one
-  // inference step with no saved state. All buffers dense, of dims.dtype.
+  // inference step with no saved state: x (B, I), h and c (B, H) updated in place. All
+  // buffers dense, of dims.dtype; the sizes below are in elements of dims.dtype.
+  virtual std::int64_t rnn_saved_size(const RnnDims& d) = 0;  // `gates`: what the backward reads
+  virtual std::int64_t rnn_forward_workspace(const RnnDims& d) = 0;
+  virtual std::int64_t rnn_backward_workspace(const RnnDims& d) = 0;
+  virtual std::int64_t rnn_step_workspace(const RnnDims& d) = 0;  // d.steps == 1
   virtual void rnn_forward(const RnnDims& d, const RnnWeights& w, const RnnForwardBuffers& f) = 0;
   virtual void rnn_backward(const RnnDims& d, const RnnWeights& w, const RnnBackwardBuffers& b) = 0;
   virtual void rnn_step(const RnnDims& d, const RnnWeights& w, const void* input, void* h, void* c,
                         void* workspace) = 0;
   // The p-norm of a contiguous floating view, accumulated in double: (sum |x|^p)^(1/p) for
-  // p > 0, max |x| for p = inf (NaN if any element is NaN). 0 for an empty view.
-  virtual double norm(const View& src, double p) = 0;
+  // p > 0, max |x| for p = inf (NaN if any element is NaN), 0 for an empty view; written to
+  // dst, one float64 element of this device (no value comes back to the host).
+  virtual void norm(const View& dst, const View& src, double p) = 0;
 
   // Random fills of a contiguous view. Elements 2j and 2j+1 come from the Philox block
   // (key, first_block + j), so a fill of n elements consumes ceil(n/2) blocks and its values
@@ -291,7 +301,8 @@ class Backend {
   virtual void fill_bernoulli(const View& dst, double p, std::uint64_t key, std::uint64_t first_block) = 0;
 };
 
-// The backend of a device; throws Error if recur was built without it.
+// The backend of a device (the registry, src/backend/registry.cpp); throws Error if recur
+// was built without it or the device does not exist.
 Backend& backend_for(Device device);
 
 }  // namespace recur::backend

@@ -1,7 +1,8 @@
 // Indexing: index_select, gather, embedding, one_hot.
 //
 // Kernels trust their indices, so every op range-checks them first with the backend's
-// int_min_max (one pass, no copy to the host) and names the first bad value it finds.
+// int_min_max (one pass on the device, two numbers back to the host) and names the first
+// bad value it finds.
 #include <string>
 
 #include "ops/op_helpers.hpp"
@@ -13,8 +14,7 @@ namespace {
 // Sets *bad to a value of index outside [0, size) and returns true, if there is one.
 bool find_out_of_range(const Tensor& index, std::int64_t size, std::int64_t* bad) {
   if (index.numel() == 0) return false;
-  std::int64_t lo = 0, hi = 0;
-  backend_of(index).int_min_max(view_of(index), &lo, &hi);
+  const auto [lo, hi] = int_min_max(index);
   if (lo < 0) *bad = lo;
   else if (hi >= size) *bad = hi;
   else return false;

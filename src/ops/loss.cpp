@@ -51,8 +51,7 @@ std::int64_t check_targets(const char* op, const Tensor& input, const Tensor& ta
                                                            << " does not match input of shape " << input.shape()
                                                            << " (expected [" << n << "])");
   if (n == 0) return 0;
-  std::int64_t lo = 0, hi = 0;
-  backend_of(target).int_min_max(view_of(target), &lo, &hi);
+  const auto [lo, hi] = int_min_max(target);
   bool may_ignore = ignore_index >= lo && ignore_index <= hi;
   if (lo >= 0 && hi < classes && !may_ignore) return n;  // the common case: no scan on the host
   // Some target is ignored or out of range: find which, on the CPU.

@@ -34,6 +34,13 @@ void check_writable(const char* op, const Tensor& t) {
                  << " that requires grad while grad mode is on (use NoGradGuard)");
 }
 
+std::pair<std::int64_t, std::int64_t> int_min_max(const Tensor& t) {
+  Tensor min_max = empty({2}, DType::Int64, t.device());
+  backend_of(t).int_min_max(view_of(min_max), view_of(t));
+  const std::vector<std::int64_t> values = min_max.to_vector<std::int64_t>();
+  return {values[0], values[1]};
+}
+
 Tensor sum_to(const Tensor& grad, const Shape& shape) {
   if (grad.shape() == shape) return grad;
   // Reduce over leading dims that `shape` lacks and over dims where it has extent 1.

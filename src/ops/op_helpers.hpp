@@ -2,6 +2,7 @@
 #pragma once
 
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "autograd/node.hpp"
@@ -28,6 +29,10 @@ void check_int64(const char* op, const char* what, const Tensor& t);
 void check_compatible(const char* op, const Tensor& a, const Tensor& b);
 // Throws if t requires grad while grad mode is on: in-place writes would corrupt autograd.
 void check_writable(const char* op, const Tensor& t);
+
+// The smallest and largest value of a non-empty int64 tensor: one pass on its device, two
+// numbers read back (range checks before a kernel that trusts its indices).
+std::pair<std::int64_t, std::int64_t> int_min_max(const Tensor& t);
 
 // The gradient of a broadcast operand: grad (of the broadcast shape) summed down to `shape`.
 Tensor sum_to(const Tensor& grad, const Shape& shape);

@@ -154,10 +154,20 @@ void adam_update_(const Tensor& param, const Tensor& grad, const Tensor& exp_avg
   p.finish(), m.finish(), v.finish(), vmax.finish();
 }
 
-double norm_of(const Tensor& x, double p) {
-  check_floating("norm_of", x);
+Tensor norms_of(const std::vector<Tensor>& xs, double p) {
+  RECUR_CHECK(!xs.empty(), "norm_of: expected at least one tensor");
   RECUR_CHECK(p > 0, "norm_of: the order p must be positive or infinity, got " << p);
-  return backend_of(x).norm(view_of(dense(x)), p);
+  const Device device = xs[0].device();
+  Tensor norms = empty({static_cast<std::int64_t>(xs.size())}, DType::Float64, device);
+  for (std::size_t i = 0; i < xs.size(); ++i) {
+    check_floating("norm_of", xs[i]);
+    RECUR_CHECK(xs[i].device() == device, "norm_of: tensor " << i << " is on " << xs[i].device()
+                                                             << " but tensor 0 is on " << device);
+    backend_of(norms).norm(view_of(select(norms, 0, static_cast<std::int64_t>(i))), view_of(dense(xs[i])), p);
+  }
+  return norms;
 }
+
+double norm_of(const Tensor& x, double p) { return norms_of({x}, p).item(); }
 
 }  // namespace recur

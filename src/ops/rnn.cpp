@@ -12,6 +12,7 @@ backend::RnnKind kind_of(RnnCell cell) { return static_cast<backend::RnnKind>(st
 
 const void* data_or_null(const Tensor& t) { return t.defined() ? t.raw_data() : nullptr; }
 void* data_or_null_mut(const Tensor& t) { return t.defined() ? t.raw_data() : nullptr; }
+const std::int64_t* int64_or_null(const Tensor& t) { return static_cast<const std::int64_t*>(data_or_null(t)); }
 
 // ---- rnn_layer's backward. With dG the pre-activation gradients of every step (computed
 // step by step backwards from dh, dc: see the kernel), H_prev the states entering each step:
@@ -36,19 +37,20 @@ struct RnnLayerBackward final : Node {
     Tensor dbi = grad_like(3, {wh.size(0)}), dbh = grad_like(4, {wh.size(0)});
     Tensor dpe = pe.defined() ? grad_like(5, pe.shape()) : Tensor();
     Tensor dh0 = grad_like(6, state_shape), dc0 = grad_like(7, state_shape);
-    Tensor workspace = empty({backend::rnn_backward_workspace(dims)}, dt, dev);
+    backend::Backend& backend = backend_of(wh);
+    Tensor workspace = empty({backend.rnn_backward_workspace(dims)}, dt, dev);
 
     backend::RnnWeights w;
     w.w_ih = wi.raw_data(), w.w_hh = wh.raw_data(), w.peephole = data_or_null(pe);
     backend::RnnBackwardBuffers b;
-    b.input = x.raw_data(), b.lengths = lengths.empty() ? nullptr : lengths.data();
+    b.input = x.raw_data(), b.lengths = int64_or_null(lengths);
     b.h_states = hs.raw_data(), b.c_states = data_or_null(cs), b.gates = gs.raw_data();
     b.grad_output = data_or_null(g_out), b.grad_h_n = data_or_null(g_h), b.grad_c_n = data_or_null(g_c);
     b.grad_input = data_or_null_mut(dx), b.grad_w_ih = data_or_null_mut(dwi), b.grad_w_hh = data_or_null_mut(dwh);
     b.grad_b_ih = data_or_null_mut(dbi), b.grad_b_hh = data_or_null_mut(dbh);
     b.grad_peephole = data_or_null_mut(dpe), b.grad_h0 = data_or_null_mut(dh0), b.grad_c0 = data_or_null_mut(dc0);
     b.workspace = workspace.raw_data();
-    backend_of(wh).rnn_backward(dims, w, b);
+    backend.rnn_backward(dims, w, b);
     return {dx, dwi, dwh, dbi, dbh, dpe, dh0, dc0};
   }
   void release_saved() override {
@@ -57,7 +59,7 @@ struct RnnLayerBackward final : Node {
   }
   SavedTensor input, w_ih, w_hh, peephole;  // dense
   SavedTensor gates, h_states, c_states;    // the forward's saved values (see RnnForwardBuffers)
-  std::vector<std::int64_t> lengths;        // empty: every sequence has T steps
+  Tensor lengths;                           // dense int64 on the device, or undefined: all T steps
   backend::RnnDims dims;
 };
 
@@ -131,15 +133,22 @@ RnnLayerOutput rnn_layer(RnnCell cell, const Tensor& input, const RnnLayerWeight
   RECUR_CHECK(!c0.defined() || cell == RnnCell::Lstm,
               op << ": c0 is LSTM's cell state; " << rnn_cell_name(cell) << " has none");
   check_state(op, "c0", cell, input, c0, batch, hidden);
-  std::vector<std::int64_t> lens;
+  Tensor lens;
   if (lengths.defined()) {
     check_int64(op, "lengths", lengths);
+    RECUR_CHECK(lengths.device() == input.device(), op << ": lengths are on " << lengths.device()
+                                                       << " but the input is on " << input.device());
     RECUR_CHECK(lengths.dim() == 1 && lengths.size(0) == batch,
                 op << ": lengths must be (batch " << batch << "), got shape " << lengths.shape());
-    lens = lengths.contiguous().to_vector<std::int64_t>();
-    for (std::int64_t b = 0; b < batch; ++b)
-      RECUR_CHECK(lens[b] >= 1 && lens[b] <= steps, op << ": lengths must lie in [1, " << steps << "] (the input's "
-                                                       << "steps), got " << lens[b] << " at batch index " << b);
+    const auto [shortest, longest] = int_min_max(lengths);
+    if (shortest < 1 || longest > steps) {  // find the first bad one on the host, to name it
+      const std::vector<std::int64_t> values = lengths.to_vector<std::int64_t>();
+      for (std::int64_t i = 0; i < batch; ++i)
+        RECUR_CHECK(values[i] >= 1 && values[i] <= steps, op << ": lengths must lie in [1, " << steps
+                                                             << "] (the input's steps), got " << values[i]
+                                                             << " at batch index " << i);
+    }
+    lens = dense(lengths);
   }
 
   const bool lstm = cell == RnnCell::Lstm;
@@ -156,8 +165,9 @@ RnnLayerOutput rnn_layer(RnnCell cell, const Tensor& input, const RnnLayerWeight
   Tensor output = empty({steps, batch, hidden}, dt, dev);
   Tensor h_states = empty({steps + 1, batch, hidden}, dt, dev);
   Tensor c_states = lstm ? empty({steps + 1, batch, hidden}, dt, dev) : Tensor();
-  Tensor gates = empty({steps, batch, backend::rnn_saved_width(dims.kind, hidden)}, dt, dev);
-  Tensor workspace = empty({backend::rnn_forward_workspace(dims)}, dt, dev);
+  backend::Backend& backend = backend_of(x);
+  Tensor gates = empty({backend.rnn_saved_size(dims)}, dt, dev);
+  Tensor workspace = empty({backend.rnn_forward_workspace(dims)}, dt, dev);
   const std::int64_t first = reverse ? steps : 0, last = reverse ? 0 : steps;
   {
     NoGradGuard no_grad;
@@ -173,10 +183,10 @@ RnnLayerOutput rnn_layer(RnnCell cell, const Tensor& input, const RnnLayerWeight
   w.w_ih = w_ih.raw_data(), w.w_hh = w_hh.raw_data(), w.b_ih = data_or_null(b_ih), w.b_hh = data_or_null(b_hh);
   w.peephole = data_or_null(peephole);
   backend::RnnForwardBuffers f;
-  f.input = x.raw_data(), f.lengths = lens.empty() ? nullptr : lens.data();
+  f.input = x.raw_data(), f.lengths = int64_or_null(lens);
   f.output = output.raw_data(), f.h_states = h_states.raw_data(), f.c_states = data_or_null_mut(c_states);
   f.gates = gates.raw_data(), f.workspace = workspace.raw_data();
-  backend_of(x).rnn_forward(dims, w, f);
+  backend.rnn_forward(dims, w, f);
 
   RnnLayerOutput result;
   result.output = output;
@@ -189,7 +199,7 @@ RnnLayerOutput rnn_layer(RnnCell cell, const Tensor& input, const RnnLayerWeight
                                                weights.peephole, h0, c0})) {
     node->input = x, node->w_ih = w_ih, node->w_hh = w_hh, node->peephole = peephole;
     node->gates = gates, node->h_states = h_states, node->c_states = c_states;
-    node->lengths = std::move(lens);
+    node->lengths = lens;
     node->dims = dims;
     record(node, {input, weights.w_ih, weights.w_hh, weights.b_ih, weights.b_hh, weights.peephole, h0, c0},
            {result.output, result.h_n, result.c_n});
@@ -223,14 +233,15 @@ void rnn_step_(RnnCell cell, const Tensor& input, const RnnLayerWeights& weights
   backend::RnnDims dims;
   dims.kind = kind_of(cell), dims.steps = 1, dims.batch = batch, dims.input = input_size, dims.hidden = hidden;
   dims.dtype = input.dtype();
-  const std::int64_t need = backend::rnn_step_workspace(dims);
+  backend::Backend& backend = backend_of(input);
+  const std::int64_t need = backend.rnn_step_workspace(dims);
   if (!workspace.defined() || workspace.dtype() != input.dtype() || workspace.device() != input.device() ||
       workspace.numel() < need || !workspace.is_contiguous())
     workspace = empty({need}, input.dtype(), input.device());
   backend::RnnWeights w;
   w.w_ih = weights.w_ih.raw_data(), w.w_hh = weights.w_hh.raw_data();
   w.b_ih = data_or_null(weights.b_ih), w.b_hh = data_or_null(weights.b_hh), w.peephole = data_or_null(weights.peephole);
-  backend_of(input).rnn_step(dims, w, input.raw_data(), h.raw_data(), data_or_null_mut(c), workspace.raw_data());
+  backend.rnn_step(dims, w, input.raw_data(), h.raw_data(), data_or_null_mut(c), workspace.raw_data());
   h.storage()->bump_version();
   if (lstm) c.storage()->bump_version();
 }

@@ -9,8 +9,9 @@
 
 namespace recur {
 
-// Allocates and frees raw memory of one device. The CPU allocator hands out 64-byte aligned
-// blocks (one cache line, one AVX-512 vector); a CUDA allocator would be a second instance.
+// Allocates and frees raw memory of one device. Each backend owns one (src/backend/*/):
+// the CPU's hands out 64-byte aligned blocks (one cache line, one AVX-512 vector) and keeps
+// large freed blocks for reuse.
 class Allocator {
  public:
   virtual ~Allocator() = default;
@@ -18,8 +19,9 @@ class Allocator {
   virtual void deallocate(void* ptr, std::size_t nbytes) = 0;
 };
 
-// The allocator of a device type; throws Error if recur was built without that backend.
-Allocator& allocator_for(DeviceType type);
+// The allocator of a device: its backend's (defined in src/backend/registry.cpp, so core
+// knows no backend). Throws Error if recur was built without that backend.
+Allocator& allocator_for(Device device);
 
 class StorageImpl {
  public:

@@ -13,6 +13,11 @@ namespace recur::backend {
 
 class CpuBackend final : public Backend {
  public:
+  Allocator& allocator() override;
+  void copy_from_host(void* dst, const void* host_src, std::size_t nbytes) override;
+  void copy_to_host(void* host_dst, const void* src, std::size_t nbytes) override;
+  void synchronize() override {}
+
   void copy(const View& dst, const View& src) override;
   void fill(const View& dst, double value) override;
 
@@ -21,7 +26,7 @@ class CpuBackend final : public Backend {
 
   void reduce(ReduceOp op, const View& dst, const View& src) override;
   void arg_reduce(bool is_max, const View& values, const View& indices, const View& src, int dim) override;
-  void int_min_max(const View& src, std::int64_t* min, std::int64_t* max) override;
+  void int_min_max(const View& dst, const View& src) override;
 
   void softmax(const View& dst, const View& src, int dim, bool log) override;
   void softmax_backward(const View& dx, const View& dy, const View& y, int dim, bool log) override;
@@ -64,7 +69,11 @@ class CpuBackend final : public Backend {
                     const View& momentum_buffer, const RmspropStep& s) override;
   void adam_step(const View& param, const View& grad, const View& exp_avg, const View& exp_avg_sq,
                  const View& max_exp_avg_sq, const AdamStep& s) override;
-  double norm(const View& src, double p) override;
+  void norm(const View& dst, const View& src, double p) override;
+  std::int64_t rnn_saved_size(const RnnDims& d) override;
+  std::int64_t rnn_forward_workspace(const RnnDims& d) override;
+  std::int64_t rnn_backward_workspace(const RnnDims& d) override;
+  std::int64_t rnn_step_workspace(const RnnDims& d) override;
   void rnn_forward(const RnnDims& d, const RnnWeights& w, const RnnForwardBuffers& f) override;
   void rnn_backward(const RnnDims& d, const RnnWeights& w, const RnnBackwardBuffers& b) override;
   void rnn_step(const RnnDims& d, const RnnWeights& w, const void* input, void* h, void* c,

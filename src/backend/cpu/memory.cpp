@@ -127,4 +127,12 @@ void CpuBackend::fill(const View& dst, double value) {
   }
 }
 
+// Host memory is this device's memory.
+void CpuBackend::copy_from_host(void* dst, const void* host_src, std::size_t nbytes) {
+  if (nbytes) std::memcpy(dst, host_src, nbytes);
+}
+void CpuBackend::copy_to_host(void* host_dst, const void* src, std::size_t nbytes) {
+  if (nbytes) std::memcpy(host_dst, src, nbytes);
+}
+
 }  // namespace recur::backend

@@ -325,10 +325,10 @@ void CpuBackend::adam_step(const View& param, const View& grad, const View& exp_
   adam_typed<float>(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, s);
 }
 
-double CpuBackend::norm(const View& src, double p) {
-  if (src.numel() == 0) return 0;
-  if (src.dtype == DType::Float64) return norm_typed<double>(src, p);
-  return norm_typed<float>(src, p);
+void CpuBackend::norm(const View& dst, const View& src, double p) {
+  double value = 0;
+  if (src.numel() > 0) value = src.dtype == DType::Float64 ? norm_typed<double>(src, p) : norm_typed<float>(src, p);
+  *typed<double>(dst) = value;
 }
 
 }  // namespace recur::backend

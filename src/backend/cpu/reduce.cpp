@@ -320,7 +320,7 @@ void CpuBackend::arg_reduce(bool is_max, const View& values, const View& indices
   arg_reduce_typed<false, float>(values, indices, src, dim);
 }
 
-void CpuBackend::int_min_max(const View& src, std::int64_t* min, std::int64_t* max) {
+void CpuBackend::int_min_max(const View& dst, const View& src) {
   const std::int64_t* s = typed<const std::int64_t>(src);
   std::int64_t lo = std::numeric_limits<std::int64_t>::max(), hi = std::numeric_limits<std::int64_t>::min();
   // Index tensors are small next to the data they index: one thread is plenty.
@@ -329,8 +329,9 @@ void CpuBackend::int_min_max(const View& src, std::int64_t* min, std::int64_t* m
     lo = v < lo ? v : lo;
     hi = v > hi ? v : hi;
   });
-  if (min) *min = lo;
-  if (max) *max = hi;
+  std::int64_t* d = typed<std::int64_t>(dst);
+  d[0] = lo;
+  d[dst.strides[0]] = hi;
 }
 
 }  // namespace recur::backend

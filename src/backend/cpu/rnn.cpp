@@ -45,7 +45,12 @@ std::int64_t rnn_gate_count(RnnKind kind) {
   }
 }
 
-// GRU keeps r, z, n and W_hn h + b_hn; MGU keeps f, n and f * h(t-1).
+namespace {
+
+using namespace cpu;
+
+// Values per (step, batch row) that the forward keeps for the backward pass: the gate
+// activations; GRU also keeps W_hn h + b_hn, MGU f * h(t-1).
 std::int64_t rnn_saved_width(RnnKind kind, std::int64_t hidden) {
   switch (kind) {
     case RnnKind::Gru: return 4 * hidden;
@@ -54,10 +59,6 @@ std::int64_t rnn_saved_width(RnnKind kind, std::int64_t hidden) {
   }
 }
 
-namespace {
-
-using namespace cpu;
-
 // Width of the pre-activation gradients: G*H, except GRU's 4H (dr, dz, r dn for W_hh, dn for W_ih).
 std::int64_t grad_width(RnnKind kind, std::int64_t hidden) {
   return kind == RnnKind::Gru ? 4 * hidden : rnn_gate_count(kind) * hidden;
@@ -65,16 +66,20 @@ std::int64_t grad_width(RnnKind kind, std::int64_t hidden) {
 
 }  // namespace
 
-std::int64_t rnn_forward_workspace(const RnnDims& d) {
+std::int64_t CpuBackend::rnn_saved_size(const RnnDims& d) {
+  return d.steps * d.batch * rnn_saved_width(d.kind, d.hidden);
+}
+
+std::int64_t CpuBackend::rnn_forward_workspace(const RnnDims& d) {
   const std::int64_t gh = rnn_gate_count(d.kind) * d.hidden;
   return gh + d.hidden + d.batch * gh;  // combined biases (+ GRU's b_hn), recurrent products
 }
 
-std::int64_t rnn_step_workspace(const RnnDims& d) {  // + saved values, new h and c
+std::int64_t CpuBackend::rnn_step_workspace(const RnnDims& d) {  // + saved values, new h and c
   return rnn_forward_workspace(d) + d.batch * (rnn_saved_width(d.kind, d.hidden) + 2 * d.hidden);
 }
 
-std::int64_t rnn_backward_workspace(const RnnDims& d) {
+std::int64_t CpuBackend::rnn_backward_workspace(const RnnDims& d) {
   const std::int64_t rows = d.steps * d.batch;
   return rows * grad_width(d.kind, d.hidden) + 3 * d.batch * d.hidden + rows;  // dG, dh, dc, d(f h), ones
 }

@@ -1,3 +1,5 @@
+// The process's thread policy (include/recur/core/threading.hpp), the CPU backend's: OpenMP
+// and OpenBLAS share one thread count.
 #include "recur/core/threading.hpp"
 
 #include <omp.h>

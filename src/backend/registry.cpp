@@ -1,0 +1,32 @@
+// The registry of backends: which Backend (and so which Allocator) serves a device. The one
+// place that knows which backends this build has; ops, autograd and core ask here.
+#include "backend/backend.hpp"
+#include "backend/cpu/cpu_backend.hpp"
+#include "recur/core/error.hpp"
+#ifdef RECUR_CUDA
+#include "backend/cuda/cuda_backend.hpp"
+#endif
+
+namespace recur {
+namespace backend {
+
+CpuBackend& cpu_backend() {
+  static CpuBackend backend;
+  return backend;
+}
+
+Backend& backend_for(Device device) {
+  if (device.type == DeviceType::CPU) return cpu_backend();
+#ifdef RECUR_CUDA
+  return cuda_backend(device.index);
+#else
+  RECUR_CHECK(false, "device " << device << ": recur was built without CUDA support");
+  return cpu_backend();  // not reached
+#endif
+}
+
+}  // namespace backend
+
+Allocator& allocator_for(Device device) { return backend::backend_for(device).allocator(); }
+
+}  // namespace recur
