@@ -29,4 +29,22 @@ Backend& backend_for(Device device) {
 
 Allocator& allocator_for(Device device) { return backend::backend_for(device).allocator(); }
 
+bool has_backend(DeviceType type) {
+#ifdef RECUR_CUDA
+  (void)type;
+  return true;
+#else
+  return type == DeviceType::CPU;
+#endif
+}
+
+int device_count(DeviceType type) {
+  if (type == DeviceType::CPU) return 1;
+#ifdef RECUR_CUDA
+  return backend::cuda_device_count();
+#else
+  return 0;
+#endif
+}
+
 }  // namespace recur

@@ -1,0 +1,114 @@
+// The CUDA backend: every kernel of backend::Backend on one NVIDIA GPU, for float32 and
+// float64 (and int64 where the interface says so), on device memory with any strides.
+//
+// One CudaBackend per GPU, made on first use by cuda_backend(index). Each owns a caching
+// allocator (cudaMalloc only when its cache has no block of the size; blocks go back to the
+// cache, never to cudaFree, during training), one stream on which every kernel, cuBLAS call
+// and copy runs in order, and a cuBLAS handle on that stream. Kernels are spread over the
+// .cu files of this folder by kind, as in src/backend/cpu. Built only with RECUR_CUDA.
+#pragma once
+
+#include <cublas_v2.h>
+#include <cuda_runtime_api.h>
+
+#include <memory>
+
+#include "backend/backend.hpp"
+
+namespace recur::backend {
+
+class CudaBackend final : public Backend {
+ public:
+  explicit CudaBackend(int device);
+  ~CudaBackend() override;
+  CudaBackend(const CudaBackend&) = delete;
+  CudaBackend& operator=(const CudaBackend&) = delete;
+
+  Allocator& allocator() override;
+  void copy_from_host(void* dst, const void* host_src, std::size_t nbytes) override;
+  void copy_to_host(void* host_dst, const void* src, std::size_t nbytes) override;
+  void synchronize() override;
+
+  void copy(const View& dst, const View& src) override;
+  void fill(const View& dst, double value) override;
+
+  void unary(UnaryOp op, const View& dst, const View& src, Scalars s) override;
+  void binary(BinaryOp op, const View& dst, const View& a, const View& b, Scalars s) override;
+
+  void reduce(ReduceOp op, const View& dst, const View& src) override;
+  void arg_reduce(bool is_max, const View& values, const View& indices, const View& src, int dim) override;
+  void int_min_max(const View& dst, const View& src) override;
+
+  void softmax(const View& dst, const View& src, int dim, bool log) override;
+  void softmax_backward(const View& dx, const View& dy, const View& y, int dim, bool log) override;
+
+  void index_select(const View& dst, const View& src, int dim, const View& index) override;
+  void index_add(const View& dst, int dim, const View& index, const View& src) override;
+  void gather(const View& dst, const View& src, int dim, const View& index) override;
+  void scatter_add(const View& dst, int dim, const View& index, const View& src) override;
+
+  void nll_loss(const View& loss, const View& logp, const View& target, std::int64_t ignore_index) override;
+  void nll_loss_backward(const View& dlogp, const View& grad, const View& target,
+                         std::int64_t ignore_index) override;
+
+  void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, double alpha,
+            const void* a, std::int64_t lda, const void* b, std::int64_t ldb, double beta, void* c,
+            std::int64_t ldc, DType dtype, std::int64_t batch = 1, std::int64_t stride_a = 0,
+            std::int64_t stride_b = 0, std::int64_t stride_c = 0) override;
+
+  void conv2d(const View& out, const View& input, const View& weight, const View& bias, const Window2d& w) override;
+  void conv2d_backward(const View& grad_input, const View& grad_weight, const View& grad_bias, const View& grad_out,
+                       const View& input, const View& weight, const Window2d& w) override;
+
+  void max_pool2d(const View& out, const View& indices, const View& input, const Window2d& w) override;
+  void max_pool2d_backward(const View& grad_input, const View& grad_out, const View& indices,
+                           const Window2d& w) override;
+  void avg_pool2d(const View& out, const View& input, const Window2d& w, bool count_include_pad) override;
+  void avg_pool2d_backward(const View& grad_input, const View& grad_out, const Window2d& w,
+                           bool count_include_pad) override;
+
+  void batch_norm_stats(const View& mean, const View& invstd, const View& input, const View& running_mean,
+                        const View& running_var, bool training, double momentum, double eps) override;
+  void batch_norm(const View& out, const View& input, const View& mean, const View& invstd, const View& weight,
+                  const View& bias) override;
+  void batch_norm_backward(const View& grad_input, const View& grad_weight, const View& grad_bias,
+                           const View& grad_out, const View& input, const View& mean, const View& invstd,
+                           const View& weight, bool training) override;
+  void sgd_step(const View& param, const View& grad, const View& momentum_buffer, const SgdStep& s) override;
+  void adagrad_step(const View& param, const View& grad, const View& sum, const AdagradStep& s) override;
+  void rmsprop_step(const View& param, const View& grad, const View& square_avg, const View& grad_avg,
+                    const View& momentum_buffer, const RmspropStep& s) override;
+  void adam_step(const View& param, const View& grad, const View& exp_avg, const View& exp_avg_sq,
+                 const View& max_exp_avg_sq, const AdamStep& s) override;
+  void norm(const View& dst, const View& src, double p) override;
+  std::int64_t rnn_saved_size(const RnnDims& d) override;
+  std::int64_t rnn_forward_workspace(const RnnDims& d) override;
+  std::int64_t rnn_backward_workspace(const RnnDims& d) override;
+  std::int64_t rnn_step_workspace(const RnnDims& d) override;
+  void rnn_forward(const RnnDims& d, const RnnWeights& w, const RnnForwardBuffers& f) override;
+  void rnn_backward(const RnnDims& d, const RnnWeights& w, const RnnBackwardBuffers& b) override;
+  void rnn_step(const RnnDims& d, const RnnWeights& w, const void* input, void* h, void* c,
+                void* workspace) override;
+
+  void fill_uniform(const View& dst, double low, double high, std::uint64_t key, std::uint64_t first_block) override;
+  void fill_normal(const View& dst, double mean, double stddev, std::uint64_t key, std::uint64_t first_block) override;
+  void fill_bernoulli(const View& dst, double p, std::uint64_t key, std::uint64_t first_block) override;
+ 
+  int device() const { return device_; }
+  cudaStream_t stream() const { return stream_; }
+  cublasHandle_t cublas() const { return cublas_; }
+
+ private:
+  int device_;
+  cudaStream_t stream_ = nullptr;    // every kernel and copy of this device runs on it, in order
+  cublasHandle_t cublas_ = nullptr;  // bound to stream_
+  std::unique_ptr<Allocator> allocator_;
+};
+
+// The backend of GPU `index`, made on first use. Throws Error naming the device when there
+// is no such GPU (or no driver).
+CudaBackend& cuda_backend(int index);
+// The number of GPUs the CUDA driver reports; 0 when there is no driver or no GPU.
+int cuda_device_count();
+
+}  // namespace recur::backend
