@@ -1,0 +1,1024 @@
+// Every Backend method, on every backend this build has, against a reference: one table of
+// cases (ggml's test-backend-ops idea), one column per backend.
+//
+// Each TEST_P is a family of cases: host inputs, a run on a backend (buffers from its
+// allocator, odd shapes, transposed / strided / broadcast / empty views), and a naive
+// reference in double. The CPU backend is checked against the naive loops; any other
+// backend against the CPU backend (see harness::Ops::check). A test reads
+// Backend/Ops.<Family>/<backend>; adding a backend is adding an entry to
+// harness::backends_under_test(), not a test. CPU-only properties (thread-count
+// independence of the OpenMP paths) and the View helpers come last, as plain TESTs.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <numbers>
+#include <numeric>
+#include <string>
+#include <vector>
+
+#include "backend_harness.hpp"
+#include "backend/backend.hpp"
+#include "recur/core/error.hpp"
+#include "recur/core/random.hpp"
+#include "recur/core/tensor.hpp"
+#include "recur/core/threading.hpp"
+
+namespace recur::backend {
+namespace {
+
+using namespace harness;
+
+const DType kFloatTypes[] = {DType::Float32, DType::Float64};
+const double kNaN = std::numeric_limits<double>::quiet_NaN();
+const double kInf = std::numeric_limits<double>::infinity();
+
+std::string str(DType t) { return dtype_name(t); }
+std::string str(const Shape& s) { return s.str(); }
+
+// The usual tolerance of a float32 or float64 result.
+Tol tol_for(DType dtype, Tol f32 = {1e-6, 1e-7}, Tol f64 = {1e-13, 1e-14}) {
+  return dtype == DType::Float32 ? f32 : f64;
+}
+const Tol kExact = {0, 0};
+
+// ---------------------------------------------------------------- copy and fill
+
+// dst = src with dtype conversion: float -> int64 truncates, int64 -> float rounds.
+TEST_P(Ops, Copy) {
+  const DType all[] = {DType::Float32, DType::Float64, DType::Int64};
+  struct Placement {
+    const char* name;
+    Shape shape;
+    std::function<Arg(Backend&, DType, const std::vector<double>&)> src;
+    Layout dst;
+  };
+  const Shape s = {3, 5, 7};
+  const std::vector<Placement> placements = {
+      {"contiguous", s, [&](Backend& b, DType t, const std::vector<double>& v) { return make_arg(b, t, s, v); },
+       Layout::Contiguous},
+      {"reversed src", s,
+       [&](Backend& b, DType t, const std::vector<double>& v) { return make_arg(b, t, s, v, Layout::Reversed); },
+       Layout::Contiguous},
+      {"strided both", s,
+       [&](Backend& b, DType t, const std::vector<double>& v) { return make_arg(b, t, s, v, Layout::Strided); },
+       Layout::Strided},
+      {"reversed to strided", s,
+       [&](Backend& b, DType t, const std::vector<double>& v) { return make_arg(b, t, s, v, Layout::Reversed); },
+       Layout::Strided},
+      {"row broadcast", s,
+       [&](Backend& b, DType t, const std::vector<double>& v) {
+         return make_broadcast(b, t, {7}, std::vector<double>(v.begin(), v.begin() + 7), s);
+       },
+       Layout::Contiguous},
+      {"scalar broadcast", s,
+       [&](Backend& b, DType t, const std::vector<double>& v) {
+         return make_broadcast(b, t, {1}, {v[3]}, s);
+       },
+       Layout::Strided},
+      // (6, 37, 45) seen as (45, 6, 37): a transposing copy with an outer dim.
+      {"permuted 3-d", {45, 6, 37},
+       [&](Backend& b, DType t, const std::vector<double>& v) {
+         return make_strided(b, t, {45, 6, 37}, {1, 37 * 45, 45}, 0, v);
+       },
+       Layout::Contiguous},
+      {"empty", {0, 3}, [&](Backend& b, DType t, const std::vector<double>& v) { return make_arg(b, t, {0, 3}, v); },
+       Layout::Contiguous},
+      {"rank 0", {}, [&](Backend& b, DType t, const std::vector<double>& v) { return make_arg(b, t, {}, v); },
+       Layout::Contiguous},
+  };
+  for (const Placement& p : placements)
+    for (DType from : all)
+      for (DType to : all) {
+        const std::vector<double> x = random_values(p.shape.numel(), from, -300, 300, 5);
+        auto run = [&](Backend& b) {
+          Arg src = p.src(b, from, x);
+          Arg dst = make_out(b, to, p.shape, p.dst);
+          b.copy(dst.view, src.view);
+          return Outputs{{"dst", read(dst)}};
+        };
+        auto naive = [&] {
+          Arg src = p.src(cpu_reference(), from, x);  // the values the view reads
+          std::vector<double> want = src.values;
+          for (double& v : want) v = round_to(to, v);
+          return Outputs{{"dst", want}};
+        };
+        check(std::string("copy ") + p.name + " " + str(from) + " -> " + str(to), run, naive, kExact);
+      }
+  // Values a float32 cannot hold exactly, and large int64 values, convert as static_cast does.
+  const std::vector<double> wide = {0.1, -2.7, 1e10 + 0.5, 16777217, -0.0, 3.999999999};
+  for (DType to : all) {
+    auto run = [&](Backend& b) {
+      Arg src = make_arg(b, DType::Float64, {6}, wide);
+      Arg dst = make_out(b, to, {6});
+      b.copy(dst.view, src.view);
+      return Outputs{{"dst", read(dst)}};
+    };
+    auto naive = [&] {
+      std::vector<double> want = wide;
+      for (double& v : want) v = round_to(to, v);
+      return Outputs{{"dst", want}};
+    };
+    check("copy float64 rounding -> " + str(to), run, naive, kExact);
+  }
+}
+
+TEST_P(Ops, Fill) {
+  for (DType t : {DType::Float32, DType::Float64, DType::Int64})
+    for (Layout layout : {Layout::Contiguous, Layout::Strided})
+      for (const Shape& shape : {Shape{4, 3}, Shape{5}, Shape{2, 0}, Shape{}}) {
+        const double value = t == DType::Int64 ? 42 : -1.25;
+        auto run = [&](Backend& b) {
+          Arg dst = make_out(b, t, shape, layout);
+          b.fill(dst.view, value);
+          return Outputs{{"dst", read(dst)}};
+        };
+        auto naive = [&] { return Outputs{{"dst", std::vector<double>(shape.numel(), value)}}; };
+        check("fill " + str(t) + " " + layout_name(layout) + " " + str(shape), run, naive, kExact);
+      }
+  // A float32 fill rounds the value.
+  auto run = [&](Backend& b) {
+    Arg dst = make_out(b, DType::Float32, {3});
+    b.fill(dst.view, 0.1);
+    return Outputs{{"dst", read(dst)}};
+  };
+  check("fill rounds", run, [] { return Outputs{{"dst", std::vector<double>(3, static_cast<float>(0.1))}}; }, kExact);
+}
+
+// ---------------------------------------------------------------- unary
+
+double unary_reference(UnaryOp op, double x, Scalars s) {
+  switch (op) {
+    case UnaryOp::Neg: return -x;
+    case UnaryOp::Exp: return std::exp(x);
+    case UnaryOp::Log: return std::log(x);
+    case UnaryOp::Sqrt: return std::sqrt(x);
+    case UnaryOp::Abs: return std::fabs(x);
+    case UnaryOp::Sign: return (x > 0) - (x < 0);
+    case UnaryOp::Sigmoid: return 1 / (1 + std::exp(-x));
+    case UnaryOp::Tanh: return std::tanh(x);
+    case UnaryOp::Relu: return x > 0 ? x : 0;
+    case UnaryOp::LeakyRelu: return x > 0 ? x : s.a * x;
+    case UnaryOp::Pow: return std::pow(x, s.a);
+    case UnaryOp::Clamp: return std::min(std::max(x, s.a), s.b);
+    case UnaryOp::AddScalar: return x + s.a;
+    case UnaryOp::MulScalar: return x * s.a;
+    case UnaryOp::RSubScalar: return s.a - x;
+    case UnaryOp::RDivScalar: return s.a / x;
+    case UnaryOp::Step: return x > 0 ? 1 : 0;
+  }
+  return 0;
+}
+
+struct UnaryCase {
+  UnaryOp op;
+  Scalars s;
+  double lo, hi;  // input range
+  const char* name;
+};
+
+const UnaryCase kUnaryCases[] = {
+    {UnaryOp::Neg, {}, -3, 3, "neg"},          {UnaryOp::Exp, {}, -20, 20, "exp"},
+    {UnaryOp::Log, {}, 1e-3, 50, "log"},       {UnaryOp::Sqrt, {}, 0, 9, "sqrt"},
+    {UnaryOp::Abs, {}, -3, 3, "abs"},          {UnaryOp::Sign, {}, -3, 3, "sign"},
+    {UnaryOp::Sigmoid, {}, -20, 20, "sigmoid"}, {UnaryOp::Tanh, {}, -6, 6, "tanh"},
+    {UnaryOp::Relu, {}, -3, 3, "relu"},        {UnaryOp::LeakyRelu, {0.1, 0}, -3, 3, "leaky_relu"},
+    {UnaryOp::Pow, {2, 0}, -3, 3, "pow2"},     {UnaryOp::Pow, {0.5, 0}, 0, 3, "pow0.5"},
+    {UnaryOp::Pow, {-1, 0}, 0.5, 3, "pow-1"},  {UnaryOp::Pow, {1.7, 0}, 0.1, 3, "pow1.7"},
+    {UnaryOp::Pow, {3, 0}, -2, 2, "pow3"},     {UnaryOp::Clamp, {-0.5, 0.75}, -3, 3, "clamp"},
+    {UnaryOp::AddScalar, {1.5, 0}, -3, 3, "add_scalar"}, {UnaryOp::MulScalar, {-2, 0}, -3, 3, "mul_scalar"},
+    {UnaryOp::RSubScalar, {1, 0}, -3, 3, "rsub_scalar"}, {UnaryOp::RDivScalar, {2, 0}, 0.5, 3, "rdiv_scalar"},
+    {UnaryOp::Step, {}, -3, 3, "step"},
+};
+
+// Each op on a contiguous, a transposed, a strided and a broadcast source (a row repeated
+// into a strided destination), and an empty one; odd extents throughout.
+TEST_P(Ops, Unary) {
+  const Shape shape = {7, 13};
+  for (DType t : kFloatTypes)
+    for (const UnaryCase& c : kUnaryCases) {
+      std::vector<double> x = random_values(shape.numel(), t, c.lo, c.hi, 3);
+      if (c.lo < 0 && c.hi > 0) x[0] = 0;
+      const std::vector<double> row(x.begin(), x.begin() + 13);
+      struct Placement {
+        const char* name;
+        Shape shape;
+        std::function<Arg(Backend&)> src;
+        Layout dst;
+      };
+      const std::vector<Placement> placements = {
+          {"contiguous", shape, [&](Backend& b) { return make_arg(b, t, shape, x); }, Layout::Contiguous},
+          {"transposed", shape, [&](Backend& b) { return make_arg(b, t, shape, x, Layout::Reversed); },
+           Layout::Contiguous},
+          {"strided", shape, [&](Backend& b) { return make_arg(b, t, shape, x, Layout::Strided); }, Layout::Strided},
+          {"broadcast", shape, [&](Backend& b) { return make_broadcast(b, t, {13}, row, shape); }, Layout::Strided},
+          {"empty", {0, 13}, [&](Backend& b) { return make_arg(b, t, {0, 13}, {}); }, Layout::Contiguous},
+      };
+      for (const Placement& p : placements) {
+        auto run = [&](Backend& b) {
+          Arg src = p.src(b);
+          Arg dst = make_out(b, t, p.shape, p.dst);
+          b.unary(c.op, dst.view, src.view, c.s);
+          return Outputs{{"dst", read(dst)}};
+        };
+        auto naive = [&] {
+          std::vector<double> want = p.src(cpu_reference()).values;
+          for (double& v : want) v = unary_reference(c.op, v, c.s);
+          return Outputs{{"dst", want}};
+        };
+        check(std::string(c.name) + " " + p.name + " " + str(t), run, naive, tol_for(t, {1e-6, 1e-30}, {1e-14, 1e-300}));
+      }
+    }
+}
+
+// The float32 exp / log / tanh / sigmoid over their whole range, against double-precision
+// references: relative error within 1e-6 (a few float ulps); overflow, underflow and
+// denormal results within a denormal step, or exactly inf.
+TEST_P(Ops, UnaryFloat32TranscendentalAccuracy) {
+  std::vector<double> x;
+  for (double v = -110; v <= 110; v += 0.0137) x.push_back(static_cast<float>(v));
+  for (double v = -1; v <= 1; v += 1e-4) x.push_back(static_cast<float>(v));
+  for (double v = 1e-30; v < 1e30; v *= 1.37) x.push_back(static_cast<float>(v));
+  for (float v : {1e-40f, 1e-44f, 3e-39f, std::numeric_limits<float>::min(), std::numeric_limits<float>::max()})
+    x.push_back(v);
+  const std::int64_t n = static_cast<std::int64_t>(x.size());
+  struct Fn {
+    UnaryOp op;
+    double (*ref)(double);
+    bool positive_only;
+  };
+  const Fn fns[] = {
+      {UnaryOp::Exp, [](double v) { return std::exp(v); }, false},
+      {UnaryOp::Tanh, [](double v) { return std::tanh(v); }, false},
+      {UnaryOp::Sigmoid, [](double v) { return 1 / (1 + std::exp(-v)); }, false},
+      {UnaryOp::Log, [](double v) { return std::log(v); }, true},
+  };
+  Arg src = make_arg(be(), DType::Float32, {n}, x);
+  for (const Fn& fn : fns) {
+    Arg dst = make_out(be(), DType::Float32, {n});
+    be().unary(fn.op, dst.view, src.view, {});
+    std::vector<double> y = read(dst);
+    double worst = 0, worst_x = 0;
+    for (std::int64_t i = 0; i < n; ++i) {
+      if (fn.positive_only && x[i] <= 0) continue;
+      double want = static_cast<double>(static_cast<float>(fn.ref(x[i])));
+      double got = y[i];
+      if (std::isinf(want) || want == 0 || std::fabs(want) < std::numeric_limits<float>::min()) {
+        if (std::isinf(want)) EXPECT_EQ(got, want) << "x = " << x[i];
+        else EXPECT_NEAR(got, want, 3e-45 + 1e-6 * std::fabs(want)) << "x = " << x[i];
+        continue;
+      }
+      double err = std::fabs(got - want) / std::fabs(want);
+      if (err > worst) worst = err, worst_x = x[i];
+    }
+    EXPECT_LE(worst, 1e-6) << "op " << static_cast<int>(fn.op) << " worst at x = " << worst_x;
+  }
+}
+
+TEST_P(Ops, UnarySpecialValues) {
+  const std::vector<double> x = {kInf, -kInf, kNaN, 0.0, -0.0, 1e30, -1e30, 88.7, -88.0};
+  const std::int64_t n = static_cast<std::int64_t>(x.size());
+  for (DType t : kFloatTypes) {
+    Arg src = make_arg(be(), t, {n}, x);
+    auto run = [&](UnaryOp op) {
+      Arg dst = make_out(be(), t, {n});
+      be().unary(op, dst.view, src.view, {});
+      return read(dst);
+    };
+    SCOPED_TRACE(str(t));
+    auto e = run(UnaryOp::Exp);
+    EXPECT_EQ(e[0], kInf);
+    EXPECT_EQ(e[1], 0.0);
+    EXPECT_TRUE(std::isnan(e[2]));
+    EXPECT_EQ(e[3], 1.0);
+    if (t == DType::Float32) {
+      EXPECT_EQ(e[5], kInf);
+      EXPECT_EQ(e[6], 0.0);
+    }
+    EXPECT_NEAR(e[7], std::exp(src.values[7]), std::exp(src.values[7]) * 1e-6);
+    auto th = run(UnaryOp::Tanh);
+    EXPECT_EQ(th[0], 1.0);
+    EXPECT_EQ(th[1], -1.0);
+    EXPECT_TRUE(std::isnan(th[2]));
+    EXPECT_EQ(th[3], 0.0);
+    EXPECT_EQ(th[5], 1.0);
+    EXPECT_EQ(th[6], -1.0);
+    auto s = run(UnaryOp::Sigmoid);
+    EXPECT_EQ(s[0], 1.0);
+    EXPECT_EQ(s[1], 0.0);
+    EXPECT_TRUE(std::isnan(s[2]));
+    EXPECT_EQ(s[3], 0.5);
+    auto l = run(UnaryOp::Log);
+    EXPECT_EQ(l[0], kInf);
+    EXPECT_TRUE(std::isnan(l[1]));
+    EXPECT_TRUE(std::isnan(l[2]));
+    EXPECT_EQ(l[3], -kInf);
+    EXPECT_EQ(l[4], -kInf);
+    auto r = run(UnaryOp::Relu);
+    EXPECT_TRUE(std::isnan(r[2]));
+    EXPECT_EQ(r[1], 0.0);
+  }
+}
+
+// ---------------------------------------------------------------- binary
+
+double binary_reference(BinaryOp op, double a, double b, Scalars s) {
+  switch (op) {
+    case BinaryOp::Add: return a + b;
+    case BinaryOp::Sub: return a - b;
+    case BinaryOp::Mul: return a * b;
+    case BinaryOp::Div: return a / b;
+    case BinaryOp::Maximum: return (a != a || b != b) ? kNaN : std::max(a, b);
+    case BinaryOp::Minimum: return (a != a || b != b) ? kNaN : std::min(a, b);
+    case BinaryOp::AddScaled: return a + s.a * b;
+    case BinaryOp::TanhBackward: return a * (1 - b * b);
+    case BinaryOp::SigmoidBackward: return a * b * (1 - b);
+    case BinaryOp::ReluBackward: return b > 0 ? a : 0;
+    case BinaryOp::LeakyReluBackward: return b > 0 ? a : s.a * a;
+    case BinaryOp::ClampBackward: return (b >= s.a && b <= s.b) ? a : 0;
+    case BinaryOp::AbsBackward: return a * ((b > 0) - (b < 0));
+  }
+  return 0;
+}
+
+const BinaryOp kBinaryOps[] = {BinaryOp::Add,          BinaryOp::Sub,
+                               BinaryOp::Mul,          BinaryOp::Div,
+                               BinaryOp::Maximum,      BinaryOp::Minimum,
+                               BinaryOp::AddScaled,
+                               BinaryOp::TanhBackward, BinaryOp::SigmoidBackward,
+                               BinaryOp::ReluBackward, BinaryOp::LeakyReluBackward,
+                               BinaryOp::ClampBackward, BinaryOp::AbsBackward};
+const BinaryOp kInt64BinaryOps[] = {BinaryOp::Add,       BinaryOp::Sub,     BinaryOp::Mul,
+                                    BinaryOp::AddScaled, BinaryOp::Maximum, BinaryOp::Minimum};
+
+void check_binary(Ops& f, BinaryOp op, DType t, Tol tol);
+
+// Each op on same-shape, broadcast (one side, both sides, a scalar on either side),
+// transposed-into-strided and empty operands; float32, float64, and int64 where allowed.
+TEST_P(Ops, Binary) {
+  for (BinaryOp op : kBinaryOps) {
+    check_binary(*this, op, DType::Float32, {1e-6, 0});
+    // 1 - v^2 cancels near |v| = 1, where a fused multiply-add is the more exact.
+    check_binary(*this, op, DType::Float64, {1e-12, 0});
+  }
+  for (BinaryOp op : kInt64BinaryOps) check_binary(*this, op, DType::Int64, kExact);
+}
+
+void check_binary(Ops& f, BinaryOp op, DType t, Tol tol) {
+  Scalars s{-0.5, 0.5};
+  if (op == BinaryOp::LeakyReluBackward) s = {0.2, 0};
+  if (op == BinaryOp::AddScaled) s = {2, 0};  // whole (int64), and exact in any precision
+  const Shape shape = {3, 5, 7};
+  std::vector<double> a = random_values(shape.numel(), t, -2, 2, 1);
+  std::vector<double> b = random_values(shape.numel(), t, 0.25, 2, 2);
+  if (op != BinaryOp::Div)
+    for (std::size_t i = 0; i < b.size(); i += 3) b[i] = -b[i];
+  if (t == DType::Int64) {
+    a = random_values(shape.numel(), t, -50, 50, 1);
+    b = random_values(shape.numel(), t, -50, 50, 2);
+  }
+  using Make = std::function<Arg(Backend&)>;
+  struct Placement {
+    const char* name;
+    Shape shape;
+    Make a, b;
+    Layout dst;
+  };
+  const std::vector<double> b_row(b.begin(), b.begin() + 35), a_col(a.begin(), a.begin() + 3);
+  const std::vector<Placement> placements = {
+      {"contiguous", shape, [&](Backend& k) { return make_arg(k, t, shape, a); },
+       [&](Backend& k) { return make_arg(k, t, shape, b); }, Layout::Contiguous},
+      {"broadcast b", shape, [&](Backend& k) { return make_arg(k, t, shape, a); },
+       [&](Backend& k) { return make_broadcast(k, t, {5, 7}, b_row, shape); }, Layout::Contiguous},
+      {"both broadcast", shape, [&](Backend& k) { return make_broadcast(k, t, {3, 1, 1}, a_col, shape); },
+       [&](Backend& k) { return make_broadcast(k, t, {1, 5, 7}, b_row, shape); }, Layout::Contiguous},
+      {"scalar b", shape, [&](Backend& k) { return make_arg(k, t, shape, a); },
+       [&](Backend& k) { return make_broadcast(k, t, {}, {b[2]}, shape); }, Layout::Contiguous},
+      {"scalar a", shape, [&](Backend& k) { return make_broadcast(k, t, {}, {b[2]}, shape); },
+       [&](Backend& k) { return make_arg(k, t, shape, a); }, Layout::Strided},
+      {"transposed a, strided b and dst", shape, [&](Backend& k) { return make_arg(k, t, shape, a, Layout::Reversed); },
+       [&](Backend& k) { return make_arg(k, t, shape, b, Layout::Strided); }, Layout::Strided},
+      {"empty", {4, 0}, [&](Backend& k) { return make_arg(k, t, {4, 0}, {}); },
+       [&](Backend& k) { return make_arg(k, t, {4, 0}, {}); }, Layout::Contiguous},
+  };
+  for (const Placement& p : placements) {
+    auto run = [&](Backend& k) {
+      Arg va = p.a(k), vb = p.b(k);
+      Arg dst = make_out(k, t, p.shape, p.dst);
+      k.binary(op, dst.view, va.view, vb.view, s);
+      return Outputs{{"dst", read(dst)}};
+    };
+    auto naive = [&] {
+      std::vector<double> va = p.a(cpu_reference()).values, vb = p.b(cpu_reference()).values, want;
+      for (std::size_t i = 0; i < va.size(); ++i) want.push_back(round_to(t, binary_reference(op, va[i], vb[i], s)));
+      return Outputs{{"dst", want}};
+    };
+    f.check("binary op " + std::to_string(static_cast<int>(op)) + " " + p.name + " " + str(t), run, naive, tol);
+  }
+}
+
+// torch.maximum / minimum: NaN in either operand gives NaN.
+TEST_P(Ops, BinaryNaN) {
+  for (DType t : kFloatTypes)
+    for (BinaryOp op : {BinaryOp::Maximum, BinaryOp::Minimum}) {
+      const std::vector<double> a = {kNaN, 1, 2, -kInf}, b = {1, kNaN, 3, 0};
+      auto run = [&](Backend& k) {
+        Arg va = make_arg(k, t, {4}, a), vb = make_arg(k, t, {4}, b), dst = make_out(k, t, {4});
+        k.binary(op, dst.view, va.view, vb.view, {});
+        return Outputs{{"dst", read(dst)}};
+      };
+      auto naive = [&] {
+        std::vector<double> want;
+        for (int i = 0; i < 4; ++i) want.push_back(binary_reference(op, a[i], b[i], {}));
+        return Outputs{{"dst", want}};
+      };
+      check("binary NaN " + std::to_string(static_cast<int>(op)) + " " + str(t), run, naive, kExact);
+    }
+}
+
+// ---------------------------------------------------------------- reductions
+
+// Reference reduction of values (row-major over shape) over the dims where out_shape has 1.
+std::vector<double> reduce_reference(ReduceOp op, const Shape& shape, const std::vector<double>& x,
+                                     const Shape& out_shape) {
+  std::vector<double> acc(out_shape.numel(), op == ReduceOp::Max ? -kInf : op == ReduceOp::Min ? kInf : 0.0);
+  std::vector<bool> nan(out_shape.numel(), false);
+  std::int64_t count = shape.numel() / std::max<std::int64_t>(out_shape.numel(), 1);
+  std::int64_t i = 0;
+  for_each_index(shape, [&](const std::int64_t* idx) {
+    std::int64_t o_idx[kMaxDims];
+    for (int d = 0; d < shape.ndim; ++d) o_idx[d] = out_shape[d] == 1 ? 0 : idx[d];
+    std::int64_t o = row_major_offset(out_shape, o_idx);
+    double v = x[i++];
+    if (v != v) nan[o] = true;
+    if (op == ReduceOp::Max) acc[o] = std::max(acc[o], v);
+    else if (op == ReduceOp::Min) acc[o] = std::min(acc[o], v);
+    else acc[o] += v;
+  });
+  for (std::size_t o = 0; o < acc.size(); ++o) {
+    if (op == ReduceOp::Mean) acc[o] /= static_cast<double>(count);
+    if (nan[o]) acc[o] = kNaN;
+  }
+  return acc;
+}
+
+const ReduceOp kReduceOps[] = {ReduceOp::Sum, ReduceOp::Mean, ReduceOp::Max, ReduceOp::Min};
+
+// Every op over single dims, pairs, all dims and none, of a contiguous and a fully
+// transposed (2, 3, 4, 5) input; a broadcast and a sliced input; a rank-0 destination.
+TEST_P(Ops, Reduce) {
+  for (DType t : kFloatTypes) {
+    const Shape shape = {2, 3, 4, 5};
+    const std::vector<double> x = random_values(shape.numel(), t, -3, 3);
+    struct Input {
+      std::string name;
+      Shape shape;
+      std::function<Arg(Backend&)> make;
+    };
+    std::vector<Input> inputs = {
+        {"contiguous", shape, [&](Backend& b) { return make_arg(b, t, shape, x); }},
+        {"reversed", shape, [&](Backend& b) { return make_arg(b, t, shape, x, Layout::Reversed); }},
+        {"strided", shape, [&](Backend& b) { return make_arg(b, t, shape, x, Layout::Strided); }},
+    };
+    std::vector<std::pair<Input, std::vector<int>>> cases;
+    const std::vector<std::vector<int>> dim_sets = {{0}, {1}, {2}, {3}, {0, 1}, {2, 3}, {0, 2}, {1, 3}, {0, 3},
+                                                    {0, 1, 2, 3}, {1, 2, 3}, {}};
+    for (const Input& in : inputs)
+      for (const auto& dims : dim_sets) {
+        if (in.name == "strided" && dims.size() != 1) continue;
+        cases.push_back({in, dims});
+      }
+    const std::vector<double> row(x.begin(), x.begin() + 20);
+    cases.push_back({{"broadcast", {3, 4, 5}, [&](Backend& b) { return make_broadcast(b, t, {1, 4, 5}, row, {3, 4, 5}); }},
+                     {0}});
+    cases.push_back({{"sliced", {6, 2}, [&](Backend& b) { return make_strided(b, t, {6, 2}, {20, 3}, 1, std::vector<double>(x.begin(), x.begin() + 12)); }},
+                     {1}});
+    cases.push_back({{"odd rows", {7, 33}, [&](Backend& b) { return make_arg(b, t, {7, 33}, random_values(7 * 33, t, -3, 3, 9)); }},
+                     {1}});
+    cases.push_back({{"odd columns", {33, 7}, [&](Backend& b) { return make_arg(b, t, {33, 7}, random_values(7 * 33, t, -3, 3, 9)); }},
+                     {0}});
+    cases.push_back({{"empty kept dim", {0, 5}, [&](Backend& b) { return make_arg(b, t, {0, 5}, {}); }}, {1}});
+    for (const auto& [in, dims] : cases)
+      for (ReduceOp op : kReduceOps) {
+        Shape out_shape = in.shape;
+        for (int d : dims) out_shape[d] = 1;
+        std::string name;
+        for (int d : dims) name += std::to_string(d);
+        auto run = [&](Backend& b) {
+          Arg src = in.make(b);
+          Arg dst = make_out(b, t, out_shape);
+          b.reduce(op, dst.view, src.view);
+          return Outputs{{"dst", read(dst)}};
+        };
+        auto naive = [&] {
+          return Outputs{{"dst", reduce_reference(op, in.shape, in.make(cpu_reference()).values, out_shape)}};
+        };
+        check("reduce op " + std::to_string(static_cast<int>(op)) + " " + in.name + " dims {" + name + "} " + str(t),
+              run, naive, tol_for(t, {1e-5, 1e-5}, {1e-12, 1e-12}));
+      }
+    // A rank-0 destination: the sum of everything.
+    auto run = [&](Backend& b) {
+      Arg src = make_arg(b, t, {5, 6}, std::vector<double>(x.begin(), x.begin() + 30));
+      Arg dst = make_out(b, t, {});
+      b.reduce(ReduceOp::Sum, dst.view, src.view);
+      return Outputs{{"dst", read(dst)}};
+    };
+    auto naive = [&] {
+      return Outputs{{"dst", {std::accumulate(x.begin(), x.begin() + 30, 0.0)}}};
+    };
+    check("reduce to rank 0 " + str(t), run, naive, tol_for(t, {1e-5, 1e-5}, {1e-12, 1e-12}));
+  }
+}
+
+TEST_P(Ops, ReduceNaNPropagatesThroughMaxMin) {
+  for (DType t : kFloatTypes)
+    for (ReduceOp op : {ReduceOp::Max, ReduceOp::Min, ReduceOp::Sum}) {
+      const std::vector<double> x = {1, 2, kNaN, 0, 5, 3, -1, 4};
+      for (const Shape& out_shape : {Shape{1, 1}, Shape{2, 1}, Shape{1, 4}}) {
+        auto run = [&](Backend& b) {
+          Arg src = make_arg(b, t, {2, 4}, x);
+          Arg dst = make_out(b, t, out_shape);
+          b.reduce(op, dst.view, src.view);
+          return Outputs{{"dst", read(dst)}};
+        };
+        check("reduce NaN " + std::to_string(static_cast<int>(op)) + " to " + str(out_shape) + " " + str(t), run,
+              [&] { return Outputs{{"dst", reduce_reference(op, {2, 4}, x, out_shape)}}; }, kExact);
+      }
+    }
+}
+
+// 2^24 + 4M ones in float32: a naive float accumulator stalls at 2^24.
+TEST_P(Ops, ReduceFloat32SumIsAccurate) {
+  const std::int64_t n = 1 << 20;
+  std::vector<double> x(n, 1.0);
+  x[0] = 16777216.0;
+  Arg src = make_arg(be(), DType::Float32, {n}, x);
+  Arg dst = make_out(be(), DType::Float32, {1});
+  be().reduce(ReduceOp::Sum, dst.view, src.view);
+  // Blocked lanes lose at most the ones added to the 2^24 lane within one short block.
+  EXPECT_NEAR(read(dst)[0], 16777216.0 + (n - 1), 64.0);
+}
+
+// ---------------------------------------------------------------- arg-reductions
+
+// Reference: the first extreme along dim, or the first NaN (PyTorch's rule: NaN wins).
+void arg_reduce_reference(bool is_max, const Shape& shape, const std::vector<double>& x, int dim,
+                          std::vector<double>& values, std::vector<double>& indices) {
+  Shape out_shape = shape;
+  out_shape[dim] = 1;
+  values.assign(out_shape.numel(), 0);
+  indices.assign(out_shape.numel(), 0);
+  std::int64_t o = 0;
+  for_each_index(out_shape, [&](const std::int64_t* pos) {
+    std::int64_t p[kMaxDims];
+    std::copy(pos, pos + shape.ndim, p);
+    double best = 0;
+    std::int64_t best_k = -1;
+    for (std::int64_t k = 0; k < shape[dim]; ++k) {
+      p[dim] = k;
+      double v = x[row_major_offset(shape, p)];
+      if (best_k >= 0 && best != best) break;
+      if (best_k < 0 || v != v || (is_max ? v > best : v < best)) best = v, best_k = k;
+    }
+    values[o] = best;
+    indices[o] = static_cast<double>(best_k);
+    ++o;
+  });
+}
+
+TEST_P(Ops, ArgReduce) {
+  // (3, 4) with ties along both dims; (2, 2) with NaNs; transposed (5, 6, 4) along each dim.
+  const std::vector<double> ties = {1, 5, 5, 0,  5, 2, 5, 0,  5, 5, 1, 0};
+  const std::vector<double> nans = {1, kNaN, 7, kNaN};
+  struct Case {
+    std::string name;
+    Shape shape;
+    std::vector<double> x;
+    Layout layout;
+  };
+  for (DType t : kFloatTypes) {
+    const std::vector<Case> cases = {
+        {"ties", {3, 4}, ties, Layout::Contiguous},
+        {"ties strided", {3, 4}, ties, Layout::Strided},
+        {"NaN", {2, 2}, nans, Layout::Contiguous},
+        {"NaN row", {4}, nans, Layout::Contiguous},
+        {"transposed", {5, 6, 4}, random_values(120, t), Layout::Reversed},
+        {"odd", {3, 37}, random_values(111, t, -1, 1, 4), Layout::Contiguous},
+    };
+    for (const Case& c : cases)
+      for (int dim = 0; dim < c.shape.ndim; ++dim)
+        for (bool is_max : {true, false}) {
+          Shape out_shape = c.shape;
+          out_shape[dim] = 1;
+          for (int nulls = 0; nulls < 3; ++nulls) {  // both outputs; null values; null indices
+            auto run = [&](Backend& b) {
+              Arg src = make_arg(b, t, c.shape, c.x, c.layout);
+              Arg vals = make_out(b, t, out_shape), idx = make_out(b, DType::Int64, out_shape);
+              b.arg_reduce(is_max, nulls == 1 ? null_view(t, out_shape) : vals.view,
+                           nulls == 2 ? null_view(DType::Int64, out_shape) : idx.view, src.view, dim);
+              Outputs out;
+              if (nulls != 1) out.push_back({"values", read(vals)});
+              if (nulls != 2) out.push_back({"indices", read(idx)});
+              return out;
+            };
+            auto naive = [&] {
+              std::vector<double> v, i;
+              arg_reduce_reference(is_max, c.shape, make_arg(cpu_reference(), t, c.shape, c.x).values, dim, v, i);
+              Outputs out;
+              if (nulls != 1) out.push_back({"values", v});
+              if (nulls != 2) out.push_back({"indices", i});
+              return out;
+            };
+            check("arg_reduce " + c.name + (is_max ? " max" : " min") + " dim " + std::to_string(dim) + " nulls " +
+                      std::to_string(nulls) + " " + str(t),
+                  run, naive, kExact);
+          }
+        }
+  }
+}
+
+TEST_P(Ops, IntMinMax) {
+  const std::vector<double> buf = {5, -100, 3, 100, -7, 1000, 2, 0};
+  struct Case {
+    std::string name;
+    std::function<Arg(Backend&)> make;
+  };
+  const std::vector<Case> cases = {
+      {"every other", [&](Backend& b) { return make_strided(b, DType::Int64, {4}, {2}, 0, {5, 3, -7, 2}); }},
+      {"contiguous 2-d", [&](Backend& b) { return make_arg(b, DType::Int64, {2, 4}, buf); }},
+      {"transposed", [&](Backend& b) { return make_arg(b, DType::Int64, {2, 4}, buf, Layout::Reversed); }},
+      {"broadcast", [&](Backend& b) { return make_broadcast(b, DType::Int64, {1, 3}, {4, -2, 9}, {5, 3}); }},
+      {"one element", [&](Backend& b) { return make_arg(b, DType::Int64, {1}, {-3}); }},
+      {"large", [&](Backend& b) { return make_arg(b, DType::Int64, {1000, 37}, random_values(37000, DType::Int64, -1e9, 1e9, 8)); }},
+  };
+  for (const Case& c : cases) {
+    auto run = [&](Backend& b) {
+      Arg src = c.make(b);
+      Arg dst = make_out(b, DType::Int64, {2});
+      b.int_min_max(dst.view, src.view);
+      return Outputs{{"min max", read(dst)}};
+    };
+    auto naive = [&] {
+      std::vector<double> v = c.make(cpu_reference()).values;
+      return Outputs{{"min max", {*std::min_element(v.begin(), v.end()), *std::max_element(v.begin(), v.end())}}};
+    };
+    check("int_min_max " + c.name, run, naive, kExact);
+  }
+}
+
+// ---------------------------------------------------------------- softmax
+
+std::vector<double> softmax_reference(const Shape& shape, const std::vector<double>& x, int dim, bool log) {
+  std::vector<double> out(x.size());
+  Shape rows = shape;
+  rows[dim] = 1;
+  for_each_index(rows, [&](const std::int64_t* pos) {
+    std::int64_t p[kMaxDims];
+    std::copy(pos, pos + shape.ndim, p);
+    auto at = [&](std::int64_t k) { p[dim] = k; return row_major_offset(shape, p); };
+    double m = -kInf, s = 0;
+    for (std::int64_t k = 0; k < shape[dim]; ++k) m = std::max(m, x[at(k)]);
+    for (std::int64_t k = 0; k < shape[dim]; ++k) s += std::exp(x[at(k)] - m);
+    for (std::int64_t k = 0; k < shape[dim]; ++k)
+      out[at(k)] = log ? x[at(k)] - m - std::log(s) : std::exp(x[at(k)] - m) / s;
+  });
+  return out;
+}
+
+std::vector<double> softmax_backward_reference(const Shape& shape, const std::vector<double>& dy,
+                                               const std::vector<double>& y, int dim, bool log) {
+  std::vector<double> out(y.size());
+  Shape rows = shape;
+  rows[dim] = 1;
+  for_each_index(rows, [&](const std::int64_t* pos) {
+    std::int64_t p[kMaxDims];
+    std::copy(pos, pos + shape.ndim, p);
+    auto at = [&](std::int64_t k) { p[dim] = k; return row_major_offset(shape, p); };
+    double s = 0;
+    for (std::int64_t k = 0; k < shape[dim]; ++k) s += log ? dy[at(k)] : dy[at(k)] * y[at(k)];
+    for (std::int64_t k = 0; k < shape[dim]; ++k)
+      out[at(k)] = log ? dy[at(k)] - std::exp(y[at(k)]) * s : y[at(k)] * (dy[at(k)] - s);
+  });
+  return out;
+}
+
+// Forward along every dim of contiguous and transposed inputs; the backward from a y the
+// reference computed (so both columns see the same y) and a dy laid out like x.
+TEST_P(Ops, Softmax) {
+  for (DType t : kFloatTypes) {
+    const Shape shape = {4, 37, 3};
+    const std::vector<double> x = random_values(shape.numel(), t, -8, 8);
+    const std::vector<double> dy = random_values(shape.numel(), t, -1, 1, 7);
+    for (Layout layout : {Layout::Contiguous, Layout::Reversed, Layout::Strided})
+      for (int dim = 0; dim < 3; ++dim)
+        for (bool log : {false, true}) {
+          const std::string what = std::string(log ? "log_softmax" : "softmax") + " " + layout_name(layout) +
+                                   " dim " + std::to_string(dim) + " " + str(t);
+          auto run = [&](Backend& b) {
+            Arg xa = make_arg(b, t, shape, x, layout), ya = make_out(b, t, shape, layout);
+            b.softmax(ya.view, xa.view, dim, log);
+            return Outputs{{"y", read(ya)}};
+          };
+          check(what, run, [&] { return Outputs{{"y", softmax_reference(shape, x, dim, log)}}; },
+                tol_for(t, {2e-6, 2e-6}, {1e-13, 1e-13}));
+          std::vector<double> y = softmax_reference(shape, x, dim, log);
+          for (double& v : y) v = round_to(t, v);
+          auto run_backward = [&](Backend& b) {
+            Arg dya = make_arg(b, t, shape, dy, layout), ya = make_arg(b, t, shape, y);
+            Arg dx = make_out(b, t, shape, layout == Layout::Strided ? Layout::Strided : Layout::Contiguous);
+            b.softmax_backward(dx.view, dya.view, ya.view, dim, log);
+            return Outputs{{"dx", read(dx)}};
+          };
+          check(what + " backward", run_backward,
+                [&] { return Outputs{{"dx", softmax_backward_reference(shape, dy, y, dim, log)}}; },
+                tol_for(t, {2e-5, 2e-5}, {1e-12, 1e-12}));
+        }
+    // Empty rows: nothing to do.
+    Arg e = make_out(be(), t, {0, 5}), ex = make_arg(be(), t, {0, 5}, {});
+    be().softmax(e.view, ex.view, 1, false);
+    be().softmax_backward(e.view, ex.view, ex.view, 1, true);
+    be().synchronize();
+  }
+}
+
+// Long rows, a -inf (exp gives 0) and a value that would overflow exp without the max shift.
+TEST_P(Ops, SoftmaxLargeRowsAndExtremeValues) {
+  const std::int64_t rows = 64, cols = 5000;
+  std::vector<double> x = random_values(rows * cols, DType::Float32, -30, 30);
+  x[3] = -kInf;
+  x[5] = 80;
+  for (bool log : {false, true}) {
+    auto run = [&](Backend& b) {
+      Arg xa = make_arg(b, DType::Float32, {rows, cols}, x), ya = make_out(b, DType::Float32, {rows, cols});
+      b.softmax(ya.view, xa.view, 1, log);
+      return Outputs{{"y", read(ya)}};
+    };
+    // x - max rounds in float: tiny values carry its error.
+    check(log ? "large log_softmax" : "large softmax", run,
+          [&] { return Outputs{{"y", softmax_reference({rows, cols}, x, 1, log)}}; },
+          log ? Tol{1e-6, 1e-5} : Tol{2e-6, 1e-12});
+    if (!log) {
+      EXPECT_EQ(run(be())[0].second[3], 0.0);
+    }
+  }
+}
+
+// ---------------------------------------------------------------- indexing
+
+// out[.., i, ..] = src[.., index[i], ..] along dim.
+std::vector<double> index_select_reference(const Shape& shape, const std::vector<double>& src, int dim,
+                                           const std::vector<double>& index, Shape& out_shape) {
+  out_shape = shape;
+  out_shape[dim] = static_cast<std::int64_t>(index.size());
+  std::vector<double> out;
+  for_each_index(out_shape, [&](const std::int64_t* pos) {
+    std::int64_t p[kMaxDims];
+    std::copy(pos, pos + shape.ndim, p);
+    p[dim] = static_cast<std::int64_t>(index[pos[dim]]);
+    out.push_back(src[row_major_offset(shape, p)]);
+  });
+  return out;
+}
+
+TEST_P(Ops, IndexSelect) {
+  const Shape shape = {4, 5, 6};
+  const std::vector<double> index = {3, 0, 3, 1};
+  for (DType t : {DType::Float32, DType::Float64, DType::Int64}) {
+    const std::vector<double> src = random_values(shape.numel(), t, -100, 100);
+    for (Layout layout : {Layout::Contiguous, Layout::Reversed, Layout::Strided})
+      for (int dim = 0; dim < 3; ++dim) {
+        Shape out_shape;
+        const std::vector<double> want = index_select_reference(shape, src, dim, index, out_shape);
+        auto run = [&](Backend& b) {
+          Arg s = make_arg(b, t, shape, src, layout);
+          Arg i = make_arg(b, DType::Int64, {4}, index, layout == Layout::Strided ? Layout::Strided : Layout::Contiguous);
+          Arg out = make_out(b, t, out_shape, layout);
+          b.index_select(out.view, s.view, dim, i.view);
+          return Outputs{{"out", read(out)}};
+        };
+        check(std::string("index_select ") + layout_name(layout) + " dim " + std::to_string(dim) + " " + str(t), run,
+              [&] { return Outputs{{"out", want}}; }, kExact);
+      }
+    // Embedding-like: many rows of a table; and an empty index.
+    for (std::int64_t count : {300, 0}) {
+      const std::int64_t vocab = 50, width = 33;
+      const std::vector<double> table = random_values(vocab * width, t, -100, 100, 2);
+      std::vector<double> idx(count);
+      for (std::int64_t i = 0; i < count; ++i) idx[i] = static_cast<double>((i * 7919) % vocab);
+      Shape out_shape;
+      const std::vector<double> want = index_select_reference({vocab, width}, table, 0, idx, out_shape);
+      auto run = [&](Backend& b) {
+        Arg s = make_arg(b, t, {vocab, width}, table), i = make_arg(b, DType::Int64, {count}, idx);
+        Arg out = make_out(b, t, out_shape);
+        b.index_select(out.view, s.view, 0, i.view);
+        return Outputs{{"out", read(out)}};
+      };
+      check("index_select embedding rows " + std::to_string(count) + " " + str(t), run,
+            [&] { return Outputs{{"out", want}}; }, kExact);
+    }
+  }
+}
+
+// dst[.., index[i], ..] += src[.., i, ..], with repeated indices.
+TEST_P(Ops, IndexAdd) {
+  for (DType t : kFloatTypes)
+    for (int dim = 0; dim < 3; ++dim)
+      for (Layout layout : {Layout::Contiguous, Layout::Strided}) {
+        const std::int64_t n = 11;
+        Shape dst_shape = {3, 4, 5}, src_shape = dst_shape;
+        src_shape[dim] = n;
+        std::vector<double> index(n);
+        for (std::int64_t i = 0; i < n; ++i) index[i] = static_cast<double>((i * 3) % dst_shape[dim]);
+        const std::vector<double> dst0 = random_values(dst_shape.numel(), t, -1, 1, 4);
+        const std::vector<double> src = random_values(src_shape.numel(), t, -1, 1, 5);
+        auto run = [&](Backend& b) {
+          Arg d = make_arg(b, t, dst_shape, dst0, layout), s = make_arg(b, t, src_shape, src, layout);
+          Arg i = make_arg(b, DType::Int64, {n}, index, layout);
+          b.index_add(d.view, dim, i.view, s.view);
+          return Outputs{{"dst", read(d)}};
+        };
+        auto naive = [&] {
+          std::vector<double> want = dst0;
+          std::int64_t k = 0;
+          for_each_index(src_shape, [&](const std::int64_t* p) {
+            std::int64_t q[kMaxDims];
+            std::copy(p, p + 3, q);
+            q[dim] = static_cast<std::int64_t>(index[p[dim]]);
+            want[row_major_offset(dst_shape, q)] += src[k++];
+          });
+          return Outputs{{"dst", want}};
+        };
+        check(std::string("index_add ") + layout_name(layout) + " dim " + std::to_string(dim) + " " + str(t), run,
+              naive, tol_for(t, {1e-6, 1e-6}, {1e-14, 1e-14}));
+      }
+}
+
+// gather: out[i][j] = src[index[i][j]][j] (dim 0) or src[i][index[i][j]] (dim 1); scatter_add
+// the reverse, summing repeats. The index is smaller than src off dim.
+TEST_P(Ops, GatherAndScatterAdd) {
+  for (DType t : kFloatTypes)
+    for (int dim = 0; dim < 2; ++dim)
+      for (Layout layout : {Layout::Contiguous, Layout::Reversed, Layout::Strided}) {
+        const Shape src_shape = {4, 5}, index_shape = {3, 4};
+        const std::vector<double> src = random_values(20, t, -1, 1, 6);
+        const std::vector<double> index = dim == 0 ? std::vector<double>{0, 1, 1, 3, 2, 2, 2, 0, 3, 3, 1, 0}
+                                                   : std::vector<double>{4, 0, 2, 2, 1, 3, 3, 1, 0, 0, 4, 4};
+        auto target = [&](std::int64_t i, std::int64_t j) {
+          std::int64_t k = static_cast<std::int64_t>(index[i * 4 + j]);
+          return dim == 0 ? k * 5 + j : i * 5 + k;
+        };
+        auto run = [&](Backend& b) {
+          Arg s = make_arg(b, t, src_shape, src, layout), i = make_arg(b, DType::Int64, index_shape, index, layout);
+          Arg out = make_out(b, t, index_shape, layout);
+          b.gather(out.view, s.view, dim, i.view);
+          return Outputs{{"out", read(out)}};
+        };
+        auto naive = [&] {
+          std::vector<double> want;
+          for (int i = 0; i < 3; ++i)
+            for (int j = 0; j < 4; ++j) want.push_back(src[target(i, j)]);
+          return Outputs{{"out", want}};
+        };
+        check(std::string("gather ") + layout_name(layout) + " dim " + std::to_string(dim) + " " + str(t), run, naive,
+              kExact);
+
+        const std::vector<double> dst0 = random_values(20, t, -1, 1, 7), add = random_values(12, t, -1, 1, 3);
+        auto run_scatter = [&](Backend& b) {
+          Arg d = make_arg(b, t, src_shape, dst0, layout), i = make_arg(b, DType::Int64, index_shape, index, layout);
+          Arg a = make_arg(b, t, index_shape, add, layout);
+          b.scatter_add(d.view, dim, i.view, a.view);
+          return Outputs{{"dst", read(d)}};
+        };
+        auto naive_scatter = [&] {
+          std::vector<double> want = dst0;
+          for (int i = 0; i < 3; ++i)
+            for (int j = 0; j < 4; ++j) want[target(i, j)] += add[i * 4 + j];
+          return Outputs{{"dst", want}};
+        };
+        check(std::string("scatter_add ") + layout_name(layout) + " dim " + std::to_string(dim) + " " + str(t),
+              run_scatter, naive_scatter, tol_for(t, {1e-6, 1e-6}, {1e-14, 1e-14}));
+      }
+}
+
+// ---------------------------------------------------------------- nll loss
+
+TEST_P(Ops, NllLoss) {
+  const std::int64_t n = 7, c = 5;
+  const std::vector<double> target = {2, -100, 0, 4, -100, 1, 0};
+  for (DType t : kFloatTypes)
+    for (std::int64_t ignore : {std::int64_t{-100}, std::int64_t{0}})  // 0: an ignore_index that is a class
+      for (Layout layout : {Layout::Contiguous, Layout::Reversed, Layout::Strided}) {
+        const std::vector<double> logp = random_values(n * c, t, -5, 0);
+        const std::vector<double> grad = random_values(n, t, 0.5, 1.5, 4);
+        std::vector<double> tgt = target;
+        if (ignore == 0)
+          for (double& v : tgt) v = v == -100 ? 3 : v;
+        auto ignored = [&](std::int64_t i) { return static_cast<std::int64_t>(tgt[i]) == ignore; };
+        const std::string what = std::string(layout_name(layout)) + " ignore " + std::to_string(ignore) + " " + str(t);
+        auto run = [&](Backend& b) {
+          Arg lp = make_arg(b, t, {n, c}, logp, layout), tg = make_arg(b, DType::Int64, {n}, tgt, layout);
+          Arg loss = make_out(b, t, {n}, layout);
+          b.nll_loss(loss.view, lp.view, tg.view, ignore);
+          return Outputs{{"loss", read(loss)}};
+        };
+        auto naive = [&] {
+          std::vector<double> want(n);
+          for (std::int64_t i = 0; i < n; ++i) want[i] = ignored(i) ? 0 : -logp[i * c + static_cast<std::int64_t>(tgt[i])];
+          return Outputs{{"loss", want}};
+        };
+        check("nll_loss " + what, run, naive, kExact);
+        // Backward with a per-row gradient and with a shared (stride-0) scale.
+        for (bool shared : {false, true}) {
+          auto run_backward = [&](Backend& b) {
+            Arg g = shared ? make_broadcast(b, t, {1}, {grad[0]}, {n}) : make_arg(b, t, {n}, grad, layout);
+            Arg tg = make_arg(b, DType::Int64, {n}, tgt, layout);
+            Arg d = make_out(b, t, {n, c}, layout);
+            b.nll_loss_backward(d.view, g.view, tg.view, ignore);
+            return Outputs{{"dlogp", read(d)}};
+          };
+          auto naive_backward = [&] {
+            std::vector<double> want(n * c, 0.0);
+            for (std::int64_t i = 0; i < n; ++i)
+              if (!ignored(i)) want[i * c + static_cast<std::int64_t>(tgt[i])] = -grad[shared ? 0 : i];
+            return Outputs{{"dlogp", want}};
+          };
+          check("nll_loss_backward " + what + (shared ? " shared scale" : ""), run_backward, naive_backward, kExact);
+        }
+      }
+}
+
+// ---------------------------------------------------------------- gemm
+
+struct GemmCase {
+  bool ta, tb;
+  std::int64_t m, n, k, batch;
+  double alpha, beta;
+  std::int64_t pad;  // extra leading-dimension and batch-stride elements
+};
+
+// C = alpha op(A) op(B) + beta C, batched with strides, leading dimensions wider than the rows.
+TEST_P(Ops, Gemm) {
+  std::vector<GemmCase> cases;
+  for (bool ta : {false, true})
+    for (bool tb : {false, true})
+      for (std::int64_t batch : {1, 3}) cases.push_back({ta, tb, 7, 9, 5, batch, 1.5, -0.5, 3});
+  cases.push_back({false, false, 1, 13, 17, 1, 1, 0, 0});    // a single row
+  cases.push_back({true, false, 1, 13, 17, 2, 1, 1, 1});     // a single row, transposed, batched
+  cases.push_back({false, true, 33, 1, 65, 1, 2, 0, 0});     // a single column
+  cases.push_back({false, false, 31, 29, 1, 1, 1, 0.25, 2}); // k = 1
+  cases.push_back({false, false, 4, 5, 0, 2, 1, 0.5, 0});    // k = 0: C = beta C
+  cases.push_back({false, false, 0, 5, 3, 1, 1, 0, 0});      // m = 0
+  cases.push_back({true, true, 130, 150, 170, 1, 1, 0, 0});  // large
+  cases.push_back({false, false, 64, 65, 66, 8, -1, 1, 1});  // many batches
+  for (DType t : kFloatTypes)
+    for (const GemmCase& g : cases) {
+      const std::int64_t a_rows = g.ta ? g.k : g.m, a_cols = g.ta ? g.m : g.k;
+      const std::int64_t b_rows = g.tb ? g.n : g.k, b_cols = g.tb ? g.k : g.n;
+      const std::int64_t lda = std::max<std::int64_t>(a_cols + g.pad, 1), ldb = std::max<std::int64_t>(b_cols + g.pad, 1);
+      const std::int64_t ldc = std::max<std::int64_t>(g.n + g.pad, 1);
+      const std::int64_t sa = a_rows * lda + g.pad, sb = b_rows * ldb + g.pad, sc = g.m * ldc + g.pad;
+      const std::vector<double> a = random_values(std::max<std::int64_t>(g.batch * sa, 1), t, -1, 1, 11);
+      const std::vector<double> b = random_values(std::max<std::int64_t>(g.batch * sb, 1), t, -1, 1, 12);
+      std::vector<double> c = random_values(std::max<std::int64_t>(g.batch * sc, 1), t, -1, 1, 13);
+      // beta = 0 ignores what C held, NaN included.
+      if (g.beta == 0)
+        for (double& v : c) v = kNaN;
+      auto run = [&](Backend& be) {
+        DeviceBuffer da(be, t, static_cast<std::int64_t>(a.size())), db(be, t, static_cast<std::int64_t>(b.size()));
+        DeviceBuffer dc(be, t, static_cast<std::int64_t>(c.size()));
+        da.upload(a), db.upload(b), dc.upload(c);
+        be.gemm(g.ta, g.tb, g.m, g.n, g.k, g.alpha, da.data(), lda, db.data(), ldb, g.beta, dc.data(), ldc, t, g.batch,
+                sa, sb, sc);
+        return Outputs{{"c", dc.download()}};
+      };
+      auto naive = [&] {
+        std::vector<double> want = c;
+        for (std::int64_t p = 0; p < g.batch; ++p)
+          for (std::int64_t i = 0; i < g.m; ++i)
+            for (std::int64_t j = 0; j < g.n; ++j) {
+              double s = 0;
+              for (std::int64_t q = 0; q < g.k; ++q) {
+                double av = g.ta ? a[p * sa + q * lda + i] : a[p * sa + i * lda + q];
+                double bv = g.tb ? b[p * sb + j * ldb + q] : b[p * sb + q * ldb + j];
+                s += av * bv;
+              }
+              double& out = want[p * sc + i * ldc + j];
+              out = g.alpha * s + (g.beta == 0 ? 0 : g.beta * out);
+            }
+        return Outputs{{"c", want}};
+      };
+      const double scale = std::sqrt(static_cast<double>(std::max<std::int64_t>(g.k, 1)));
+      check("gemm ta=" + std::to_string(g.ta) + " tb=" + std::to_string(g.tb) + " m=" + std::to_string(g.m) +
+                " n=" + std::to_string(g.n) + " k=" + std::to_string(g.k) + " batch=" + std::to_string(g.batch) + " " +
+                str(t),
+            run, naive, tol_for(t, {1e-5, 1e-6 * scale}, {1e-13, 1e-14 * scale}));
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Backend, Ops, testing::ValuesIn(backends_under_test()), backend_test_name);
+
+}  // namespace
+}  // namespace recur::backend
