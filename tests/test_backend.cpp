@@ -1018,6 +1018,693 @@ TEST_P(Ops, Gemm) {
     }
 }
 
+// ---------------------------------------------------------------- convolution
+
+struct ConvCase {
+  std::int64_t n, c, h, w, o, kh, kw, sh, sw, ph, pw, dh, dw;
+  bool bias;
+};
+
+Window2d conv_window(const ConvCase& k) {
+  Window2d w;
+  w.batch = k.n, w.channels = k.c, w.in_h = k.h, w.in_w = k.w;
+  w.kernel_h = k.kh, w.kernel_w = k.kw, w.stride_h = k.sh, w.stride_w = k.sw;
+  w.pad_h = k.ph, w.pad_w = k.pw, w.dilation_h = k.dh, w.dilation_w = k.dw;
+  w.out_h = (k.h + 2 * k.ph - k.dh * (k.kh - 1) - 1) / k.sh + 1;
+  w.out_w = (k.w + 2 * k.pw - k.dw * (k.kw - 1) - 1) / k.sw + 1;
+  return w;
+}
+
+// Calls f(n, o, oh, ow, c, i, j, input offset) for every tap of every window that lands in
+// the input: the one loop nest of the convolution's reference and its gradients.
+template <class F>
+void for_each_conv_tap(const ConvCase& k, const Window2d& w, F&& f) {
+  for (std::int64_t n = 0; n < k.n; ++n)
+    for (std::int64_t o = 0; o < k.o; ++o)
+      for (std::int64_t oh = 0; oh < w.out_h; ++oh)
+        for (std::int64_t ow = 0; ow < w.out_w; ++ow)
+          for (std::int64_t c = 0; c < k.c; ++c)
+            for (std::int64_t i = 0; i < k.kh; ++i)
+              for (std::int64_t j = 0; j < k.kw; ++j) {
+                const std::int64_t ih = oh * k.sh - k.ph + i * k.dh, iw = ow * k.sw - k.pw + j * k.dw;
+                if (ih < 0 || ih >= k.h || iw < 0 || iw >= k.w) continue;
+                f(n, o, oh, ow, c, i, j, ((n * k.c + c) * k.h + ih) * k.w + iw);
+              }
+}
+
+TEST_P(Ops, Conv2dForwardBackward) {
+  const std::vector<ConvCase> cases = {
+      {2, 3, 7, 6, 4, 3, 2, 1, 1, 0, 0, 1, 1, true},
+      {2, 3, 9, 8, 5, 3, 3, 2, 1, 1, 2, 1, 1, false},   // stride, padding, no bias
+      {1, 2, 10, 9, 3, 3, 2, 2, 3, 2, 1, 2, 2, true},   // dilation
+      {3, 4, 5, 5, 2, 1, 1, 1, 1, 0, 0, 1, 1, true},    // 1x1: the image is its own col
+      {2, 1, 4, 4, 1, 4, 4, 1, 1, 0, 0, 1, 1, false},   // a kernel as large as the image
+      {5, 2, 6, 5, 3, 2, 2, 2, 2, 1, 1, 1, 1, true},    // batch above the thread count
+  };
+  for (DType t : kFloatTypes)
+    for (const ConvCase& k : cases) {
+      const Window2d w = conv_window(k);
+      const Shape in_shape = {k.n, k.c, k.h, k.w}, w_shape = {k.o, k.c, k.kh, k.kw}, out_shape = {k.n, k.o, w.out_h, w.out_w};
+      const std::vector<double> x = random_values(in_shape.numel(), t, -1, 1, 21);
+      const std::vector<double> wt = random_values(w_shape.numel(), t, -1, 1, 22);
+      const std::vector<double> bias = random_values(k.o, t, -1, 1, 23);
+      const std::vector<double> gout = random_values(out_shape.numel(), t, -1, 1, 24);
+      const std::string what = "conv2d " + str(in_shape) + " kernel " + str(w_shape) + " stride " + std::to_string(k.sh) +
+                               "," + std::to_string(k.sw) + " pad " + std::to_string(k.ph) + "," + std::to_string(k.pw) +
+                               " dilation " + std::to_string(k.dh) + "," + std::to_string(k.dw) +
+                               (k.bias ? "" : " no bias") + " " + str(t);
+      const Tol tol = tol_for(t, {1e-5, 1e-5}, {1e-12, 1e-12});
+      auto run = [&](Backend& b) {
+        Arg xi = make_arg(b, t, in_shape, x), wi = make_arg(b, t, w_shape, wt), bi = make_arg(b, t, {k.o}, bias);
+        Arg out = make_out(b, t, out_shape);
+        b.conv2d(out.view, xi.view, wi.view, k.bias ? bi.view : null_view(t, {k.o}), w);
+        return Outputs{{"out", read(out)}};
+      };
+      auto naive = [&] {
+        std::vector<double> out(out_shape.numel(), 0.0);
+        for (std::int64_t n = 0; n < k.n; ++n)
+          for (std::int64_t o = 0; o < k.o; ++o)
+            for (std::int64_t p = 0; p < w.out_h * w.out_w; ++p) out[(n * k.o + o) * w.out_h * w.out_w + p] = k.bias ? bias[o] : 0;
+        for_each_conv_tap(k, w, [&](auto n, auto o, auto oh, auto ow, auto c, auto i, auto j, std::int64_t xo) {
+          out[((n * k.o + o) * w.out_h + oh) * w.out_w + ow] += wt[((o * k.c + c) * k.kh + i) * k.kw + j] * x[xo];
+        });
+        return Outputs{{"out", out}};
+      };
+      check(what, run, naive, tol);
+
+      // Gradients: all three; grad_input only; weight and bias only.
+      for (int which = 0; which < 3; ++which) {
+        const bool gi = which != 2, gw = which != 1, gb = which != 1 && k.bias;
+        auto run_backward = [&](Backend& b) {
+          Arg xi = make_arg(b, t, in_shape, x), wi = make_arg(b, t, w_shape, wt), go = make_arg(b, t, out_shape, gout);
+          Arg dx = make_out(b, t, in_shape), dw = make_out(b, t, w_shape), db = make_out(b, t, {k.o});
+          b.conv2d_backward(gi ? dx.view : null_view(t, in_shape), gw ? dw.view : null_view(t, w_shape),
+                            gb ? db.view : null_view(t, {k.o}), go.view, xi.view, wi.view, w);
+          Outputs out;
+          if (gi) out.push_back({"grad_input", read(dx)});
+          if (gw) out.push_back({"grad_weight", read(dw)});
+          if (gb) out.push_back({"grad_bias", read(db)});
+          return out;
+        };
+        auto naive_backward = [&] {
+          std::vector<double> dx(in_shape.numel(), 0.0), dw(w_shape.numel(), 0.0), db(k.o, 0.0);
+          for (std::int64_t n = 0; n < k.n; ++n)
+            for (std::int64_t o = 0; o < k.o; ++o)
+              for (std::int64_t p = 0; p < w.out_h * w.out_w; ++p) db[o] += gout[(n * k.o + o) * w.out_h * w.out_w + p];
+          for_each_conv_tap(k, w, [&](auto n, auto o, auto oh, auto ow, auto c, auto i, auto j, std::int64_t xo) {
+            const double g = gout[((n * k.o + o) * w.out_h + oh) * w.out_w + ow];
+            const std::int64_t wo = ((o * k.c + c) * k.kh + i) * k.kw + j;
+            dx[xo] += wt[wo] * g;
+            dw[wo] += x[xo] * g;
+          });
+          Outputs out;
+          if (gi) out.push_back({"grad_input", dx});
+          if (gw) out.push_back({"grad_weight", dw});
+          if (gb) out.push_back({"grad_bias", db});
+          return out;
+        };
+        check(what + " backward " + std::to_string(which), run_backward, naive_backward, tol);
+      }
+    }
+}
+
+// ---------------------------------------------------------------- pooling
+
+struct PoolCase {
+  std::int64_t n, c, h, w, kh, kw, sh, sw, ph, pw;
+};
+
+Window2d pool_window(const PoolCase& k) {
+  Window2d w;
+  w.batch = k.n, w.channels = k.c, w.in_h = k.h, w.in_w = k.w;
+  w.kernel_h = k.kh, w.kernel_w = k.kw, w.stride_h = k.sh, w.stride_w = k.sw, w.pad_h = k.ph, w.pad_w = k.pw;
+  w.out_h = (k.h + 2 * k.ph - k.kh) / k.sh + 1;
+  w.out_w = (k.w + 2 * k.pw - k.kw) / k.sw + 1;
+  return w;
+}
+
+const std::vector<PoolCase> kPoolCases = {
+    {2, 3, 8, 8, 2, 2, 2, 2, 0, 0},  // LeNet's 2x2
+    {1, 2, 7, 9, 2, 2, 2, 2, 0, 0},  // odd extents: the last row and column fall off
+    {2, 2, 7, 6, 3, 3, 2, 2, 1, 1},  // padding
+    {1, 3, 6, 7, 3, 2, 1, 2, 1, 1},  // rectangular window, unequal strides
+    {3, 1, 5, 5, 2, 3, 1, 1, 1, 0},
+    {1, 1, 1, 1, 1, 1, 1, 1, 0, 0},
+};
+
+// Windows, for the references: calls f(plane, out position, input position within the
+// plane) for every input element of the window clipped to the input, in row-major order.
+template <class F>
+void for_each_pool_tap(const PoolCase& k, const Window2d& w, F&& f) {
+  for (std::int64_t plane = 0; plane < k.n * k.c; ++plane)
+    for (std::int64_t oh = 0; oh < w.out_h; ++oh)
+      for (std::int64_t ow = 0; ow < w.out_w; ++ow)
+        for (std::int64_t i = 0; i < k.kh; ++i)
+          for (std::int64_t j = 0; j < k.kw; ++j) {
+            const std::int64_t ih = oh * k.sh - k.ph + i, iw = ow * k.sw - k.pw + j;
+            if (ih < 0 || ih >= k.h || iw < 0 || iw >= k.w) continue;
+            f(plane, oh * w.out_w + ow, ih * k.w + iw);
+          }
+}
+
+// The first maximum of each window in row-major order, or its last NaN; int64 positions.
+void max_pool_reference(const PoolCase& k, const Window2d& w, const std::vector<double>& x, std::vector<double>& out,
+                        std::vector<double>& idx) {
+  const std::int64_t in_plane = k.h * k.w, out_plane = w.out_h * w.out_w;
+  out.assign(k.n * k.c * out_plane, -kInf);
+  idx.assign(out.size(), -1);
+  for_each_pool_tap(k, w, [&](std::int64_t plane, std::int64_t o, std::int64_t i) {
+    const double v = x[plane * in_plane + i];
+    double& best = out[plane * out_plane + o];
+    double& at = idx[plane * out_plane + o];
+    if (at < 0 || v > best || v != v) best = v, at = static_cast<double>(i);
+  });
+}
+
+TEST_P(Ops, MaxPool2d) {
+  for (DType t : kFloatTypes)
+    for (int data = 0; data < 3; ++data)  // random; ties (few distinct values); with NaNs
+      for (const PoolCase& k : kPoolCases) {
+        const Window2d w = pool_window(k);
+        const Shape in_shape = {k.n, k.c, k.h, k.w}, out_shape = {k.n, k.c, w.out_h, w.out_w};
+        std::vector<double> x = random_values(in_shape.numel(), t, -1, 1, 31);
+        if (data == 1)
+          for (double& v : x) v = std::floor(v * 2);
+        if (data == 2)
+          for (std::size_t i = 0; i < x.size(); i += 5) x[i] = kNaN;
+        const std::string what = "max_pool2d " + str(in_shape) + " kernel " + std::to_string(k.kh) + "x" +
+                                 std::to_string(k.kw) + " data " + std::to_string(data) + " " + str(t);
+        std::vector<double> want, want_idx;
+        max_pool_reference(k, w, x, want, want_idx);
+        for (bool with_indices : {true, false}) {
+          auto run = [&](Backend& b) {
+            Arg xi = make_arg(b, t, in_shape, x), out = make_out(b, t, out_shape);
+            Arg idx = make_out(b, DType::Int64, out_shape);
+            b.max_pool2d(out.view, with_indices ? idx.view : null_view(DType::Int64, out_shape), xi.view, w);
+            Outputs o{{"out", read(out)}};
+            if (with_indices) o.push_back({"indices", read(idx)});
+            return o;
+          };
+          auto naive = [&] {
+            Outputs o{{"out", want}};
+            if (with_indices) o.push_back({"indices", want_idx});
+            return o;
+          };
+          check(what + (with_indices ? "" : " no indices"), run, naive, kExact);
+        }
+        const std::vector<double> gout = random_values(out_shape.numel(), t, -1, 1, 32);
+        auto run_backward = [&](Backend& b) {
+          Arg go = make_arg(b, t, out_shape, gout), idx = make_arg(b, DType::Int64, out_shape, want_idx);
+          Arg dx = make_out(b, t, in_shape);
+          b.max_pool2d_backward(dx.view, go.view, idx.view, w);
+          return Outputs{{"grad_input", read(dx)}};
+        };
+        auto naive_backward = [&] {
+          std::vector<double> dx(in_shape.numel(), 0.0);
+          const std::int64_t in_plane = k.h * k.w, out_plane = w.out_h * w.out_w;
+          for (std::int64_t p = 0; p < k.n * k.c; ++p)
+            for (std::int64_t o = 0; o < out_plane; ++o)
+              dx[p * in_plane + static_cast<std::int64_t>(want_idx[p * out_plane + o])] += gout[p * out_plane + o];
+          return Outputs{{"grad_input", dx}};
+        };
+        check(what + " backward", run_backward, naive_backward, tol_for(t, {1e-6, 1e-7}, {1e-14, 1e-15}));
+      }
+}
+
+// PyTorch's divisor: the window clipped to the padded input (count_include_pad), or the
+// number of input elements it covers.
+std::int64_t avg_divisor(const PoolCase& k, const Window2d& w, std::int64_t o, bool count_include_pad) {
+  const std::int64_t oh = o / w.out_w, ow = o % w.out_w;
+  std::int64_t h0 = oh * k.sh - k.ph, w0 = ow * k.sw - k.pw;
+  std::int64_t h1 = std::min(h0 + k.kh, k.h + k.ph), w1 = std::min(w0 + k.kw, k.w + k.pw);
+  if (count_include_pad) return (h1 - h0) * (w1 - w0);
+  return (std::min(h1, k.h) - std::max<std::int64_t>(h0, 0)) * (std::min(w1, k.w) - std::max<std::int64_t>(w0, 0));
+}
+
+TEST_P(Ops, AvgPool2d) {
+  for (DType t : kFloatTypes)
+    for (bool include_pad : {true, false})
+      for (const PoolCase& k : kPoolCases) {
+        const Window2d w = pool_window(k);
+        const Shape in_shape = {k.n, k.c, k.h, k.w}, out_shape = {k.n, k.c, w.out_h, w.out_w};
+        const std::int64_t in_plane = k.h * k.w, out_plane = w.out_h * w.out_w;
+        const std::vector<double> x = random_values(in_shape.numel(), t, -1, 1, 33);
+        const std::vector<double> gout = random_values(out_shape.numel(), t, -1, 1, 34);
+        const std::string what = "avg_pool2d " + str(in_shape) + " kernel " + std::to_string(k.kh) + "x" +
+                                 std::to_string(k.kw) + " pad " + std::to_string(k.ph) +
+                                 (include_pad ? " count_include_pad " : " ") + str(t);
+        const Tol tol = tol_for(t, {1e-6, 1e-7}, {1e-14, 1e-15});
+        auto run = [&](Backend& b) {
+          Arg xi = make_arg(b, t, in_shape, x), out = make_out(b, t, out_shape);
+          b.avg_pool2d(out.view, xi.view, w, include_pad);
+          return Outputs{{"out", read(out)}};
+        };
+        auto naive = [&] {
+          std::vector<double> out(out_shape.numel(), 0.0);
+          for_each_pool_tap(k, w, [&](std::int64_t p, std::int64_t o, std::int64_t i) {
+            out[p * out_plane + o] += x[p * in_plane + i];
+          });
+          for (std::size_t i = 0; i < out.size(); ++i) out[i] /= static_cast<double>(avg_divisor(k, w, i % out_plane, include_pad));
+          return Outputs{{"out", out}};
+        };
+        check(what, run, naive, tol);
+        auto run_backward = [&](Backend& b) {
+          Arg go = make_arg(b, t, out_shape, gout), dx = make_out(b, t, in_shape);
+          b.avg_pool2d_backward(dx.view, go.view, w, include_pad);
+          return Outputs{{"grad_input", read(dx)}};
+        };
+        auto naive_backward = [&] {
+          std::vector<double> dx(in_shape.numel(), 0.0);
+          for_each_pool_tap(k, w, [&](std::int64_t p, std::int64_t o, std::int64_t i) {
+            dx[p * in_plane + i] += gout[p * out_plane + o] / static_cast<double>(avg_divisor(k, w, o, include_pad));
+          });
+          return Outputs{{"grad_input", dx}};
+        };
+        check(what + " backward", run_backward, naive_backward, tol);
+      }
+}
+
+// ---------------------------------------------------------------- batch normalisation
+
+struct BnShape {
+  std::int64_t n, c, l;
+};
+
+// Statistics (training with and without running buffers, eval), the normalisation (with
+// and without weight and bias) and the gradients, per channel over N*L values; the
+// per-channel views strided.
+TEST_P(Ops, BatchNorm) {
+  const double eps = 1e-5, momentum = 0.1;
+  for (DType t : kFloatTypes)
+    for (const BnShape& s : {BnShape{3, 4, 5}, BnShape{7, 3, 1}, BnShape{2, 5, 9}, BnShape{1, 2, 2}}) {
+      const Shape shape = {s.n, s.c, s.l};
+      const std::int64_t count = s.n * s.l;
+      const std::vector<double> x = random_values(shape.numel(), t, -2, 3, 41);
+      const std::vector<double> rm0 = random_values(s.c, t, -0.5, 0.5, 42), rv0 = random_values(s.c, t, 0.5, 2, 43);
+      const std::vector<double> weight = random_values(s.c, t, 0.5, 1.5, 44), bias = random_values(s.c, t, -1, 1, 45);
+      const std::vector<double> gout = random_values(shape.numel(), t, -1, 1, 46);
+      const Tol tol = tol_for(t, {1e-5, 1e-5}, {1e-12, 1e-12});
+      auto at = [&](std::int64_t n, std::int64_t c, std::int64_t l) { return (n * s.c + c) * s.l + l; };
+      // The reference statistics: mean, invstd and the running buffers after the update.
+      auto stats = [&](bool training, bool running) {
+        std::vector<double> mean(s.c), invstd(s.c), rm = rm0, rv = rv0;
+        for (std::int64_t c = 0; c < s.c; ++c) {
+          if (!training) {
+            mean[c] = rm0[c], invstd[c] = 1 / std::sqrt(rv0[c] + eps);
+            continue;
+          }
+          double sum = 0, sq = 0;
+          for (std::int64_t n = 0; n < s.n; ++n)
+            for (std::int64_t l = 0; l < s.l; ++l) sum += x[at(n, c, l)];
+          mean[c] = sum / count;
+          for (std::int64_t n = 0; n < s.n; ++n)
+            for (std::int64_t l = 0; l < s.l; ++l) sq += (x[at(n, c, l)] - mean[c]) * (x[at(n, c, l)] - mean[c]);
+          invstd[c] = 1 / std::sqrt(sq / count + eps);
+          if (running) {
+            rm[c] = (1 - momentum) * rm0[c] + momentum * mean[c];
+            rv[c] = (1 - momentum) * rv0[c] + momentum * (count > 1 ? sq / (count - 1) : sq);
+          }
+        }
+        return std::vector<std::vector<double>>{mean, invstd, rm, rv};
+      };
+      for (int mode = 0; mode < 3; ++mode) {  // training with running buffers; training without; eval
+        const bool training = mode != 2, running = mode != 1;
+        if (training && count == 1) continue;  // one value per channel: no variance to speak of
+        const std::string what = "batch_norm " + str(shape) + (training ? " training" : " eval") +
+                                 (running ? "" : " no running stats") + " " + str(t);
+        auto run = [&](Backend& b) {
+          Arg xi = make_arg(b, t, shape, x);
+          Arg mean = make_out(b, t, {s.c}, Layout::Strided), invstd = make_out(b, t, {s.c});
+          Arg rm = make_arg(b, t, {s.c}, rm0, Layout::Strided), rv = make_arg(b, t, {s.c}, rv0);
+          b.batch_norm_stats(mean.view, invstd.view, xi.view, running ? rm.view : null_view(t, {s.c}),
+                             running ? rv.view : null_view(t, {s.c}), training, momentum, eps);
+          Outputs o{{"mean", read(mean)}, {"invstd", read(invstd)}};
+          if (running) o.push_back({"running_mean", read(rm)}), o.push_back({"running_var", read(rv)});
+          return o;
+        };
+        auto naive = [&] {
+          auto st = stats(training, running);
+          Outputs o{{"mean", st[0]}, {"invstd", st[1]}};
+          if (running) o.push_back({"running_mean", st[2]}), o.push_back({"running_var", st[3]});
+          return o;
+        };
+        check(what + " stats", run, naive, tol);
+
+        // Normalisation and gradients from the reference statistics, rounded to the dtype.
+        auto st = stats(training, running);
+        std::vector<double> mean = st[0], invstd = st[1];
+        for (double& v : mean) v = round_to(t, v);
+        for (double& v : invstd) v = round_to(t, v);
+        for (int affine = 0; affine < 3; ++affine) {  // weight and bias; neither; weight only
+          const bool has_w = affine != 1, has_b = affine == 0;
+          auto run_norm = [&](Backend& b) {
+            Arg xi = make_arg(b, t, shape, x), mi = make_arg(b, t, {s.c}, mean, Layout::Strided);
+            Arg ii = make_arg(b, t, {s.c}, invstd), wi = make_arg(b, t, {s.c}, weight, Layout::Strided);
+            Arg bi = make_arg(b, t, {s.c}, bias), out = make_out(b, t, shape);
+            b.batch_norm(out.view, xi.view, mi.view, ii.view, has_w ? wi.view : null_view(t, {s.c}),
+                         has_b ? bi.view : null_view(t, {s.c}));
+            return Outputs{{"out", read(out)}};
+          };
+          auto naive_norm = [&] {
+            std::vector<double> out(shape.numel());
+            for (std::int64_t n = 0; n < s.n; ++n)
+              for (std::int64_t c = 0; c < s.c; ++c)
+                for (std::int64_t l = 0; l < s.l; ++l)
+                  out[at(n, c, l)] = (x[at(n, c, l)] - mean[c]) * invstd[c] * (has_w ? weight[c] : 1) + (has_b ? bias[c] : 0);
+            return Outputs{{"out", out}};
+          };
+          check(what + " normalise affine " + std::to_string(affine), run_norm, naive_norm, tol);
+
+          for (int which = 0; which < 2; ++which) {  // all gradients; grad_input only
+            auto run_backward = [&](Backend& b) {
+              Arg xi = make_arg(b, t, shape, x), mi = make_arg(b, t, {s.c}, mean), ii = make_arg(b, t, {s.c}, invstd, Layout::Strided);
+              Arg wi = make_arg(b, t, {s.c}, weight), go = make_arg(b, t, shape, gout);
+              Arg dx = make_out(b, t, shape), dw = make_out(b, t, {s.c}, Layout::Strided), db = make_out(b, t, {s.c});
+              b.batch_norm_backward(dx.view, which == 0 ? dw.view : null_view(t, {s.c}),
+                                    which == 0 ? db.view : null_view(t, {s.c}), go.view, xi.view, mi.view, ii.view,
+                                    has_w ? wi.view : null_view(t, {s.c}), training);
+              Outputs o{{"grad_input", read(dx)}};
+              if (which == 0) o.push_back({"grad_weight", read(dw)}), o.push_back({"grad_bias", read(db)});
+              return o;
+            };
+            auto naive_backward = [&] {
+              std::vector<double> dx(shape.numel()), dw(s.c, 0.0), db(s.c, 0.0);
+              for (std::int64_t c = 0; c < s.c; ++c) {
+                for (std::int64_t n = 0; n < s.n; ++n)
+                  for (std::int64_t l = 0; l < s.l; ++l) {
+                    db[c] += gout[at(n, c, l)];
+                    dw[c] += gout[at(n, c, l)] * (x[at(n, c, l)] - mean[c]) * invstd[c];
+                  }
+                const double wc = has_w ? weight[c] : 1;
+                for (std::int64_t n = 0; n < s.n; ++n)
+                  for (std::int64_t l = 0; l < s.l; ++l) {
+                    const double xh = (x[at(n, c, l)] - mean[c]) * invstd[c], dy = gout[at(n, c, l)];
+                    dx[at(n, c, l)] = training ? wc * invstd[c] * (dy - db[c] / count - xh * dw[c] / count)
+                                               : wc * invstd[c] * dy;
+                  }
+              }
+              Outputs o{{"grad_input", dx}};
+              if (which == 0) o.push_back({"grad_weight", dw}), o.push_back({"grad_bias", db});
+              return o;
+            };
+            check(what + " backward affine " + std::to_string(affine) + " outputs " + std::to_string(which),
+                  run_backward, naive_backward, tol_for(t, {1e-4, 1e-5}, {1e-11, 1e-12}));
+          }
+        }
+      }
+    }
+}
+
+// ---------------------------------------------------------------- optimizer steps
+
+// One update of a parameter from random state, against the formulas in double (see
+// src/backend/cpu/optim.cpp). The buffers an option leaves unused get null data.
+struct StepBuffers {
+  std::vector<double> p, g, s1, s2, s3;  // param, grad, state buffers in the method's order
+};
+
+StepBuffers step_inputs(std::int64_t n, DType t) {
+  StepBuffers b;
+  b.p = random_values(n, t, -1, 1, 51);
+  b.g = random_values(n, t, -1, 1, 52);
+  b.s1 = random_values(n, t, 1, 2, 53);      // positive: sums and averages of squares
+  b.s2 = random_values(n, t, -0.5, 0.5, 54); // small: a centred average below sqrt(s1)
+  b.s3 = random_values(n, t, 1, 3, 55);      // positive: amsgrad's maximum, or a momentum buffer
+  return b;
+}
+
+const Shape kStepShapes[] = {{37}, {2, 3, 5}, {0}};
+
+TEST_P(Ops, SgdStep) {
+  struct Case { double lr, momentum, dampening, wd; bool nesterov, first; };
+  const Case cases[] = {{0.1, 0, 0, 0, false, false},    {0.1, 0, 0, 0.01, false, false},
+                        {0.05, 0.9, 0, 0, false, true},  {0.05, 0.9, 0.1, 0.01, false, false},
+                        {0.05, 0.9, 0, 0.01, true, false}, {0.05, 0.9, 0, 0, true, true}};
+  for (DType t : kFloatTypes)
+    for (const Shape& shape : kStepShapes)
+      for (const Case& c : cases) {
+        const SgdStep s{c.lr, c.momentum, c.dampening, c.wd, c.nesterov, c.first};
+        const StepBuffers in = step_inputs(shape.numel(), t);
+        const bool buffer = c.momentum != 0;
+        auto run = [&](Backend& b) {
+          Arg p = make_arg(b, t, shape, in.p), g = make_arg(b, t, shape, in.g), m = make_arg(b, t, shape, in.s2);
+          b.sgd_step(p.view, g.view, buffer ? m.view : null_view(t, shape), s);
+          Outputs o{{"param", read(p)}, {"grad", read(g)}};
+          if (buffer) o.push_back({"momentum_buffer", read(m)});
+          return o;
+        };
+        auto naive = [&] {
+          std::vector<double> p = in.p, m = in.s2;
+          for (std::size_t i = 0; i < p.size(); ++i) {
+            double d = in.g[i] + c.wd * p[i];
+            if (buffer) {
+              m[i] = c.first ? d : c.momentum * m[i] + (1 - c.dampening) * d;
+              d = c.nesterov ? d + c.momentum * m[i] : m[i];
+            }
+            p[i] -= c.lr * d;
+          }
+          Outputs o{{"param", p}, {"grad", in.g}};
+          if (buffer) o.push_back({"momentum_buffer", m});
+          return o;
+        };
+        check("sgd_step " + str(shape) + " momentum " + std::to_string(c.momentum) + " wd " + std::to_string(c.wd) +
+                  (c.nesterov ? " nesterov" : "") + (c.first ? " first" : "") + " " + str(t),
+              run, naive, tol_for(t, {1e-5, 1e-6}, {1e-12, 1e-14}));
+      }
+}
+
+TEST_P(Ops, AdagradStep) {
+  struct Case { double clr, wd, eps; bool inside; };
+  const Case cases[] = {{0.1, 0, 1e-10, false}, {0.05, 0.01, 1e-8, false}, {0.1, 0, 1e-8, true}, {0.1, 0.1, 1e-6, true}};
+  for (DType t : kFloatTypes)
+    for (const Shape& shape : kStepShapes)
+      for (const Case& c : cases) {
+        const AdagradStep s{c.clr, c.wd, c.eps, c.inside};
+        const StepBuffers in = step_inputs(shape.numel(), t);
+        auto run = [&](Backend& b) {
+          Arg p = make_arg(b, t, shape, in.p), g = make_arg(b, t, shape, in.g), sum = make_arg(b, t, shape, in.s1);
+          b.adagrad_step(p.view, g.view, sum.view, s);
+          return Outputs{{"param", read(p)}, {"sum", read(sum)}};
+        };
+        auto naive = [&] {
+          std::vector<double> p = in.p, sum = in.s1;
+          for (std::size_t i = 0; i < p.size(); ++i) {
+            const double g = in.g[i] + c.wd * p[i];
+            sum[i] += g * g;
+            p[i] -= c.clr * g / (c.inside ? std::sqrt(sum[i] + c.eps) : std::sqrt(sum[i]) + c.eps);
+          }
+          return Outputs{{"param", p}, {"sum", sum}};
+        };
+        check("adagrad_step " + str(shape) + " wd " + std::to_string(c.wd) + (c.inside ? " eps inside" : "") + " " +
+                  str(t),
+              run, naive, tol_for(t, {1e-5, 1e-6}, {1e-12, 1e-14}));
+      }
+}
+
+TEST_P(Ops, RmspropStep) {
+  for (DType t : kFloatTypes)
+    for (const Shape& shape : kStepShapes)
+      for (bool centered : {false, true})
+        for (double momentum : {0.0, 0.9})
+          for (double wd : {0.0, 0.01}) {
+            const RmspropStep s{0.01, 0.99, 1e-8, wd, momentum, centered};
+            const StepBuffers in = step_inputs(shape.numel(), t);
+            const bool buffer = momentum != 0;
+            auto run = [&](Backend& b) {
+              Arg p = make_arg(b, t, shape, in.p), g = make_arg(b, t, shape, in.g), v = make_arg(b, t, shape, in.s1);
+              Arg a = make_arg(b, t, shape, in.s2), m = make_arg(b, t, shape, in.s3);
+              b.rmsprop_step(p.view, g.view, v.view, centered ? a.view : null_view(t, shape),
+                             buffer ? m.view : null_view(t, shape), s);
+              Outputs o{{"param", read(p)}, {"square_avg", read(v)}};
+              if (centered) o.push_back({"grad_avg", read(a)});
+              if (buffer) o.push_back({"momentum_buffer", read(m)});
+              return o;
+            };
+            auto naive = [&] {
+              std::vector<double> p = in.p, v = in.s1, a = in.s2, m = in.s3;
+              for (std::size_t i = 0; i < p.size(); ++i) {
+                const double g = in.g[i] + wd * p[i];
+                v[i] = s.alpha * v[i] + (1 - s.alpha) * g * g;
+                double root;
+                if (centered) {
+                  a[i] = s.alpha * a[i] + (1 - s.alpha) * g;
+                  root = std::sqrt(v[i] - a[i] * a[i]) + s.eps;
+                } else {
+                  root = std::sqrt(v[i]) + s.eps;
+                }
+                if (buffer) {
+                  m[i] = momentum * m[i] + g / root;
+                  p[i] -= s.lr * m[i];
+                } else {
+                  p[i] -= s.lr * g / root;
+                }
+              }
+              Outputs o{{"param", p}, {"square_avg", v}};
+              if (centered) o.push_back({"grad_avg", a});
+              if (buffer) o.push_back({"momentum_buffer", m});
+              return o;
+            };
+            check("rmsprop_step " + str(shape) + (centered ? " centered" : "") + " momentum " +
+                      std::to_string(momentum) + " wd " + std::to_string(wd) + " " + str(t),
+                  run, naive, tol_for(t, {1e-5, 1e-6}, {1e-12, 1e-14}));
+          }
+}
+
+TEST_P(Ops, AdamStep) {
+  for (DType t : kFloatTypes)
+    for (const Shape& shape : kStepShapes)
+      for (bool amsgrad : {false, true})
+        for (int decay = 0; decay < 3; ++decay) {  // none; Adam's L2 weight decay; AdamW's decoupled decay
+          const double lr = 0.01, beta1 = 0.9, beta2 = 0.999, step = 3;
+          AdamStep s;
+          s.step_size = lr / (1 - std::pow(beta1, step));
+          s.bias_correction2_sqrt = std::sqrt(1 - std::pow(beta2, step));
+          s.beta1 = beta1, s.beta2 = beta2, s.eps = 1e-8;
+          s.weight_decay = decay == 1 ? 0.01 : 0;
+          s.decay_factor = decay == 2 ? 1 - lr * 0.01 : 1;
+          s.amsgrad = amsgrad;
+          const StepBuffers in = step_inputs(shape.numel(), t);
+          auto run = [&](Backend& b) {
+            Arg p = make_arg(b, t, shape, in.p), g = make_arg(b, t, shape, in.g), m = make_arg(b, t, shape, in.s2);
+            Arg v = make_arg(b, t, shape, in.s1), vmax = make_arg(b, t, shape, in.s3);
+            b.adam_step(p.view, g.view, m.view, v.view, amsgrad ? vmax.view : null_view(t, shape), s);
+            Outputs o{{"param", read(p)}, {"exp_avg", read(m)}, {"exp_avg_sq", read(v)}};
+            if (amsgrad) o.push_back({"max_exp_avg_sq", read(vmax)});
+            return o;
+          };
+          auto naive = [&] {
+            std::vector<double> p = in.p, m = in.s2, v = in.s1, vmax = in.s3;
+            for (std::size_t i = 0; i < p.size(); ++i) {
+              const double g = in.g[i] + s.weight_decay * p[i];
+              m[i] = beta1 * m[i] + (1 - beta1) * g;
+              v[i] = beta2 * v[i] + (1 - beta2) * g * g;
+              double vi = v[i];
+              if (amsgrad) vi = vmax[i] = std::max(vmax[i], v[i]);
+              p[i] = p[i] * s.decay_factor - s.step_size * m[i] / (std::sqrt(vi) / s.bias_correction2_sqrt + s.eps);
+            }
+            Outputs o{{"param", p}, {"exp_avg", m}, {"exp_avg_sq", v}};
+            if (amsgrad) o.push_back({"max_exp_avg_sq", vmax});
+            return o;
+          };
+          check("adam_step " + str(shape) + (amsgrad ? " amsgrad" : "") + " decay " + std::to_string(decay) + " " +
+                    str(t),
+                run, naive, tol_for(t, {1e-5, 1e-6}, {1e-12, 1e-14}));
+        }
+}
+
+// ---------------------------------------------------------------- norm
+
+TEST_P(Ops, Norm) {
+  const double ps[] = {1, 2, 3, 0.5, kInf};
+  for (DType t : kFloatTypes)
+    for (std::int64_t n : {std::int64_t{0}, std::int64_t{1}, std::int64_t{37}, std::int64_t{1000}, std::int64_t{20003}})
+      for (bool with_nan : {false, true})
+        for (double p : ps) {
+          if (with_nan && n == 0) continue;
+          std::vector<double> x = random_values(n, t, -3, 3, 61);
+          if (with_nan) x[n / 2] = kNaN;
+          auto run = [&](Backend& b) {
+            Arg src = make_arg(b, t, {n}, x), dst = make_out(b, DType::Float64, {});
+            b.norm(dst.view, src.view, p);
+            return Outputs{{"norm", read(dst)}};
+          };
+          auto naive = [&] {
+            double acc = 0;
+            for (double v : x) acc = std::isinf(p) ? ((v != v || acc != acc) ? kNaN : std::max(acc, std::fabs(v)))
+                                                   : acc + std::pow(std::fabs(v), p);
+            return Outputs{{"norm", {std::isinf(p) ? acc : std::pow(acc, 1 / p)}}};
+          };
+          check("norm p=" + std::to_string(p) + " n=" + std::to_string(n) + (with_nan ? " NaN" : "") + " " + str(t), run,
+                naive, {1e-12, 1e-300});
+        }
+}
+
+// ---------------------------------------------------------------- random fills
+
+// Elements 2j and 2j+1 from Philox block (key, first + j), by the formulas of
+// src/backend/cpu/random.cpp: the same numbers on every backend.
+TEST_P(Ops, RandomFillsFollowPhilox) {
+  const std::uint64_t key = 99, first = 1000;
+  for (DType t : kFloatTypes)
+    for (std::int64_t n : {std::int64_t{7}, std::int64_t{4000}, std::int64_t{0}})
+      for (int kind = 0; kind < 4; ++kind) {  // uniform [0, 1); uniform [-1, 3); normal (1, 3); bernoulli 0.3
+        auto run = [&](Backend& b) {
+          Arg dst = make_out(b, t, {n});
+          if (kind == 0) b.fill_uniform(dst.view, 0, 1, key, first);
+          if (kind == 1) b.fill_uniform(dst.view, -1, 3, key, first);
+          if (kind == 2) b.fill_normal(dst.view, 1, 3, key, first);
+          if (kind == 3) b.fill_bernoulli(dst.view, 0.3, key, first);
+          return Outputs{{"values", read(dst)}};
+        };
+        auto naive = [&] {
+          std::vector<double> out(n);
+          for (std::int64_t i = 0; i < n; ++i) {
+            auto w = philox4x32(key, first + static_cast<std::uint64_t>(i / 2));
+            const bool second = i % 2 == 1;
+            const double u = t == DType::Float32 ? uniform_float(second ? w[1] : w[0])
+                                                 : second ? uniform_double(w[2], w[3]) : uniform_double(w[0], w[1]);
+            if (kind == 0) out[i] = u;
+            if (kind == 1) out[i] = -1 + 4 * u;
+            if (kind == 2) {
+              const double r = std::sqrt(-2 * std::log(1 - uniform_double(w[0], w[1])));
+              const double u1 = t == DType::Float32 ? uniform_float(w[2]) : uniform_double(w[2], w[3]);
+              const double theta = 2 * std::numbers::pi * u1;
+              out[i] = 1 + 3 * r * (second ? std::sin(theta) : std::cos(theta));
+            }
+            if (kind == 3) out[i] = (second ? uniform_double(w[2], w[3]) : uniform_double(w[0], w[1])) < 0.3 ? 1 : 0;
+          }
+          return Outputs{{"values", out}};
+        };
+        // Against the formulas: exact but for the rounding of float arithmetic (a normal's
+        // float32 maths, to 1e-5 of its radius). Against the CPU: the same numbers.
+        Tol tol = kExact;
+        if (kind == 1) tol = tol_for(t, {1e-6, 1e-6}, {1e-15, 1e-15});
+        if (kind == 2) tol = on_reference() ? tol_for(t, {1e-5, 1e-4}, {1e-14, 1e-14}) : tol_for(t, {2e-6, 2e-6}, {1e-14, 1e-14});
+        check("random kind " + std::to_string(kind) + " n=" + std::to_string(n) + " " + str(t), run, naive, tol);
+      }
+}
+
+// A fill starting at block b continues one that started earlier; moments of large fills.
+TEST_P(Ops, RandomFillsContinueAndHaveTheRightMoments) {
+  for (DType t : kFloatTypes) {
+    Arg whole = make_out(be(), t, {20}), tail = make_out(be(), t, {10});
+    be().fill_normal(whole.view, 0, 1, 99, 1000);
+    be().fill_normal(tail.view, 0, 1, 99, 1005);
+    std::vector<double> w = read(whole);
+    EXPECT_EQ(std::vector<double>(w.begin() + 10, w.end()), read(tail));
+
+    const std::int64_t n = 200000;
+    auto moments = [](const std::vector<double>& v, double& mean, double& var) {
+      mean = std::accumulate(v.begin(), v.end(), 0.0) / static_cast<double>(v.size());
+      var = 0;
+      for (double x : v) var += (x - mean) * (x - mean);
+      var /= static_cast<double>(v.size() - 1);
+    };
+    Arg x = make_out(be(), t, {n});
+    double mean, var;
+    be().fill_uniform(x.view, -1, 3, 5, 0);
+    std::vector<double> u = read(x);
+    moments(u, mean, var);
+    EXPECT_NEAR(mean, 1.0, 0.02);
+    EXPECT_NEAR(var, 16.0 / 12.0, 0.02);
+    EXPECT_GE(*std::min_element(u.begin(), u.end()), -1.0);
+    EXPECT_LT(*std::max_element(u.begin(), u.end()), 3.0);
+
+    be().fill_normal(x.view, 0.5, 2, 6, 0);
+    std::vector<double> g = read(x);
+    moments(g, mean, var);
+    EXPECT_NEAR(mean, 0.5, 0.03);
+    EXPECT_NEAR(var, 4.0, 0.06);
+    std::int64_t within = std::count_if(g.begin(), g.end(), [](double v) { return std::fabs(v - 0.5) < 2; });
+    EXPECT_NEAR(static_cast<double>(within) / n, 0.6827, 0.005);  // one sigma
+
+    be().fill_bernoulli(x.view, 0.3, 7, 0);
+    std::vector<double> b = read(x);
+    for (double v : b) ASSERT_TRUE(v == 0 || v == 1);
+    EXPECT_NEAR(std::accumulate(b.begin(), b.end(), 0.0) / n, 0.3, 0.005);
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Backend, Ops, testing::ValuesIn(backends_under_test()), backend_test_name);
 
 }  // namespace
