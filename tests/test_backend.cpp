@@ -8,6 +8,7 @@
 // Backend/Ops.<Family>/<backend>; adding a backend is adding an entry to
 // harness::backends_under_test(), not a test. CPU-only properties (thread-count
 // independence of the OpenMP paths) and the View helpers come last, as plain TESTs.
+#include <gtest/gtest-spi.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -1705,7 +1706,543 @@ TEST_P(Ops, RandomFillsContinueAndHaveTheRightMoments) {
   }
 }
 
+// ---------------------------------------------------------------- recurrent layers
+
+const RnnKind kRnnKinds[] = {RnnKind::RnnTanh, RnnKind::RnnRelu, RnnKind::Lstm, RnnKind::Gru, RnnKind::Mgu};
+const char* rnn_name(RnnKind k) {
+  switch (k) {
+    case RnnKind::RnnTanh: return "rnn_tanh";
+    case RnnKind::RnnRelu: return "rnn_relu";
+    case RnnKind::Lstm: return "lstm";
+    case RnnKind::Gru: return "gru";
+    case RnnKind::Mgu: return "mgu";
+  }
+  return "?";
+}
+
+// A layer's inputs as host values; an empty vector stands for a null pointer.
+struct RnnCase {
+  RnnDims d;
+  std::vector<double> x, h0, c0, w_ih, w_hh, b_ih, b_hh, peephole, lengths;
+  std::string name;
+};
+
+RnnCase rnn_case(RnnKind kind, DType t, bool reverse, bool bias, bool peephole, bool lengths, std::int64_t steps = 4,
+                 std::int64_t batch = 3, std::int64_t input = 3, std::int64_t hidden = 2) {
+  RnnCase c;
+  c.d = RnnDims{kind, steps, batch, input, hidden, reverse, t};
+  const std::int64_t gh = rnn_gate_count(kind) * hidden;
+  c.x = random_values(steps * batch * input, t, -1, 1, 71);
+  c.h0 = random_values(batch * hidden, t, -0.8, 0.8, 72);
+  if (kind == RnnKind::Lstm) c.c0 = random_values(batch * hidden, t, -0.8, 0.8, 73);
+  c.w_ih = random_values(gh * input, t, -0.7, 0.7, 74);
+  c.w_hh = random_values(gh * hidden, t, -0.7, 0.7, 75);
+  if (bias) c.b_ih = random_values(gh, t, -0.5, 0.5, 76), c.b_hh = random_values(gh, t, -0.5, 0.5, 77);
+  if (peephole) c.peephole = random_values(3 * hidden, t, -0.5, 0.5, 78);
+  if (lengths)
+    for (std::int64_t b = 0; b < batch; ++b) c.lengths.push_back(static_cast<double>(b == 0 ? steps : 1 + (b * 2) % steps));
+  c.name = std::string(rnn_name(kind)) + (reverse ? " reverse" : "") + (bias ? "" : " no bias") +
+           (peephole ? " peephole" : "") + (lengths ? " lengths" : "") + " T" + std::to_string(steps) + " B" +
+           std::to_string(batch) + " " + str(t);
+  return c;
+}
+
+double sigmoid(double v) { return 1 / (1 + std::exp(-v)); }
+
+// The cell equations (backend.hpp, src/backend/cpu/rnn.cpp), one row and step at a time, in
+// double: the layer's output (T, B, H), h states and c states (T+1, B, H) in their slots.
+struct RnnResult {
+  std::vector<double> output, h_states, c_states;
+};
+
+RnnResult rnn_reference(const RnnCase& c) {
+  const RnnDims& d = c.d;
+  const std::int64_t T = d.steps, B = d.batch, I = d.input, H = d.hidden;
+  const bool lstm = d.kind == RnnKind::Lstm;
+  RnnResult r;
+  r.output.assign(T * B * H, 0.0);
+  r.h_states.assign((T + 1) * B * H, 0.0);
+  if (lstm) r.c_states.assign((T + 1) * B * H, 0.0);
+  const std::int64_t first_slot = d.reverse ? T : 0;
+  for (std::int64_t i = 0; i < B * H; ++i) {
+    r.h_states[first_slot * B * H + i] = c.h0[i];
+    if (lstm) r.c_states[first_slot * B * H + i] = c.c0[i];
+  }
+  auto bias = [](const std::vector<double>& v, std::int64_t i) { return v.empty() ? 0.0 : v[i]; };
+  // Row `row` of W (G*H, cols) times vec.
+  auto dot = [](const std::vector<double>& w, std::int64_t row, std::int64_t cols, const double* vec) {
+    double s = 0;
+    for (std::int64_t k = 0; k < cols; ++k) s += w[row * cols + k] * vec[k];
+    return s;
+  };
+  for (std::int64_t s = 0; s < T; ++s) {
+    const std::int64_t t = d.reverse ? T - 1 - s : s;
+    const std::int64_t prev = d.reverse ? t + 1 : t, next = d.reverse ? t : t + 1;
+    for (std::int64_t b = 0; b < B; ++b) {
+      const double* x = &c.x[(t * B + b) * I];
+      const double* hp = &r.h_states[(prev * B + b) * H];
+      double* hn = &r.h_states[(next * B + b) * H];
+      const double* cp = lstm ? &r.c_states[(prev * B + b) * H] : nullptr;
+      double* cn = lstm ? &r.c_states[(next * B + b) * H] : nullptr;
+      const bool active = c.lengths.empty() || t < static_cast<std::int64_t>(c.lengths[b]);
+      std::vector<double> h_new(H), c_new(H);
+      // The gate pre-activation W_ih x + b_ih + W_hh h + b_hh of gate block k, unit j.
+      auto pre = [&](std::int64_t k, std::int64_t j) {
+        const std::int64_t row = k * H + j;
+        return dot(c.w_ih, row, I, x) + bias(c.b_ih, row) + dot(c.w_hh, row, H, hp) + bias(c.b_hh, row);
+      };
+      std::vector<double> fh(H);  // MGU: f * h(t-1)
+      for (std::int64_t j = 0; j < H; ++j) {
+        switch (d.kind) {
+          case RnnKind::RnnTanh: h_new[j] = std::tanh(pre(0, j)); break;
+          case RnnKind::RnnRelu: h_new[j] = std::max(pre(0, j), 0.0); break;
+          case RnnKind::Lstm: {
+            const double pi = c.peephole.empty() ? 0 : c.peephole[j], pf = c.peephole.empty() ? 0 : c.peephole[H + j];
+            const double po = c.peephole.empty() ? 0 : c.peephole[2 * H + j];
+            const double ig = sigmoid(pre(0, j) + pi * cp[j]), fg = sigmoid(pre(1, j) + pf * cp[j]);
+            const double gg = std::tanh(pre(2, j));
+            c_new[j] = fg * cp[j] + ig * gg;
+            const double og = sigmoid(pre(3, j) + po * c_new[j]);
+            h_new[j] = og * std::tanh(c_new[j]);
+            break;
+          }
+          case RnnKind::Gru: {
+            const double rg = sigmoid(pre(0, j)), zg = sigmoid(pre(1, j));
+            const std::int64_t row = 2 * H + j;
+            const double n = std::tanh(dot(c.w_ih, row, I, x) + bias(c.b_ih, row) +
+                                       rg * (dot(c.w_hh, row, H, hp) + bias(c.b_hh, row)));
+            h_new[j] = (1 - zg) * n + zg * hp[j];
+            break;
+          }
+          case RnnKind::Mgu: fh[j] = sigmoid(pre(0, j)) * hp[j]; break;
+        }
+      }
+      if (d.kind == RnnKind::Mgu)
+        for (std::int64_t j = 0; j < H; ++j) {
+          const double f = sigmoid(pre(0, j));
+          const std::int64_t row = H + j;
+          const double n = std::tanh(dot(c.w_ih, row, I, x) + bias(c.b_ih, row) + dot(c.w_hh, row, H, fh.data()) +
+                                     bias(c.b_hh, row));
+          h_new[j] = (1 - f) * hp[j] + f * n;
+        }
+      for (std::int64_t j = 0; j < H; ++j) {
+        hn[j] = active ? h_new[j] : hp[j];
+        if (lstm) cn[j] = active ? c_new[j] : cp[j];
+        r.output[(t * B + b) * H + j] = active ? h_new[j] : 0;
+      }
+    }
+  }
+  return r;
+}
+
+// Device copies of a case's inputs on one backend.
+struct RnnArgs {
+  Arg x, h_states, c_states, w_ih, w_hh, b_ih, b_hh, peephole, lengths;
+  RnnWeights weights() const {
+    auto ptr = [](const Arg& a) -> const void* { return a.buffer ? a.view.data : nullptr; };
+    return RnnWeights{ptr(w_ih), ptr(w_hh), ptr(b_ih), ptr(b_hh), ptr(peephole)};
+  }
+  const std::int64_t* length_ptr() const {
+    return lengths.buffer ? static_cast<const std::int64_t*>(lengths.view.data) : nullptr;
+  }
+};
+
+RnnArgs rnn_args(Backend& b, const RnnCase& c) {
+  const RnnDims& d = c.d;
+  const DType t = d.dtype;
+  auto opt = [&](const std::vector<double>& v, DType dt = DType::Float32) {
+    return v.empty() ? Arg{} : make_arg(b, dt, {static_cast<std::int64_t>(v.size())}, v);
+  };
+  RnnArgs a;
+  a.x = make_arg(b, t, {d.steps, d.batch, d.input}, c.x);
+  // States: h0 (and c0) in their slot, the other slots NaN until the forward writes them.
+  const std::int64_t BH = d.batch * d.hidden, slot = d.reverse ? d.steps : 0;
+  std::vector<double> hs((d.steps + 1) * BH, kNaN), cs = hs;
+  std::copy(c.h0.begin(), c.h0.end(), hs.begin() + slot * BH);
+  if (!c.c0.empty()) std::copy(c.c0.begin(), c.c0.end(), cs.begin() + slot * BH);
+  a.h_states = make_arg(b, t, {d.steps + 1, d.batch, d.hidden}, hs);
+  if (!c.c0.empty()) a.c_states = make_arg(b, t, {d.steps + 1, d.batch, d.hidden}, cs);
+  a.w_ih = opt(c.w_ih, t), a.w_hh = opt(c.w_hh, t), a.b_ih = opt(c.b_ih, t), a.b_hh = opt(c.b_hh, t);
+  a.peephole = opt(c.peephole, t);
+  a.lengths = opt(c.lengths, DType::Int64);
+  return a;
+}
+
+void* data_or_null(const Arg& a) { return a.buffer ? a.view.data : nullptr; }
+
+// Runs the forward on b; the gates buffer stays alive in `gates` for a backward pass.
+Outputs rnn_forward_on(Backend& b, const RnnCase& c, RnnArgs& a, Arg& gates) {
+  const RnnDims& d = c.d;
+  gates = make_out(b, d.dtype, {b.rnn_saved_size(d)});
+  Arg workspace = make_out(b, d.dtype, {b.rnn_forward_workspace(d)});
+  Arg output = make_out(b, d.dtype, {d.steps, d.batch, d.hidden});
+  RnnForwardBuffers f;
+  f.input = a.x.view.data;
+  f.lengths = a.length_ptr();
+  f.output = output.view.data;
+  f.h_states = a.h_states.view.data;
+  f.c_states = data_or_null(a.c_states);
+  f.gates = gates.view.data;
+  f.workspace = workspace.view.data;
+  b.rnn_forward(d, a.weights(), f);
+  Outputs o{{"output", read(output)}, {"h_states", read(a.h_states)}};
+  if (a.c_states.buffer) o.push_back({"c_states", read(a.c_states)});
+  return o;
+}
+
+Tol rnn_tol(DType t) { return tol_for(t, {1e-5, 1e-6}, {1e-12, 1e-13}); }
+
+std::vector<RnnCase> rnn_cases(DType t) {
+  std::vector<RnnCase> cases;
+  for (RnnKind kind : kRnnKinds)
+    for (bool reverse : {false, true})
+      for (bool lengths : {false, true}) {
+        cases.push_back(rnn_case(kind, t, reverse, true, false, lengths));
+        if (kind == RnnKind::Lstm) cases.push_back(rnn_case(kind, t, reverse, true, true, lengths));
+      }
+  for (RnnKind kind : kRnnKinds) cases.push_back(rnn_case(kind, t, false, false, false, false));
+  // Odd sizes: one step; one row; a wide layer.
+  cases.push_back(rnn_case(RnnKind::Lstm, t, false, true, true, false, 1, 1, 1, 1));
+  cases.push_back(rnn_case(RnnKind::Gru, t, true, true, false, true, 5, 1, 4, 3));
+  cases.push_back(rnn_case(RnnKind::Mgu, t, false, true, false, true, 3, 5, 7, 9));
+  cases.push_back(rnn_case(RnnKind::Lstm, t, true, true, false, true, 6, 4, 5, 7));
+  return cases;
+}
+
+TEST_P(Ops, RnnForward) {
+  for (DType t : kFloatTypes)
+    for (const RnnCase& c : rnn_cases(t)) {
+      auto run = [&](Backend& b) {
+        RnnArgs a = rnn_args(b, c);
+        Arg gates;
+        return rnn_forward_on(b, c, a, gates);
+      };
+      auto naive = [&] {
+        RnnResult r = rnn_reference(c);
+        Outputs o{{"output", r.output}, {"h_states", r.h_states}};
+        if (!r.c_states.empty()) o.push_back({"c_states", r.c_states});
+        return o;
+      };
+      check("rnn_forward " + c.name, run, naive, rnn_tol(t));
+    }
+}
+
+// The backward pass against central differences of the reference forward, in double, of
+// L = sum(grad_output * output) + sum(grad_h_n * h_n) + sum(grad_c_n * c_n).
+TEST_P(Ops, RnnBackward) {
+  for (DType t : kFloatTypes)
+    for (const RnnCase& c : rnn_cases(t))
+      for (int variant = 0; variant < 2; ++variant) {  // all gradients; only grad_output in, some outputs off
+        const RnnDims& d = c.d;
+        const bool lstm = d.kind == RnnKind::Lstm, all = variant == 0;
+        const std::int64_t BH = d.batch * d.hidden, final_slot = d.reverse ? 0 : d.steps;
+        const std::vector<double> gout = random_values(d.steps * BH, t, -1, 1, 81);
+        const std::vector<double> ghn = all ? random_values(BH, t, -1, 1, 82) : std::vector<double>{};
+        const std::vector<double> gcn = all && lstm ? random_values(BH, t, -1, 1, 83) : std::vector<double>{};
+        auto run = [&](Backend& b) {
+          RnnArgs a = rnn_args(b, c);
+          Arg gates;
+          rnn_forward_on(b, c, a, gates);
+          Arg go = make_arg(b, t, {d.steps, d.batch, d.hidden}, gout);
+          Arg gh = ghn.empty() ? Arg{} : make_arg(b, t, {d.batch, d.hidden}, ghn);
+          Arg gc = gcn.empty() ? Arg{} : make_arg(b, t, {d.batch, d.hidden}, gcn);
+          Arg dx = make_out(b, t, a.x.view.shape), dwi = make_out(b, t, {static_cast<std::int64_t>(c.w_ih.size())});
+          Arg dwh = make_out(b, t, {static_cast<std::int64_t>(c.w_hh.size())});
+          Arg dbi = make_out(b, t, {static_cast<std::int64_t>(c.b_ih.size())});
+          Arg dbh = make_out(b, t, {static_cast<std::int64_t>(c.b_hh.size())});
+          Arg dp = make_out(b, t, {static_cast<std::int64_t>(c.peephole.size())});
+          Arg dh0 = make_out(b, t, {BH}), dc0 = make_out(b, t, {BH});
+          Arg workspace = make_out(b, t, {b.rnn_backward_workspace(d)});
+          RnnBackwardBuffers bb;
+          bb.input = a.x.view.data;
+          bb.lengths = a.length_ptr();
+          bb.h_states = a.h_states.view.data;
+          bb.c_states = data_or_null(a.c_states);
+          bb.gates = gates.view.data;
+          bb.grad_output = go.view.data;
+          bb.grad_h_n = data_or_null(gh);
+          bb.grad_c_n = data_or_null(gc);
+          const bool bias = !c.b_ih.empty(), peep = !c.peephole.empty();
+          bb.grad_input = all ? dx.view.data : nullptr;
+          bb.grad_w_ih = dwi.view.data;
+          bb.grad_w_hh = all ? dwh.view.data : nullptr;
+          bb.grad_b_ih = bias ? dbi.view.data : nullptr;
+          bb.grad_b_hh = bias && all ? dbh.view.data : nullptr;
+          bb.grad_peephole = peep && all ? dp.view.data : nullptr;
+          bb.grad_h0 = dh0.view.data;
+          bb.grad_c0 = lstm && all ? dc0.view.data : nullptr;
+          bb.workspace = workspace.view.data;
+          b.rnn_backward(d, a.weights(), bb);
+          Outputs o;
+          if (all) o.push_back({"grad_input", read(dx)});
+          o.push_back({"grad_w_ih", read(dwi)});
+          if (all) o.push_back({"grad_w_hh", read(dwh)});
+          if (bias) o.push_back({"grad_b_ih", read(dbi)});
+          if (bias && all) o.push_back({"grad_b_hh", read(dbh)});
+          if (peep && all) o.push_back({"grad_peephole", read(dp)});
+          o.push_back({"grad_h0", read(dh0)});
+          if (lstm && all) o.push_back({"grad_c0", read(dc0)});
+          return o;
+        };
+        auto naive = [&] {
+          RnnCase probe = c;
+          auto loss = [&] {
+            RnnResult r = rnn_reference(probe);
+            double l = 0;
+            for (std::size_t i = 0; i < gout.size(); ++i) l += gout[i] * r.output[i];
+            for (std::size_t i = 0; i < ghn.size(); ++i) l += ghn[i] * r.h_states[final_slot * BH + i];
+            for (std::size_t i = 0; i < gcn.size(); ++i) l += gcn[i] * r.c_states[final_slot * BH + i];
+            return l;
+          };
+          auto grad = [&](std::vector<double>& v) {
+            std::vector<double> g(v.size());
+            for (std::size_t i = 0; i < v.size(); ++i) {
+              const double keep = v[i], h = 1e-6;
+              v[i] = keep + h;
+              const double up = loss();
+              v[i] = keep - h;
+              const double down = loss();
+              v[i] = keep;
+              g[i] = (up - down) / (2 * h);
+            }
+            return g;
+          };
+          const bool bias = !c.b_ih.empty(), peep = !c.peephole.empty();
+          Outputs o;
+          if (all) o.push_back({"grad_input", grad(probe.x)});
+          o.push_back({"grad_w_ih", grad(probe.w_ih)});
+          if (all) o.push_back({"grad_w_hh", grad(probe.w_hh)});
+          if (bias) o.push_back({"grad_b_ih", grad(probe.b_ih)});
+          if (bias && all) o.push_back({"grad_b_hh", grad(probe.b_hh)});
+          if (peep && all) o.push_back({"grad_peephole", grad(probe.peephole)});
+          o.push_back({"grad_h0", grad(probe.h0)});
+          if (lstm && all) o.push_back({"grad_c0", grad(probe.c0)});
+          return o;
+        };
+        check("rnn_backward " + c.name + (all ? "" : " grad_output only"), run, naive,
+              on_reference() ? tol_for(t, {1e-3, 2e-4}, {1e-6, 1e-7}) : rnn_tol(t));
+      }
+}
+
+// One inference step, h and c updated in place, against one step of the reference.
+TEST_P(Ops, RnnStep) {
+  for (DType t : kFloatTypes)
+    for (RnnKind kind : kRnnKinds)
+      for (int variant = 0; variant < 3; ++variant) {  // bias; no bias; LSTM with peepholes, or odd sizes
+        const bool peep = variant == 2 && kind == RnnKind::Lstm;
+        RnnCase c = variant == 2 && !peep ? rnn_case(kind, t, false, true, false, false, 1, 5, 7, 9)
+                                          : rnn_case(kind, t, false, variant != 1, peep, false, 1);
+        auto run = [&](Backend& b) {
+          const RnnDims& d = c.d;
+          RnnArgs a = rnn_args(b, c);
+          Arg h = make_arg(b, t, {d.batch, d.hidden}, c.h0);
+          Arg cell = c.c0.empty() ? Arg{} : make_arg(b, t, {d.batch, d.hidden}, c.c0);
+          Arg workspace = make_out(b, t, {b.rnn_step_workspace(d)});
+          b.rnn_step(d, a.weights(), a.x.view.data, h.view.data, data_or_null(cell), workspace.view.data);
+          Outputs o{{"h", read(h)}};
+          if (cell.buffer) o.push_back({"c", read(cell)});
+          return o;
+        };
+        auto naive = [&] {
+          RnnResult r = rnn_reference(c);
+          const std::int64_t BH = c.d.batch * c.d.hidden;
+          Outputs o{{"h", std::vector<double>(r.h_states.begin() + BH, r.h_states.end())}};
+          if (!r.c_states.empty()) o.push_back({"c", std::vector<double>(r.c_states.begin() + BH, r.c_states.end())});
+          return o;
+        };
+        check("rnn_step " + c.name, run, naive, rnn_tol(t));
+      }
+}
+
 INSTANTIATE_TEST_SUITE_P(Backend, Ops, testing::ValuesIn(backends_under_test()), backend_test_name);
+
+// ---------------------------------------------------------------- CPU only: threads
+
+// Runs a scope with the given thread count, restoring the previous one.
+struct ThreadCount {
+  explicit ThreadCount(int n) : saved(get_num_threads()) { set_num_threads(n); }
+  ~ThreadCount() { set_num_threads(saved); }
+  int saved;
+};
+
+// Runs f once with one thread and once with two and expects the same bits: the CPU
+// kernels' OpenMP paths (large inputs) split work without changing results.
+void expect_thread_independent(const std::function<std::vector<double>()>& f, const std::string& what) {
+  std::vector<double> one, two;
+  {
+    ThreadCount t(1);
+    one = f();
+  }
+  {
+    ThreadCount t(2);
+    two = f();
+  }
+  EXPECT_EQ(one, two) << what;
+}
+
+TEST(CpuBackendThreads, CopyUnaryBinaryMatchSerial) {
+  Backend& cpu = cpu_reference();
+  const std::int64_t r = 700, c = 900;
+  Arg src = make_arg(cpu, DType::Float32, {c, r}, random_values(r * c, DType::Float32), Layout::Reversed);
+  expect_thread_independent([&] {
+    Arg dst = make_out(cpu, DType::Float32, {c, r});
+    cpu.copy(dst.view, src.view);
+    return read(dst);
+  }, "transposing copy");
+  const std::int64_t n = (1 << 20) + 37;
+  Arg x = make_arg(cpu, DType::Float32, {n}, random_values(n, DType::Float32, -10, 10));
+  for (UnaryOp op : {UnaryOp::Exp, UnaryOp::Tanh, UnaryOp::Relu})
+    expect_thread_independent([&] {
+      Arg dst = make_out(cpu, DType::Float32, {n});
+      cpu.unary(op, dst.view, x.view, {});
+      return read(dst);
+    }, "unary " + std::to_string(static_cast<int>(op)));
+  const std::int64_t rows = 1000, cols = 513;
+  Arg a = make_arg(cpu, DType::Float32, {rows, cols}, random_values(rows * cols, DType::Float32));
+  Arg bias = make_broadcast(cpu, DType::Float32, {cols}, random_values(cols, DType::Float32, -2, 2, 3), {rows, cols});
+  expect_thread_independent([&] {
+    Arg dst = make_out(cpu, DType::Float32, {rows, cols});
+    cpu.binary(BinaryOp::Add, dst.view, a.view, bias.view, {});
+    return read(dst);
+  }, "broadcast add");
+}
+
+TEST(CpuBackendThreads, ReductionsMatchReferenceWithOneAndTwoThreads) {
+  Backend& cpu = cpu_reference();
+  const std::int64_t r = 1500, c = 700;
+  const std::vector<double> x = random_values(r * c, DType::Float32, -1, 1);
+  Arg src = make_arg(cpu, DType::Float32, {r, c}, x);
+  Arg transposed = make_arg(cpu, DType::Float32, {c, r}, x, Layout::Reversed);
+  for (int threads : {1, 2}) {
+    ThreadCount tc(threads);
+    for (ReduceOp op : kReduceOps)
+      for (const Shape& out_shape : {Shape{1, c}, Shape{r, 1}, Shape{1, 1}}) {
+        Arg dst = make_out(cpu, DType::Float32, out_shape);
+        cpu.reduce(op, dst.view, src.view);
+        expect_close(read(dst), reduce_reference(op, {r, c}, x, out_shape), {1e-4, 1e-4},
+                     "reduce " + std::to_string(static_cast<int>(op)) + " to " + str(out_shape) + " threads " +
+                         std::to_string(threads));
+      }
+    Arg dst = make_out(cpu, DType::Float32, {c, 1});
+    cpu.reduce(ReduceOp::Sum, dst.view, transposed.view);
+    expect_close(read(dst), reduce_reference(ReduceOp::Sum, {c, r}, transposed.values, {c, 1}), {1e-4, 1e-4},
+                 "transposed rows threads " + std::to_string(threads));
+  }
+}
+
+TEST(CpuBackendThreads, IndexingMatchesSerial) {
+  Backend& cpu = cpu_reference();
+  const std::int64_t vocab = 1000, width = 64, count = 4000;
+  Arg table = make_arg(cpu, DType::Float64, {vocab, width}, random_values(vocab * width, DType::Float64));
+  std::vector<double> index(count);
+  for (std::int64_t i = 0; i < count; ++i) index[i] = static_cast<double>((i * 7919) % vocab);
+  Arg idx = make_arg(cpu, DType::Int64, {count}, index);
+  expect_thread_independent([&] {
+    Arg out = make_out(cpu, DType::Float64, {count, width});
+    cpu.index_select(out.view, table.view, 0, idx.view);
+    std::vector<double> got = read(out);
+    Shape out_shape;
+    EXPECT_EQ(got, index_select_reference({vocab, width}, table.values, 0, index, out_shape));
+    return got;
+  }, "index_select");
+
+  for (int dim = 0; dim < 2; ++dim) {
+    const std::int64_t n = 300;
+    const Shape dst_shape = dim == 0 ? Shape{7, 129} : Shape{129, 7}, src_shape = dim == 0 ? Shape{n, 129} : Shape{129, n};
+    std::vector<double> add_index(n);
+    for (std::int64_t i = 0; i < n; ++i) add_index[i] = static_cast<double>((i * 3) % 7);
+    Arg s = make_arg(cpu, DType::Float64, src_shape, random_values(n * 129, DType::Float64));
+    Arg ai = make_arg(cpu, DType::Int64, {n}, add_index);
+    expect_thread_independent([&] {
+      Arg d = make_arg(cpu, DType::Float64, dst_shape, std::vector<double>(7 * 129, 1.0));
+      cpu.index_add(d.view, dim, ai.view, s.view);
+      return read(d);
+    }, "index_add dim " + std::to_string(dim));
+  }
+
+  const std::int64_t rows = 2000, cols = 50, out_cols = 10;
+  std::vector<double> sidx(rows * cols);
+  for (std::int64_t i = 0; i < rows * cols; ++i) sidx[i] = static_cast<double>((i * 13) % out_cols);
+  Arg add = make_arg(cpu, DType::Float32, {rows, cols}, random_values(rows * cols, DType::Float32));
+  Arg si = make_arg(cpu, DType::Int64, {rows, cols}, sidx);
+  expect_thread_independent([&] {
+    Arg d = make_arg(cpu, DType::Float32, {rows, out_cols}, std::vector<double>(rows * out_cols, 0.0));
+    cpu.scatter_add(d.view, 1, si.view, add.view);
+    return read(d);
+  }, "scatter_add");
+}
+
+TEST(CpuBackendThreads, RandomFillsSameForAnyThreadCount) {
+  Backend& cpu = cpu_reference();
+  const std::int64_t n = (1 << 18) + 3;  // odd, and large enough to go parallel
+  for (DType t : kFloatTypes)
+    for (int kind = 0; kind < 3; ++kind)
+      expect_thread_independent([&] {
+        Arg x = make_out(cpu, t, {n});
+        if (kind == 0) cpu.fill_uniform(x.view, -1, 3, 1234, 77);
+        if (kind == 1) cpu.fill_normal(x.view, 0.5, 2, 1234, 77);
+        if (kind == 2) cpu.fill_bernoulli(x.view, 0.3, 1234, 77);
+        return read(x);
+      }, "random kind " + std::to_string(kind) + " " + str(t));
+}
+
+// ---------------------------------------------------------------- views and dispatch
+
+template <class T>
+View host_view(T* data, const Shape& shape, const Shape& strides) {
+  View v;
+  v.data = data;
+  v.dtype = dtype_of<std::remove_const_t<T>>();
+  v.shape = shape;
+  v.strides = strides;
+  return v;
+}
+
+TEST(BackendViews, ViewOfAndBroadcast) {
+  Tensor t = empty({3, 1, 4});
+  View v = view_of(t);
+  EXPECT_EQ(v.data, t.raw_data());
+  EXPECT_EQ(v.shape, Shape({3, 1, 4}));
+  EXPECT_TRUE(v.is_contiguous());
+  View b = broadcast_view(t, {2, 3, 5, 4});
+  EXPECT_EQ(b.shape, Shape({2, 3, 5, 4}));
+  EXPECT_EQ(b.strides, Shape({0, 4, 0, 1}));
+  EXPECT_FALSE(b.is_contiguous());
+  View tr = host_view<float>(nullptr, {4, 3}, {1, 4});
+  EXPECT_FALSE(tr.is_contiguous());
+  EXPECT_TRUE(host_view<float>(nullptr, {1, 3}, {99, 1}).is_contiguous());
+}
+
+TEST(BackendViews, BackendForDevices) {
+  Backend& a = backend_for(Device::cpu());
+  Backend& b = backend_for(Device::cpu());
+  EXPECT_EQ(&a, &b);
+#ifndef RECUR_CUDA
+  try {
+    backend_for(Device::cuda(0));
+    ADD_FAILURE() << "expected recur::Error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("without CUDA support"), std::string::npos) << e.what();
+  }
+#endif
+}
+
+// The harness's own machinery: a view's values survive the round trip, and read() notices
+// a write outside the view.
+TEST(BackendHarness, ArgsRoundTripAndGapsAreChecked) {
+  Backend& cpu = cpu_reference();
+  const std::vector<double> x = random_values(24, DType::Float64);
+  for (Layout layout : {Layout::Contiguous, Layout::Reversed, Layout::Strided}) {
+    Arg a = make_arg(cpu, DType::Float64, {2, 3, 4}, x, layout);
+    EXPECT_EQ(read(a), x) << layout_name(layout);
+  }
+  Arg b = make_broadcast(cpu, DType::Float32, {3, 1}, {1, 2, 3}, {2, 3, 2});
+  EXPECT_EQ(b.values, (std::vector<double>{1, 1, 2, 2, 3, 3, 1, 1, 2, 2, 3, 3}));
+  EXPECT_EQ(b.view.strides, Shape({0, 1, 0}));
+  Arg s = make_arg(cpu, DType::Float64, {3}, {1, 2, 3}, Layout::Strided);
+  cpu.fill(host_view(static_cast<double*>(s.buffer->data()), {1}, {1}), 5.0);  // the gap before the view
+  EXPECT_NONFATAL_FAILURE(read(s), "outside the view");
+}
 
 }  // namespace
 }  // namespace recur::backend
