@@ -78,9 +78,11 @@ class CudaAllocator final : public Allocator {
     return (n + unit - 1) / unit * unit;
   }
 
-  // Frees every cached block (cudaFree waits for the device, so no kernel still uses one).
-  // Requires mutex_ held (or no other user).
+  // Frees every cached block. A cached block may still be in use by kernels queued before
+  // its free, so the device is drained first. Requires mutex_ held (or no other user).
   void release_cache() {
+    if (cache_.empty()) return;
+    (void)cudaDeviceSynchronize();
     for (auto& [size, block] : cache_) (void)cudaFree(block);
     cache_.clear();
     cached_bytes_ = 0;

@@ -130,9 +130,12 @@ void index_add_typed(cudaStream_t stream, const View& dst, int dim, const View& 
   T* d = typed<T>(dst);
   const std::int64_t* idx = typed<const std::int64_t>(index);
   const T* s = typed<const T>(src);
-  // Few slice elements: more threads by also splitting dst's rows, while the extra index
-  // scans (rows * slice * count) stay cheap.
-  if (a.slice < 16384 && a.dstep != 0 && a.rows * a.slice * a.count <= (std::int64_t(1) << 28)) {
+  // Few slice elements (an embedding's gradient: slice = embedding width): more threads by
+  // also splitting dst's rows, while the extra index scans (rows * slice * count compares of
+  // a cached index list, ~1 ms per 2^30) cost less than the slice kernel's long serial
+  // loops (count dependent read-modify-writes per thread).
+  const double scans = static_cast<double>(a.rows) * static_cast<double>(a.slice) * static_cast<double>(a.count);
+  if (a.slice < 16384 && a.dstep != 0 && scans <= 2147483648.0) {
     index_add_row_kernel<T><<<grid_for(a.rows * a.slice), kThreads, 0, stream>>>(a, d, idx, s);
   } else {
     index_add_slice_kernel<T><<<grid_for(a.slice), kThreads, 0, stream>>>(a, d, idx, s);

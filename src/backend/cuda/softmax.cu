@@ -22,8 +22,8 @@ __device__ __forceinline__ double dexp(double x) { return exp(x); }
 template <class T>
 __device__ __forceinline__ T better(T best, T v) { return (v > best || v != v) ? v : best; }
 
-// Row `row`'s softmax by `lanes` cooperating threads (lane `lane`); `block` reduces across
-// them (a block reduction, or identity for one thread).
+// A row along dim: the offset calculator maps a row number to its first element in each
+// operand, which then steps by sy / sx along dim.
 template <class T>
 struct RowArgs {
   std::int64_t len, sy, sx;
@@ -155,7 +155,9 @@ std::int64_t row_layout(const View* const (&views)[N], int dim, OffsetCalc<N>& o
 }
 
 // Long rows, or too few rows to fill the GPU one per thread: a block per row.
-bool block_per_row(std::int64_t rows, std::int64_t len) { return len > 64 || rows < 2048; }
+bool block_per_row(std::int64_t rows, std::int64_t len) {
+  return (len > 64 || rows < 2048) && rows <= std::numeric_limits<int>::max();
+}
 
 template <class T>
 void softmax_typed(cudaStream_t stream, const View& dst, const View& src, int dim, bool log) {
