@@ -349,6 +349,10 @@ class Ops : public testing::TestWithParam<BackendUnderTest> {
     be_ = GetParam().get();
     if (be_ == nullptr) GTEST_SKIP() << GetParam().unavailable;
   }
+  // The number of cases the test compared, in the XML report (--gtest_output=xml).
+  void TearDown() override {
+    if (be_ != nullptr) RecordProperty("cases", cases_);
+  }
   Backend& be() { return *be_; }
   bool on_reference() const { return be_ == &cpu_reference(); }
 
@@ -356,6 +360,7 @@ class Ops : public testing::TestWithParam<BackendUnderTest> {
   // the outputs back; naive() computes them with plain loops in double.
   void check(const std::string& what, const std::function<Outputs(Backend&)>& run,
              const std::function<Outputs()>& naive, Tol tol) {
+    ++cases_;
     Outputs got = run(be());
     Outputs want = on_reference() ? naive() : run(cpu_reference());
     ASSERT_EQ(got.size(), want.size()) << what;
@@ -365,6 +370,7 @@ class Ops : public testing::TestWithParam<BackendUnderTest> {
 
  private:
   Backend* be_ = nullptr;
+  int cases_ = 0;
 };
 
 inline std::string backend_test_name(const testing::TestParamInfo<BackendUnderTest>& info) { return info.param.name; }

@@ -958,6 +958,7 @@ struct GemmCase {
   std::int64_t m, n, k, batch;
   double alpha, beta;
   std::int64_t pad;  // extra leading-dimension and batch-stride elements
+  std::int64_t lda = 0;  // when not 0: A's leading dimension (a single row's may come from a size-1 dim)
 };
 
 // C = alpha op(A) op(B) + beta C, batched with strides, leading dimensions wider than the rows.
@@ -967,6 +968,7 @@ TEST_P(Ops, Gemm) {
     for (bool tb : {false, true})
       for (std::int64_t batch : {1, 3}) cases.push_back({ta, tb, 7, 9, 5, batch, 1.5, -0.5, 3});
   cases.push_back({false, false, 1, 13, 17, 1, 1, 0, 0});    // a single row
+  cases.push_back({false, false, 1, 2, 2, 1, 1, 0, 0, 1});   // a single row with lda 1 < k
   cases.push_back({true, false, 1, 13, 17, 2, 1, 1, 1});     // a single row, transposed, batched
   cases.push_back({false, true, 33, 1, 65, 1, 2, 0, 0});     // a single column
   cases.push_back({false, false, 31, 29, 1, 1, 1, 0.25, 2}); // k = 1
@@ -978,10 +980,10 @@ TEST_P(Ops, Gemm) {
     for (const GemmCase& g : cases) {
       const std::int64_t a_rows = g.ta ? g.k : g.m, a_cols = g.ta ? g.m : g.k;
       const std::int64_t b_rows = g.tb ? g.n : g.k, b_cols = g.tb ? g.k : g.n;
-      const std::int64_t lda = std::max<std::int64_t>(a_cols + g.pad, 1), ldb = std::max<std::int64_t>(b_cols + g.pad, 1);
+      const std::int64_t lda = g.lda ? g.lda : std::max<std::int64_t>(a_cols + g.pad, 1), ldb = std::max<std::int64_t>(b_cols + g.pad, 1);
       const std::int64_t ldc = std::max<std::int64_t>(g.n + g.pad, 1);
       const std::int64_t sa = a_rows * lda + g.pad, sb = b_rows * ldb + g.pad, sc = g.m * ldc + g.pad;
-      const std::vector<double> a = random_values(std::max<std::int64_t>(g.batch * sa, 1), t, -1, 1, 11);
+      const std::vector<double> a = random_values(g.batch * sa + a_rows * a_cols + 1, t, -1, 1, 11);
       const std::vector<double> b = random_values(std::max<std::int64_t>(g.batch * sb, 1), t, -1, 1, 12);
       std::vector<double> c = random_values(std::max<std::int64_t>(g.batch * sc, 1), t, -1, 1, 13);
       // beta = 0 ignores what C held, NaN included.
@@ -1660,7 +1662,7 @@ TEST_P(Ops, RandomFillsFollowPhilox) {
         // float32 maths, to 1e-5 of its radius). Against the CPU: the same numbers.
         Tol tol = kExact;
         if (kind == 1) tol = tol_for(t, {1e-6, 1e-6}, {1e-15, 1e-15});
-        if (kind == 2) tol = on_reference() ? tol_for(t, {1e-5, 1e-4}, {1e-14, 1e-14}) : tol_for(t, {2e-6, 2e-6}, {1e-14, 1e-14});
+        if (kind == 2) tol = on_reference() ? tol_for(t, {1e-5, 1e-4}, {1e-14, 1e-14}) : tol_for(t, {1e-5, 1e-5}, {1e-14, 1e-14});
         check("random kind " + std::to_string(kind) + " n=" + std::to_string(n) + " " + str(t), run, naive, tol);
       }
 }
@@ -1890,7 +1892,9 @@ Outputs rnn_forward_on(Backend& b, const RnnCase& c, RnnArgs& a, Arg& gates) {
   return o;
 }
 
-Tol rnn_tol(DType t) { return tol_for(t, {1e-5, 1e-6}, {1e-12, 1e-13}); }
+// float32 activations differ by an ulp or two between implementations, and the recurrence
+// carries the difference through the steps.
+Tol rnn_tol(DType t) { return tol_for(t, {2e-5, 2e-6}, {1e-12, 1e-13}); }
 
 std::vector<RnnCase> rnn_cases(DType t) {
   std::vector<RnnCase> cases;
@@ -2020,7 +2024,7 @@ TEST_P(Ops, RnnBackward) {
           return o;
         };
         check("rnn_backward " + c.name + (all ? "" : " grad_output only"), run, naive,
-              on_reference() ? tol_for(t, {1e-3, 2e-4}, {1e-6, 1e-7}) : rnn_tol(t));
+              on_reference() ? tol_for(t, {1e-3, 2e-4}, {1e-6, 1e-7}) : tol_for(t, {1e-4, 1e-5}, {1e-11, 1e-12}));
       }
 }
 
@@ -2089,6 +2093,17 @@ TEST(CpuBackendThreads, CopyUnaryBinaryMatchSerial) {
     cpu.copy(dst.view, src.view);
     return read(dst);
   }, "transposing copy");
+  // (6, 37, 45) seen as (45, 6, 37): the tiled transposing path with an outer dim.
+  std::vector<double> ints(6 * 37 * 45);
+  std::iota(ints.begin(), ints.end(), 0.0);
+  Arg perm = make_strided(cpu, DType::Int64, {45, 6, 37}, {1, 37 * 45, 45}, 0, ints);
+  expect_thread_independent([&] {
+    Arg dst = make_out(cpu, DType::Float32, {45, 6, 37});
+    cpu.copy(dst.view, perm.view);
+    std::vector<double> got = read(dst);
+    EXPECT_EQ(got, perm.values);
+    return got;
+  }, "permuted copy");
   const std::int64_t n = (1 << 20) + 37;
   Arg x = make_arg(cpu, DType::Float32, {n}, random_values(n, DType::Float32, -10, 10));
   for (UnaryOp op : {UnaryOp::Exp, UnaryOp::Tanh, UnaryOp::Relu})

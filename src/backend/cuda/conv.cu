@@ -133,13 +133,17 @@ void conv2d_typed(CudaBackend& be, const View& out, const View& input, const Vie
   T* y = static_cast<T*>(out.data);
   const T* x = static_cast<const T*>(input.data);
   const T* b = static_cast<const T*>(bias.data);
-  const std::int64_t chunk = chunk_images(N, K * P);
-  Scratch col_buf(be, sizeof(T) * static_cast<std::size_t>(K * chunk * P));
-  T* col = col_buf.as<T>();
   if (b) {
     fill_bias_kernel<T><<<grid_for(N * out_image), kThreads, 0, be.stream()>>>(y, b, O, P, N * out_image);
     check_launch("conv2d bias");
   }
+  if (K == 0) {  // no input channel: out = bias (or 0)
+    if (!b) check(cudaMemsetAsync(y, 0, sizeof(T) * N * out_image, be.stream()), "conv2d");
+    return;
+  }
+  const std::int64_t chunk = chunk_images(N, K * P);
+  Scratch col_buf(be, sizeof(T) * static_cast<std::size_t>(K * chunk * P));
+  T* col = col_buf.as<T>();
   for (std::int64_t n0 = 0; n0 < N; n0 += chunk) {
     const std::int64_t nc = std::min(chunk, N - n0);
     im2col_kernel<T><<<grid_for(K * nc * P), kThreads, 0, be.stream()>>>(col, x + n0 * image, g, nc);
@@ -172,7 +176,7 @@ void conv2d_backward_typed(CudaBackend& be, const View& grad_input, const View& 
     }
   }
   if (!dx && !dw) return;
-  if (N * P == 0) {  // no position sees the input: zero gradients
+  if (N * P * O * K == 0) {  // no product to compute: zero gradients
     if (dw) check(cudaMemsetAsync(dw, 0, sizeof(T) * O * K, stream), "conv2d_backward weight");
     if (dx) check(cudaMemsetAsync(dx, 0, sizeof(T) * N * image, stream), "conv2d_backward input");
     return;

@@ -365,6 +365,12 @@ struct RnnGpu {
     const T* hs = static_cast<const T*>(bb.h_states);
     const T* cs = static_cast<const T*>(bb.c_states);
     const T* gout = static_cast<const T*>(bb.grad_output);
+    if (H == 0) {  // every weight gradient is empty; the input's is 0
+      if (bb.grad_input && rows * input > 0) {
+        check(cudaMemsetAsync(bb.grad_input, 0, sizeof(T) * rows * input, stream), "rnn backward");
+      }
+      return;
+    }
     T* dG = static_cast<T*>(bb.workspace);
     T* dh = dG + rows * dw;
     T* dc = dh + B * H;
