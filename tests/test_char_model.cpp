@@ -132,7 +132,7 @@ TEST(CharModel, ValidateNamesTheField) {
   EXPECT_NO_THROW(nn::validate(small_config("lstm")));
   EXPECT_NO_THROW(nn::validate(small_config("mgu", 0)));
   expect_error([&] { nn::validate(with([](auto& c) { c.cell = "transformer"; })); },
-               {"unknown cell 'transformer'", "lstm, gru, rnn_tanh, rnn_relu or mgu"});
+               {"unknown cell 'transformer'", "rnn_tanh, rnn_relu, lstm, gru or mgu"});
   expect_error([&] { nn::validate(with([](auto& c) { c.layers = 0; })); }, {"layers", "got 0"});
   expect_error([&] { nn::validate(with([](auto& c) { c.hidden = -3; })); }, {"hidden", "got -3"});
   expect_error([&] { nn::validate(with([](auto& c) { c.embed = -1; })); }, {"embedding size", "got -1"});

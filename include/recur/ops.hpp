@@ -13,43 +13,58 @@
 
 #include "recur/core/random.hpp"
 #include "recur/core/tensor.hpp"
+#include "recur/rnn_cell.hpp"
 
 namespace recur {
 
 // ---------------------------------------------------------------- factories (no grad)
+// Every factory makes its tensor on `device` (default: the CPU). Values computed on the host
+// (from_vector, tensor, arange, scalar_tensor) are uploaded with one copy; constants and
+// random numbers are written by the device's own kernels (the same numbers on every device).
 Tensor zeros(const Shape& shape, DType dtype = DType::Float32, Device device = Device::cpu());
 Tensor ones(const Shape& shape, DType dtype = DType::Float32, Device device = Device::cpu());
 Tensor full(const Shape& shape, double value, DType dtype = DType::Float32, Device device = Device::cpu());
-Tensor zeros_like(const Tensor& t);
+Tensor zeros_like(const Tensor& t);  // t's shape, dtype and device
 Tensor ones_like(const Tensor& t);
 // 0, 1, ..., end-1 as int64; and start, start+step, ... below end (above, for step < 0).
-Tensor arange(std::int64_t end, DType dtype = DType::Int64);
-Tensor arange(double start, double end, double step = 1, DType dtype = DType::Float32);
+Tensor arange(std::int64_t end, DType dtype = DType::Int64, Device device = Device::cpu());
+Tensor arange(double start, double end, double step = 1, DType dtype = DType::Float32,
+              Device device = Device::cpu());
 // A tensor holding `values`, shaped `shape` (1-D when empty). Requires matching sizes.
-Tensor from_vector(const std::vector<float>& values, const Shape& shape = {});
-Tensor from_vector(const std::vector<double>& values, const Shape& shape = {});
-Tensor from_vector(const std::vector<std::int64_t>& values, const Shape& shape = {});
+Tensor from_vector(const std::vector<float>& values, const Shape& shape = {}, Device device = Device::cpu());
+Tensor from_vector(const std::vector<double>& values, const Shape& shape = {}, Device device = Device::cpu());
+Tensor from_vector(const std::vector<std::int64_t>& values, const Shape& shape = {},
+                   Device device = Device::cpu());
 // tensor({1, 2, 3}) and tensor({{1, 2}, {3, 4}}), in the given dtype.
-Tensor tensor(std::initializer_list<double> values, DType dtype = DType::Float32);
-Tensor tensor(std::initializer_list<std::initializer_list<double>> rows, DType dtype = DType::Float32);
-Tensor scalar_tensor(double value, DType dtype = DType::Float32);  // shape []
+Tensor tensor(std::initializer_list<double> values, DType dtype = DType::Float32, Device device = Device::cpu());
+Tensor tensor(std::initializer_list<std::initializer_list<double>> rows, DType dtype = DType::Float32,
+              Device device = Device::cpu());
+Tensor scalar_tensor(double value, DType dtype = DType::Float32, Device device = Device::cpu());  // shape []
 
 // Random tensors; gen defaults to default_generator(). Same seed, same numbers, for any
-// number of threads.
+// number of threads (and on any device).
 Tensor uniform(const Shape& shape, double low = 0, double high = 1, DType dtype = DType::Float32,
-               Generator* gen = nullptr);
+               Generator* gen = nullptr, Device device = Device::cpu());
 Tensor normal(const Shape& shape, double mean = 0, double stddev = 1, DType dtype = DType::Float32,
-              Generator* gen = nullptr);
-Tensor bernoulli(const Shape& shape, double p, DType dtype = DType::Float32, Generator* gen = nullptr);  // 0/1
+              Generator* gen = nullptr, Device device = Device::cpu());
+Tensor bernoulli(const Shape& shape, double p, DType dtype = DType::Float32, Generator* gen = nullptr,
+                 Device device = Device::cpu());  // 0/1
 
 // ---------------------------------------------------------------- copies and in-place updates
 Tensor clone(const Tensor& t);                  // dense copy, differentiable
 Tensor contiguous(const Tensor& t);             // t itself if contiguous, else clone(t)
 Tensor to_dtype(const Tensor& t, DType dtype);  // converted copy (t itself if same dtype); differentiable between floats
+// A dense copy of t on `device` (t itself if it is already there), through host memory when
+// neither device is the CPU. Differentiable: the gradient goes back to t's device. With
+// copy_, the only ops that move data across devices; every other op requires its operands
+// on one device.
+Tensor to(const Tensor& t, Device device);
 
 // In-place updates write into dst's storage and bump its version. They refuse a tensor
 // that requires grad while grad mode is on (use NoGradGuard, as optimizers do).
-void copy_(const Tensor& dst, const Tensor& src);  // src broadcast to dst's shape, dtype converted
+// src broadcast to dst's shape, dtype converted. src may be on another device (copied
+// across; dense operands of one shape and dtype cross in one transfer, allocating nothing).
+void copy_(const Tensor& dst, const Tensor& src);
 void fill_(const Tensor& dst, double value);
 void zero_(const Tensor& dst);
 void add_(const Tensor& dst, const Tensor& src, double alpha = 1);  // dst += alpha * src (broadcast)
@@ -241,9 +256,7 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator* gen = nullpt
 //                     n = tanh(W_n x + b_in + r (W_hn h(t-1) + b_hn)), h = (1 - z) n + z h(t-1)
 //   Mgu               G = 2 (f, n): f = s(W_f x + U_f h), n = tanh(W_n x + b_in + W_hn (f h(t-1)) + b_hn),
 //                     h = (1 - f) h(t-1) + f n   (minimal gated unit, Zhou et al. 2016)
-enum class RnnCell { RnnTanh, RnnRelu, Lstm, Gru, Mgu };
-const char* rnn_cell_name(RnnCell cell);       // "RNN_TANH", "RNN_RELU", "LSTM", "GRU", "MGU"
-std::int64_t rnn_gate_count(RnnCell cell);     // G: 1, 1, 4, 3, 2
+// The enum RnnCell, its names and gate counts: recur/rnn_cell.hpp (rnn_cell_name, rnn_gate_count).
 
 // w_ih (G*H, I), w_hh (G*H, H); b_ih, b_hh (G*H) each optional (undefined: none);
 // peephole (3, H), rows p_i, p_f, p_o, optional and LSTM only.

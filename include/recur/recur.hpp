@@ -27,6 +27,7 @@
 #include "recur/nn/rnn.hpp"
 #include "recur/nn/sequential.hpp"
 #include "recur/ops.hpp"
+#include "recur/rnn_cell.hpp"
 #include "recur/optim/adagrad.hpp"
 #include "recur/optim/adam.hpp"
 #include "recur/optim/clip.hpp"

@@ -178,6 +178,8 @@ Tensor Tensor::grad() const { return impl().autograd ? impl().autograd->grad : T
 void Tensor::set_grad(const Tensor& grad) const {
   RECUR_CHECK(!grad.defined() || grad.shape() == shape(),
               "set_grad: gradient of shape " << grad.shape() << " for a tensor of shape " << shape());
+  RECUR_CHECK(!grad.defined() || grad.device() == device(),
+              "set_grad: gradient on " << grad.device() << " for a tensor on " << device());
   if (!impl().autograd) impl().autograd = std::make_shared<AutogradMeta>();
   impl().autograd->grad = grad;
 }

@@ -48,7 +48,7 @@ GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)
     for (const Tensor& x : inputs) x.zero_grad();
     Tensor seed = zeros(output.shape(), output.dtype());
     seed.data<double>()[j] = 1;
-    output.backward(seed, /*retain_graph=*/true);
+    output.backward(to(seed, output.device()), /*retain_graph=*/true);
     for (const Tensor& x : inputs) {
       Tensor g = x.requires_grad() ? x.grad() : Tensor();
       analytic[j].push_back(g.defined() ? g.to_vector<double>() : std::vector<double>(x.numel(), 0.0));
@@ -63,9 +63,9 @@ GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)
   for (std::size_t i = 0; i < inputs.size(); ++i) {
     const Tensor& x = inputs[i];
     if (!x.requires_grad()) continue;
-    double* base = static_cast<double*>(x.storage()->data());
+    double* first = x.data<double>();  // a CPU input (checked above): host memory
     for (std::int64_t k = 0; k < x.numel(); ++k) {
-      double& element = base[x.offset() + element_offset(x, k)];
+      double& element = first[element_offset(x, k)];
       double original = element;
       element = original + options.eps;
       std::vector<double> plus = evaluate(fn, inputs);

@@ -14,6 +14,7 @@
 #include "recur/core/shape.hpp"
 #include "recur/core/storage.hpp"
 #include "recur/core/tensor.hpp"
+#include "recur/rnn_cell.hpp"
 
 namespace recur::backend {
 
@@ -102,13 +103,14 @@ struct AdamStep {
 };
 
 // ---- Fused recurrent layers (one layer, one direction); see src/backend/cpu/rnn.cpp.
-enum class RnnKind { RnnTanh, RnnRelu, Lstm, Gru, Mgu };  // the order of recur::RnnCell
-
-// Gates stacked in the weights' rows: 1 (RNN), 4 (LSTM: i f g o), 3 (GRU: r z n), 2 (MGU: f, candidate).
-std::int64_t rnn_gate_count(RnnKind kind);
+// The cells are recur::RnnCell (recur/rnn_cell.hpp), shared with the ops; gates stacked in
+// the weights' rows: rnn_gate_count(cell), 1 (RNN), 4 (LSTM: i f g o), 3 (GRU: r z n),
+// 2 (MGU: f, candidate).
+using recur::rnn_gate_count;
+using RnnKind = RnnCell;  // the former name, kept while backends in progress still spell it
 
 struct RnnDims {
-  RnnKind kind = RnnKind::Lstm;
+  RnnCell kind = RnnCell::Lstm;
   std::int64_t steps = 1, batch = 1, input = 1, hidden = 1;
   bool reverse = false;  // process time steps T-1 .. 0
   DType dtype = DType::Float32;

@@ -29,6 +29,14 @@ Backend& backend_for(Device device) {
 
 Allocator& allocator_for(Device device) { return backend::backend_for(device).allocator(); }
 
+void copy_to_host(Device device, void* host_dst, const void* src, std::size_t nbytes) {
+  if (nbytes > 0) backend::backend_for(device).copy_to_host(host_dst, src, nbytes);
+}
+
+void copy_from_host(Device device, void* dst, const void* host_src, std::size_t nbytes) {
+  if (nbytes > 0) backend::backend_for(device).copy_from_host(dst, host_src, nbytes);
+}
+
 bool has_backend(DeviceType type) {
 #ifdef RECUR_CUDA
   (void)type;

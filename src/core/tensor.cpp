@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdio>
 #include <sstream>
+#include <utility>
 
 namespace recur {
 namespace {
@@ -29,6 +30,7 @@ void for_each_offset(const Tensor& t, F f) {
   }
 }
 
+// Element `offset` of a CPU tensor (host memory), converted to double.
 double element_as_double(const Tensor& t, std::int64_t offset) {
   const char* base = static_cast<const char*>(t.raw_data());
   switch (t.dtype()) {
@@ -39,6 +41,31 @@ double element_as_double(const Tensor& t, std::int64_t offset) {
   return 0;
 }
 
+// The elements [lo, hi] of the storage that a view with this shape, these strides and this
+// offset touches (lo > hi for an empty view).
+std::pair<std::int64_t, std::int64_t> span_of(const Shape& shape, const Shape& strides, std::int64_t offset) {
+  std::int64_t lo = offset, hi = offset;
+  for (int d = 0; d < shape.ndim; ++d) {
+    if (shape[d] == 0) return {offset, offset - 1};
+    std::int64_t span = strides[d] * (shape[d] - 1);
+    (span < 0 ? lo : hi) += span;
+  }
+  return {lo, hi};
+}
+
+// t itself on the CPU; otherwise a CPU tensor with t's shape and strides over a host copy of
+// the bytes t's view spans: one explicit transfer through the device's backend.
+Tensor host_view(const Tensor& t) {
+  if (t.device().is_cpu()) return t;
+  const auto [lo, hi] = span_of(t.shape(), t.strides(), t.offset());
+  const std::int64_t count = hi >= lo ? hi - lo + 1 : 0;
+  const std::size_t elem = dtype_size(t.dtype());
+  auto host = std::make_shared<StorageImpl>(static_cast<std::size_t>(count) * elem, Device::cpu());
+  const char* src = static_cast<const char*>(t.storage()->data()) + lo * elem;
+  copy_to_host(t.device(), host->data(), src, static_cast<std::size_t>(count) * elem);
+  return Tensor::make_view(std::move(host), t.shape(), t.strides(), t.offset() - lo, t.dtype());
+}
+
 }  // namespace
 
 Tensor Tensor::make_view(Storage storage, const Shape& shape, const Shape& strides,
@@ -46,13 +73,9 @@ Tensor Tensor::make_view(Storage storage, const Shape& shape, const Shape& strid
   RECUR_CHECK(storage, "make_view: null storage");
   RECUR_CHECK(shape.ndim == strides.ndim, "make_view: shape " << shape << " and strides " << strides
                                                               << " differ in rank");
-  std::int64_t lo = offset, hi = offset;
-  for (int d = 0; d < shape.ndim; ++d) {
-    RECUR_CHECK(shape[d] >= 0, "make_view: negative extent in shape " << shape);
-    if (shape[d] == 0) { lo = hi = offset; break; }
-    std::int64_t span = strides[d] * (shape[d] - 1);
-    (span < 0 ? lo : hi) += span;
-  }
+  for (int d = 0; d < shape.ndim; ++d) RECUR_CHECK(shape[d] >= 0, "make_view: negative extent in shape " << shape);
+  auto [lo, hi] = span_of(shape, strides, offset);
+  if (hi < lo) hi = lo = offset;
   std::int64_t capacity = static_cast<std::int64_t>(storage->nbytes() / dtype_size(dtype));
   RECUR_CHECK(lo >= 0 && (shape.numel() == 0 || hi < capacity),
               "make_view: view of shape " << shape << " with strides " << strides << " at offset "
@@ -94,16 +117,15 @@ void* Tensor::raw_data() const {
 double Tensor::item() const {
   RECUR_CHECK(numel() == 1, "item: tensor of shape " << shape() << " has " << numel()
                                                      << " elements, expected exactly one");
-  RECUR_CHECK(device().is_cpu(), "item: tensor is on " << device() << "; copy it to the CPU first");
-  return element_as_double(*this, 0);
+  return element_as_double(host_view(*this), 0);
 }
 
 template <class T>
 std::vector<T> Tensor::to_vector() const {
-  RECUR_CHECK(device().is_cpu(), "to_vector: tensor is on " << device() << "; copy it to the CPU first");
+  const Tensor host = host_view(*this);
   std::vector<T> out;
   out.reserve(numel());
-  for_each_offset(*this, [&](std::int64_t off) { out.push_back(static_cast<T>(element_as_double(*this, off))); });
+  for_each_offset(host, [&](std::int64_t off) { out.push_back(static_cast<T>(element_as_double(host, off))); });
   return out;
 }
 template std::vector<float> Tensor::to_vector<float>() const;
@@ -113,10 +135,6 @@ template std::vector<std::int64_t> Tensor::to_vector<std::int64_t>() const;
 std::string Tensor::str() const {
   if (!defined()) return "tensor(undefined)";
   std::ostringstream os;
-  if (!device().is_cpu()) {
-    os << "tensor(shape=" << shape() << ", dtype=" << dtype() << ", device=" << device() << ")";
-    return os.str();
-  }
   std::vector<double> values = to_vector<double>();
   bool integral = dtype() == DType::Int64;
   bool all_whole = true;
@@ -165,6 +183,7 @@ std::string Tensor::str() const {
   else print(print, 0, 0);
   if (numel() == 0) os << ", size=" << s;
   if (dtype() != DType::Float32) os << ", dtype=" << dtype();
+  if (!device().is_cpu()) os << ", device=" << device();
   os << ')';
   return os.str();
 }

@@ -680,7 +680,8 @@ void save_safetensors(const std::string& path, const TensorMap& tensors,
   out.write(header.data(), header.size());
   for (const TensorToWrite& item : order) {
     if (item.nbytes == 0) continue;
-    const Tensor dense = item.tensor.detach().contiguous();
+    // A tensor on another device is read back to the host here, once (to() gives a dense copy).
+    const Tensor dense = to(item.tensor.detach(), Device::cpu()).contiguous();
     out.write(dense.raw_data(), item.nbytes);
   }
   out.commit();

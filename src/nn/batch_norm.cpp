@@ -24,13 +24,13 @@ BatchNorm::BatchNorm(std::int64_t num_features, double eps, double momentum, boo
   RECUR_CHECK(eps > 0 && momentum >= 0 && momentum <= 1,
               "BatchNorm: requires eps > 0 and 0 <= momentum <= 1, got eps=" << eps << ", momentum=" << momentum);
   if (affine) {
-    weight = register_parameter("weight", empty({num_features}));
-    bias = register_parameter("bias", empty({num_features}));
+    weight = register_parameter("weight", empty({num_features}, DType::Float32, parameter_device()));
+    bias = register_parameter("bias", empty({num_features}, DType::Float32, parameter_device()));
   }
   if (track_running_stats) {
-    running_mean = register_buffer("running_mean", empty({num_features}));
-    running_var = register_buffer("running_var", empty({num_features}));
-    num_batches_tracked = register_buffer("num_batches_tracked", zeros({}, DType::Int64));
+    running_mean = register_buffer("running_mean", empty({num_features}, DType::Float32, parameter_device()));
+    running_var = register_buffer("running_var", empty({num_features}, DType::Float32, parameter_device()));
+    num_batches_tracked = register_buffer("num_batches_tracked", zeros({}, DType::Int64, parameter_device()));
   }
   reset_parameters();
 }
@@ -56,7 +56,8 @@ Tensor BatchNorm::forward(const Tensor& input) {
   const bool use_batch_stats = is_training() || !track_running_stats;
   if (is_training() && track_running_stats) {
     NoGradGuard no_grad;
-    fill_(num_batches_tracked, num_batches_tracked.item() + 1);
+    // Counted on the buffer's device: no value comes back to the host.
+    add_(num_batches_tracked, ones({}, DType::Int64, num_batches_tracked.device()));
   }
   return batch_norm(input, running_mean, running_var, weight, bias, use_batch_stats,
                     momentum, eps);

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <optional>
 
 #include "recur/autograd.hpp"
 #include "recur/ops.hpp"
@@ -13,12 +14,8 @@
 namespace recur::nn {
 
 RnnCell parse_cell_name(const std::string& name) {
-  if (name == "lstm") return RnnCell::Lstm;
-  if (name == "gru") return RnnCell::Gru;
-  if (name == "rnn_tanh") return RnnCell::RnnTanh;
-  if (name == "rnn_relu") return RnnCell::RnnRelu;
-  if (name == "mgu") return RnnCell::Mgu;
-  RECUR_FAIL("unknown cell '" << name << "' (expected lstm, gru, rnn_tanh, rnn_relu or mgu)");
+  if (const std::optional<RnnCell> cell = rnn_cell_from_key(name)) return *cell;
+  RECUR_FAIL("unknown cell '" << name << "' (expected " << rnn_cell_keys() << ")");
 }
 
 void validate(const CharModelConfig& config) {
@@ -28,7 +25,7 @@ void validate(const CharModelConfig& config) {
   RECUR_CHECK(config.embed >= 0, "embedding size must be 0 (one-hot input) or more, got " << config.embed);
   RECUR_CHECK(config.vocab_size >= 1, "vocabulary size must be at least 1, got " << config.vocab_size);
   RECUR_CHECK(config.dropout >= 0 && config.dropout < 1, "dropout must be in [0, 1), got " << config.dropout);
-  RECUR_CHECK(!config.peephole || config.cell == "lstm",
+  RECUR_CHECK(!config.peephole || parse_cell_name(config.cell) == RnnCell::Lstm,
               "peephole connections need the lstm cell, not " << config.cell);
 }
 
@@ -82,20 +79,23 @@ double CharModel::nll(std::span<const std::int32_t> tokens, std::int64_t chunk) 
   } restore{*this, is_training()};
   eval();
   NoGradGuard no_grad;
-  double total = 0;
+  // The sum stays on the model's device, in float64 (each chunk's loss widened, then added:
+  // the same operations a host sum would do), and is read once at the end.
+  const Device device = head->weight.device();
+  Tensor total = zeros({}, DType::Float64, device);
   State state;
   const std::int64_t predicted = static_cast<std::int64_t>(tokens.size()) - 1;
   for (std::int64_t start = 0; start < predicted; start += chunk) {
     const std::int64_t length = std::min(chunk, predicted - start);
     std::vector<std::int64_t> inputs(tokens.begin() + start, tokens.begin() + start + length);
     std::vector<std::int64_t> targets(tokens.begin() + start + 1, tokens.begin() + start + length + 1);
-    Output out = forward(from_vector(inputs, {length, 1}), state);
-    total += cross_entropy(reshape(out.logits, {length, config.vocab_size}), from_vector(targets, {length}),
-                           Reduction::Sum)
-                 .item();
+    Output out = forward(from_vector(inputs, {length, 1}, device), state);
+    Tensor loss = cross_entropy(reshape(out.logits, {length, config.vocab_size}),
+                                from_vector(targets, {length}, device), Reduction::Sum);
+    total = add(total, to_dtype(loss, DType::Float64));
     state = out.state;
   }
-  return total;
+  return total.item();
 }
 
 // ---------------------------------------------------------------- sampling
@@ -108,12 +108,19 @@ CharSampler::CharSampler(const CharModel& model, std::int64_t batch)
   RECUR_CHECK(batch >= 1, "CharSampler: batch must be at least 1, got " << batch);
   RECUR_CHECK(model.head->weight.dtype() == DType::Float32,
               "CharSampler: the model must be float32, got " << model.head->weight.dtype());
-  input_ = zeros({batch, input_size_});
+  const Device device = model.head->weight.device();
+  input_ = zeros({batch, input_size_}, DType::Float32, device);
   for (std::int64_t layer = 0; layer < model.config.layers; ++layer) {
-    h_.push_back(zeros({batch, model.config.hidden}));
-    c_.push_back(model.cell == RnnCell::Lstm ? zeros({batch, model.config.hidden}) : Tensor());
+    h_.push_back(zeros({batch, model.config.hidden}, DType::Float32, device));
+    c_.push_back(rnn_cell_info(model.cell).cell_state ? zeros({batch, model.config.hidden}, DType::Float32, device)
+                                                      : Tensor());
   }
-  logits_ = zeros({batch, vocab_size_});
+  logits_ = zeros({batch, vocab_size_}, DType::Float32, device);
+  if (!device.is_cpu()) {  // host staging for the tokens fed and the logits drawn from
+    tokens_host_ = zeros({batch}, DType::Int64);
+    tokens_ = zeros({batch}, DType::Int64, device);
+    logits_host_ = zeros({batch, vocab_size_});
+  }
   weights_.resize(static_cast<std::size_t>(vocab_size_));
   order_.resize(static_cast<std::size_t>(vocab_size_));
 }
@@ -130,20 +137,11 @@ void CharSampler::feed(std::span<const std::int64_t> tokens) {
   RECUR_CHECK(static_cast<std::int64_t>(tokens.size()) == batch_,
               "CharSampler::feed: expected " << batch_ << " tokens, got " << tokens.size());
   NoGradGuard no_grad;
-  float* x = input_.data<float>();
-  const float* table = model_.embed ? model_.embed->weight.data<float>() : nullptr;
-  for (std::int64_t b = 0; b < batch_; ++b) {
-    const std::int64_t token = tokens[b];
-    RECUR_CHECK(token >= 0 && token < vocab_size_,
-                "CharSampler::feed: token " << token << " is outside the vocabulary [0, " << vocab_size_ << ")");
-    float* row = x + b * input_size_;
-    if (table) {
-      std::memcpy(row, table + token * input_size_, sizeof(float) * input_size_);
-    } else {
-      std::fill(row, row + input_size_, 0.0f);
-      row[token] = 1;
-    }
-  }
+  for (std::int64_t b = 0; b < batch_; ++b)
+    RECUR_CHECK(tokens[b] >= 0 && tokens[b] < vocab_size_,
+                "CharSampler::feed: token " << tokens[b] << " is outside the vocabulary [0, " << vocab_size_ << ")");
+  if (input_.device().is_cpu()) feed_on_host(tokens);
+  else feed_on_device(tokens);
   const Tensor* layer_input = &input_;
   for (std::int64_t layer = 0; layer < model_.config.layers; ++layer) {
     rnn_step_(model_.cell, *layer_input, model_.rnn->layer_weights(layer, 0), h_[layer], c_[layer], workspace_);
@@ -153,13 +151,38 @@ void CharSampler::feed(std::span<const std::int64_t> tokens) {
   fed_ = true;
 }
 
+// The input rows written in place in host memory: no allocation, no kernel.
+void CharSampler::feed_on_host(std::span<const std::int64_t> tokens) {
+  float* x = input_.data<float>();
+  const float* table = model_.embed ? model_.embed->weight.data<float>() : nullptr;
+  for (std::int64_t b = 0; b < batch_; ++b) {
+    const std::int64_t token = tokens[b];
+    float* row = x + b * input_size_;
+    if (table) {
+      std::memcpy(row, table + token * input_size_, sizeof(float) * input_size_);
+    } else {
+      std::fill(row, row + input_size_, 0.0f);
+      row[token] = 1;
+    }
+  }
+}
+
+// On another device the tokens are uploaded (one copy) and the rows looked up there.
+void CharSampler::feed_on_device(std::span<const std::int64_t> tokens) {
+  std::copy(tokens.begin(), tokens.end(), tokens_host_.data<std::int64_t>());
+  copy_(tokens_, tokens_host_);
+  copy_(input_, model_.embed ? embedding(model_.embed->weight, tokens_) : one_hot(tokens_, vocab_size_));
+}
+
 void CharSampler::draw(std::span<std::int64_t> out, const SamplingOptions& options, Generator& generator) {
   RECUR_CHECK(fed_, "CharSampler::draw: feed() a token first");
   RECUR_CHECK(static_cast<std::int64_t>(out.size()) == batch_,
               "CharSampler::draw: expected room for " << batch_ << " tokens, got " << out.size());
   RECUR_CHECK(options.argmax || options.temperature > 0,
               "temperature must be greater than 0, got " << options.temperature);
-  const float* all = logits_.data<float>();
+  // The one host read of sampling: the logits, once per draw (in place on the CPU).
+  if (logits_host_.defined()) copy_(logits_host_, logits_);
+  const float* all = (logits_host_.defined() ? logits_host_ : logits_).data<float>();
   for (std::int64_t b = 0; b < batch_; ++b) {
     const float* row = all + b * vocab_size_;
     if (options.argmax) {

@@ -21,8 +21,8 @@ Conv2d::Conv2d(std::int64_t in_channels, std::int64_t out_channels, Size2 kernel
   RECUR_CHECK(in_channels >= 1 && out_channels >= 1 && kernel_size.h >= 1 && kernel_size.w >= 1,
               "Conv2d: in_channels, out_channels and kernel_size must be at least 1, got "
                   << in_channels << ", " << out_channels << ", " << kernel_size);
-  weight = register_parameter("weight", empty({out_channels, in_channels, kernel_size.h, kernel_size.w}));
-  if (bias) this->bias = register_parameter("bias", empty({out_channels}));
+  weight = register_parameter("weight", empty({out_channels, in_channels, kernel_size.h, kernel_size.w}, DType::Float32, parameter_device()));
+  if (bias) this->bias = register_parameter("bias", empty({out_channels}, DType::Float32, parameter_device()));
   reset_parameters();
 }
 

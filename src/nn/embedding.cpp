@@ -14,7 +14,7 @@ Embedding::Embedding(std::int64_t num_embeddings, std::int64_t embedding_dim)
   RECUR_CHECK(num_embeddings >= 1 && embedding_dim >= 1,
               "Embedding: num_embeddings and embedding_dim must be at least 1, got " << num_embeddings << " and "
                                                                                      << embedding_dim);
-  weight = register_parameter("weight", empty({num_embeddings, embedding_dim}));
+  weight = register_parameter("weight", empty({num_embeddings, embedding_dim}, DType::Float32, parameter_device()));
   reset_parameters();
 }
 

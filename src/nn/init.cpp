@@ -170,7 +170,10 @@ Tensor orthogonal_(const Tensor& tensor, double gain, Generator& gen) {
               "init::orthogonal_: needs a tensor of 2 or more dimensions, got shape " << tensor.shape());
   if (tensor.numel() == 0) return tensor;
   std::int64_t rows = tensor.size(0), cols = tensor.numel() / rows;
-  std::vector<double> flat = normal({rows, cols}, 0, 1, DType::Float64, &gen).to_vector<double>();
+  // The QR factorisation runs on the host: the random matrix is drawn there (the same numbers
+  // a draw on any device gives) and the result is uploaded once; nothing is read back from
+  // the tensor's device.
+  std::vector<double> flat = normal({rows, cols}, 0, 1, DType::Float64, &gen, Device::cpu()).to_vector<double>();
 
   // Factorise the tall orientation: the matrix itself, or its transpose when it is wide.
   bool wide = rows < cols;
@@ -189,7 +192,7 @@ Tensor orthogonal_(const Tensor& tensor, double gain, Generator& gen) {
       (wide ? result[j * cols + i] : result[i * cols + j]) = value;
     }
   NoGradGuard no_grad;
-  copy_(tensor, reshape(from_vector(result, {rows, cols}), tensor.shape()));
+  copy_(tensor, reshape(from_vector(result, {rows, cols}, tensor.device()), tensor.shape()));
   return tensor;
 }
 

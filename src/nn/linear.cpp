@@ -14,8 +14,8 @@ Linear::Linear(std::int64_t in_features, std::int64_t out_features, bool bias)
     : in_features(in_features), out_features(out_features) {
   RECUR_CHECK(in_features >= 1 && out_features >= 1, "Linear: in_features and out_features must be at least 1, got "
                                                          << in_features << " and " << out_features);
-  weight = register_parameter("weight", empty({out_features, in_features}));
-  if (bias) this->bias = register_parameter("bias", empty({out_features}));
+  weight = register_parameter("weight", empty({out_features, in_features}, DType::Float32, parameter_device()));
+  if (bias) this->bias = register_parameter("bias", empty({out_features}, DType::Float32, parameter_device()));
   reset_parameters();
 }
 

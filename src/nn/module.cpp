@@ -67,7 +67,36 @@ void convert_in_place(const Tensor& t, DType dtype) {
   t.zero_grad();  // a gradient of the old dtype cannot be accumulated into
 }
 
+// Moves `t` (a leaf) to `device` while keeping its TensorImpl, as convert_in_place does for
+// dtypes; a gradient moves with it (PyTorch's module.to(device)).
+void move_in_place(const Tensor& t, Device device) {
+  if (t.device() == device) return;
+  Tensor moved, grad;
+  {
+    NoGradGuard no_grad;
+    moved = recur::to(t.detach(), device);
+    if (t.grad().defined()) grad = recur::to(t.grad().detach(), device);
+  }
+  TensorImpl& impl = t.impl();
+  impl.storage = moved.storage();
+  impl.shape = moved.shape();
+  impl.strides = moved.strides();
+  impl.offset = moved.offset();
+  t.set_grad(grad);
+}
+
+thread_local Device current_parameter_device = Device::cpu();
+
 }  // namespace
+
+Device parameter_device() { return current_parameter_device; }
+
+ParameterDevice::ParameterDevice(Device device) : previous_(current_parameter_device) {
+  (void)allocator_for(device);  // an Error naming the device if this build lacks its backend
+  current_parameter_device = device;
+}
+
+ParameterDevice::~ParameterDevice() { current_parameter_device = previous_; }
 
 std::string Module::type_name() const {
   std::string name = typeid(*this).name();
@@ -254,6 +283,12 @@ void Module::to(DType dtype) {
   for (const Tensor& b : buffers()) convert_in_place(b, dtype);
 }
 
+void Module::to(Device device) {
+  (void)allocator_for(device);  // an Error naming the device if this build lacks its backend
+  for (const Tensor& p : parameters()) move_in_place(p, device);
+  for (const Tensor& b : buffers()) move_in_place(b, device);
+}
+
 // ---------------------------------------------------------------- state
 
 TensorMap Module::state_dict() const {
@@ -303,7 +338,7 @@ void Module::load_state_dict(const TensorMap& state, bool strict) {
   NoGradGuard no_grad;
   for (const NamedTensor& target : targets) {
     auto found = state.find(target.name);
-    if (found != state.end()) copy_(target.tensor, found->second);
+    if (found != state.end()) copy_(target.tensor, found->second);  // across devices if need be
   }
 }
 

@@ -14,14 +14,10 @@ RnnCell rnn_cell(Nonlinearity nonlinearity) {
   return nonlinearity == Nonlinearity::Relu ? RnnCell::RnnRelu : RnnCell::RnnTanh;
 }
 
-std::string module_name(RnnCell cell) {
-  switch (cell) {
-    case RnnCell::Lstm: return "LSTM";
-    case RnnCell::Gru: return "GRU";
-    case RnnCell::Mgu: return "MGU";
-    default: return "RNN";
-  }
-}
+std::string module_name(RnnCell cell) { return rnn_cell_info(cell).module; }
+
+// An uninitialised float32 parameter on the parameter device.
+Tensor new_weight(const Shape& shape) { return empty(shape, DType::Float32, parameter_device()); }
 
 void check_sizes(const std::string& name, std::int64_t input_size, std::int64_t hidden_size) {
   RECUR_CHECK(input_size >= 1 && hidden_size >= 1,
@@ -47,13 +43,13 @@ RNNBase::RNNBase(RnnCell cell, std::int64_t input_size, std::int64_t hidden_size
       const std::string suffix = "_l" + std::to_string(k) + (d == 1 ? "_reverse" : "");
       const std::int64_t in = k == 0 ? input_size : num_directions() * hidden_size;
       RnnLayerWeights w;
-      w.w_ih = register_parameter("weight_ih" + suffix, empty({gates, in}));
-      w.w_hh = register_parameter("weight_hh" + suffix, empty({gates, hidden_size}));
+      w.w_ih = register_parameter("weight_ih" + suffix, new_weight({gates, in}));
+      w.w_hh = register_parameter("weight_hh" + suffix, new_weight({gates, hidden_size}));
       if (options.bias) {
-        w.b_ih = register_parameter("bias_ih" + suffix, empty({gates}));
-        w.b_hh = register_parameter("bias_hh" + suffix, empty({gates}));
+        w.b_ih = register_parameter("bias_ih" + suffix, new_weight({gates}));
+        w.b_hh = register_parameter("bias_hh" + suffix, new_weight({gates}));
       }
-      if (options.peephole) w.peephole = register_parameter("weight_peephole" + suffix, empty({3, hidden_size}));
+      if (options.peephole) w.peephole = register_parameter("weight_peephole" + suffix, new_weight({3, hidden_size}));
       weights_.push_back(w);
     }
   reset_parameters();
@@ -133,11 +129,11 @@ RNNCellBase::RNNCellBase(RnnCell cell, std::int64_t input_size, std::int64_t hid
     : cell(cell), input_size(input_size), hidden_size(hidden_size) {
   check_sizes(module_name(cell) + "Cell", input_size, hidden_size);
   const std::int64_t gates = rnn_gate_count(cell) * hidden_size;
-  weights_.w_ih = register_parameter("weight_ih", empty({gates, input_size}));
-  weights_.w_hh = register_parameter("weight_hh", empty({gates, hidden_size}));
+  weights_.w_ih = register_parameter("weight_ih", new_weight({gates, input_size}));
+  weights_.w_hh = register_parameter("weight_hh", new_weight({gates, hidden_size}));
   if (bias) {
-    weights_.b_ih = register_parameter("bias_ih", empty({gates}));
-    weights_.b_hh = register_parameter("bias_hh", empty({gates}));
+    weights_.b_ih = register_parameter("bias_ih", new_weight({gates}));
+    weights_.b_hh = register_parameter("bias_hh", new_weight({gates}));
   }
   reset_parameters();
 }

@@ -1,5 +1,6 @@
 // Copies, dtype conversion and in-place updates.
 #include <cmath>
+#include <vector>
 
 #include "ops/op_helpers.hpp"
 
@@ -70,6 +71,29 @@ struct ToDtypeBackward final : Node {
   DType input_dtype = DType::Float32;
 };
 
+// dst = src between two devices, both contiguous, of one shape and dtype: one copy through
+// the backends, staged through host memory when neither device is the CPU.
+void transfer(const Tensor& dst, const Tensor& src) {
+  const std::size_t nbytes = static_cast<std::size_t>(src.numel()) * dtype_size(src.dtype());
+  if (nbytes == 0) return;
+  if (src.device().is_cpu()) {
+    backend_of(dst).copy_from_host(dst.raw_data(), src.raw_data(), nbytes);
+  } else if (dst.device().is_cpu()) {
+    backend_of(src).copy_to_host(dst.raw_data(), src.raw_data(), nbytes);
+  } else {
+    std::vector<char> staging(nbytes);
+    backend_of(src).copy_to_host(staging.data(), src.raw_data(), nbytes);
+    backend_of(dst).copy_from_host(dst.raw_data(), staging.data(), nbytes);
+  }
+}
+
+// ---- to(device): y = x on another device;  dx = g moved back to x's device
+struct ToDeviceBackward final : Node {
+  const char* name() const override { return "to"; }
+  TensorList apply(TensorList&& g) override { return {to(g[0], source)}; }
+  Device source;
+};
+
 // Random fills need a contiguous destination; others are filled through a dense buffer.
 // Each fill reserves ceil(n/2) Philox blocks (two elements per block, any thread count).
 enum class RandomKind { Uniform, Normal };
@@ -117,12 +141,35 @@ Tensor to_dtype(const Tensor& t, DType dtype) {
   return y;
 }
 
+Tensor to(const Tensor& t, Device device) {
+  check_defined("to", t);
+  if (t.device() == device) return t;
+  Tensor y = empty(t.shape(), t.dtype(), device);  // an Error if this build lacks the device's backend
+  transfer(y, t.is_contiguous() ? t : dense_copy(t, t.dtype()));
+  if (is_floating(t.dtype())) {
+    if (auto node = make_node<ToDeviceBackward>({t})) {
+      node->source = t.device();
+      record(node, {t}, {y});
+    }
+  }
+  return y;
+}
+
 void copy_(const Tensor& dst, const Tensor& src) {
   check_writable("copy_", dst);
   check_defined("copy_", src);
-  check_same_device("copy_", dst, src);
   check_broadcasts_to("copy_", src, dst.shape());
   check_no_internal_overlap("copy_", dst);
+  if (dst.device() != src.device()) {
+    if (dst.is_contiguous() && src.is_contiguous() && dst.shape() == src.shape() && dst.dtype() == src.dtype()) {
+      transfer(dst, src);  // one copy, nothing allocated (on the host side at least)
+    } else {
+      NoGradGuard no_grad;
+      copy_(dst, to(src, dst.device()));
+    }
+    dst.storage()->bump_version();
+    return;
+  }
   if (dst.numel() == 0 || same_view(dst, src)) return;
   Tensor s = unaliased_source(dst, src);
   backend_of(dst).copy(view_of(dst), backend::broadcast_view(s, dst.shape()));

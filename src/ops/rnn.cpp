@@ -8,8 +8,6 @@ namespace recur {
 namespace ops {
 namespace {
 
-backend::RnnKind kind_of(RnnCell cell) { return static_cast<backend::RnnKind>(static_cast<int>(cell)); }
-
 const void* data_or_null(const Tensor& t) { return t.defined() ? t.raw_data() : nullptr; }
 void* data_or_null_mut(const Tensor& t) { return t.defined() ? t.raw_data() : nullptr; }
 const std::int64_t* int64_or_null(const Tensor& t) { return static_cast<const std::int64_t*>(data_or_null(t)); }
@@ -107,19 +105,6 @@ void check_state(const char* op, const char* what, RnnCell cell, const Tensor& l
 
 using namespace ops;
 
-const char* rnn_cell_name(RnnCell cell) {
-  switch (cell) {
-    case RnnCell::RnnTanh: return "RNN_TANH";
-    case RnnCell::RnnRelu: return "RNN_RELU";
-    case RnnCell::Lstm: return "LSTM";
-    case RnnCell::Gru: return "GRU";
-    case RnnCell::Mgu: return "MGU";
-  }
-  return "?";
-}
-
-std::int64_t rnn_gate_count(RnnCell cell) { return backend::rnn_gate_count(kind_of(cell)); }
-
 RnnLayerOutput rnn_layer(RnnCell cell, const Tensor& input, const RnnLayerWeights& weights, const Tensor& h0,
                          const Tensor& c0, const Tensor& lengths, bool reverse) {
   const char* op = "rnn_layer";
@@ -151,9 +136,9 @@ RnnLayerOutput rnn_layer(RnnCell cell, const Tensor& input, const RnnLayerWeight
     lens = dense(lengths);
   }
 
-  const bool lstm = cell == RnnCell::Lstm;
+  const bool lstm = rnn_cell_info(cell).cell_state;
   backend::RnnDims dims;
-  dims.kind = kind_of(cell), dims.steps = steps, dims.batch = batch, dims.input = input_size, dims.hidden = hidden;
+  dims.kind = cell, dims.steps = steps, dims.batch = batch, dims.input = input_size, dims.hidden = hidden;
   dims.reverse = reverse, dims.dtype = input.dtype();
   const DType dt = input.dtype();
   const Device dev = input.device();
@@ -215,7 +200,7 @@ void rnn_step_(RnnCell cell, const Tensor& input, const RnnLayerWeights& weights
               op << ": input must be (batch, input_size) with batch at least 1, got shape " << input.shape());
   const std::int64_t batch = input.size(0), input_size = input.size(1);
   const std::int64_t hidden = check_weights(op, cell, input, input_size, weights);
-  const bool lstm = cell == RnnCell::Lstm;
+  const bool lstm = rnn_cell_info(cell).cell_state;
   check_defined(op, h);
   check_state(op, "h", cell, input, h, batch, hidden);
   if (lstm) RECUR_CHECK(c.defined(), op << ": LSTM needs its cell state c");
@@ -231,7 +216,7 @@ void rnn_step_(RnnCell cell, const Tensor& input, const RnnLayerWeights& weights
     RECUR_CHECK(!t->defined() || t->is_contiguous(), op << ": operands must be contiguous, got a tensor of shape "
                                                         << t->shape() << " with strides " << t->strides());
   backend::RnnDims dims;
-  dims.kind = kind_of(cell), dims.steps = 1, dims.batch = batch, dims.input = input_size, dims.hidden = hidden;
+  dims.kind = cell, dims.steps = 1, dims.batch = batch, dims.input = input_size, dims.hidden = hidden;
   dims.dtype = input.dtype();
   backend::Backend& backend = backend_of(input);
   const std::int64_t need = backend.rnn_step_workspace(dims);

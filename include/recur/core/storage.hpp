@@ -22,6 +22,10 @@ class Allocator {
 // The allocator of a device: its backend's (defined in src/backend/registry.cpp, so core
 // knows no backend). Throws Error if recur was built without that backend.
 Allocator& allocator_for(Device device);
+// Byte copies between host memory and `device`'s memory, through its backend (likewise
+// defined in the registry). copy_to_host returns once the bytes are on the host.
+void copy_to_host(Device device, void* host_dst, const void* src, std::size_t nbytes);
+void copy_from_host(Device device, void* dst, const void* host_src, std::size_t nbytes);
 
 class StorageImpl {
  public:

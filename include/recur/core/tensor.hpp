@@ -56,21 +56,29 @@ class Tensor {
   const Storage& storage() const { return impl().storage; }
   bool is_contiguous() const;
 
-  // Pointer to the first element. data<T>() requires dtype() == dtype_of<T>() (checked).
+  // Address of the first element in the memory of device(): a host pointer only for a CPU
+  // tensor. Kernels (src/backend) take it; nothing else may dereference it.
   void* raw_data() const;
+  // Host pointer to the first element. Requires dtype() == dtype_of<T>() and a tensor in host
+  // memory (device() is the CPU); both checked: a tensor on another device is an Error naming
+  // it (copy it first with recur::to(t, Device::cpu())).
   template <class T>
   T* data() const {
     RECUR_CHECK(dtype() == dtype_of<T>(), "data<" << dtype_of<T>() << ">: tensor is " << dtype());
+    RECUR_CHECK(device().is_cpu(), "data<" << dtype_of<T>() << ">: tensor of shape " << shape() << " is on "
+                                           << device() << ", not in host memory; copy it with to(t, Device::cpu())");
     return static_cast<T*>(raw_data());
   }
 
-  // The single value of a one-element CPU tensor, converted to double.
+  // The single value of a one-element tensor, converted to double. On a device other than the
+  // CPU this is an explicit read: it waits for the device and copies one element to the host.
   double item() const;
-  // All elements in row-major order, converted to T. Requires a CPU tensor.
+  // All elements in row-major order, converted to T. A tensor on another device is copied
+  // to the host first (one transfer of the bytes its view spans).
   template <class T>
   std::vector<T> to_vector() const;
 
-  std::string str() const;  // readable, PyTorch-like printout
+  std::string str() const;  // readable, PyTorch-like printout (copies to the host if needed)
 
   // --- autograd (defined in src/autograd) ---
   bool requires_grad() const;

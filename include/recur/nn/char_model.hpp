@@ -84,7 +84,9 @@ struct SamplingOptions {
 // Generates from a CharModel for `batch` independent streams: feed() advances every
 // stream by one token and computes the next-token logits; draw() picks the next tokens
 // from them. After the first feed() (which sizes rnn_step_'s scratch) neither allocates.
-// Runs in float32 with no autograd; the model must outlive the sampler and not change size.
+// Runs in float32 with no autograd, on the model's device (that of its head); the model must
+// outlive the sampler and not change size or device. On a device other than the CPU, each
+// feed() uploads the tokens and each draw() reads the logits back once: the only transfers.
 class CharSampler {
  public:
   // Requires a float32 model and batch >= 1.
@@ -103,11 +105,16 @@ class CharSampler {
   void draw(std::span<std::int64_t> out, const SamplingOptions& options, Generator& generator);
 
  private:
+  void feed_on_host(std::span<const std::int64_t> tokens);
+  void feed_on_device(std::span<const std::int64_t> tokens);
+
   const CharModel& model_;
   std::int64_t batch_, vocab_size_, input_size_;
   Tensor input_;                  // [B, E or V]: the embedding rows or one-hot vectors
   std::vector<Tensor> h_, c_;     // per layer [B, H]
   Tensor logits_;                 // [B, V]
+  // Only for a model on another device than the CPU: host staging of the tokens and logits.
+  Tensor tokens_host_, tokens_, logits_host_;
   Tensor workspace_;              // rnn_step_'s scratch
   std::vector<float> weights_;    // one row's unnormalised probabilities
   std::vector<std::int32_t> order_;  // candidate indices for top-k

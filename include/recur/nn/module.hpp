@@ -117,13 +117,20 @@ class Module : public std::enable_shared_from_this<Module> {
   // requires_grad is kept and gradients are dropped. Integer buffers are left alone, as
   // in PyTorch. Use to(DType::Float64) to gradcheck a layer.
   void to(DType dtype);
+  // Moves every parameter and buffer (of any dtype) to `device` in place, likewise keeping
+  // the tensor handles (an optimizer built before still updates the moved parameters; its
+  // own state must then be created on, or moved to, the same device), requires_grad and
+  // any gradient, which moves with its parameter. An Error if recur was built without the
+  // device's backend.
+  void to(Device device);
 
   // --- state. state_dict() maps every parameter's and buffer's dotted name to a tensor
   // detached from autograd that shares its storage (as PyTorch: writing into it writes
   // into the module; save it, do not modify it).
   TensorMap state_dict() const;
   // Copies `state` into the existing parameters and buffers, without autograd and without
-  // replacing the tensors (optimizers keep pointing at the right ones).
+  // replacing the tensors (optimizers keep pointing at the right ones); an entry on another
+  // device is copied across (a CPU file loads into a module on the GPU).
   // Refused with an Error that lists every offender, by name with shape and dtype, and
   // leaving the module untouched, when an entry has the wrong shape or dtype, and (only
   // when strict) when a name is missing from `state` or `state` has a name the module
@@ -155,5 +162,23 @@ class Module : public std::enable_shared_from_this<Module> {
 };
 
 std::ostream& operator<<(std::ostream& os, const Module& module);
+
+// The device on which layers create their parameters and buffers: the CPU, unless a
+// ParameterDevice lives on this thread. Initialisation then runs on that device too (the
+// same numbers: random fills do not depend on the device):
+//   { nn::ParameterDevice on(Device::cuda()); net = std::make_shared<Net>(); }
+// (module->to(device) after construction gives the same result through one copy.)
+Device parameter_device();
+class ParameterDevice {
+ public:
+  // An Error if recur was built without the device's backend.
+  explicit ParameterDevice(Device device);
+  ~ParameterDevice();
+  ParameterDevice(const ParameterDevice&) = delete;
+  ParameterDevice& operator=(const ParameterDevice&) = delete;
+
+ private:
+  Device previous_;
+};
 
 }  // namespace recur::nn

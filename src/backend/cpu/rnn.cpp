@@ -36,32 +36,23 @@
 
 namespace recur::backend {
 
-std::int64_t rnn_gate_count(RnnKind kind) {
-  switch (kind) {
-    case RnnKind::Lstm: return 4;
-    case RnnKind::Gru: return 3;
-    case RnnKind::Mgu: return 2;
-    default: return 1;
-  }
-}
-
 namespace {
 
 using namespace cpu;
 
 // Values per (step, batch row) that the forward keeps for the backward pass: the gate
 // activations; GRU also keeps W_hn h + b_hn, MGU f * h(t-1).
-std::int64_t rnn_saved_width(RnnKind kind, std::int64_t hidden) {
+std::int64_t rnn_saved_width(RnnCell kind, std::int64_t hidden) {
   switch (kind) {
-    case RnnKind::Gru: return 4 * hidden;
-    case RnnKind::Mgu: return 3 * hidden;
+    case RnnCell::Gru: return 4 * hidden;
+    case RnnCell::Mgu: return 3 * hidden;
     default: return rnn_gate_count(kind) * hidden;
   }
 }
 
 // Width of the pre-activation gradients: G*H, except GRU's 4H (dr, dz, r dn for W_hh, dn for W_ih).
-std::int64_t grad_width(RnnKind kind, std::int64_t hidden) {
-  return kind == RnnKind::Gru ? 4 * hidden : rnn_gate_count(kind) * hidden;
+std::int64_t grad_width(RnnCell kind, std::int64_t hidden) {
+  return kind == RnnCell::Gru ? 4 * hidden : rnn_gate_count(kind) * hidden;
 }
 
 }  // namespace
@@ -248,7 +239,7 @@ class SerialBlasScope {
 template <class T>
 struct RnnKernel {
   CpuBackend& be;
-  RnnKind kind;
+  RnnCell kind;
   std::int64_t steps, batch, input, hidden, gh, saved_width;
   bool reverse;
   DType dtype;
@@ -309,11 +300,11 @@ struct RnnKernel {
   // except GRU's n gate, which gets b_in here and b_hn (stored after the gh values) inside r (...).
   void combined_bias(T* bias) const {
     for (std::int64_t j = 0; j < gh; ++j) {
-      const bool inner = kind == RnnKind::Gru && j >= 2 * hidden;
+      const bool inner = kind == RnnCell::Gru && j >= 2 * hidden;
       bias[j] = (b_ih ? b_ih[j] : T(0)) + (b_hh && !inner ? b_hh[j] : T(0));
     }
     for (std::int64_t j = 0; j < hidden; ++j)
-      bias[gh + j] = kind == RnnKind::Gru && b_hh ? b_hh[2 * hidden + j] : T(0);
+      bias[gh + j] = kind == RnnCell::Gru && b_hh ? b_hh[2 * hidden + j] : T(0);
   }
 
   // ---- forward of one step. `pre` holds the rows' input projections (saved_width apart),
@@ -321,8 +312,8 @@ struct RnnKernel {
   void forward_step(std::int64_t t, T* pre, const T* hprev, T* hnew, const T* cprev, T* cnew, T* out, T* hg,
                     const T* bias) {
     const std::int64_t H = hidden, sw = saved_width;
-    step_gemm(true, batch, kind == RnnKind::Mgu ? H : gh, H, hprev, H, w_hh, H, 0.0, hg, gh);
-    if (kind == RnnKind::Mgu) {
+    step_gemm(true, batch, kind == RnnCell::Mgu ? H : gh, H, hprev, H, w_hh, H, 0.0, hg, gh);
+    if (kind == RnnCell::Mgu) {
       // f first: the candidate's recurrent product needs f * h(t-1).
       for_rows([&](std::int64_t r0, std::int64_t r1) {
         for (std::int64_t b = r0; b < r1; ++b) mgu_forward_row_f(H, pre + b * sw, hg + b * gh, bias, hprev + b * H);
@@ -344,14 +335,14 @@ struct RnnKernel {
           continue;
         }
         switch (kind) {
-          case RnnKind::RnnTanh: rnn_forward_row<T, false>(H, g, hr, bias, hn); break;
-          case RnnKind::RnnRelu: rnn_forward_row<T, true>(H, g, hr, bias, hn); break;
-          case RnnKind::Lstm:
+          case RnnCell::RnnTanh: rnn_forward_row<T, false>(H, g, hr, bias, hn); break;
+          case RnnCell::RnnRelu: rnn_forward_row<T, true>(H, g, hr, bias, hn); break;
+          case RnnCell::Lstm:
             if (peep) lstm_forward_row<T, true>(H, g, hr, bias, peep, cprev + b * H, cnew + b * H, hn);
             else lstm_forward_row<T, false>(H, g, hr, bias, peep, cprev + b * H, cnew + b * H, hn);
             break;
-          case RnnKind::Gru: gru_forward_row(H, g, hr, bias, hp, hn); break;
-          case RnnKind::Mgu: mgu_forward_row_n(H, g, hr, bias, hp, hn); break;
+          case RnnCell::Gru: gru_forward_row(H, g, hr, bias, hp, hn); break;
+          case RnnCell::Mgu: mgu_forward_row_n(H, g, hr, bias, hp, hn); break;
         }
         if (o) std::memcpy(o, hn, sizeof(T) * H);
       }
@@ -416,18 +407,18 @@ struct RnnKernel {
           for (std::int64_t j = 0; j < H; ++j) dhr[j] += go[j];
         }
         switch (kind) {
-          case RnnKind::RnnTanh: rnn_backward_row<T, false>(H, g, dg, dhr); break;
-          case RnnKind::RnnRelu: rnn_backward_row<T, true>(H, g, dg, dhr); break;
-          case RnnKind::Lstm:
+          case RnnCell::RnnTanh: rnn_backward_row<T, false>(H, g, dg, dhr); break;
+          case RnnCell::RnnRelu: rnn_backward_row<T, true>(H, g, dg, dhr); break;
+          case RnnCell::Lstm:
             if (peep) lstm_backward_row<T, true>(H, g, peep, cprev + b * H, cnew + b * H, dg, dhr, dc + b * H);
             else lstm_backward_row<T, false>(H, g, peep, cprev + b * H, cnew + b * H, dg, dhr, dc + b * H);
             break;
-          case RnnKind::Gru: gru_backward_row(H, g, hp, dg, dhr); break;
-          case RnnKind::Mgu: mgu_backward_row_n(H, g, dg, dhr); break;
+          case RnnCell::Gru: gru_backward_row(H, g, hp, dg, dhr); break;
+          case RnnCell::Mgu: mgu_backward_row_n(H, g, dg, dhr); break;
         }
       }
     });
-    if (kind == RnnKind::Mgu) {
+    if (kind == RnnCell::Mgu) {
       step_gemm(false, batch, H, H, dg_all + H, dw, w_hh + H * H, H, 0.0, dfh, H);
       for_rows([&](std::int64_t r0, std::int64_t r1) {
         for (std::int64_t b = r0; b < r1; ++b)
@@ -437,7 +428,7 @@ struct RnnKernel {
       step_gemm(false, batch, H, H, dg_all, dw, w_hh, H, 1.0, dh, H);  // + df_pre U_f
       return;
     }
-    const std::int64_t k = kind == RnnKind::Gru ? 3 * H : gh;
+    const std::int64_t k = kind == RnnCell::Gru ? 3 * H : gh;
     step_gemm(false, batch, H, k, dg_all, dw, w_hh, H, 1.0, dh, H);
   }
 
@@ -459,7 +450,7 @@ struct RnnKernel {
       else std::memset(dst, 0, sizeof(T) * B * H);
     };
     start(dh, bb.grad_h_n);
-    start(dc, kind == RnnKind::Lstm ? bb.grad_c_n : nullptr);
+    start(dc, kind == RnnCell::Lstm ? bb.grad_c_n : nullptr);
     {
       step_threads = serial_steps() ? omp_get_max_threads() : 1;
       SerialBlasScope serial(serial_steps());
@@ -482,7 +473,7 @@ struct RnnKernel {
     T* gb_ih = static_cast<T*>(bb.grad_b_ih);
     T* gb_hh = static_cast<T*>(bb.grad_b_hh);
     std::fill(ones, ones + rows, T(1));
-    if (kind == RnnKind::Gru) {
+    if (kind == RnnCell::Gru) {
       const T* dn = dG + 3 * H;
       if (gw_ih) {
         gemm(true, false, 2 * H, input, rows, dG, dw, x, input, 0.0, gw_ih, input);
@@ -508,7 +499,7 @@ struct RnnKernel {
       if (gb_ih && gb_hh) std::memcpy(gb_hh, gb_ih, sizeof(T) * gh);
     }
     if (gw_hh) {
-      if (kind == RnnKind::Mgu) {  // U_f sees h(t-1), U_n sees f h(t-1)
+      if (kind == RnnCell::Mgu) {  // U_f sees h(t-1), U_n sees f h(t-1)
         gemm(true, false, H, H, rows, dG, dw, h_prev_all, H, 0.0, gw_hh, H);
         gemm(true, false, H, H, rows, dG + H, dw, gates + 2 * H, sw, 0.0, gw_hh + H * H, H);
       } else {
