@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "backend/cuda/cuda_backend.hpp"
 #include "recur/core/error.hpp"
@@ -60,12 +61,60 @@ class Scratch {
   void* ptr_;
 };
 
-// Accurate (not fast-math) activations, the CPU backend's formulas.
-__device__ __forceinline__ float dev_tanh(float x) { return tanhf(x); }
+// Activations with the CPU backend's formulas (src/backend/cpu/vec_math.hpp): for float32
+// its Cephes approximations, operation for operation, so that both backends round alike;
+// for float64 the libm functions.
+__device__ __forceinline__ std::int32_t float_bits(float f) {
+  std::int32_t i;
+  memcpy(&i, &f, sizeof i);
+  return i;
+}
+__device__ __forceinline__ float bits_float(std::int32_t i) {
+  float f;
+  memcpy(&f, &i, sizeof f);
+  return f;
+}
+__device__ __forceinline__ float pow2i_f32(std::int32_t n) { return bits_float((n + 127) << 23); }
+__device__ __forceinline__ float exp_reduced_f32(float x, bool denormals) {
+  const float kShift = 12582912.0f;
+  float t = x * 1.44269504088896341f + kShift;
+  float n = t - kShift;
+  std::int32_t ni = float_bits(t) - float_bits(kShift);
+  float r = x - n * 0.693359375f;
+  r = r - n * -2.12194440e-4f;
+  float z = r * r;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * z + r + 1.0f;
+  if (!denormals) return p * pow2i_f32(ni);
+  std::int32_t n1 = ni >> 1;
+  std::int32_t n2 = ni - n1;
+  return p * pow2i_f32(n1) * pow2i_f32(n2);
+}
+__device__ __forceinline__ float dev_tanh(float x) {
+  float ax = fabsf(x);
+  float z = x * x;
+  float p = -5.70498872745e-3f;
+  p = p * z + 2.06390887954e-2f;
+  p = p * z - 5.37397155531e-2f;
+  p = p * z + 1.33314422036e-1f;
+  p = p * z - 3.33332819422e-1f;
+  float small = x + x * z * p;
+  float a10 = ax > 10.0f ? 10.0f : ax;  // a NaN stays NaN
+  float big = 1.0f - 2.0f / (exp_reduced_f32(a10 + a10, false) + 1.0f);
+  big = copysignf(big, x);
+  return ax < 0.625f ? small : big;
+}
 __device__ __forceinline__ double dev_tanh(double x) { return tanh(x); }
 __device__ __forceinline__ float dev_sigmoid(float x) {
-  const float e = expf(-fabsf(x));
-  const float inv = 1.0f / (1.0f + e);
+  float nx = -fabsf(x);
+  nx = nx < -104.0f ? -104.0f : nx;  // a NaN stays NaN
+  float e = exp_reduced_f32(nx, true);
+  float inv = 1.0f / (1.0f + e);
   return x >= 0.0f ? inv : e * inv;
 }
 __device__ __forceinline__ double dev_sigmoid(double x) {
