@@ -465,6 +465,18 @@ TEST_F(Cli, ResumeAcceptsTheOriginalCommandAgain) {
   EXPECT_EQ(checkpoint_step(out / "last.safetensors"), 60);
 }
 
+TEST_F(Cli, TrainHelpListsEveryRegisteredOptionInItsGroup) {
+  Result r = recur({"train", "--help"});
+  ASSERT_TRUE(r.ok()) << r;
+  train::CharTask task;
+  for (const train::OptionSpec& spec : train::run_options(task)) {
+    const std::string flag = train::flag_name(spec);
+    EXPECT_EQ(r.out.find(flag) != std::string::npos, spec.command_line) << flag << " in:\n" << r.out;
+  }
+  for (const char* group : {"Data:", "Model:", "Optimizer:", "Budget:", "Reporting:"})
+    EXPECT_NE(r.out.find(group), std::string::npos) << group << " missing in:\n" << r.out;
+}
+
 TEST_F(Cli, VersionNamesTheBuildsBackends) {
   Result r = recur({"--version"});
   ASSERT_TRUE(r.ok()) << r;
@@ -720,7 +732,11 @@ TEST_F(Cli, InfoPrintsTheConfigurationAndTrainingState) {
   const std::string vocabulary = "vocabulary  " + std::to_string(vocab_size) + " tokens";
   for (const std::string& fragment : {std::string("lstm, 2 layers of 16"), std::string("embedding 8"),
                                       std::string("parameters"), vocabulary, std::string("step 40"),
-                                      std::string("validation loss")})
+                                      std::string("validation loss"),
+                                      // the run's options, by group, as flags (the option registry)
+                                      std::string("options     data: " + text_path().string()),
+                                      std::string("model: --cell lstm --layers 2 --hidden 16 --embed 8"),
+                                      std::string("budget: --max-epochs 0 --max-steps 40")})
     EXPECT_NE(r.out.find(fragment), std::string::npos) << fragment << " missing in:\n" << r.out;
   // A model file that did not come from recur train has no training state.
   io::SafetensorsFile file = io::load_safetensors(model());

@@ -11,6 +11,10 @@ namespace recur::optim {
 
 enum class Decay { Constant, Cosine, Linear };
 
+// 0.5 (1 + cos(pi progress)): 1 at progress 0, 0 at 1. The cosine both step_lr and
+// CosineWithWarmup follow.
+double cosine_factor(double progress);
+
 // "constant", "cosine", "linear"; anything else is an Error naming it.
 Decay decay_from_name(const std::string& name);
 
