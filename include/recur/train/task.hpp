@@ -24,6 +24,10 @@ struct Metric {
   double value = 0;
 };
 
+// The trainer calls, in order: read_start (when resuming: the options come from it),
+// check_options, read_start (when fine-tuning), load_data, build_model, add_state,
+// describe; then per step next_batch, loss, end_step; per evaluation evaluate and
+// save_model. A task is used by one Trainer at a time.
 class Task {
  public:
   virtual ~Task() = default;
@@ -77,9 +81,9 @@ class Task {
   // Adds what a checkpoint must hold besides the model, optimizer and generator: the
   // batching's position, state carried between steps.
   virtual void add_state(TrainingState& state) = 0;
-  // Facts a resumed run checks against its data (its size), stored with the progress;
-  // `check_resumed_data` gets the stored values back
-  // (-1 when the checkpoint lacks one) and throws when the data changed.
+  // Facts a resumed run checks against its data (its size), stored with the progress.
+  // check_resumed_data gets the stored values back (-1 where the checkpoint lacks one)
+  // and throws when the data changed.
   virtual std::map<std::string, std::int64_t> data_facts() const { return {}; }
   virtual void check_resumed_data(const std::map<std::string, std::int64_t>&) const {}
   // The metadata that makes a file of the model's tensors a model file of this task (its
