@@ -437,11 +437,51 @@ TEST_F(Cli, BadFlagValuesAreOneLineErrors) {
 }
 
 TEST_F(Cli, ResumeRefusesOptionsThatWouldChangeTheRun) {
+  // A flag whose value differs from the run's is refused, naming the flag and both values.
   const fs::path out = previous_run();
-  for (const Args& flags : {Args{"--lr", "0.1"}, Args{"--hidden", "32"}, Args{"--seed", "5"}})
-    expect_error_leaving(out, Args{"train", "--resume", "--out", out.string()} + flags,
-                         {"--resume", flags[0], "cannot be given"});
-  expect_error_leaving(out, {"train", text_path().string(), "--resume", "--out", out.string()}, {"TEXT"});
+  const std::vector<std::pair<Args, std::vector<std::string>>> cases = {
+      {{"--lr", "0.1"}, {"--lr 0.1", "the run has --lr 0.002"}},
+      {{"--hidden", "32"}, {"--hidden 32", "the run has --hidden 16"}},
+      {{"--seed", "5"}, {"--seed 5", "the run has --seed 1"}},
+      {{"--peephole"}, {"--peephole true", "the run has --peephole false"}},
+  };
+  for (const auto& [flags, fragments] : cases) {
+    std::vector<std::string> expected = fragments;
+    expected.insert(expected.end(), {"--resume", "cannot be given"});
+    expect_error_leaving(out, Args{"train", "--resume", "--out", out.string()} + flags, expected);
+  }
+  write_bytes(dir_ / "other.txt", read_bytes(text_path()));
+  expect_error_leaving(out, {"train", (dir_ / "other.txt").string(), "--resume", "--out", out.string()},
+                       {"TEXT", (dir_ / "other.txt").string(), "the run has TEXT " + text_path().string()});
+}
+
+TEST_F(Cli, ResumeAcceptsTheOriginalCommandAgain) {
+  // The command that made the run, with --resume added and a larger budget: every flag
+  // repeats the run's value, and the budget may change.
+  const fs::path out = previous_run();
+  Result r = recur(train(text_path(), out, {"--eval-every", "20", "--max-steps", "60", "--resume"}));
+  ASSERT_TRUE(r.ok()) << r;
+  EXPECT_NE(r.err.find("resuming at step 40"), std::string::npos) << r.err;
+  EXPECT_EQ(checkpoint_step(out / "last.safetensors"), 60);
+}
+
+TEST_F(Cli, TrainHelpListsEveryRegisteredOptionInItsGroup) {
+  Result r = recur({"train", "--help"});
+  ASSERT_TRUE(r.ok()) << r;
+  train::CharTask task;
+  for (const train::OptionSpec& spec : train::run_options(task)) {
+    const std::string flag = train::flag_name(spec);
+    EXPECT_EQ(r.out.find(flag) != std::string::npos, spec.command_line) << flag << " in:\n" << r.out;
+  }
+  for (const char* group : {"Data:", "Model:", "Optimizer:", "Budget:", "Reporting:"})
+    EXPECT_NE(r.out.find(group), std::string::npos) << group << " missing in:\n" << r.out;
+}
+
+TEST_F(Cli, VersionNamesTheBuildsBackends) {
+  Result r = recur({"--version"});
+  ASSERT_TRUE(r.ok()) << r;
+  for (const char* fragment : {"recur 0.", "BLAS", "OpenBLAS", "OpenMP", "threads", "CUDA"})
+    EXPECT_NE(r.out.find(fragment), std::string::npos) << fragment << " missing in:\n" << r.out;
 }
 
 // ------------------------------------------------------------------ kill -9, resume, nan
@@ -692,7 +732,11 @@ TEST_F(Cli, InfoPrintsTheConfigurationAndTrainingState) {
   const std::string vocabulary = "vocabulary  " + std::to_string(vocab_size) + " tokens";
   for (const std::string& fragment : {std::string("lstm, 2 layers of 16"), std::string("embedding 8"),
                                       std::string("parameters"), vocabulary, std::string("step 40"),
-                                      std::string("validation loss")})
+                                      std::string("validation loss"),
+                                      // the run's options, by group, as flags (the option registry)
+                                      std::string("options     data: " + text_path().string()),
+                                      std::string("model: --cell lstm --layers 2 --hidden 16 --embed 8"),
+                                      std::string("budget: --max-epochs 0 --max-steps 40")})
     EXPECT_NE(r.out.find(fragment), std::string::npos) << fragment << " missing in:\n" << r.out;
   // A model file that did not come from recur train has no training state.
   io::SafetensorsFile file = io::load_safetensors(model());

@@ -11,7 +11,6 @@
 #include <recur/recur.hpp>
 
 #include "commands.hpp"
-#include "validators.hpp"
 
 namespace recur::cli {
 namespace {
@@ -19,33 +18,30 @@ namespace {
 struct EvalOptions {
   std::string model, text;
   bool json = false, skip_unknown = false;
-  int threads = 0;
 };
 
-void run_eval(const EvalOptions& o) {
-  if (o.threads > 0) set_num_threads(o.threads);
-  train::LoadedCharModel loaded = train::load_char_model(o.model);
-  const data::Vocab& vocab = loaded.vocab;
-  std::u32string text = data::read_utf8_file(o.text);
-
-  // A character the model has no token for is an error, or with --skip-unknown is left out.
-  // (A vocabulary with "<unk>" has a token for every character.)
-  std::vector<std::int32_t> tokens;
-  tokens.reserve(text.size());
-  std::int64_t skipped = 0;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    const std::int64_t token = vocab.find(text[i]);
-    if (token < 0) {
-      RECUR_CHECK(o.skip_unknown, o.text << ": character " << data::describe_char(text[i]) << " at position " << i
-                                         << " is not in the vocabulary of " << o.model
-                                         << " (--skip-unknown leaves such characters out)");
-      ++skipped;
-      continue;
+// The text's tokens: a character the model has no token for is an error, or with
+// --skip-unknown is left out. (A vocabulary with "<unk>" has a token for every character.)
+std::vector<std::int32_t> read_tokens(const EvalOptions& o, const data::Vocab& vocab) {
+  if (!o.skip_unknown) {
+    try {
+      return data::encode_text(io::read_file(o.text), o.text, vocab);
+    } catch (const Error& e) {
+      RECUR_FAIL(e.what() << "; the model is " << o.model << " (--skip-unknown leaves such characters out)");
     }
-    tokens.push_back(static_cast<std::int32_t>(token));
   }
-  if (skipped > 0) std::fprintf(stderr, "recur eval: left out %lld character%s outside the vocabulary\n",
-                                static_cast<long long>(skipped), skipped == 1 ? "" : "s");
+  std::u32string text = data::read_utf8_file(o.text);
+  const std::size_t before = text.size();
+  std::erase_if(text, [&](char32_t c) { return !vocab.contains(c); });
+  const std::size_t skipped = before - text.size();
+  if (skipped > 0) std::fprintf(stderr, "recur eval: left out %zu character%s outside the vocabulary\n", skipped,
+                                skipped == 1 ? "" : "s");
+  return vocab.encode(text);
+}
+
+void run_eval(const EvalOptions& o) {
+  train::LoadedCharModel loaded = train::load_char_model(o.model);
+  const std::vector<std::int32_t> tokens = read_tokens(o, loaded.vocab);
   const std::int64_t chars = static_cast<std::int64_t>(tokens.size());
   RECUR_CHECK(chars >= 2, o.text << ": needs at least 2 characters to predict one, has " << chars);
 
@@ -74,8 +70,7 @@ void add_eval_command(CLI::App& app) {
   cmd->add_flag("--json", options->json,
                 "Print {chars, predicted, nll_nats, nats_per_char, bpc, perplexity} as one JSON line");
   cmd->add_flag("--skip-unknown", options->skip_unknown, "Leave out characters outside the vocabulary");
-  cmd->add_option("--threads", options->threads, "Threads (default: RECUR_NUM_THREADS or all cores)")
-      ->check(positive());
+  add_threads_option(*cmd);
   cmd->callback([options] { run_eval(*options); });
 }
 

@@ -21,6 +21,32 @@ std::string preview_token(const data::Vocab& vocab, std::int64_t index) {
   return c[0] < 0x20 || c[0] == 0x7F ? data::describe_char(c[0]) : vocab.token(index);
 }
 
+// The run's options as flags, one line per group (what repeats the run); empty ones left out.
+void print_options(const std::string& json, const std::string& path) {
+  train::CharTask task;
+  train::OptionValues options(train::run_options(task));
+  options.from_json(json, path);
+  const char* heading = "options";
+  for (train::OptionGroup group : {train::OptionGroup::Data, train::OptionGroup::Model, train::OptionGroup::Optimizer,
+                                   train::OptionGroup::Budget, train::OptionGroup::Reporting}) {
+    std::string line;
+    for (const train::OptionSpec& spec : options.specs()) {
+      if (spec.group != group || !spec.command_line) continue;
+      const train::OptionValue& value = options.value(spec.key);
+      if (spec.type == train::OptionType::Flag) {
+        if (std::get<bool>(value)) line += " " + train::flag_name(spec);
+        continue;
+      }
+      std::string shown = train::format_option_value(value);
+      if (shown.empty()) continue;
+      if (shown.find(' ') != std::string::npos) shown = "'" + shown + "'";
+      line += " " + (spec.positional ? std::string() : train::flag_name(spec) + " ") + shown;
+    }
+    std::printf("  %-11s %s:%s\n", heading, train::group_name(group), line.c_str());
+    heading = "";
+  }
+}
+
 void run_info(const std::string& path) {
   train::LoadedCharModel loaded = train::load_char_model(path);
   const nn::CharModelConfig& c = loaded.model->config;
@@ -35,7 +61,7 @@ void run_info(const std::string& path) {
   for (std::int64_t i = 0; i < shown; ++i) preview += (i ? " " : "") + preview_token(loaded.vocab, i);
   std::printf("  vocabulary  %lld tokens, most frequent first: %s%s\n", static_cast<long long>(loaded.vocab.size()),
               preview.c_str(), shown < loaded.vocab.size() ? " ..." : "");
-  auto progress = loaded.metadata.find("recur.progress");
+  auto progress = loaded.metadata.find(train::kProgressKey);
   if (progress != loaded.metadata.end()) {
     nlohmann::json p = nlohmann::json::parse(progress->second, nullptr, false);
     if (p.is_object()) {
@@ -49,8 +75,8 @@ void run_info(const std::string& path) {
   } else {
     std::printf("  training    no training state (not written by recur train)\n");
   }
-  auto run = loaded.metadata.find("recur.run");
-  if (run != loaded.metadata.end()) std::printf("  options     %s\n", run->second.c_str());
+  auto run = loaded.metadata.find(train::kRunKey);
+  if (run != loaded.metadata.end()) print_options(run->second, path);
 }
 
 }  // namespace

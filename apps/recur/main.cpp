@@ -8,6 +8,21 @@
 
 #include "commands.hpp"
 
+// OpenBLAS's own description of its build (version, kernel, thread model).
+extern "C" char* openblas_get_config(void);
+
+namespace {
+
+// recur --version: the version and what this build computes with.
+void print_version() {
+  std::printf("recur %s\n", RECUR_VERSION);
+  std::printf("  BLAS     %s\n", openblas_get_config());
+  std::printf("  OpenMP   %d threads (RECUR_NUM_THREADS or --threads change this)\n", recur::get_num_threads());
+  std::printf("  CUDA     %s\n", RECUR_WITH_CUDA ? "yes" : "no (this build runs on the CPU only)");
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   CLI::App app{"recur: character-level recurrent language models (char-rnn, done better).\n"
                "  recur train [TEXT]        train on a UTF-8 text (default: the bundled tinyshakespeare)\n"
@@ -16,6 +31,9 @@ int main(int argc, char** argv) {
                "  recur info MODEL          what a model file holds",
                "recur"};
   app.require_subcommand(1);
+  // Shown in --help; main() answers it before parsing, as it needs no command.
+  bool version = false;
+  app.add_flag("--version", version, "Print the version and the build's backends (BLAS, OpenMP, CUDA)");
   // An option given twice takes its last value, as most command-line tools do (so a
   // wrapper's defaults can be overridden); the subcommands inherit this.
   app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
@@ -27,6 +45,10 @@ int main(int argc, char** argv) {
   std::string commands;
   for (const CLI::App* command : app.get_subcommands([](const CLI::App*) { return true; }))
     commands += (commands.empty() ? "" : ", ") + command->get_name();
+  if (argc == 2 && std::string(argv[1]) == "--version") {
+    print_version();
+    return 0;
+  }
   if (argc < 2) {
     std::fprintf(stderr, "recur: error: give a command: %s (see recur --help)\n", commands.c_str());
     return 1;

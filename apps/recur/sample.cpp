@@ -14,7 +14,6 @@
 #include <recur/recur.hpp>
 
 #include "commands.hpp"
-#include "validators.hpp"
 
 namespace recur::cli {
 namespace {
@@ -28,7 +27,6 @@ struct SampleOptions {
   std::uint64_t seed = 0;
   bool argmax = false, stream = false;
   std::int64_t num_samples = 1;
-  int threads = 0;
 };
 
 // The token text of index `token`: the unknown token prints as U+FFFD.
@@ -40,7 +38,6 @@ const std::string& printable(const data::Vocab& vocab, std::int64_t token) {
 void run_sample(const SampleOptions& o, bool seed_given) {
   RECUR_CHECK(o.argmax || o.temperature > 0, "--temperature must be greater than 0, got " << o.temperature);
   RECUR_CHECK(!o.stream || o.num_samples == 1, "--stream prints one sample as it is generated; use --num-samples 1");
-  if (o.threads > 0) set_num_threads(o.threads);
   train::LoadedCharModel loaded = train::load_char_model(o.model);
   const data::Vocab& vocab = loaded.vocab;
 
@@ -113,8 +110,7 @@ void add_sample_command(CLI::App& app) {
   cmd->add_option("--num-samples", o.num_samples, "Independent samples, generated as one batch")
       ->check(positive())->capture_default_str();
   cmd->add_flag("--stream", o.stream, "Print each character as it is generated");
-  cmd->add_option("--threads", o.threads, "Threads (default: RECUR_NUM_THREADS or all cores)")
-      ->check(positive());
+  add_threads_option(*cmd);
   cmd->callback([options, seed] { run_sample(*options, seed->count() > 0); });
 }
 

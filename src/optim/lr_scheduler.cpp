@@ -1,4 +1,5 @@
 #include "recur/optim/lr_scheduler.hpp"
+#include "recur/optim/schedule.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -190,7 +191,9 @@ double CosineWithWarmup::compute_lr(int group, double) const {
   if (last_epoch_ >= total_steps_) return min_lr_;
   const double progress =
       (t - static_cast<double>(warmup_steps_)) / static_cast<double>(total_steps_ - warmup_steps_);
-  return min_lr_ + (base - min_lr_) * 0.5 * (1 + std::cos(std::numbers::pi * progress));
+  // (x * 0.5) * y and x * (0.5 * y) round alike (halving is exact), so the shared factor
+  // leaves the lrs as they were.
+  return min_lr_ + (base - min_lr_) * cosine_factor(progress);
 }
 
 // ---- ReduceLROnPlateau

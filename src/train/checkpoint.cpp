@@ -59,12 +59,12 @@ void save_checkpoint(const std::string& path, const TrainingState& state,
   if (state.scheduler) put_prefixed(all, kScheduler, state.scheduler->state_dict());
   all[kStep] = scalar_tensor(static_cast<double>(state.step), DType::Int64);
   if (state.generator) all[kGenerator] = pair_tensor(state.generator->seed(), state.generator->offset());
-  RECUR_CHECK(!state.loader || !state.char_batches,
-              "save_checkpoint(" << path << "): a training state has one loader or char_batches, not both");
+  RECUR_CHECK(!state.loader || !state.position,
+              "save_checkpoint(" << path << "): a training state has one loader or position, not both");
   if (state.loader)
     all[kLoader] = from_vector(std::vector<std::int64_t>{state.loader->epoch(), state.loader->batch_index()}, {2});
-  if (state.char_batches)
-    all[kLoader] = from_vector(std::vector<std::int64_t>{state.char_batches->epoch(), state.char_batches->step()}, {2});
+  if (state.position)
+    all[kLoader] = from_vector(std::vector<std::int64_t>{state.position->epoch(), state.position->step()}, {2});
   if (state.carried) put_prefixed(all, kCarried, *state.carried);
   io::save_safetensors(path, all, metadata);
 }
@@ -78,7 +78,7 @@ std::map<std::string, std::string> load_checkpoint(const std::string& path, Trai
   const Tensor& step = require(all, kStep, {}, path);
   std::vector<std::int64_t> generator, loader;
   if (state.generator) generator = require(all, kGenerator, {2}, path).to_vector<std::int64_t>();
-  if (state.loader || state.char_batches) loader = require(all, kLoader, {2}, path).to_vector<std::int64_t>();
+  if (state.loader || state.position) loader = require(all, kLoader, {2}, path).to_vector<std::int64_t>();
   TensorMap model;
   for (const auto& [name, value] : all)
     if (name.find('/') == std::string::npos) model[name] = value;
@@ -101,7 +101,7 @@ std::map<std::string, std::string> load_checkpoint(const std::string& path, Trai
   }
   try {
     if (state.loader) state.loader->set_position(loader[0], loader[1]);
-    if (state.char_batches) state.char_batches->set_position(loader[0], loader[1]);
+    if (state.position) state.position->set_position(loader[0], loader[1]);
   } catch (const Error& e) {
     RECUR_FAIL(path << ": " << e.what());
   }

@@ -9,4 +9,7 @@ namespace recur::train {
 // `what` names the value in the message ("loss", "gradient norm", ...).
 void check_finite(double value, std::int64_t step, const char* what = "loss");
 
+// "nan", "inf" or "-inf" for a value that is not finite (messages name it so); "finite" otherwise.
+const char* non_finite_name(double value);
+
 }  // namespace recur::train

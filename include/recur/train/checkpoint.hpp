@@ -10,7 +10,7 @@
 //   scheduler/<key>               LRScheduler::state_dict()
 //   train/step                    int64 [], the caller's step counter
 //   train/generator               int64 [2], the generator's seed and offset (as bits)
-//   train/loader                  int64 [2], the DataLoader's (or CharBatches') epoch and step
+//   train/loader                  int64 [2], the DataLoader's (or another batching's) epoch and step
 //   train/carried/<name>          tensors the loop carries from step to step (the hidden
 //                                 state of truncated BPTT)
 // Module names never contain '/', so the parts cannot clash. "__metadata__" holds the
@@ -30,6 +30,17 @@
 
 namespace recur::train {
 
+// A batching's place in its data (epoch and step within it), for batchings other than
+// DataLoader: a task's own (char-rnn streams). Saved as train/loader, as a DataLoader's is.
+class DataPosition {
+ public:
+  virtual ~DataPosition() = default;
+  virtual std::int64_t epoch() const = 0;
+  virtual std::int64_t step() const = 0;
+  // A position the batching cannot take is an Error.
+  virtual void set_position(std::int64_t epoch, std::int64_t step) = 0;
+};
+
 // The live objects a checkpoint saves from and restores into. Only `model` is required;
 // a null part is neither saved nor restored.
 struct TrainingState {
@@ -37,7 +48,7 @@ struct TrainingState {
   optim::Optimizer* optimizer = nullptr;
   optim::LRScheduler* scheduler = nullptr;
   data::DataLoader* loader = nullptr;
-  data::CharBatches* char_batches = nullptr;  // char-rnn batching: its position, like loader's
+  DataPosition* position = nullptr;  // any other batching: its position, like loader's
   TensorMap* carried = nullptr;    // saved as train/carried/<name>; load replaces the map's contents
   Generator* generator = nullptr;  // e.g. &default_generator(): dropout masks, sampling
   std::int64_t step = 0;           // saved; set by load_checkpoint

@@ -11,11 +11,9 @@
 
 #include "recur/data/text.hpp"
 #include "recur/nn/char_model.hpp"
+#include "recur/train/metadata_keys.hpp"
 
 namespace recur::train {
-
-inline constexpr const char* kConfigKey = "recur.config";
-inline constexpr const char* kVocabKey = "recur.vocab";
 
 // {"cell": "lstm", "layers": 2, "hidden": 256, "embed": 64, "vocab_size": 65, "dropout": 0,
 //  "peephole": false}

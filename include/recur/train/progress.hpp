@@ -8,7 +8,7 @@
 #include <cstdio>
 #include <string>
 
-namespace recur::cli {
+namespace recur::train {
 
 class Progress {
  public:
@@ -55,13 +55,13 @@ inline std::string format_seconds(double seconds) {
 }
 
 // "epoch 3  step 1234/5000  loss 1.5231  81.2k chars/s  ETA 4m12s"; total 0 = open-ended,
-// eta < 0 = unknown.
+// eta < 0 = unknown; `items` names the unit of the rate.
 inline std::string format_status(std::int64_t epoch, std::int64_t step, std::int64_t total, double loss,
-                                 double chars_per_sec, double eta) {
+                                 double items_per_sec, double eta, const std::string& items = "chars") {
   char text[160];
   std::string steps = std::to_string(step) + (total > 0 ? "/" + std::to_string(total) : std::string());
-  std::snprintf(text, sizeof text, "epoch %lld  step %s  loss %.4f  %.1fk chars/s", static_cast<long long>(epoch),
-                steps.c_str(), loss, chars_per_sec / 1000);
+  std::snprintf(text, sizeof text, "epoch %lld  step %s  loss %.4f  %.1fk %s/s", static_cast<long long>(epoch),
+                steps.c_str(), loss, items_per_sec / 1000, items.c_str());
   std::string line = text;
   if (eta >= 0) line += "  ETA " + format_seconds(eta);
   return line;
@@ -75,4 +75,4 @@ inline std::string format_eval(std::int64_t step, double epochs, double train_lo
   return text + validation;
 }
 
-}  // namespace recur::cli
+}  // namespace recur::train

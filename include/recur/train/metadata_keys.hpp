@@ -1,0 +1,12 @@
+// The metadata keys of recur's safetensors files (docs/FORMAT.md), in one table: every
+// reader and writer names them from here.
+#pragma once
+
+namespace recur::train {
+
+inline constexpr const char* kConfigKey = "recur.config";      // the model's configuration (JSON object)
+inline constexpr const char* kVocabKey = "recur.vocab";        // the vocabulary (JSON array of tokens)
+inline constexpr const char* kRunKey = "recur.run";            // the run's options (train/options.hpp)
+inline constexpr const char* kProgressKey = "recur.progress";  // step, epoch, losses: --resume, recur info
+
+}  // namespace recur::train

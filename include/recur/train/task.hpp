@@ -1,0 +1,96 @@
+// What a training run trains: a Task reads and batches its data, builds its model, gives
+// the loss of a batch, evaluates, and writes model files. train::Trainer (trainer.hpp)
+// runs any task the same way: budget, evaluation cadence, checkpoints, metrics.jsonl,
+// charts, progress, NaN handling and exact resume. The character language model
+// (char_task.hpp) is the first task; adding one means implementing this interface and
+// declaring the task's options (data and model groups) in options().
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "recur/core/tensor.hpp"
+#include "recur/nn/module.hpp"
+#include "recur/train/checkpoint.hpp"
+#include "recur/train/options.hpp"
+
+namespace recur::train {
+
+// One evaluation metric, as metrics.jsonl records it ("val_loss", "val_bpc").
+struct Metric {
+  std::string name;
+  double value = 0;
+};
+
+// The trainer calls, in order: read_start (when resuming: the options come from it),
+// check_options, read_start (when fine-tuning), load_data, build_model, add_state,
+// describe; then per step next_batch, loss, end_step; per evaluation evaluate and
+// save_model. A task is used by one Trainer at a time.
+class Task {
+ public:
+  virtual ~Task() = default;
+
+  // The task's options (data, model), in the order the run's JSON stores them; the
+  // trainer's own (optimizer, budget, reporting) follow them (trainer_options()).
+  virtual std::vector<OptionSpec> options() const = 0;
+  // The run's directory when --out is not given ("runs/<text name>").
+  virtual std::string default_out(const OptionValues& o) const = 0;
+  // The unit of an item of data, in rates: "chars" gives "chars/s" and "chars_per_sec".
+  virtual std::string item_name() const = 0;
+  // Checks the options before any work; an Error names the flag.
+  virtual void check_options(const OptionValues&) const {}
+
+  // Reads the model file a run continues (resume: its last.safetensors) or starts from
+  // (fine-tuning), once: the task keeps what it fixes (a vocabulary, an architecture) for
+  // load_data and build_model. Returns the file's metadata.
+  virtual std::map<std::string, std::string> read_start(const std::string& path) = 0;
+  // Reads and splits the data; records in `o` what the start file fixed.
+  virtual void load_data(OptionValues& o) = 0;
+  // Builds the model (in training mode) after load_data, with the generator seeded; a
+  // fine-tuning run (`load_start_weights`) starts from the start file's weights.
+  virtual nn::Module& build_model(OptionValues& o, bool load_start_weights) = 0;
+  // Lines describing the data and the model, for the run's first messages.
+  virtual std::vector<std::string> describe() const = 0;
+  // The run's name in chart titles (the text's file name).
+  virtual std::string title(const OptionValues& o) const = 0;
+
+  // The training batches: steps in one epoch, the position (the current epoch, and how many
+  // of its steps were taken), and the next batch: false at an epoch's end, after which the
+  // position is at step 0 of the next epoch.
+  virtual std::int64_t steps_per_epoch() const = 0;
+  virtual std::int64_t epoch() const = 0;
+  virtual bool next_batch() = 0;
+  // Items of data in one training step (for the rate).
+  virtual double items_per_step() const = 0;
+  // The mean loss of the current batch, with autograd; after the optimizer's step the
+  // trainer calls end_step() (a task that carries state from step to step keeps it there).
+  virtual Tensor loss() = 0;
+  virtual void end_step() {}
+
+  // Evaluates the model on the validation data. The metric named best_metric() is among
+  // them and picks the best model (lower is better); it is NaN when there is no validation
+  // data (has_validation() false), and otherwise a non-finite value stops the run.
+  virtual std::vector<Metric> evaluate() = 0;
+  virtual std::string best_metric() const { return "val_loss"; }
+  virtual bool has_validation() const = 0;
+  // The best metric's value in words, for progress lines; the chart's y-axis label.
+  virtual std::string describe_metric(double value) const = 0;
+  virtual std::string loss_label() const { return "loss"; }
+  // Adds what a checkpoint must hold besides the model, optimizer and generator: the
+  // batching's position, state carried between steps.
+  virtual void add_state(TrainingState& state) = 0;
+  // Facts a resumed run checks against its data (its size), stored with the progress.
+  // check_resumed_data gets the stored values back (-1 where the checkpoint lacks one)
+  // and throws when the data changed.
+  virtual std::map<std::string, std::int64_t> data_facts() const { return {}; }
+  virtual void check_resumed_data(const std::map<std::string, std::int64_t>&) const {}
+  // The metadata that makes a file of the model's tensors a model file of this task (its
+  // configuration, its vocabulary); checkpoints carry it too.
+  virtual std::map<std::string, std::string> model_metadata() const = 0;
+  // Writes a model file (weights, model_metadata(), plus `extra`) atomically.
+  virtual void save_model(const std::string& path, const std::map<std::string, std::string>& extra) const = 0;
+};
+
+}  // namespace recur::train
