@@ -34,6 +34,13 @@ void check_writable(const char* op, const Tensor& t) {
                  << " that requires grad while grad mode is on (use NoGradGuard)");
 }
 
+Tensor dense(const Tensor& t) {
+  if (t.is_contiguous()) return t.detach();
+  Tensor out = empty(t.shape(), t.dtype(), t.device());
+  if (out.numel() > 0) backend_of(t).copy(view_of(out), view_of(t));
+  return out;
+}
+
 Tensor sum_to(const Tensor& grad, const Shape& shape) {
   if (grad.shape() == shape) return grad;
   // Reduce over leading dims that `shape` lacks and over dims where it has extent 1.

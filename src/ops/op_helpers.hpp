@@ -29,6 +29,10 @@ void check_compatible(const char* op, const Tensor& a, const Tensor& b);
 // Throws if t requires grad while grad mode is on: in-place writes would corrupt autograd.
 void check_writable(const char* op, const Tensor& t);
 
+// t's data as a dense tensor of t's shape, detached: t's storage when contiguous, else a
+// copy made by the kernel alone (not recorded; the op records its own node).
+Tensor dense(const Tensor& t);
+
 // The gradient of a broadcast operand: grad (of the broadcast shape) summed down to `shape`.
 Tensor sum_to(const Tensor& grad, const Shape& shape);
 

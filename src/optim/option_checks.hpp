@@ -1,26 +1,25 @@
-// What the optimizers' constructors share: the parameter lists of their groups, and
-// checks of option values with messages naming the optimizer and the group.
+// What the optimizers' options share: checks of option values with messages naming the
+// optimizer and the group.
 #pragma once
 
 #include <cmath>
-#include <vector>
+#include <initializer_list>
+#include <utility>
 
-#include "recur/core/tensor.hpp"
+#include "recur/core/error.hpp"
 
 namespace recur::optim {
-
-// The params of each group, for Optimizer's constructor (Group is an optimizer's Group).
-template <class Group>
-std::vector<std::vector<Tensor>> group_params(const std::vector<Group>& groups) {
-  std::vector<std::vector<Tensor>> out;
-  for (const Group& g : groups) out.push_back(g.params);
-  return out;
-}
 
 // Throws unless value is finite and >= 0.
 inline void check_non_negative(const char* optimizer, int group, const char* option, double value) {
   RECUR_CHECK(std::isfinite(value) && value >= 0,
               optimizer << ": group " << group << ": " << option << " must be finite and >= 0, got " << value);
+}
+
+// Throws unless every (option, value) is finite and >= 0, checked in order.
+inline void check_non_negative(const char* optimizer, int group,
+                               std::initializer_list<std::pair<const char*, double>> options) {
+  for (const auto& [option, value] : options) check_non_negative(optimizer, group, option, value);
 }
 
 }  // namespace recur::optim
