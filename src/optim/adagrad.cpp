@@ -5,11 +5,8 @@
 namespace recur::optim {
 
 std::vector<OptionField> AdagradOptions::fields() {
-  return {{"lr", &lr},
-          {"lr_decay", &lr_decay},
-          {"weight_decay", &weight_decay},
-          {"initial_accumulator_value", &initial_accumulator_value},
-          {"eps", &eps},
+  return {{"lr", &lr}, {"lr_decay", &lr_decay}, {"weight_decay", &weight_decay},
+          {"initial_accumulator_value", &initial_accumulator_value}, {"eps", &eps},
           {"eps_inside_sqrt", nullptr, &eps_inside_sqrt}};
 }
 

@@ -8,8 +8,8 @@ enum Slot { kSquareAvg, kMomentumBuffer, kGradAvg };
 }
 
 std::vector<OptionField> RMSpropOptions::fields() {
-  return {{"lr", &lr},         {"alpha", &alpha},       {"eps", &eps},
-          {"weight_decay", &weight_decay}, {"momentum", &momentum}, {"centered", nullptr, &centered}};
+  return {{"lr", &lr}, {"alpha", &alpha}, {"eps", &eps}, {"weight_decay", &weight_decay}, {"momentum", &momentum},
+          {"centered", nullptr, &centered}};
 }
 
 std::vector<const char*> RMSpropOptions::buffers() const {

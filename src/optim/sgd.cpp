@@ -5,10 +5,7 @@
 namespace recur::optim {
 
 std::vector<OptionField> SGDOptions::fields() {
-  return {{"lr", &lr},
-          {"momentum", &momentum},
-          {"dampening", &dampening},
-          {"weight_decay", &weight_decay},
+  return {{"lr", &lr}, {"momentum", &momentum}, {"dampening", &dampening}, {"weight_decay", &weight_decay},
           {"nesterov", nullptr, &nesterov}};
 }
 
