@@ -554,8 +554,8 @@ TEST(OptimUpdateOps, LargeTensorsMatchAPlainReference) {
   Tensor vmax = uniform({n}, 0, 0.1, DType::Float64, &gen);
   std::vector<double> pr = p.to_vector<double>(), gr = g.to_vector<double>(), mr = m.to_vector<double>(),
                       vr = v.to_vector<double>(), xr = vmax.to_vector<double>();
-  AdamUpdate u{.lr = 0.01, .beta1 = 0.8, .beta2 = 0.9, .eps = 1e-6, .weight_decay = 0.1, .amsgrad = true, .step = 3};
-  adam_update_(p, g, m, v, vmax, u);
+  AdamOptions u{.lr = 0.01, .betas = {0.8, 0.9}, .eps = 1e-6, .weight_decay = 0.1, .amsgrad = true};
+  adam_update_(p, g, m, v, vmax, u, 3);
   const double step_size = 0.01 / (1 - std::pow(0.8, 3)), bc2 = std::sqrt(1 - std::pow(0.9, 3));
   for (std::int64_t i = 0; i < n; ++i) {
     const double gi = gr[i] + 0.1 * pr[i];
@@ -572,7 +572,7 @@ TEST(OptimUpdateOps, LargeTensorsMatchAPlainReference) {
   Tensor buf = normal({n}, 0, 0.1, DType::Float64, &gen);
   std::vector<double> sr = sq.to_vector<double>(), ar = avg.to_vector<double>(), br = buf.to_vector<double>();
   pr = p.to_vector<double>();
-  rmsprop_update_(p, g, sq, avg, buf, {.lr = 0.01, .alpha = 0.9, .eps = 1e-4, .momentum = 0.5, .centered = true});
+  rmsprop_update_(p, g, sq, avg, buf, RMSpropOptions{.lr = 0.01, .alpha = 0.9, .eps = 1e-4, .momentum = 0.5, .centered = true});
   for (std::int64_t i = 0; i < n; ++i) {
     sr[i] = 0.9 * sr[i] + (1 - 0.9) * gr[i] * gr[i];
     ar[i] = 0.9 * ar[i] + (1 - 0.9) * gr[i];
@@ -591,7 +591,7 @@ TEST(OptimUpdateOps, ResultsDoNotDependOnTheThreadCount) {
     Generator gen(11);
     Tensor p = normal({n}, 0, 1, DType::Float32, &gen), g = normal({n}, 0, 1, DType::Float32, &gen);
     Tensor m = zeros({n}), v = zeros({n});
-    for (int s = 1; s <= 3; ++s) adam_update_(p, g, m, v, Tensor(), {.step = s});
+    for (int s = 1; s <= 3; ++s) adam_update_(p, g, m, v, Tensor(), AdamOptions{}, s);
     set_num_threads(saved);
     return p.to_vector<float>();
   };
@@ -605,9 +605,9 @@ TEST(OptimUpdateOps, NonContiguousOperandsAreUpdatedInPlace) {
   Tensor dense_p = clone(p), buf = zeros({3, 4}), dense_buf = zeros({3, 4});
   Tensor strided_g = transpose(clone(transpose(g, 0, 1)), 0, 1);
   ASSERT_FALSE(strided_g.is_contiguous());
-  SgdUpdate u{.lr = 0.1, .momentum = 0.9, .weight_decay = 0.01, .nesterov = true, .first_step = true};
-  sgd_update_(p, strided_g, buf, u);
-  sgd_update_(dense_p, g, dense_buf, u);
+  SGDOptions u{.lr = 0.1, .momentum = 0.9, .weight_decay = 0.01, .nesterov = true};
+  sgd_update_(p, strided_g, buf, u, /*first_step=*/true);
+  sgd_update_(dense_p, g, dense_buf, u, /*first_step=*/true);
   EXPECT_EQ(p.to_vector<float>(), dense_p.to_vector<float>());
   EXPECT_EQ(buf.to_vector<float>(), dense_buf.to_vector<float>());
   EXPECT_EQ(transpose(base, 0, 1).to_vector<float>(), dense_p.to_vector<float>());  // written through the view
@@ -615,20 +615,20 @@ TEST(OptimUpdateOps, NonContiguousOperandsAreUpdatedInPlace) {
 
 TEST(OptimUpdateOps, Errors) {
   Tensor p = zeros({3}), g = zeros({3}), s = zeros({3});
-  expect_error([&] { adagrad_update_(p, g, zeros({4}), {}); },
+  expect_error([&] { adagrad_update_(p, g, zeros({4}), AdagradOptions{}, 1); },
                {"adagrad_update_: sum is float32 [4]", "the parameter is float32 [3]"});
-  expect_error([&] { adagrad_update_(p, Tensor(), s, {}); }, {"adagrad_update_", "gradient", "undefined"});
-  expect_error([&] { adagrad_update_(p, g, s, {.step = 0}); }, {"step is 0", "count from 1"});
-  expect_error([&] { adam_update_(p, g, s, s, Tensor(), {}); }, {"exp_avg_sq shares storage with exp_avg"});
-  expect_error([&] { adam_update_(p, g, s, zeros({3}), Tensor(), {.amsgrad = true}); },
+  expect_error([&] { adagrad_update_(p, Tensor(), s, AdagradOptions{}, 1); }, {"adagrad_update_", "gradient", "undefined"});
+  expect_error([&] { adagrad_update_(p, g, s, AdagradOptions{}, 0); }, {"step is 0", "count from 1"});
+  expect_error([&] { adam_update_(p, g, s, s, Tensor(), AdamOptions{}, 1); }, {"exp_avg_sq shares storage with exp_avg"});
+  expect_error([&] { adam_update_(p, g, s, zeros({3}), Tensor(), AdamOptions{.amsgrad = true}, 1); },
                {"max_exp_avg_sq is undefined but the options use it"});
-  expect_error([&] { sgd_update_(p, p, Tensor(), {}); }, {"the parameter shares storage with the gradient"});
-  expect_error([&] { sgd_update_(p, zeros({3}, DType::Float64), Tensor(), {}); }, {"the gradient is float64"});
-  expect_error([&] { sgd_update_(arange(3), arange(3), Tensor(), {}); }, {"sgd_update_", "float32 or float64"});
-  expect_error([&] { rmsprop_update_(p, g, s, Tensor(), Tensor(), {.centered = true}); }, {"grad_avg is undefined"});
+  expect_error([&] { sgd_update_(p, p, Tensor(), SGDOptions{.lr = 0.1}, false); }, {"the parameter shares storage with the gradient"});
+  expect_error([&] { sgd_update_(p, zeros({3}, DType::Float64), Tensor(), SGDOptions{.lr = 0.1}, false); }, {"the gradient is float64"});
+  expect_error([&] { sgd_update_(arange(3), arange(3), Tensor(), SGDOptions{.lr = 0.1}, false); }, {"sgd_update_", "float32 or float64"});
+  expect_error([&] { rmsprop_update_(p, g, s, Tensor(), Tensor(), RMSpropOptions{.centered = true}); }, {"grad_avg is undefined"});
   Tensor q = zeros({3});
   q.set_requires_grad();
-  expect_error([&] { sgd_update_(q, g, Tensor(), {}); }, {"requires grad", "NoGradGuard"});
+  expect_error([&] { sgd_update_(q, g, Tensor(), SGDOptions{.lr = 0.1}, false); }, {"requires grad", "NoGradGuard"});
 }
 
 TEST(OptimUpdateOps, NormOf) {

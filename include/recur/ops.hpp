@@ -13,6 +13,7 @@
 
 #include "recur/core/random.hpp"
 #include "recur/core/tensor.hpp"
+#include "recur/optim/options.hpp"
 #include "recur/rnn_cell.hpp"
 
 namespace recur {
@@ -301,49 +302,19 @@ void rnn_step_(RnnCell cell, const Tensor& input, const RnnLayerWeights& weights
 // Guarantees: param and the used state tensors are updated and their versions bumped;
 // unused state tensors may be undefined and are not touched.
 
-struct SgdUpdate {
-  double lr = 0;
-  double momentum = 0;  // momentum_buffer is used when != 0
-  double dampening = 0;
-  double weight_decay = 0;
-  bool nesterov = false;
-  bool first_step = false;  // the momentum buffer is overwritten with the gradient, as PyTorch's first step
-};
-void sgd_update_(const Tensor& param, const Tensor& grad, const Tensor& momentum_buffer, const SgdUpdate& u);
-
-struct AdagradUpdate {
-  double lr = 0.01;
-  double lr_decay = 0;
-  double weight_decay = 0;
-  double eps = 1e-10;
-  bool eps_inside_sqrt = false;  // sqrt(sum + eps) (min-char-rnn) instead of sqrt(sum) + eps
-  std::int64_t step = 1;         // this update's number, from 1: lr / (1 + (step - 1) lr_decay)
-};
-void adagrad_update_(const Tensor& param, const Tensor& grad, const Tensor& sum, const AdagradUpdate& u);
-
-struct RmspropUpdate {
-  double lr = 0.01;
-  double alpha = 0.99;
-  double eps = 1e-8;
-  double weight_decay = 0;
-  double momentum = 0;    // momentum_buffer is used when > 0
-  bool centered = false;  // grad_avg is used when true
-};
+// The options are the optimizers' own (recur/optim/options.hpp); `step` is this update's
+// number, from 1 (bias corrections, Adagrad's lr decay); `first_step` makes SGD's momentum
+// buffer a copy of the gradient, as PyTorch's first step does.
+void sgd_update_(const Tensor& param, const Tensor& grad, const Tensor& momentum_buffer,
+                 const optim::SGDOptions& options, bool first_step);
+void adagrad_update_(const Tensor& param, const Tensor& grad, const Tensor& sum, const optim::AdagradOptions& options,
+                     std::int64_t step);
 void rmsprop_update_(const Tensor& param, const Tensor& grad, const Tensor& square_avg, const Tensor& grad_avg,
-                     const Tensor& momentum_buffer, const RmspropUpdate& u);
-
-struct AdamUpdate {
-  double lr = 1e-3;
-  double beta1 = 0.9;
-  double beta2 = 0.999;
-  double eps = 1e-8;
-  double weight_decay = 0;
-  bool decoupled_weight_decay = false;  // AdamW: p *= 1 - lr wd, instead of g += wd p (Adam)
-  bool amsgrad = false;                 // max_exp_avg_sq is used when true
-  std::int64_t step = 1;                // this update's number, from 1 (bias corrections)
-};
+                     const Tensor& momentum_buffer, const optim::RMSpropOptions& options);
 void adam_update_(const Tensor& param, const Tensor& grad, const Tensor& exp_avg, const Tensor& exp_avg_sq,
-                  const Tensor& max_exp_avg_sq, const AdamUpdate& u);
+                  const Tensor& max_exp_avg_sq, const optim::AdamOptions& options, std::int64_t step);
+void adam_update_(const Tensor& param, const Tensor& grad, const Tensor& exp_avg, const Tensor& exp_avg_sq,
+                  const Tensor& max_exp_avg_sq, const optim::AdamWOptions& options, std::int64_t step);
 
 // The p-norm of all elements of a floating tensor, accumulated in float64: (sum |x|^p)^(1/p)
 // for p > 0, max |x| for p = infinity; 0 for an empty tensor. Not differentiable.

@@ -5,30 +5,10 @@
 #include <sstream>
 #include <utility>
 
+#include "core/for_each_offset.hpp"
+
 namespace recur {
 namespace {
-
-// Calls f(element offset) for every element of a strided CPU tensor in row-major order.
-template <class F>
-void for_each_offset(const Tensor& t, F f) {
-  const Shape& shape = t.shape();
-  const Shape& strides = t.strides();
-  std::int64_t n = shape.numel();
-  if (n == 0) return;
-  std::int64_t index[kMaxDims] = {};
-  std::int64_t offset = 0;
-  for (std::int64_t i = 0; i < n; ++i) {
-    f(offset);
-    for (int d = shape.ndim - 1; d >= 0; --d) {
-      if (++index[d] < shape[d]) {
-        offset += strides[d];
-        break;
-      }
-      offset -= strides[d] * (shape[d] - 1);
-      index[d] = 0;
-    }
-  }
-}
 
 // Element `offset` of a CPU tensor (host memory), converted to double.
 double element_as_double(const Tensor& t, std::int64_t offset) {
@@ -125,7 +105,8 @@ std::vector<T> Tensor::to_vector() const {
   const Tensor host = host_view(*this);
   std::vector<T> out;
   out.reserve(numel());
-  for_each_offset(host, [&](std::int64_t off) { out.push_back(static_cast<T>(element_as_double(host, off))); });
+  for_each_offset(host.shape(), host.strides(),
+                  [&](std::int64_t off) { out.push_back(static_cast<T>(element_as_double(host, off))); });
   return out;
 }
 template std::vector<float> Tensor::to_vector<float>() const;

@@ -41,6 +41,13 @@ std::pair<std::int64_t, std::int64_t> int_min_max(const Tensor& t) {
   return {values[0], values[1]};
 }
 
+Tensor dense(const Tensor& t) {
+  if (t.is_contiguous()) return t.detach();
+  Tensor out = empty(t.shape(), t.dtype(), t.device());
+  if (out.numel() > 0) backend_of(t).copy(view_of(out), view_of(t));
+  return out;
+}
+
 Tensor sum_to(const Tensor& grad, const Shape& shape) {
   if (grad.shape() == shape) return grad;
   // Reduce over leading dims that `shape` lacks and over dims where it has extent 1.

@@ -34,6 +34,10 @@ void check_writable(const char* op, const Tensor& t);
 // numbers read back (range checks before a kernel that trusts its indices).
 std::pair<std::int64_t, std::int64_t> int_min_max(const Tensor& t);
 
+// t's data as a dense tensor of t's shape, detached: t's storage when contiguous, else a
+// copy made by the kernel alone (not recorded; the op records its own node).
+Tensor dense(const Tensor& t);
+
 // The gradient of a broadcast operand: grad (of the broadcast shape) summed down to `shape`.
 Tensor sum_to(const Tensor& grad, const Shape& shape);
 

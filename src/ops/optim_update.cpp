@@ -8,14 +8,6 @@ namespace recur {
 namespace ops {
 namespace {
 
-// A dense tensor holding t's values: t itself when contiguous. Never recorded.
-Tensor dense(const Tensor& t) {
-  if (t.is_contiguous()) return t;
-  Tensor out = empty(t.shape(), t.dtype(), t.device());
-  backend_of(t).copy(view_of(out), view_of(t));
-  return out;
-}
-
 // An operand the kernel updates in place. The kernels want dense buffers, so a strided
 // tensor is updated through a dense copy that finish() writes back.
 class InPlaceOperand {
@@ -26,7 +18,7 @@ class InPlaceOperand {
   backend::View view() const { return dense_.defined() ? view_of(dense_) : backend::View{}; }
   void finish() const {
     if (!target_.defined()) return;
-    if (!dense_.is_same(target_)) backend_of(target_).copy(view_of(target_), view_of(dense_));
+    if (dense_.storage() != target_.storage()) backend_of(target_).copy(view_of(target_), view_of(dense_));
     target_.storage()->bump_version();
   }
 
@@ -80,30 +72,24 @@ void check_step(const char* op, std::int64_t step) {
 
 using namespace ops;
 
-void sgd_update_(const Tensor& param, const Tensor& grad, const Tensor& momentum_buffer, const SgdUpdate& u) {
-  const bool momentum = u.momentum != 0;
+void sgd_update_(const Tensor& param, const Tensor& grad, const Tensor& momentum_buffer,
+                 const optim::SGDOptions& o, bool first_step) {
+  const bool momentum = o.momentum != 0;
   check_update("sgd_update_", param, grad, {{"momentum_buffer", momentum_buffer, momentum}});
-  backend::SgdStep s;
-  s.lr = u.lr;
-  s.momentum = u.momentum;
-  s.dampening = u.dampening;
-  s.weight_decay = u.weight_decay;
-  s.nesterov = u.nesterov;
-  s.first_step = u.first_step;
+  const backend::SgdStep s{.lr = o.lr, .momentum = o.momentum, .dampening = o.dampening,
+                           .weight_decay = o.weight_decay, .nesterov = o.nesterov, .first_step = first_step};
   Tensor dense_grad = dense(grad);
   InPlaceOperand p = param, buf = momentum ? momentum_buffer : Tensor();
   backend_of(param).sgd_step(p.view(), view_of(dense_grad), buf.view(), s);
   p.finish(), buf.finish();
 }
 
-void adagrad_update_(const Tensor& param, const Tensor& grad, const Tensor& sum, const AdagradUpdate& u) {
+void adagrad_update_(const Tensor& param, const Tensor& grad, const Tensor& sum, const optim::AdagradOptions& o,
+                     std::int64_t step) {
   check_update("adagrad_update_", param, grad, {{"sum", sum, true}});
-  check_step("adagrad_update_", u.step);
-  backend::AdagradStep s;
-  s.clr = u.lr / (1 + static_cast<double>(u.step - 1) * u.lr_decay);
-  s.weight_decay = u.weight_decay;
-  s.eps = u.eps;
-  s.eps_inside_sqrt = u.eps_inside_sqrt;
+  check_step("adagrad_update_", step);
+  const backend::AdagradStep s{.clr = o.lr / (1 + static_cast<double>(step - 1) * o.lr_decay),
+                               .weight_decay = o.weight_decay, .eps = o.eps, .eps_inside_sqrt = o.eps_inside_sqrt};
   Tensor dense_grad = dense(grad);
   InPlaceOperand p = param, acc = sum;
   backend_of(param).adagrad_step(p.view(), view_of(dense_grad), acc.view(), s);
@@ -111,47 +97,57 @@ void adagrad_update_(const Tensor& param, const Tensor& grad, const Tensor& sum,
 }
 
 void rmsprop_update_(const Tensor& param, const Tensor& grad, const Tensor& square_avg, const Tensor& grad_avg,
-                     const Tensor& momentum_buffer, const RmspropUpdate& u) {
-  const bool momentum = u.momentum > 0;
+                     const Tensor& momentum_buffer, const optim::RMSpropOptions& o) {
+  const bool momentum = o.momentum > 0;
   check_update("rmsprop_update_", param, grad,
-               {{"square_avg", square_avg, true}, {"grad_avg", grad_avg, u.centered},
+               {{"square_avg", square_avg, true}, {"grad_avg", grad_avg, o.centered},
                 {"momentum_buffer", momentum_buffer, momentum}});
-  backend::RmspropStep s;
-  s.lr = u.lr;
-  s.alpha = u.alpha;
-  s.eps = u.eps;
-  s.weight_decay = u.weight_decay;
-  s.momentum = u.momentum;
-  s.centered = u.centered;
+  const backend::RmspropStep s{.lr = o.lr, .alpha = o.alpha, .eps = o.eps, .weight_decay = o.weight_decay,
+                               .momentum = o.momentum, .centered = o.centered};
   Tensor dense_grad = dense(grad);
-  InPlaceOperand p = param, sq = square_avg, avg = u.centered ? grad_avg : Tensor(),
+  InPlaceOperand p = param, sq = square_avg, avg = o.centered ? grad_avg : Tensor(),
                  buf = momentum ? momentum_buffer : Tensor();
   backend_of(param).rmsprop_step(p.view(), view_of(dense_grad), sq.view(), avg.view(), buf.view(), s);
   p.finish(), sq.finish(), avg.finish(), buf.finish();
 }
 
-void adam_update_(const Tensor& param, const Tensor& grad, const Tensor& exp_avg, const Tensor& exp_avg_sq,
-                  const Tensor& max_exp_avg_sq, const AdamUpdate& u) {
+namespace {
+
+// Adam and AdamW: one kernel; they differ in where the weight decay goes.
+template <bool Decoupled>
+void adam_like_update(const Tensor& param, const Tensor& grad, const Tensor& exp_avg, const Tensor& exp_avg_sq,
+                      const Tensor& max_exp_avg_sq, const optim::BasicAdamOptions<Decoupled>& o, std::int64_t step) {
   check_update("adam_update_", param, grad,
                {{"exp_avg", exp_avg, true}, {"exp_avg_sq", exp_avg_sq, true},
-                {"max_exp_avg_sq", max_exp_avg_sq, u.amsgrad}});
-  check_step("adam_update_", u.step);
+                {"max_exp_avg_sq", max_exp_avg_sq, o.amsgrad}});
+  check_step("adam_update_", step);
   // PyTorch: bias_correction1 = 1 - beta1 ** step, step_size = lr / bias_correction1,
   // bias_correction2_sqrt = math.sqrt(1 - beta2 ** step), all in double.
-  const double step = static_cast<double>(u.step);
-  backend::AdamStep s;
-  s.step_size = u.lr / (1 - std::pow(u.beta1, step));
-  s.bias_correction2_sqrt = std::sqrt(1 - std::pow(u.beta2, step));
-  s.beta1 = u.beta1;
-  s.beta2 = u.beta2;
-  s.eps = u.eps;
-  s.weight_decay = u.decoupled_weight_decay ? 0 : u.weight_decay;
-  s.decay_factor = u.decoupled_weight_decay ? 1 - u.lr * u.weight_decay : 1;
-  s.amsgrad = u.amsgrad;
+  const double t = static_cast<double>(step);
+  const backend::AdamStep s{.step_size = o.lr / (1 - std::pow(o.betas.first, t)),
+                            .bias_correction2_sqrt = std::sqrt(1 - std::pow(o.betas.second, t)),
+                            .beta1 = o.betas.first,
+                            .beta2 = o.betas.second,
+                            .eps = o.eps,
+                            .weight_decay = Decoupled ? 0 : o.weight_decay,
+                            .decay_factor = Decoupled ? 1 - o.lr * o.weight_decay : 1,
+                            .amsgrad = o.amsgrad};
   Tensor dense_grad = dense(grad);
-  InPlaceOperand p = param, m = exp_avg, v = exp_avg_sq, vmax = u.amsgrad ? max_exp_avg_sq : Tensor();
+  InPlaceOperand p = param, m = exp_avg, v = exp_avg_sq, vmax = o.amsgrad ? max_exp_avg_sq : Tensor();
   backend_of(param).adam_step(p.view(), view_of(dense_grad), m.view(), v.view(), vmax.view(), s);
   p.finish(), m.finish(), v.finish(), vmax.finish();
+}
+
+}  // namespace
+
+void adam_update_(const Tensor& param, const Tensor& grad, const Tensor& exp_avg, const Tensor& exp_avg_sq,
+                  const Tensor& max_exp_avg_sq, const optim::AdamOptions& options, std::int64_t step) {
+  adam_like_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, options, step);
+}
+
+void adam_update_(const Tensor& param, const Tensor& grad, const Tensor& exp_avg, const Tensor& exp_avg_sq,
+                  const Tensor& max_exp_avg_sq, const optim::AdamWOptions& options, std::int64_t step) {
+  adam_like_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, options, step);
 }
 
 Tensor norms_of(const std::vector<Tensor>& xs, double p) {

@@ -6,13 +6,6 @@ std::ostream& operator<<(std::ostream& os, Size2 s) { return os << "(" << s.h <<
 
 namespace ops {
 
-Tensor dense(const Tensor& t) {
-  if (t.is_contiguous()) return t.detach();
-  Tensor out = empty(t.shape(), t.dtype(), t.device());
-  if (out.numel() > 0) backend_of(t).copy(view_of(out), view_of(t));
-  return out;
-}
-
 Tensor reshaped(const Tensor& dense_tensor, const Shape& shape) {
   return Tensor::make_view(dense_tensor.storage(), shape, contiguous_strides(shape), dense_tensor.offset(),
                            dense_tensor.dtype());

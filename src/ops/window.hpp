@@ -6,10 +6,6 @@
 
 namespace recur::ops {
 
-// t's data as a dense tensor of t's shape, detached: t itself when contiguous, else a copy
-// made by the kernel alone (not recorded; the op records its own node).
-Tensor dense(const Tensor& t);
-
 // A dense tensor's data seen with another shape of the same element count.
 Tensor reshaped(const Tensor& dense_tensor, const Shape& shape);
 

@@ -1,60 +1,33 @@
-#include "recur/optim/sgd.hpp"
-
-#include "optim/group_params.hpp"
+#include "optim/option_checks.hpp"
 #include "recur/ops.hpp"
+#include "recur/optim/sgd.hpp"
 
 namespace recur::optim {
 
-SGD::SGD(const std::vector<Tensor>& params, const SGDOptions& options) : SGD(std::vector<Group>{{params, options}}) {}
-
-SGD::SGD(const std::vector<Group>& groups) : Optimizer(group_params(groups), 1) {
-  for (const Group& g : groups) options_.push_back(g.options);
-  for (int g = 0; g < num_groups(); ++g) check_options(g);
+std::vector<OptionField> SGDOptions::fields() {
+  return {{"lr", &lr}, {"momentum", &momentum}, {"dampening", &dampening}, {"weight_decay", &weight_decay},
+          {"nesterov", nullptr, &nesterov}};
 }
 
-SGDOptions& SGD::options(int group) {
-  check_group(group, "options");
-  return options_[group];
-}
+std::vector<const char*> SGDOptions::buffers() const { return {momentum != 0 ? "momentum_buffer" : nullptr}; }
 
-void SGD::check_options(int group) const {
-  const SGDOptions& o = options_[group];
-  RECUR_CHECK(!std::isnan(o.lr), "SGD: group " << group << ": lr is required (SGDOptions::lr was not set)");
-  check_non_negative("SGD", group, "lr", o.lr);
-  check_non_negative("SGD", group, "momentum", o.momentum);
-  RECUR_CHECK(std::isfinite(o.dampening), "SGD: group " << group << ": dampening must be finite, got " << o.dampening);
-  check_non_negative("SGD", group, "weight_decay", o.weight_decay);
-  RECUR_CHECK(!o.nesterov || (o.momentum > 0 && o.dampening == 0),
+void SGDOptions::check(int group) const {
+  RECUR_CHECK(!std::isnan(lr), "SGD: group " << group << ": lr is required (SGDOptions::lr was not set)");
+  check_non_negative("SGD", group, "lr", lr);
+  check_non_negative("SGD", group, "momentum", momentum);
+  RECUR_CHECK(std::isfinite(dampening), "SGD: group " << group << ": dampening must be finite, got " << dampening);
+  check_non_negative("SGD", group, "weight_decay", weight_decay);
+  RECUR_CHECK(!nesterov || (momentum > 0 && dampening == 0),
               "SGD: group " << group << ": Nesterov momentum requires momentum > 0 and zero dampening, got momentum "
-                            << o.momentum << " and dampening " << o.dampening);
+                            << momentum << " and dampening " << dampening);
 }
 
-std::vector<const char*> SGD::buffer_names(int group) const {
-  return {options_[group].momentum != 0 ? "momentum_buffer" : nullptr};
-}
-
-std::vector<Optimizer::OptionField> SGD::option_fields(int group) {
-  SGDOptions& o = options_[group];
-  return {{"lr", &o.lr},
-          {"momentum", &o.momentum},
-          {"dampening", &o.dampening},
-          {"weight_decay", &o.weight_decay},
-          {"nesterov", nullptr, &o.nesterov}};
-}
-
-void SGD::update(int group, const Tensor& param, const Tensor& grad, ParamState& state) {
-  const SGDOptions& o = options_[group];
-  Tensor& buffer = state.buffers[0];
-  SgdUpdate u;
-  u.lr = o.lr;
-  u.momentum = o.momentum;
-  u.dampening = o.dampening;
-  u.weight_decay = o.weight_decay;
-  u.nesterov = o.nesterov;
+void SGDOptions::update(const Tensor& param, const Tensor& grad, ParamBuffers& buffers, std::int64_t) const {
+  Tensor& buffer = buffers[0];
   // As PyTorch: the buffer is born as a copy of the (weight-decayed) gradient.
-  u.first_step = o.momentum != 0 && !buffer.defined();
-  if (u.first_step) buffer = empty(param.shape(), param.dtype(), param.device());
-  sgd_update_(param, grad, buffer, u);
+  const bool first_step = momentum != 0 && !buffer.defined();
+  if (first_step) buffer = empty(param.shape(), param.dtype(), param.device());
+  sgd_update_(param, grad, buffer, *this, first_step);
 }
 
 }  // namespace recur::optim

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "recur/core/tensor.hpp"
+#include "recur/optim/options.hpp"
 
 namespace recur::optim {
 
@@ -76,13 +77,6 @@ class Optimizer {
     std::vector<Tensor> buffers;  // one slot per buffer_names() entry; undefined until made
   };
 
-  // One named option of a group: a number (saved as float64) or a flag (saved as int64).
-  struct OptionField {
-    const char* name;
-    double* number = nullptr;
-    bool* flag = nullptr;
-  };
-
   // Throws unless 0 <= group < num_groups(): "Adam.options: group 3 out of range; the
   // optimizer has 2 groups", `method` naming the call.
   void check_group(int group, const char* method) const;
@@ -111,6 +105,53 @@ class Optimizer {
   std::vector<int> group_begin_;  // group g is params_[group_begin_[g], group_begin_[g + 1])
   std::vector<ParamState> state_;  // per parameter, same numbering
   int num_buffers_ = 0;
+};
+
+// The optimizer of one algorithm, described by its options struct (see options.hpp).
+template <class Options>
+class BasicOptimizer final : public Optimizer {
+ public:
+  struct Group {
+    std::vector<Tensor> params;
+    Options options;
+  };
+  // One group. Requires valid options (Options::check; SGD's lr has no default).
+  explicit BasicOptimizer(const std::vector<Tensor>& params, const Options& options = {})
+      : BasicOptimizer(std::vector<Group>{{params, options}}) {}
+  explicit BasicOptimizer(const std::vector<Group>& groups)
+      : Optimizer(group_params(groups), static_cast<int>(Options().buffers().size())) {
+    for (const Group& g : groups) options_.push_back(g.options);
+    for (int g = 0; g < num_groups(); ++g) check_options(g);
+    if constexpr (requires(const Options& o, const Tensor& p, ParamBuffers& b) { o.init(p, b); }) {
+      for (int g = 0; g < num_groups(); ++g)
+        for (int i = group_begin(g); i < group_begin(g) + group_size(g); ++i)
+          options_[g].init(parameters()[i], state(i).buffers);
+    }
+  }
+
+  const char* name() const override { return Options::kName; }
+  // A group's options; changes take effect at the next step().
+  Options& options(int group) {
+    check_group(group, "options");
+    return options_[group];
+  }
+
+ protected:
+  void update(int group, const Tensor& param, const Tensor& grad, ParamState& state) override {
+    options_[group].update(param, grad, state.buffers, state.step);
+  }
+  std::vector<const char*> buffer_names(int group) const override { return options_[group].buffers(); }
+  std::vector<OptionField> option_fields(int group) override { return options_[group].fields(); }
+  void check_options(int group) const override { options_[group].check(group); }
+
+ private:
+  static std::vector<std::vector<Tensor>> group_params(const std::vector<Group>& groups) {
+    std::vector<std::vector<Tensor>> out;
+    for (const Group& g : groups) out.push_back(g.params);
+    return out;
+  }
+
+  std::vector<Options> options_;
 };
 
 }  // namespace recur::optim

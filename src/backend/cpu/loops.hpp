@@ -168,19 +168,6 @@ void for_each_row_run(const View* const (&views)[N], int dim, F&& f, std::int64_
   }, len * cost_per_element);
 }
 
-// Element offsets of every position of a (shape, strides) view, in row-major order, as
-// f(offset); a serial helper for small index-like loops.
-template <class F>
-void for_each_offset(const Shape& shape, const Shape& strides, F&& f) {
-  const Shape* s[1] = {&strides};
-  StridedIter<1> it = make_iter<1>(shape, s);
-  if (it.numel == 0) return;
-  const std::int64_t st = it.inner_stride(0);
-  iter_range(it, 0, it.numel, [&](const std::int64_t* off, std::int64_t n) {
-    for (std::int64_t i = 0; i < n; ++i) f(off[0] + i * st);
-  });
-}
-
 template <class T>
 T* typed(const View& v) { return static_cast<T*>(v.data); }
 

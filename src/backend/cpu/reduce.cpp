@@ -18,6 +18,7 @@
 
 #include "backend/cpu/cpu_backend.hpp"
 #include "backend/cpu/loops.hpp"
+#include "core/for_each_offset.hpp"
 
 namespace recur::backend {
 namespace {
