@@ -107,7 +107,18 @@ struct AdamStep {
 // the weights' rows: rnn_gate_count(cell), 1 (RNN), 4 (LSTM: i f g o), 3 (GRU: r z n),
 // 2 (MGU: f, candidate).
 using recur::rnn_gate_count;
-using RnnKind = RnnCell;  // the former name, kept while backends in progress still spell it
+
+// The layout both fused implementations share (src/backend/cpu/rnn.cpp, cuda/rnn.cu).
+// Values per (step, batch row) that the forward saves for the backward pass: the gate
+// activations; GRU also keeps W_hn h + b_hn, MGU f * h(t-1).
+constexpr std::int64_t rnn_saved_width(RnnCell cell, std::int64_t hidden) {
+  return cell == RnnCell::Gru ? 4 * hidden : cell == RnnCell::Mgu ? 3 * hidden : rnn_gate_count(cell) * hidden;
+}
+// Width of the pre-activation gradients dG: G*H, except GRU's 4H (dr, dz, r dn for W_hh,
+// dn for W_ih).
+constexpr std::int64_t rnn_grad_width(RnnCell cell, std::int64_t hidden) {
+  return cell == RnnCell::Gru ? 4 * hidden : rnn_gate_count(cell) * hidden;
+}
 
 struct RnnDims {
   RnnCell kind = RnnCell::Lstm;

@@ -59,11 +59,12 @@ inline std::string format_seconds(double seconds) {
 inline std::string format_status(std::int64_t epoch, std::int64_t step, std::int64_t total, double loss,
                                  double items_per_sec, double eta, const std::string& items = "chars") {
   char text[160];
-  std::string steps = std::to_string(step) + (total > 0 ? "/" + std::to_string(total) : std::string());
+  std::string steps = std::to_string(step);
+  if (total > 0) steps.append("/").append(std::to_string(total));
   std::snprintf(text, sizeof text, "epoch %lld  step %s  loss %.4f  %.1fk %s/s", static_cast<long long>(epoch),
                 steps.c_str(), loss, items_per_sec / 1000, items.c_str());
   std::string line = text;
-  if (eta >= 0) line += "  ETA " + format_seconds(eta);
+  if (eta >= 0) line.append("  ETA ").append(format_seconds(eta));
   return line;
 }
 

@@ -36,27 +36,6 @@
 
 namespace recur::backend {
 
-namespace {
-
-using namespace cpu;
-
-// Values per (step, batch row) that the forward keeps for the backward pass: the gate
-// activations; GRU also keeps W_hn h + b_hn, MGU f * h(t-1).
-std::int64_t rnn_saved_width(RnnCell kind, std::int64_t hidden) {
-  switch (kind) {
-    case RnnCell::Gru: return 4 * hidden;
-    case RnnCell::Mgu: return 3 * hidden;
-    default: return rnn_gate_count(kind) * hidden;
-  }
-}
-
-// Width of the pre-activation gradients: G*H, except GRU's 4H (dr, dz, r dn for W_hh, dn for W_ih).
-std::int64_t grad_width(RnnCell kind, std::int64_t hidden) {
-  return kind == RnnCell::Gru ? 4 * hidden : rnn_gate_count(kind) * hidden;
-}
-
-}  // namespace
-
 std::int64_t CpuBackend::rnn_saved_size(const RnnDims& d) {
   return d.steps * d.batch * rnn_saved_width(d.kind, d.hidden);
 }
@@ -72,10 +51,12 @@ std::int64_t CpuBackend::rnn_step_workspace(const RnnDims& d) {  // + saved valu
 
 std::int64_t CpuBackend::rnn_backward_workspace(const RnnDims& d) {
   const std::int64_t rows = d.steps * d.batch;
-  return rows * grad_width(d.kind, d.hidden) + 3 * d.batch * d.hidden + rows;  // dG, dh, dc, d(f h), ones
+  return rows * rnn_grad_width(d.kind, d.hidden) + 3 * d.batch * d.hidden + rows;  // dG, dh, dc, d(f h), ones
 }
 
 namespace {
+
+using namespace cpu;
 
 // ---- The pointwise passes over one batch row, written as plain loops over j < H with
 // restrict pointers and no branches inside, so that they vectorise. `g` holds the row's
@@ -391,7 +372,7 @@ struct RnnKernel {
   // dG of time t and leaves in dh, dc the gradients of h(t-1), c(t-1).
   void backward_step(std::int64_t t, const T* g_all, const T* hprev, const T* cprev, const T* cnew,
                      const T* gout, T* dg_all, T* dh, T* dc, T* dfh) {
-    const std::int64_t H = hidden, sw = saved_width, dw = grad_width(kind, H);
+    const std::int64_t H = hidden, sw = saved_width, dw = rnn_grad_width(kind, H);
     for_rows([&](std::int64_t r0, std::int64_t r1) {
       for (std::int64_t b = r0; b < r1; ++b) {
         T* dg = dg_all + b * dw;
@@ -433,7 +414,7 @@ struct RnnKernel {
   }
 
   void backward(const RnnBackwardBuffers& bb) {
-    const std::int64_t B = batch, H = hidden, sw = saved_width, dw = grad_width(kind, H), rows = steps * B;
+    const std::int64_t B = batch, H = hidden, sw = saved_width, dw = rnn_grad_width(kind, H), rows = steps * B;
     lengths = bb.lengths;
     const T* x = static_cast<const T*>(bb.input);
     const T* gates = static_cast<const T*>(bb.gates);

@@ -35,18 +35,6 @@ namespace {
 
 using namespace cuda_b;
 
-std::int64_t saved_width(RnnKind kind, std::int64_t hidden) {
-  switch (kind) {
-    case RnnKind::Gru: return 4 * hidden;
-    case RnnKind::Mgu: return 3 * hidden;
-    default: return rnn_gate_count(kind) * hidden;
-  }
-}
-
-std::int64_t grad_width(RnnKind kind, std::int64_t hidden) {
-  return kind == RnnKind::Gru ? 4 * hidden : rnn_gate_count(kind) * hidden;
-}
-
 // bias[j] for j < gh + H, as the CPU's combined_bias.
 template <class T>
 __global__ void combined_bias_kernel(T* __restrict__ bias, const T* __restrict__ b_ih, const T* __restrict__ b_hh,
@@ -76,7 +64,7 @@ struct FwdStep {
   T* out;
   const std::int64_t* lengths;
   std::int64_t t, B, H, sw, gh;
-  RnnKind kind;
+  RnnCell kind;
 };
 
 // MGU, before the candidate's recurrent product: f and f h(t-1) (every row, as the CPU; the
@@ -109,14 +97,14 @@ __global__ void forward_step_kernel(FwdStep<T> s) {
     const T* bias = s.bias;
     T h;
     switch (s.kind) {
-      case RnnKind::RnnTanh:
-      case RnnKind::RnnRelu: {
+      case RnnCell::RnnTanh:
+      case RnnCell::RnnRelu: {
         const T v = g[j] + hr[j] + bias[j];
-        h = s.kind == RnnKind::RnnRelu ? (v > T(0) ? v : T(0)) : dev_tanh(v);
+        h = s.kind == RnnCell::RnnRelu ? (v > T(0) ? v : T(0)) : dev_tanh(v);
         g[j] = h;
         break;
       }
-      case RnnKind::Lstm: {
+      case RnnCell::Lstm: {
         const T c_prev = s.cp[e];
         T pi = g[j] + hr[j] + bias[j], pf = g[H + j] + hr[H + j] + bias[H + j];
         if (s.peep) pi += s.peep[j] * c_prev, pf += s.peep[H + j] * c_prev;
@@ -131,7 +119,7 @@ __global__ void forward_step_kernel(FwdStep<T> s) {
         h = o * dev_tanh(c);
         break;
       }
-      case RnnKind::Gru: {
+      case RnnCell::Gru: {
         const T r = dev_sigmoid(g[j] + hr[j] + bias[j]);
         const T z = dev_sigmoid(g[H + j] + hr[H + j] + bias[H + j]);
         const T hlin = hr[2 * H + j] + bias[3 * H + j];
@@ -170,7 +158,7 @@ struct BwdStep {
   T* dc;
   const std::int64_t* lengths;
   std::int64_t t, B, H, sw, dw;
-  RnnKind kind;
+  RnnCell kind;
 };
 
 template <class T>
@@ -186,15 +174,15 @@ __global__ void backward_step_kernel(BwdStep<T> s) {
     T gh = s.dh[e];
     if (s.gout) gh += s.gout[e];
     switch (s.kind) {
-      case RnnKind::RnnTanh:
+      case RnnCell::RnnTanh:
         dg[j] = gh * (T(1) - g[j] * g[j]);
         s.dh[e] = T(0);
         break;
-      case RnnKind::RnnRelu:
+      case RnnCell::RnnRelu:
         dg[j] = g[j] > T(0) ? gh : T(0);
         s.dh[e] = T(0);
         break;
-      case RnnKind::Lstm: {
+      case RnnCell::Lstm: {
         const T i = g[j], f = g[H + j], gg = g[2 * H + j], o = g[3 * H + j];
         const T tc = dev_tanh(s.cn[e]);
         const T d_o = gh * tc * o * (T(1) - o);
@@ -210,7 +198,7 @@ __global__ void backward_step_kernel(BwdStep<T> s) {
         s.dh[e] = T(0);
         break;
       }
-      case RnnKind::Gru: {
+      case RnnCell::Gru: {
         const T r = g[j], z = g[H + j], n = g[2 * H + j], hlin = g[3 * H + j];
         const T d_n = gh * (T(1) - z) * (T(1) - n * n);
         const T d_z = gh * (s.hp[e] - n) * z * (T(1) - z);
@@ -271,7 +259,7 @@ __global__ void column_sum_kernel(T* __restrict__ out, const T* __restrict__ a, 
 template <class T>
 struct RnnGpu {
   CudaBackend& be;
-  RnnKind kind;
+  RnnCell kind;
   std::int64_t steps, batch, input, hidden, gh, sw;
   bool reverse;
   DType dtype;
@@ -280,7 +268,7 @@ struct RnnGpu {
 
   RnnGpu(CudaBackend& backend, const RnnDims& d, const RnnWeights& w)
       : be(backend), kind(d.kind), steps(d.steps), batch(d.batch), input(d.input), hidden(d.hidden),
-        gh(rnn_gate_count(d.kind) * d.hidden), sw(saved_width(d.kind, d.hidden)), reverse(d.reverse),
+        gh(rnn_gate_count(d.kind) * d.hidden), sw(rnn_saved_width(d.kind, d.hidden)), reverse(d.reverse),
         dtype(d.dtype), w_ih(static_cast<const T*>(w.w_ih)), w_hh(static_cast<const T*>(w.w_hh)),
         b_ih(static_cast<const T*>(w.b_ih)), b_hh(static_cast<const T*>(w.b_hh)),
         peep(static_cast<const T*>(w.peephole)), stream(backend.stream()) {}
@@ -296,7 +284,7 @@ struct RnnGpu {
 
   void combined_bias(T* bias) {
     combined_bias_kernel<T><<<grid_for(gh + hidden), kThreads, 0, stream>>>(bias, b_ih, b_hh, gh, hidden,
-                                                                             kind == RnnKind::Gru);
+                                                                             kind == RnnCell::Gru);
     check_launch("rnn bias");
   }
 
@@ -313,9 +301,9 @@ struct RnnGpu {
   void forward_step(std::int64_t t, T* pre, const T* hprev, T* hnew, const T* cprev, T* cnew, T* out, T* hg,
                     const T* bias, const std::int64_t* lengths) {
     const std::int64_t B = batch, H = hidden;
-    gemm(false, true, B, kind == RnnKind::Mgu ? H : gh, H, hprev, H, w_hh, H, 0.0, hg, gh);
+    gemm(false, true, B, kind == RnnCell::Mgu ? H : gh, H, hprev, H, w_hh, H, 0.0, hg, gh);
     const FwdStep<T> s{pre, hg, bias, peep, hprev, hnew, cprev, cnew, out, lengths, t, B, H, sw, gh, kind};
-    if (kind == RnnKind::Mgu) {
+    if (kind == RnnCell::Mgu) {
       mgu_forward_f_kernel<T><<<grid_for(B * H), kThreads, 0, stream>>>(s);
       check_launch("rnn forward (mgu f)");
       gemm(false, true, B, H, H, pre + 2 * H, sw, w_hh + H * H, H, 0.0, hg + H, gh);
@@ -358,7 +346,7 @@ struct RnnGpu {
   }
 
   void backward(const RnnBackwardBuffers& bb) {
-    const std::int64_t B = batch, H = hidden, dw = grad_width(kind, H), rows = steps * B;
+    const std::int64_t B = batch, H = hidden, dw = rnn_grad_width(kind, H), rows = steps * B;
     const std::size_t state_bytes = sizeof(T) * static_cast<std::size_t>(B * H);
     const T* x = static_cast<const T*>(bb.input);
     const T* gates = static_cast<const T*>(bb.gates);
@@ -381,7 +369,7 @@ struct RnnGpu {
       else check(cudaMemsetAsync(dst, 0, state_bytes, stream), "rnn backward");
     };
     start(dh, bb.grad_h_n);
-    start(dc, kind == RnnKind::Lstm ? bb.grad_c_n : nullptr);
+    start(dc, kind == RnnCell::Lstm ? bb.grad_c_n : nullptr);
     if (B * H > 0) {
       for (std::int64_t s = steps - 1; s >= 0; --s) {
         const std::int64_t t = time_of(s);
@@ -392,13 +380,13 @@ struct RnnGpu {
                             kind};
         backward_step_kernel<T><<<grid_for(B * H), kThreads, 0, stream>>>(st);
         check_launch("rnn backward step");
-        if (kind == RnnKind::Mgu) {
+        if (kind == RnnCell::Mgu) {
           gemm(false, false, B, H, H, dg + H, dw, w_hh + H * H, H, 0.0, dfh, H);
           mgu_backward_f_kernel<T><<<grid_for(B * H), kThreads, 0, stream>>>(st);
           check_launch("rnn backward (mgu f)");
           gemm(false, false, B, H, H, dg, dw, w_hh, H, 1.0, dh, H);  // + df_pre U_f
         } else {
-          gemm(false, false, B, H, kind == RnnKind::Gru ? 3 * H : gh, dg, dw, w_hh, H, 1.0, dh, H);
+          gemm(false, false, B, H, kind == RnnCell::Gru ? 3 * H : gh, dg, dw, w_hh, H, 1.0, dh, H);
         }
       }
     }
@@ -417,7 +405,7 @@ struct RnnGpu {
     T* gx = static_cast<T*>(bb.grad_input);
     T* gb_ih = static_cast<T*>(bb.grad_b_ih);
     T* gb_hh = static_cast<T*>(bb.grad_b_hh);
-    if (kind == RnnKind::Gru) {
+    if (kind == RnnCell::Gru) {
       const T* dn = dG + 3 * H;
       if (gw_ih) {
         gemm(true, false, 2 * H, input, rows, dG, dw, x, input, 0.0, gw_ih, input);
@@ -441,7 +429,7 @@ struct RnnGpu {
     if (gb_ih) column_sum(gb_ih, dG, dw, nullptr, 0, rows, gh);
     if (gb_hh) column_sum(gb_hh, dG, dw, nullptr, 0, rows, gh);
     if (gw_hh) {
-      if (kind == RnnKind::Mgu) {  // U_f sees h(t-1), U_n sees f h(t-1)
+      if (kind == RnnCell::Mgu) {  // U_f sees h(t-1), U_n sees f h(t-1)
         gemm(true, false, H, H, rows, dG, dw, h_prev_all, H, 0.0, gw_hh, H);
         gemm(true, false, H, H, rows, dG + H, dw, gates + 2 * H, sw, 0.0, gw_hh + H * H, H);
       } else {
@@ -463,7 +451,7 @@ struct RnnGpu {
 }  // namespace
 
 std::int64_t CudaBackend::rnn_saved_size(const RnnDims& d) {
-  return d.steps * d.batch * saved_width(d.kind, d.hidden);
+  return d.steps * d.batch * rnn_saved_width(d.kind, d.hidden);
 }
 
 std::int64_t CudaBackend::rnn_forward_workspace(const RnnDims& d) {
@@ -472,11 +460,11 @@ std::int64_t CudaBackend::rnn_forward_workspace(const RnnDims& d) {
 }
 
 std::int64_t CudaBackend::rnn_step_workspace(const RnnDims& d) {  // + the step's saved values
-  return rnn_forward_workspace(d) + d.batch * saved_width(d.kind, d.hidden);
+  return rnn_forward_workspace(d) + d.batch * rnn_saved_width(d.kind, d.hidden);
 }
 
 std::int64_t CudaBackend::rnn_backward_workspace(const RnnDims& d) {
-  return d.steps * d.batch * grad_width(d.kind, d.hidden) + 3 * d.batch * d.hidden;  // dG, dh, dc, dfh
+  return d.steps * d.batch * rnn_grad_width(d.kind, d.hidden) + 3 * d.batch * d.hidden;  // dG, dh, dc, dfh
 }
 
 void CudaBackend::rnn_forward(const RnnDims& d, const RnnWeights& w, const RnnForwardBuffers& f) {
