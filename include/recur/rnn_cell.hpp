@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace recur {
 
@@ -43,6 +44,13 @@ inline std::optional<RnnCell> rnn_cell_from_key(std::string_view key) {
   for (const RnnCellInfo& info : kRnnCells)
     if (key == info.key) return info.cell;
   return std::nullopt;
+}
+
+// The valid keys in table order: {"rnn_tanh", "rnn_relu", "lstm", "gru", "mgu"}.
+inline std::vector<std::string> rnn_cell_key_list() {
+  std::vector<std::string> keys;
+  for (const RnnCellInfo& info : kRnnCells) keys.push_back(info.key);
+  return keys;
 }
 
 // "rnn_tanh, rnn_relu, lstm, gru or mgu": the valid keys in table order, for messages.

@@ -10,6 +10,7 @@
 #include "recur/autograd.hpp"
 #include "recur/io/file.hpp"
 #include "recur/ops.hpp"
+#include "recur/rnn_cell.hpp"
 
 namespace recur::train {
 
@@ -62,7 +63,7 @@ std::vector<OptionSpec> CharTask::options() const {
        .help = "UTF-8 text to train on (default: the bundled tinyshakespeare)", .group = G::Data,
        .positional = true},
       {.key = "cell", .type = T::Text, .default_value = std::string("lstm"), .help = "Recurrent cell",
-       .group = G::Model, .choices = {"lstm", "gru", "rnn_tanh", "rnn_relu", "mgu"}, .section = "model"},
+       .group = G::Model, .choices = rnn_cell_key_list(), .section = "model"},
       {.key = "layers", .type = T::Int, .default_value = std::int64_t{2}, .help = "Recurrent layers",
        .group = G::Model, .check = C::Positive, .section = "model"},
       {.key = "hidden", .type = T::Int, .default_value = std::int64_t{256}, .help = "Hidden units per layer",
