@@ -507,6 +507,7 @@ class CliResume : public Cli {
     ASSERT_EQ(expected.size(), static_cast<std::size_t>(kSteps / kEvalEvery));
     EXPECT_EQ(got, expected);
     EXPECT_NE(expected.front()[1], expected.back()[1]);  // the losses moved
+    EXPECT_EQ(read_bytes(resumed / "samples.jsonl"), read_bytes(whole / "samples.jsonl"));
     expect_same_tensors(whole / "last.safetensors", resumed / "last.safetensors");
     EXPECT_EQ(checkpoint_step(resumed / "last.safetensors"), kSteps);
   }
@@ -606,12 +607,14 @@ TEST_F(Cli, FreshRunIntoAnExistingRunNeedsOverwrite) {
 
   // --overwrite replaces the run: the old evaluations' checkpoints go with it.
   fs::copy_file(out / "best.safetensors", out / "last.safetensors.tmp-1-0");  // as a kill mid-save leaves
-  Result r = recur(train(text_path(), out, {"--overwrite", "--max-steps", "5", "--eval-every", "0"}));
+  ASSERT_TRUE(fs::exists(out / "samples.jsonl"));
+  Result r = recur(train(text_path(), out, {"--overwrite", "--max-steps", "5", "--eval-every", "0", "--sample-length", "0"}));
   ASSERT_TRUE(r.ok()) << r;
   std::vector<std::string> names;
   for (const fs::directory_entry& e : fs::directory_iterator(out)) names.push_back(e.path().filename().string());
   std::sort(names.begin(), names.end());
-  // best, init, last, loss.svg, metrics.jsonl and the one evaluation at step 5.
+  // best, init, last, loss.svg, metrics.jsonl and the one evaluation at step 5 (no
+  // samples.jsonl: --sample-length 0).
   ASSERT_EQ(names.size(), 6u) << testing::PrintToString(names);
   EXPECT_EQ(names[5].rfind("step000005_val", 0), 0u) << names[5];
   EXPECT_EQ(checkpoint_step(out / "last.safetensors"), 5);
@@ -647,6 +650,23 @@ TEST_F(Cli, TrainWritesCheckpointsMetricsChartAndAJsonSummary) {
   EXPECT_EQ(metrics.back()[1], summary.at("train_loss").get<double>());
   EXPECT_EQ(metrics.back()[2], summary.at("val_loss").get<double>());
   EXPECT_LT(metrics.back()[2], metrics.front()[2]);  // it learns
+
+  // samples.jsonl: a sample of --sample-length (default 200) characters of the text's
+  // vocabulary at each evaluation.
+  const std::string text = read_bytes(text_path());
+  std::ifstream samples(out / "samples.jsonl");
+  std::vector<std::string> texts;
+  for (std::string line; std::getline(samples, line);) {
+    json sample = json::parse(line);
+    EXPECT_EQ(sample.at("step"), 10 * static_cast<int>(texts.size() + 1));
+    texts.push_back(sample.at("text"));
+    const std::u32string chars = data::decode_utf8(texts.back(), "samples.jsonl");
+    EXPECT_EQ(chars.size(), 200u);
+    for (char32_t c : chars)
+      EXPECT_NE(text.find(data::encode_utf8(std::u32string(1, c))), std::string::npos) << "U+" << std::hex << static_cast<std::uint32_t>(c);
+  }
+  ASSERT_EQ(texts.size(), 3u);
+  EXPECT_NE(texts[0], texts[2]);
 
   const std::string svg = read_bytes(out / "loss.svg");
   EXPECT_NE(svg.find("<svg"), std::string::npos);

@@ -29,12 +29,6 @@ struct SampleOptions {
   std::int64_t num_samples = 1;
 };
 
-// The token text of index `token`: the unknown token prints as U+FFFD.
-const std::string& printable(const data::Vocab& vocab, std::int64_t token) {
-  static const std::string replacement = "\xEF\xBF\xBD";
-  return token == vocab.unknown_index() ? replacement : vocab.token(token);
-}
-
 void run_sample(const SampleOptions& o, bool seed_given) {
   RECUR_CHECK(o.argmax || o.temperature > 0, "--temperature must be greater than 0, got " << o.temperature);
   RECUR_CHECK(!o.stream || o.num_samples == 1, "--stream prints one sample as it is generated; use --num-samples 1");
@@ -57,11 +51,9 @@ void run_sample(const SampleOptions& o, bool seed_given) {
   nn::CharSampler sampler(*loaded.model, o.num_samples);
   const nn::SamplingOptions sampling{.temperature = o.temperature, .top_k = o.top_k, .argmax = o.argmax};
 
-  // Without a prime the model starts as after a line break (or its most frequent character).
   std::vector<std::int64_t> tokens(o.num_samples);
   if (prime_tokens.empty()) {
-    std::int64_t start = vocab.contains(U'\n') ? vocab.find(U'\n') : 0;
-    std::fill(tokens.begin(), tokens.end(), start);
+    std::fill(tokens.begin(), tokens.end(), train::start_token(vocab));
     sampler.feed(tokens);
   }
   for (std::int64_t token : prime_tokens) {
@@ -73,9 +65,9 @@ void run_sample(const SampleOptions& o, bool seed_given) {
   if (o.stream) std::fputs(o.prime.c_str(), stdout), std::fflush(stdout);
   for (std::int64_t i = 0; i < o.length; ++i) {
     sampler.draw(tokens, sampling, generator);
-    for (std::int64_t b = 0; b < o.num_samples; ++b) texts[b] += printable(vocab, tokens[b]);
+    for (std::int64_t b = 0; b < o.num_samples; ++b) texts[b] += train::printable_token(vocab, tokens[b]);
     if (o.stream) {
-      std::fputs(printable(vocab, tokens[0]).c_str(), stdout);
+      std::fputs(train::printable_token(vocab, tokens[0]).c_str(), stdout);
       std::fflush(stdout);
     }
     if (i + 1 < o.length) sampler.feed(tokens);

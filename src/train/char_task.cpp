@@ -198,6 +198,24 @@ std::vector<Metric> CharTask::evaluate() {
   return {{"val_loss", nats}, {"val_bpc", nats / std::log(2.0)}};
 }
 
+// `length` characters drawn at temperature 1 from a zero state, starting as after a line
+// break, as `recur sample` does.
+std::string CharTask::sample(std::int64_t length, std::uint64_t seed) {
+  model_->eval();
+  NoGradGuard no_grad;
+  nn::CharSampler sampler(*model_, 1);
+  Generator generator(seed);
+  std::vector<std::int64_t> token{start_token(text_.vocab)};
+  std::string text;
+  for (std::int64_t i = 0; i < length; ++i) {
+    sampler.feed(token);
+    sampler.draw(token, {}, generator);
+    text += printable_token(text_.vocab, token[0]);
+  }
+  model_->train();
+  return text;
+}
+
 std::string CharTask::describe_metric(double nats) const {
   if (!std::isfinite(nats)) return "none (no validation split)";  // training checks for nan
   char text[160];

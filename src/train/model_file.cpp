@@ -117,4 +117,11 @@ void save_char_model(const std::string& path, const nn::CharModel& model, const 
   io::save_safetensors(path, tensors, metadata);
 }
 
+std::int64_t start_token(const data::Vocab& vocab) { return vocab.contains(U'\n') ? vocab.find(U'\n') : 0; }
+
+const std::string& printable_token(const data::Vocab& vocab, std::int64_t token) {
+  static const std::string replacement = "\xEF\xBF\xBD";
+  return token == vocab.unknown_index() ? replacement : vocab.token(token);
+}
+
 }  // namespace recur::train

@@ -78,6 +78,9 @@ std::vector<OptionSpec> trainer_options() {
       {.key = "checkpoint_every", .type = T::Int, .default_value = std::int64_t{0},
        .help = "Also save last.safetensors every N steps (0: off)", .group = G::Reporting, .resumable = true,
        .check = C::NonNegative},
+      {.key = "sample_length", .type = T::Int, .default_value = std::int64_t{200},
+       .help = "Length of the sample of the model's output kept in samples.jsonl at each evaluation (0: none)",
+       .group = G::Reporting, .resumable = true, .check = C::NonNegative},
       {.key = "print_every", .type = T::Int, .default_value = std::int64_t{100},
        .help = "Progress line every N steps when stderr is not a terminal", .group = G::Reporting,
        .resumable = true, .check = C::NonNegative},
@@ -123,19 +126,28 @@ struct Record {
   ordered_json json;
 };
 
-// metrics.jsonl's records up to `last_step` (a resumed run drops what came after its
-// checkpoint) and the file rewritten to hold just those.
-std::vector<Record> reload_metrics(const std::string& path, std::int64_t last_step, const std::string& metric) {
-  std::vector<Record> records;
+// The JSON lines of `path` (metrics.jsonl, samples.jsonl) up to `last_step` (a resumed run
+// drops what came after its checkpoint), and the file, if there is one, rewritten to hold
+// just those.
+std::vector<ordered_json> reload_records(const std::string& path, std::int64_t last_step) {
+  std::vector<ordered_json> records;
+  if (!fs::exists(path)) return records;
   std::ifstream in(path);
   std::string line, kept;
   while (std::getline(in, line)) {
     ordered_json j = ordered_json::parse(line, nullptr, false);
     if (j.is_discarded() || !j.contains("step") || j["step"].get<std::int64_t>() > last_step) continue;
-    records.push_back({j["step"], number_or(j, "train_loss", NAN), number_or(j, metric, NAN), j});
+    records.push_back(std::move(j));
     kept += line + "\n";
   }
   io::write_file_atomically(path, kept);
+  return records;
+}
+
+std::vector<Record> reload_metrics(const std::string& path, std::int64_t last_step, const std::string& metric) {
+  std::vector<Record> records;
+  for (ordered_json& j : reload_records(path, last_step))
+    records.push_back({j["step"], number_or(j, "train_loss", NAN), number_or(j, metric, NAN), std::move(j)});
   return records;
 }
 
@@ -169,14 +181,15 @@ void check_writable_dir(const std::string& dir) {
   fs::remove(probe, error);
 }
 
-// Removes what a run writes in `dir` (checkpoints, metrics.jsonl, loss.svg, and the
+// Removes what a run writes in `dir` (checkpoints, metrics.jsonl, samples.jsonl, loss.svg, and the
 // temporary files of writes a kill interrupted), or only those temporaries.
 void remove_run_files(const std::string& dir, bool temporaries_only) {
   std::error_code error;
   for (const fs::directory_entry& entry : fs::directory_iterator(dir, error)) {
     const std::string name = entry.path().filename().string();
     const bool temporary = name.find(".tmp-") != std::string::npos;
-    const bool output = name.ends_with(".safetensors") || name == "metrics.jsonl" || name == "loss.svg";
+    const bool output = name.ends_with(".safetensors") || name == "metrics.jsonl" || name == "samples.jsonl" ||
+                        name == "loss.svg";
     if (entry.is_regular_file() && (temporary || (!temporaries_only && output))) fs::remove(entry.path(), error);
   }
 }
@@ -276,6 +289,7 @@ void Trainer::Impl::build() {
   state_.generator = &default_generator();
   task_.add_state(state_);
   const std::string metrics_path = (fs::path(s_.out) / "metrics.jsonl").string();
+  const std::string samples_path = (fs::path(s_.out) / "samples.jsonl").string();
   if (s_.resume) {
     std::map<std::string, std::string> meta = load_checkpoint(last_path_, state_);
     step_ = saved_step_ = state_.step;
@@ -295,9 +309,11 @@ void Trainer::Impl::build() {
     }
     remove_run_files(s_.out, /*temporaries_only=*/true);  // left by a kill during a save
     records_ = reload_metrics(metrics_path, step_, metric_name());
+    reload_records(samples_path, step_);
   } else {
     start_afresh();
     records_ = reload_metrics(metrics_path, -1, metric_name());
+    reload_records(samples_path, -1);
   }
 }
 
@@ -419,6 +435,13 @@ void Trainer::Impl::evaluate_and_save() {
   // previous checkpoint, drops this record and writes it again.
   records_.push_back(r);
   std::ofstream((dir / "metrics.jsonl").string(), std::ios::app) << r.json.dump() << "\n";
+  // The sample's generator is seeded by the run's seed and the step: the training's own
+  // stream of numbers stays as it is.
+  if (const std::int64_t length = o_.integer("sample_length"); length > 0) {
+    const ordered_json sample{{"step", step_}, {"text", task_.sample(length, o_.seed("seed") + step_)}};
+    if (!sample["text"].get_ref<const std::string&>().empty())
+      std::ofstream((dir / "samples.jsonl").string(), std::ios::app) << sample.dump() << "\n";
+  }
   draw_chart((dir / "loss.svg").string(), records_, "recur: " + task_.title(o_), task_.loss_label());
   save_last();
   record_steps_ = 0;

@@ -46,6 +46,7 @@ class CharTask final : public Task {
   bool has_validation() const override { return split_.validation.size() >= 2; }
   std::string describe_metric(double nats) const override;
   std::string loss_label() const override { return "loss (nats/char)"; }
+  std::string sample(std::int64_t length, std::uint64_t seed) override;
   void add_state(TrainingState& state) override;
   std::map<std::string, std::int64_t> data_facts() const override;
   void check_resumed_data(const std::map<std::string, std::int64_t>& stored) const override;

@@ -45,4 +45,10 @@ LoadedCharModel load_char_model(const std::string& path);
 void save_char_model(const std::string& path, const nn::CharModel& model, const data::Vocab& vocab,
                      const std::map<std::string, std::string>& extra = {});
 
+// The token a sample without a prime starts from: a line break when the vocabulary has
+// one (the model starts as after a line), else token 0 (the most frequent character).
+std::int64_t start_token(const data::Vocab& vocab);
+// The text of token `token` in a sample: the unknown token prints as U+FFFD.
+const std::string& printable_token(const data::Vocab& vocab, std::int64_t token);
+
 }  // namespace recur::train

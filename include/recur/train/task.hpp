@@ -26,7 +26,7 @@ struct Metric {
 
 // The trainer calls, in order: read_start (when resuming: the options come from it),
 // check_options, read_start (when fine-tuning), load_data, build_model, add_state,
-// describe; then per step next_batch, loss, end_step; per evaluation evaluate and
+// describe; then per step next_batch, loss, end_step; per evaluation evaluate, sample and
 // save_model. A task is used by one Trainer at a time.
 class Task {
  public:
@@ -78,6 +78,12 @@ class Task {
   // The best metric's value in words, for progress lines; the chart's y-axis label.
   virtual std::string describe_metric(double value) const = 0;
   virtual std::string loss_label() const { return "loss"; }
+  // The task's prediction output for a look at the model during training, about `length`
+  // items of it: a language model's generated text (a classifier's labels for a few
+  // validation examples, a decoder's outputs). The trainer keeps one with each evaluation
+  // in samples.jsonl. Repeatable for a `seed`; touches no training state (its generator,
+  // carried state, batches) and leaves the model in training mode. Empty: the task has none.
+  virtual std::string sample(std::int64_t /*length*/, std::uint64_t /*seed*/) { return {}; }
   // Adds what a checkpoint must hold besides the model, optimizer and generator: the
   // batching's position, state carried between steps.
   virtual void add_state(TrainingState& state) = 0;
