@@ -228,6 +228,41 @@ TEST(Optim, Float64MatchesPyTorch) {
   }
 }
 
+TEST(Optim, StateFollowsAParameterConvertedAfterSomeSteps) {
+  // Module::to after some steps: the state built in float32 is converted at the next step,
+  // exactly as a float64 optimizer that loads the float32 state_dict continues the run.
+  // Without the conversion the update op refuses the mixed dtypes.
+  constexpr int kSteps = 10, kMoveAt = 3;
+  for (const Case& c : kCases) {
+    SCOPED_TRACE(c.name);
+    auto holder = std::make_shared<nn::Module>();
+    Params p = make_params(DType::Float32);
+    holder->register_parameter("p0", p[0]);
+    holder->register_parameter("p1", p[1]);
+    std::unique_ptr<Optimizer> opt = c.make(p);
+    for (int k = 0; k < kSteps; ++k) {
+      if (k == kMoveAt) holder->to(DType::Float64);
+      set_grads(p, k);
+      opt->step();
+    }
+    for (const auto& [name, value] : opt->state_dict()) {
+      if (name.starts_with("state.") && !name.ends_with(".step")) {
+        EXPECT_EQ(value.dtype(), DType::Float64) << name;
+      }
+    }
+
+    Params q = make_params(DType::Float32);
+    std::unique_ptr<Optimizer> first = c.make(q);
+    for (int k = 0; k < kMoveAt; ++k) set_grads(q, k), first->step();
+    Params q64;
+    for (const Tensor& t : q) q64.push_back(to_dtype(t.detach(), DType::Float64)), q64.back().set_requires_grad();
+    std::unique_ptr<Optimizer> rest = c.make(q64);
+    rest->load_state_dict(first->state_dict());
+    for (int k = kMoveAt; k < kSteps; ++k) set_grads(q64, k), rest->step();
+    EXPECT_EQ(flat(p), flat(q64));
+  }
+}
+
 TEST(Optim, LargeTensorsRoundLikeSmallOnes) {
   // The same values tiled into tensors large enough for the vectorised, threaded loops:
   // every tile ends where the small run (the scalar path, checked against PyTorch) ends.

@@ -60,6 +60,11 @@ void Optimizer::step() {
                          << p.device() << " but its gradient is " << grad.dtype() << " " << grad.shape() << " on "
                          << grad.device());
       ParamState& s = state_[i];
+      // The module was moved or converted (Module::to) after earlier steps: the state
+      // follows its parameter, once, as PyTorch's load_state_dict casts it.
+      for (Tensor& buffer : s.buffers)
+        if (buffer.defined() && (buffer.device() != p.device() || buffer.dtype() != p.dtype()))
+          buffer = to(to_dtype(buffer, p.dtype()), p.device());
       ++s.step;
       update(g, p, grad, s);
     }

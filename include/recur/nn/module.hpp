@@ -118,8 +118,8 @@ class Module : public std::enable_shared_from_this<Module> {
   // in PyTorch. Use to(DType::Float64) to gradcheck a layer.
   void to(DType dtype);
   // Moves every parameter and buffer (of any dtype) to `device` in place, likewise keeping
-  // the tensor handles (an optimizer built before still updates the moved parameters; its
-  // own state must then be created on, or moved to, the same device), requires_grad and
+  // the tensor handles (an optimizer built before still updates the moved parameters, and
+  // its state follows them at its next step), requires_grad and
   // any gradient, which moves with its parameter. An Error if recur was built without the
   // device's backend.
   void to(Device device);

@@ -33,6 +33,9 @@ class Optimizer {
 
   // One update of every parameter whose gradient is defined, under NoGradGuard.
   // Requires: each such gradient has its parameter's shape, dtype and device.
+  // State made before the parameter was moved or converted (nn::Module::to after some
+  // steps) is moved or converted with it first, so an optimizer may be built before or
+  // after the move.
   void step();
 
   // Clears the gradients before the next backward pass. set_to_none (the default) drops
