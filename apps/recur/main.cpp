@@ -17,7 +17,7 @@ namespace {
 void print_version() {
   std::printf("recur %s\n", RECUR_VERSION);
   std::printf("  BLAS     %s\n", openblas_get_config());
-  std::printf("  OpenMP   %d threads (RECUR_NUM_THREADS or --threads change this)\n", recur::get_num_threads());
+  std::printf("  threads  %d (RECUR_NUM_THREADS or --threads change this)\n", recur::get_num_threads());
   std::printf("  CUDA     %s\n", RECUR_WITH_CUDA ? "yes" : "no (this build runs on the CPU only)");
 }
 
@@ -33,7 +33,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   // Shown in --help; main() answers it before parsing, as it needs no command.
   bool version = false;
-  app.add_flag("--version", version, "Print the version and the build's backends (BLAS, OpenMP, CUDA)");
+  app.add_flag("--version", version, "Print the version and the build's backends (BLAS, threads, CUDA)");
   // An option given twice takes its last value, as most command-line tools do (so a
   // wrapper's defaults can be overridden); the subcommands inherit this.
   app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);

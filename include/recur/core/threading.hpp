@@ -1,11 +1,13 @@
-// One threading policy for the whole process. recur's kernels and OpenBLAS share the same
-// OpenMP runtime and the same thread count, so they never run on the cores at once.
+// One threading policy for the whole process. recur's CPU kernels, its matrix products
+// included, split their work over one pool of threads (OpenBLAS runs single-threaded inside
+// each part), built to keep going at one thread's speed when other processes hold the cores.
 #pragma once
 
 namespace recur {
 
-// Threads used by kernels and BLAS. Starts at $RECUR_NUM_THREADS if set, else the
-// number of cores. Requires n >= 1.
+// Threads used by the kernels. Starts at $RECUR_NUM_THREADS if set, else the number of
+// cores this process may run on. Requires n >= 1; set_num_threads must not be called while
+// another thread runs kernels.
 int get_num_threads();
 void set_num_threads(int n);
 

@@ -15,9 +15,9 @@
 // reads it, every thread works on its own images with no synchronisation, and the results
 // land in NCHW order with no transposes; measured against the whole-batch layout it was as
 // fast or faster at every LeNet shape (docs/ARCHITECTURE.md, "Convolution, pooling and batch normalisation"). The GEMMs go
-// through the backend's one gemm entry point; inside the parallel region OpenBLAS runs on
-// the calling thread. A batch smaller than the thread count runs image after image with
-// BLAS threading each GEMM instead.
+// through the backend's one gemm entry point, which runs on the calling thread inside a
+// thread pool part. A batch smaller than the thread count runs image after image with each
+// GEMM split over the pool instead.
 #include <algorithm>
 #include <cstdint>
 #include <vector>

@@ -3,8 +3,9 @@
 //
 // Kernels are spread over the files of this folder by kind (memory, elementwise, reduce,
 // softmax, index, loss, gemm, conv, pool, batch_norm, optim, random). They vectorise through
-// plain loops over contiguous runs (see loops.hpp, vec_math.hpp) and use OpenMP threads only
-// above kParallelGrain elements. GEMM is OpenBLAS's cblas_sgemm/dgemm on the caller's buffers.
+// plain loops over contiguous runs (see loops.hpp, vec_math.hpp) and use the thread pool
+// (thread_pool.hpp) only above kParallelGrain elements. GEMM is OpenBLAS's single-threaded
+// cblas_sgemm/dgemm on the caller's buffers, split over the pool (gemm.cpp).
 #pragma once
 
 #include "backend/backend.hpp"

@@ -1,10 +1,13 @@
 // The one GEMM entry point: OpenBLAS's cblas_sgemm / cblas_dgemm, called directly on the
 // caller's buffers (no packing or copies of our own; OpenBLAS packs internally).
 //
-// A batch of large products runs one product at a time, each threaded by OpenBLAS. A batch
-// of small products goes to OpenMP threads instead, one product each: OpenBLAS's OpenMP
-// build runs single-threaded inside a parallel region, so the two never oversubscribe.
+// OpenBLAS runs single-threaded (threading.cpp); the thread pool splits the work instead, so
+// that a busy machine slows a product down to one thread's speed and no further
+// (thread_pool.hpp). A large product is split into blocks of C's columns, or of its rows
+// when it has more rows, one serial BLAS call each; a batch of small products goes out one
+// product per call.
 #include <cblas.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -43,9 +46,21 @@ void gemv_row(bool ta, bool tb, std::int64_t n, std::int64_t k, T alpha, const T
     cblas_dgemv(CblasRowMajor, op, rows, cols, alpha, b, static_cast<blasint>(ldb), a, inc_a, beta, c, 1);
 }
 
+// OpenBLAS's OpenMP build sizes its team from the calling thread's omp_get_max_threads()
+// at every call (0.3.21's num_cpu_avail; openblas_set_num_threads does not hold it), and
+// each thread has its own setting: every thread that calls BLAS sets its own to 1, once.
+void keep_blas_serial_on_this_thread() {
+  thread_local const bool serial = [] {
+    omp_set_num_threads(1);
+    return true;
+  }();
+  (void)serial;
+}
+
 template <class T>
 void gemm_one(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a,
               std::int64_t lda, const T* b, std::int64_t ldb, T beta, T* c, std::int64_t ldc) {
+  keep_blas_serial_on_this_thread();
   if (m == 1) return gemv_row(ta, tb, n, k, alpha, a, lda, b, ldb, beta, c);
   const CBLAS_TRANSPOSE opa = ta ? CblasTrans : CblasNoTrans, opb = tb ? CblasTrans : CblasNoTrans;
   if constexpr (sizeof(T) == 4) {
@@ -57,6 +72,32 @@ void gemm_one(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, 
                 static_cast<blasint>(k), alpha, a, static_cast<blasint>(lda), b, static_cast<blasint>(ldb),
                 beta, c, static_cast<blasint>(ldc));
   }
+}
+
+// Products of fewer multiply-adds run on one thread (tens of microseconds: a split would
+// save less than handing out the parts costs).
+constexpr std::int64_t kSplitGemmWork = std::int64_t{1} << 19;
+
+// One product over the thread pool, in blocks of 16 columns (a cache line of floats) or
+// rows of C, at least kSplitGemmWork / 2 multiply-adds each. Every part covers the whole of
+// k, and the blocks depend only on the shape and the thread count.
+template <class T>
+void gemm_split(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a,
+                std::int64_t lda, const T* b, std::int64_t ldb, T beta, T* c, std::int64_t ldc) {
+  constexpr std::int64_t kBlock = 16;
+  const bool by_columns = n >= m;
+  const std::int64_t extent = by_columns ? n : m, blocks = (extent + kBlock - 1) / kBlock;
+  const int parts = static_cast<int>(std::min<std::int64_t>({get_num_threads(), blocks, m * n * k / (kSplitGemmWork / 2)}));
+  if (parts <= 1) return gemm_one<T>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  thread_pool().run(parts, [&](int part) {
+    const std::int64_t lo = std::min(extent, blocks * part / parts * kBlock);
+    const std::int64_t hi = std::min(extent, blocks * (part + 1) / parts * kBlock);
+    if (hi <= lo) return;
+    if (by_columns)  // C[:, lo:hi] = A op(B)[:, lo:hi]
+      gemm_one<T>(ta, tb, m, hi - lo, k, alpha, a, lda, tb ? b + lo * ldb : b + lo, ldb, beta, c + lo, ldc);
+    else  // C[lo:hi, :] = op(A)[lo:hi, :] B
+      gemm_one<T>(ta, tb, hi - lo, n, k, alpha, ta ? a + lo : a + lo * lda, lda, b, ldb, beta, c + lo * ldc, ldc);
+  });
 }
 
 // C = beta * C for an empty inner dimension (k == 0), which BLAS may reject via lda.
@@ -79,18 +120,17 @@ void gemm_typed(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k
   lda = ta ? fix_ld(lda, k, m) : fix_ld(lda, m, k);
   ldb = tb ? fix_ld(ldb, n, k) : fix_ld(ldb, k, n);
   ldc = fix_ld(ldc, m, n);
-  const std::int64_t flops = m * n * k;
-  const int threads = get_num_threads();
-  // Small products (under ~128^3 each) with enough of them: one product per thread.
-  if (batch >= threads && threads > 1 && flops < (std::int64_t{1} << 21) && !omp_in_parallel()) {
-    const int team = static_cast<int>(std::min<std::int64_t>(threads, batch));
-#pragma omp parallel for num_threads(team) schedule(static)
-    for (std::int64_t p = 0; p < batch; ++p)
-      gemm_one<T>(ta, tb, m, n, k, alpha, a + p * sa, lda, b + p * sb, ldb, beta, c + p * sc, ldc);
-    return;
+  const std::int64_t work = m * n * k;  // multiply-adds of one product
+  if (batch > 1 && work < kSplitGemmWork) {
+    const int parts = static_cast<int>(std::min<std::int64_t>({get_num_threads(), batch, batch * work / kSplitGemmWork}));
+    const auto products = [&](int part) {
+      for (std::int64_t p = batch * part / parts; p < batch * (part + 1) / parts; ++p)
+        gemm_one<T>(ta, tb, m, n, k, alpha, a + p * sa, lda, b + p * sb, ldb, beta, c + p * sc, ldc);
+    };
+    if (parts > 1) return thread_pool().run(parts, products);
   }
   for (std::int64_t p = 0; p < batch; ++p)
-    gemm_one<T>(ta, tb, m, n, k, alpha, a + p * sa, lda, b + p * sb, ldb, beta, c + p * sc, ldc);
+    gemm_split<T>(ta, tb, m, n, k, alpha, a + p * sa, lda, b + p * sb, ldb, beta, c + p * sc, ldc);
 }
 
 }  // namespace

@@ -1,23 +1,23 @@
-// Loop machinery shared by the CPU kernels: splitting work across OpenMP threads, and
+// Loop machinery shared by the CPU kernels: splitting work across the thread pool, and
 // walking N strided operands of one shape as runs along their innermost dimension.
 #pragma once
-
-#include <omp.h>
 
 #include <algorithm>
 #include <cstdint>
 
 #include "backend/backend.hpp"
+#include "backend/cpu/thread_pool.hpp"
 #include "recur/core/threading.hpp"
 
 namespace recur::backend::cpu {
 
 // Splits [0, n) into at most one contiguous range per thread and calls f(part, begin, end)
-// for each, in parallel, when the work (n items of `cost` elements each) is worth a fork;
-// otherwise calls f(0, 0, n) right here, so tiny tensors pay nothing for threading.
+// for each, on the thread pool, when the work (n items of `cost` elements each) is worth
+// it; otherwise calls f(0, 0, n) right here, so tiny tensors pay nothing for threading.
 // Returns the number of parts (at most kMaxParts), so callers can combine per-part
-// results in a fixed order. Ranges start at multiples of `align` items (vector width,
-// cache line) when possible. f must not throw.
+// results in a fixed order; the ranges depend on n and the thread count only, never on
+// which thread runs them. Ranges start at multiples of `align` items (vector width, cache
+// line) when possible. f must not throw.
 constexpr int kMaxParts = 256;
 
 template <class F>
@@ -28,23 +28,20 @@ int parallel_parts(std::int64_t n, std::int64_t cost, F&& f, std::int64_t align 
   // No more threads than half-grains of work, so each one gets a worthwhile share.
   std::int64_t useful = work / (kParallelGrain / 2);
   int team = static_cast<int>(std::min<std::int64_t>({threads, useful, n}));
-  if (team <= 1 || work < kParallelGrain || omp_in_parallel()) {
+  if (team <= 1 || work < kParallelGrain) {
     f(0, std::int64_t{0}, n);
     return 1;
   }
-  int parts = 1;
-#pragma omp parallel num_threads(team)
-  {
-    std::int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
+  thread_pool().run(team, [&](int part) {
+    const std::int64_t t = part, nt = team;
     std::int64_t begin = n * t / nt, end = n * (t + 1) / nt;
     if (align > 1 && n >= align * nt) {
       begin = t == 0 ? 0 : begin / align * align;
       end = t == nt - 1 ? n : end / align * align;
     }
-    if (t == 0) parts = static_cast<int>(nt);
-    f(static_cast<int>(t), begin, end);
-  }
-  return parts;
+    f(part, begin, end);
+  });
+  return team;
 }
 
 // f(begin, end) over [0, n), in parallel when worth it (see parallel_parts).

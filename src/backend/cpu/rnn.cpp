@@ -193,29 +193,8 @@ void mgu_backward_row_f(std::int64_t H, const T* __restrict g, const T* __restri
   }
 }
 
-// The per-step products of a small layer (hidden 128 x batch 32: 2 M multiply-adds, tens of
-// microseconds) run on the calling thread: waking a BLAS team twice per step costs more than
-// it saves, and collapses when other processes hold the cores. OpenBLAS's OpenMP build sizes
-// its team from the caller's omp_get_max_threads() at every call, so lowering that for the
-// duration of the step loop is enough; the whole-sequence GEMMs outside it keep every thread.
-constexpr std::int64_t kSerialStepWork = std::int64_t{1} << 22;  // multiply-adds per step
-constexpr std::int64_t kRowParallelWork = std::int64_t{1} << 18;  // gate values per step
-constexpr std::int64_t kSplitStepWork = std::int64_t{1} << 20;    // multiply-adds of a product
-
-class SerialBlasScope {
- public:
-  explicit SerialBlasScope(bool serial) : previous_(serial ? omp_get_max_threads() : 0) {
-    if (previous_ > 1) omp_set_num_threads(1);
-  }
-  ~SerialBlasScope() {
-    if (previous_ > 1) omp_set_num_threads(previous_);
-  }
-  SerialBlasScope(const SerialBlasScope&) = delete;
-  SerialBlasScope& operator=(const SerialBlasScope&) = delete;
-
- private:
-  int previous_;
-};
+// Pointwise passes of fewer gate values than this per step run on the calling thread.
+constexpr std::int64_t kRowParallelWork = std::int64_t{1} << 18;
 
 template <class T>
 struct RnnKernel {
@@ -238,28 +217,6 @@ struct RnnKernel {
   void gemm(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, const T* a, std::int64_t lda,
             const T* b, std::int64_t ldb, double beta, T* c, std::int64_t ldc) {
     be.gemm(ta, tb, m, n, k, 1.0, a, lda, b, ldb, beta, c, ldc, dtype);
-  }
-
-  bool serial_steps() const { return batch * gh * hidden < kSerialStepWork; }
-
-  // The recurrent product of a step, C (m x n) = A op(B) + beta C. When the step loop keeps
-  // BLAS serial (small layers), `step_threads` threads each compute a block of C's columns
-  // with a serial GEMM: one fork and join of threads that are already spinning, where a BLAS
-  // team would be woken twice per call.
-  int step_threads = 1;
-  void step_gemm(bool tb, std::int64_t m, std::int64_t n, std::int64_t k, const T* a, std::int64_t lda, const T* b,
-                 std::int64_t ldb, double beta, T* c, std::int64_t ldc) {
-    constexpr std::int64_t kBlock = 16;  // columns: a cache line of floats
-    const std::int64_t blocks = (n + kBlock - 1) / kBlock;
-    const int threads = static_cast<int>(std::min<std::int64_t>(step_threads, blocks));
-    if (threads <= 1 || m * n * k < kSplitStepWork) return gemm(false, tb, m, n, k, a, lda, b, ldb, beta, c, ldc);
-#pragma omp parallel num_threads(threads)
-    {
-      const std::int64_t part = omp_get_thread_num(), parts = omp_get_num_threads();
-      const std::int64_t n0 = std::min(n, blocks * part / parts * kBlock);
-      const std::int64_t n1 = std::min(n, blocks * (part + 1) / parts * kBlock);
-      if (n1 > n0) gemm(false, tb, m, n1 - n0, k, a, lda, tb ? b + n0 * ldb : b + n0, ldb, beta, c + n0, ldc);
-    }
   }
 
   bool active(std::int64_t t, std::int64_t row) const { return lengths == nullptr || t < lengths[row]; }
@@ -293,13 +250,13 @@ struct RnnKernel {
   void forward_step(std::int64_t t, T* pre, const T* hprev, T* hnew, const T* cprev, T* cnew, T* out, T* hg,
                     const T* bias) {
     const std::int64_t H = hidden, sw = saved_width;
-    step_gemm(true, batch, kind == RnnCell::Mgu ? H : gh, H, hprev, H, w_hh, H, 0.0, hg, gh);
+    gemm(false, true, batch, kind == RnnCell::Mgu ? H : gh, H, hprev, H, w_hh, H, 0.0, hg, gh);
     if (kind == RnnCell::Mgu) {
       // f first: the candidate's recurrent product needs f * h(t-1).
       for_rows([&](std::int64_t r0, std::int64_t r1) {
         for (std::int64_t b = r0; b < r1; ++b) mgu_forward_row_f(H, pre + b * sw, hg + b * gh, bias, hprev + b * H);
       });
-      step_gemm(true, batch, H, H, pre + 2 * H, sw, w_hh + H * H, H, 0.0, hg + H, gh);
+      gemm(false, true, batch, H, H, pre + 2 * H, sw, w_hh + H * H, H, 0.0, hg + H, gh);
     }
     for_rows([&](std::int64_t r0, std::int64_t r1) {
       for (std::int64_t b = r0; b < r1; ++b) {
@@ -342,8 +299,6 @@ struct RnnKernel {
     T* cs = static_cast<T*>(f.c_states);
     T* out = static_cast<T*>(f.output);
     gemm(false, true, steps * B, gh, input, static_cast<const T*>(f.input), input, w_ih, input, 0.0, gates, sw);
-    step_threads = serial_steps() ? omp_get_max_threads() : 1;
-    SerialBlasScope serial(serial_steps());
     for (std::int64_t s = 0; s < steps; ++s) {
       const std::int64_t t = time_of(s);
       const std::int64_t p = prev_slot(t) * B * H, n = next_slot(t) * B * H;
@@ -361,7 +316,6 @@ struct RnnKernel {
     T* h_new = pre + B * saved_width;
     T* c_new = h_new + B * H;
     combined_bias(bias);
-    SerialBlasScope serial(serial_steps());
     gemm(false, true, B, gh, input, x, input, w_ih, input, 0.0, pre, saved_width);
     forward_step(0, pre, h, h_new, c, c ? c_new : nullptr, nullptr, hg, bias);
     std::memcpy(h, h_new, sizeof(T) * B * H);
@@ -400,17 +354,17 @@ struct RnnKernel {
       }
     });
     if (kind == RnnCell::Mgu) {
-      step_gemm(false, batch, H, H, dg_all + H, dw, w_hh + H * H, H, 0.0, dfh, H);
+      gemm(false, false, batch, H, H, dg_all + H, dw, w_hh + H * H, H, 0.0, dfh, H);
       for_rows([&](std::int64_t r0, std::int64_t r1) {
         for (std::int64_t b = r0; b < r1; ++b)
           if (active(t, b))
             mgu_backward_row_f(H, g_all + b * sw, hprev + b * H, dfh + b * H, dg_all + b * dw, dh + b * H);
       });
-      step_gemm(false, batch, H, H, dg_all, dw, w_hh, H, 1.0, dh, H);  // + df_pre U_f
+      gemm(false, false, batch, H, H, dg_all, dw, w_hh, H, 1.0, dh, H);  // + df_pre U_f
       return;
     }
     const std::int64_t k = kind == RnnCell::Gru ? 3 * H : gh;
-    step_gemm(false, batch, H, k, dg_all, dw, w_hh, H, 1.0, dh, H);
+    gemm(false, false, batch, H, k, dg_all, dw, w_hh, H, 1.0, dh, H);
   }
 
   void backward(const RnnBackwardBuffers& bb) {
@@ -433,8 +387,6 @@ struct RnnKernel {
     start(dh, bb.grad_h_n);
     start(dc, kind == RnnCell::Lstm ? bb.grad_c_n : nullptr);
     {
-      step_threads = serial_steps() ? omp_get_max_threads() : 1;
-      SerialBlasScope serial(serial_steps());
       for (std::int64_t s = steps - 1; s >= 0; --s) {
         const std::int64_t t = time_of(s);
         const std::int64_t p = prev_slot(t) * B * H, n = next_slot(t) * B * H;

@@ -1,0 +1,158 @@
+#include "backend/cpu/thread_pool.hpp"
+
+#include <algorithm>
+#include <chrono>
+
+#include "recur/core/threading.hpp"
+
+namespace recur::backend::cpu {
+namespace {
+
+// Set on the workers and, during a job, on its caller: run() from inside a part is serial.
+thread_local bool t_in_job = false;
+
+void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+// How long an idle worker, or a caller waiting for the parts that workers hold, spins
+// before it sleeps. The jobs of a recurrent step loop follow each other within tens of
+// microseconds, so spinning that long keeps an idle machine's workers hot; spinning longer
+// would only take the core from other processes.
+constexpr auto kSpin = std::chrono::microseconds(100);
+
+// A caller that waited longer than this for a worker's part saw it descheduled (a worker
+// woken late from sleep starts within about a hundred microseconds).
+constexpr auto kStraggler = std::chrono::microseconds(500);
+
+// Spins until done() or kSpin has passed; returns done()'s last value.
+template <class Done>
+bool spin_until(Done done) {
+  const auto deadline = std::chrono::steady_clock::now() + kSpin;
+  for (unsigned i = 1;; ++i) {
+    if (done()) return true;
+    cpu_relax();
+    if (i % 64 == 0 && std::chrono::steady_clock::now() > deadline) return done();
+  }
+}
+
+// Blocks until `value` differs from `old`, announcing itself in `sleepers` so that the
+// writer knows to notify (the writer stores, then reads `sleepers`; both sequentially
+// consistent, so either the writer sees the sleeper or the sleeper sees the new value).
+template <class T>
+void sleep_while_equal(std::atomic<T>& value, T old, std::atomic<int>& sleepers) {
+  sleepers.fetch_add(1);
+  while (value.load() == old) value.wait(old);
+  sleepers.fetch_sub(1);
+}
+
+constexpr std::uint64_t kPartBits = 0xffff;
+
+}  // namespace
+
+ThreadPool::ThreadPool(int threads) {
+  for (int i = 1; i < threads; ++i) workers_.emplace_back([this] { worker_loop(); });
+}
+
+ThreadPool::~ThreadPool() {
+  stopping_ = true;  // published by the generation change below
+  generation_.fetch_add(1);
+  generation_.notify_all();
+  for (std::thread& worker : workers_) worker.join();
+}
+
+void ThreadPool::worker_loop() {
+  t_in_job = true;
+  std::uint32_t seen = 0;
+  for (;;) {
+    if (!spin_until([&] { return generation_.load(std::memory_order_acquire) != seen; }))
+      sleep_while_equal(generation_, seen, sleeping_workers_);
+    seen = generation_.load(std::memory_order_acquire);
+    if (stopping_) return;
+    work_on(job_.load(std::memory_order_acquire));
+  }
+}
+
+void ThreadPool::work_on(std::uint64_t word) {
+  const std::uint64_t generation = word >> 32;
+  for (;;) {
+    const std::uint32_t parts = (word >> 16) & kPartBits, next = word & kPartBits;
+    if (word >> 32 != generation || next >= parts) return;
+    // Acquire: call_ and fn_ were written before the job was published.
+    if (!job_.compare_exchange_weak(word, word + 1, std::memory_order_acquire)) continue;
+    call_(fn_, static_cast<int>(next));
+    if (done_.fetch_add(1) + 1 == parts && caller_sleeping_.load()) done_.notify_one();
+    word = job_.load(std::memory_order_acquire);
+  }
+}
+
+void ThreadPool::run_job(int parts, Call call, const void* fn) {
+  if (parts <= 0) return;
+  const auto run_here = [&] {
+    for (int part = 0; part < parts; ++part) call(fn, part);
+  };
+  if (parts == 1 || workers_.empty() || t_in_job || busy_.exchange(true, std::memory_order_acquire)) return run_here();
+  t_in_job = true;
+  if (std::chrono::steady_clock::now() < alone_until_) {
+    run_here();
+  } else {
+    call_ = call, fn_ = fn;
+    done_.store(0, std::memory_order_relaxed);
+    const std::uint32_t generation = generation_.load(std::memory_order_relaxed) + 1;
+    const std::uint64_t word = std::uint64_t{generation} << 32 | static_cast<std::uint64_t>(parts) << 16;
+    job_.store(word, std::memory_order_release);
+    generation_.store(generation);
+    if (sleeping_workers_.load() > 0) generation_.notify_all();
+
+    work_on(word);  // the caller claims parts like any worker
+
+    // Only parts that a running worker has claimed are left: wait for them.
+    const auto waiting_since = std::chrono::steady_clock::now();
+    const auto all_done = [&] { return done_.load(std::memory_order_acquire) == static_cast<std::uint32_t>(parts); };
+    bool straggler = false;
+    if (!spin_until(all_done)) {
+      caller_sleeping_.store(true);
+      for (std::uint32_t done = done_.load(); done != static_cast<std::uint32_t>(parts); done = done_.load())
+        done_.wait(done);
+      caller_sleeping_.store(false);
+      straggler = std::chrono::steady_clock::now() - waiting_since > kStraggler;
+    }
+    // A worker that the OS descheduled while it held a part keeps the caller waiting until
+    // it runs again, milliseconds on a machine that other processes keep busy; there the
+    // caller alone, at its full share of a core, beats two threads that wait for each other.
+    // So after such a wait the caller works alone for a while, twice as long each time it
+    // happens again, and one job without a straggler brings the wait back to the start.
+    if (straggler) {
+      alone_until_ = std::chrono::steady_clock::now() + alone_for_;
+      alone_for_ = std::min(2 * alone_for_, kMaxAlone);
+    } else {
+      alone_for_ = kFirstAlone;
+    }
+  }
+  t_in_job = false;
+  busy_.store(false, std::memory_order_release);
+}
+
+namespace {
+
+// Never destroyed: the workers end with the process (a forked child, which has none of
+// them, still runs every part, on its calling thread).
+ThreadPool*& pool_slot() {
+  static ThreadPool* pool = new ThreadPool(get_num_threads());
+  return pool;
+}
+
+}  // namespace
+
+ThreadPool& thread_pool() { return *pool_slot(); }
+
+void resize_thread_pool(int threads) {
+  ThreadPool*& pool = pool_slot();
+  if (pool->size() == threads) return;
+  delete pool;
+  pool = new ThreadPool(threads);
+}
+
+}  // namespace recur::backend::cpu
