@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <chrono>
 
+#include <sys/resource.h>
+
 #include "recur/core/threading.hpp"
 
 namespace recur::backend::cpu {
@@ -26,6 +28,15 @@ constexpr auto kSpin = std::chrono::microseconds(100);
 // A caller that waited longer than this for a worker's part saw it descheduled (a worker
 // woken late from sleep starts within about a hundred microseconds).
 constexpr auto kStraggler = std::chrono::microseconds(500);
+constexpr int kWindowJobs = 64;
+
+// Involuntary context switches of the calling thread so far: the OS took its core to run
+// another process's thread.
+long preemptions_of_this_thread() {
+  rusage usage{};
+  getrusage(RUSAGE_THREAD, &usage);
+  return usage.ru_nivcsw;
+}
 
 // Spins until done() or kSpin has passed; returns done()'s last value.
 template <class Done>
@@ -95,11 +106,12 @@ void ThreadPool::run_job(int parts, Call call, const void* fn) {
   };
   if (parts == 1 || workers_.empty() || t_in_job || busy_.exchange(true, std::memory_order_acquire)) return run_here();
   t_in_job = true;
-  if (std::chrono::steady_clock::now() < alone_until_) {
+  if (Clock::now() < alone_until_) {
     run_here();
   } else {
     call_ = call, fn_ = fn;
     done_.store(0, std::memory_order_relaxed);
+    if (window_jobs_ == 0) window_preemptions_ = preemptions_of_this_thread();
     const std::uint32_t generation = generation_.load(std::memory_order_relaxed) + 1;
     const std::uint64_t word = std::uint64_t{generation} << 32 | static_cast<std::uint64_t>(parts) << 16;
     job_.store(word, std::memory_order_release);
@@ -109,30 +121,38 @@ void ThreadPool::run_job(int parts, Call call, const void* fn) {
     work_on(word);  // the caller claims parts like any worker
 
     // Only parts that a running worker has claimed are left: wait for them.
-    const auto waiting_since = std::chrono::steady_clock::now();
+    const auto waiting_since = Clock::now();
     const auto all_done = [&] { return done_.load(std::memory_order_acquire) == static_cast<std::uint32_t>(parts); };
-    bool straggler = false;
     if (!spin_until(all_done)) {
       caller_sleeping_.store(true);
       for (std::uint32_t done = done_.load(); done != static_cast<std::uint32_t>(parts); done = done_.load())
         done_.wait(done);
       caller_sleeping_.store(false);
-      straggler = std::chrono::steady_clock::now() - waiting_since > kStraggler;
     }
-    // A worker that the OS descheduled while it held a part keeps the caller waiting until
-    // it runs again, milliseconds on a machine that other processes keep busy; there the
-    // caller alone, at its full share of a core, beats two threads that wait for each other.
-    // So after such a wait the caller works alone for a while, twice as long each time it
-    // happens again, and one job without a straggler brings the wait back to the start.
-    if (straggler) {
-      alone_until_ = std::chrono::steady_clock::now() + alone_for_;
-      alone_for_ = std::min(2 * alone_for_, kMaxAlone);
-    } else {
-      alone_for_ = kFirstAlone;
-    }
+    note_wait(waiting_since);
   }
   t_in_job = false;
   busy_.store(false, std::memory_order_release);
+}
+
+// When other processes share the cores, two threads of recur do worse than one: a worker
+// that the OS descheduled while it held a part keeps the caller waiting until it runs
+// again, and a worker spinning for the next job takes CPU time from its own caller where
+// the kernel shares a core between processes (or sessions, or cgroups) rather than threads.
+// So when the caller itself was preempted during a window of jobs, or waited long for a
+// worker's part, it works alone for a while (workers then sleep): from 1 ms, twice as long
+// each time it happens again, half as long after each clean window.
+void ThreadPool::note_wait(Clock::time_point waiting_since) {
+  const Clock::time_point now = Clock::now();
+  const bool straggler = now - waiting_since > kStraggler;
+  if (!straggler && ++window_jobs_ < kWindowJobs) return;
+  if (straggler || preemptions_of_this_thread() != window_preemptions_) {
+    alone_until_ = now + alone_for_;
+    alone_for_ = std::min<Clock::duration>(2 * alone_for_, kMaxAlone);
+  } else {
+    alone_for_ = std::max<Clock::duration>(alone_for_ / 2, kFirstAlone);
+  }
+  window_jobs_ = 0;
 }
 
 namespace {

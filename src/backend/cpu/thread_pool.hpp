@@ -59,10 +59,14 @@ class ThreadPool {
   std::atomic<int> sleeping_workers_{0};
   std::atomic<bool> caller_sleeping_{false};
   std::atomic<bool> busy_{false};  // a job is running: another caller runs serially
-  // Back-off after a descheduled worker held the caller up (run_job); the job's caller's.
+  // Working alone while other processes share the cores (note_wait); the caller's, under busy_.
+  using Clock = std::chrono::steady_clock;
+  void note_wait(Clock::time_point waiting_since);
   static constexpr std::chrono::microseconds kFirstAlone{1000}, kMaxAlone{100000};
-  std::chrono::steady_clock::time_point alone_until_{};
-  std::chrono::microseconds alone_for_ = kFirstAlone;
+  Clock::time_point alone_until_{};
+  Clock::duration alone_for_ = kFirstAlone;
+  int window_jobs_ = 0;
+  long window_preemptions_ = 0;  // the caller's involuntary context switches at the window's start
   bool stopping_ = false;          // read by workers after a generation change
   std::vector<std::thread> workers_;
 };
