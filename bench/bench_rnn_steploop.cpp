@@ -9,17 +9,17 @@
 //   BM_FusedKernel/H     the same kernels (CpuBackend::rnn_forward / rnn_backward) on
 //                        preallocated buffers: the fused op without the autograd around it
 //   BM_StepLoop/H/M/D    the Marian-style loop written here, preallocated buffers:
-//                          forward:  P = X W_ih^T, one sgemm for all T*B rows; per step one
-//                                    cblas_sgemm h(t-1) W_hh^T (multi-threaded OpenBLAS, the
-//                                    default, as recur::matmul calls it), then one `omp parallel
-//                                    for` over the rows fusing the LSTM pointwise maths (biases,
-//                                    gates, c(t), h(t), the activations backward reads);
-//                          backward: per step one `omp parallel for` (dh(t) = dy(t) + the
-//                                    recurrent gradient, dc -> dG(t), dc(t-1)), then sgemm
-//                                    dh(t-1) = dG(t) W_hh and (D = 0) sgemm dW_hh += dG(t)^T
-//                                    h(t-1); after the loop dX = dG W_ih, dW_ih = dG^T X,
-//                                    db = 1^T dG (sgemv) and (D = 1) dW_hh = dG^T H_prev as
-//                                    one sgemm over all T*B rows, as the fused kernel does.
+//                          forward:  P = X W_ih^T, one GEMM for all T*B rows; per step one
+//                                    GEMM h(t-1) W_hh^T (the backend's, as recur::matmul calls
+//                                    it, split over the thread pool), then one pool job over the
+//                                    rows fusing the LSTM pointwise maths (biases, gates, c(t),
+//                                    h(t), the activations backward reads);
+//                          backward: per step one pool job (dh(t) = dy(t) + the recurrent
+//                                    gradient, dc -> dG(t), dc(t-1)), then GEMMs dh(t-1) =
+//                                    dG(t) W_hh and (D = 0) dW_hh += dG(t)^T h(t-1); after the
+//                                    loop dX = dG W_ih, dW_ih = dG^T X, db = 1^T dG and (D = 1)
+//                                    dW_hh = dG^T H_prev as one GEMM over all T*B rows, as the
+//                                    fused kernel does.
 //                        M: 0 libm (std::exp, std::tanh: scalar calls, the bench is built
 //                        without -ffast-math), 1 recur's vectorised Cephes float32
 //                        sigmoid/tanh (src/backend/cpu/vec_math.hpp), the fused kernel's own.
@@ -30,13 +30,12 @@
 // dW_hh and db within 1e-4 (absolute, relative to max(1, |largest value|) for gradients);
 // a mismatch aborts the benchmark with an error.
 //
-// Timing (threads from RECUR_NUM_THREADS; OMP_NUM_THREADS to the same value for OpenBLAS):
-//   RECUR_NUM_THREADS=2 OMP_NUM_THREADS=2 build/bench/bench_rnn_steploop
+// Timing (threads from RECUR_NUM_THREADS):
+//   RECUR_NUM_THREADS=2 build/bench/bench_rnn_steploop
 //     --benchmark_repetitions=7 --benchmark_report_aggregates_only=true
 //     --benchmark_enable_random_interleaving=true
 
 #include <benchmark/benchmark.h>
-#include <cblas.h>
 
 #include <algorithm>
 #include <cmath>
@@ -49,6 +48,7 @@
 // Internal interfaces, reached by path: the backend's kernels (BM_FusedKernel) and the
 // fused kernel's float32 sigmoid/tanh (the step loop's M = 1).
 #include "../src/backend/backend.hpp"
+#include "../src/backend/cpu/thread_pool.hpp"
 #include "../src/backend/cpu/vec_math.hpp"
 
 namespace {
@@ -162,11 +162,20 @@ struct CephesMath {
   static float tanh(float v) { return recur::backend::cpu::tanh_f32(v); }
 };
 
+// f(row) for every row, one job on the thread pool per step (a pointwise kernel launch).
+template <class F>
+void for_rows(i64 rows, const F& f) {
+  const int parts = recur::get_num_threads();
+  recur::backend::cpu::thread_pool().run(parts, [&](int part) {
+    for (i64 b = rows * part / parts; b < rows * (part + 1) / parts; ++b) f(b);
+  });
+}
+
 // Forward pointwise kernel of one step, gates i f g o: from the step's input projections
 // `pre` and recurrent products `hr` (B, 4H), the combined bias, c(t-1): writes the
-// activations `act` (B, 4H), c(t), h(t) and the output row. One parallel-for over rows; the
-// row is a function of its own so that its restrict pointers survive OpenMP's outlining
-// (through the region's shared-data struct they would not, and the loop would not vectorise).
+// activations `act` (B, 4H), c(t), h(t) and the output row. One pool job over rows; the row
+// is a function of its own so that its restrict pointers survive the lambda's captures
+// (through them the loop would not vectorise).
 template <class M>
 void lstm_forward_row(i64 H, const float* __restrict pre, const float* __restrict hr, const float* __restrict bias,
                       const float* __restrict cp, float* __restrict act, float* __restrict cn, float* __restrict hn,
@@ -189,10 +198,10 @@ template <class M>
 void lstm_pointwise_forward(i64 B, i64 H, const float* pre, const float* hr, const float* bias, const float* cp,
                             float* act, float* cn, float* hn, float* out) {
   const i64 G = 4 * H;
-#pragma omp parallel for schedule(static)
-  for (i64 b = 0; b < B; ++b)
+  for_rows(B, [&](i64 b) {
     lstm_forward_row<M>(H, pre + b * G, hr + b * G, bias, cp + b * H, act + b * G, cn + b * H, hn + b * H,
                         out + b * H);
+  });
 }
 
 // Backward pointwise kernel of one step: dh(t) = dy(t) + dh_rec (the recurrent gradient from
@@ -219,18 +228,16 @@ template <class M>
 void lstm_pointwise_backward(i64 B, i64 H, const float* act, const float* cp, const float* cn, const float* dy,
                              const float* dh_rec, float* dc, float* dg) {
   const i64 G = 4 * H;
-#pragma omp parallel for schedule(static)
-  for (i64 b = 0; b < B; ++b)
+  for_rows(B, [&](i64 b) {
     lstm_backward_row<M>(H, act + b * G, cp + b * H, cn + b * H, dy + b * H, dh_rec + b * H, dc + b * H, dg + b * G);
+  });
 }
 
-// C (m x n) = alpha op(A) op(B) + beta C, row-major: what recur::matmul reaches (cblas_sgemm
-// with OpenBLAS's default threads).
+// C (m x n) = op(A) op(B) + beta C, row-major: the backend's GEMM, what recur::matmul reaches.
 void sgemm(bool ta, bool tb, i64 m, i64 n, i64 k, const float* a, i64 lda, const float* b, i64 ldb, float beta,
            float* c, i64 ldc) {
-  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, static_cast<int>(m),
-              static_cast<int>(n), static_cast<int>(k), 1.0f, a, static_cast<int>(lda), b, static_cast<int>(ldb), beta,
-              c, static_cast<int>(ldc));
+  recur::backend::backend_for(recur::Device::cpu())
+      .gemm(ta, tb, m, n, k, 1.0, a, lda, b, ldb, beta, c, ldc, recur::DType::Float32);
 }
 
 template <class M>
@@ -279,8 +286,7 @@ struct StepLoop final : Variant {
     if (hoist_dw_hh) sgemm(true, false, G, H, rows, dG.data(), G, hs.data(), H, 0.0f, dwh.data(), H);
     sgemm(false, false, rows, p.I, G, dG.data(), G, w_ih, p.I, 0.0f, dx.data(), p.I);
     sgemm(true, false, G, p.I, rows, dG.data(), G, x, p.I, 0.0f, dwi.data(), p.I);
-    cblas_sgemv(CblasRowMajor, CblasTrans, static_cast<int>(rows), static_cast<int>(G), 1.0f, dG.data(),
-                static_cast<int>(G), ones.data(), 1, 0.0f, db.data(), 1);
+    sgemm(false, false, 1, G, rows, ones.data(), rows, dG.data(), G, 0.0f, db.data(), G);
   }
 
   // The pointwise kernels alone, on the buffers a forward + backward left (same inputs,
