@@ -6,8 +6,9 @@
 // default char model fell to 5% of its idle speed beside one busy process per core). Here
 // the parts of a job are claimed one at a time from a shared counter, by the calling
 // thread and by whichever workers are awake, so the caller never waits for a part that no
-// running thread has started: a busy machine degrades towards the speed of one thread, not
-// below it.
+// running thread has started, and while the caller sees other processes taking its core it
+// works alone (run_job's note_wait): a busy machine degrades towards the speed of one
+// thread, not below it.
 //
 // Which thread runs a part never changes a result: f(part) must depend on its part only,
 // so results are the same as with one thread per part (and run to run).
@@ -67,7 +68,7 @@ class ThreadPool {
   Clock::duration alone_for_ = kFirstAlone;
   int window_jobs_ = 0;
   long window_preemptions_ = 0;  // the caller's involuntary context switches at the window's start
-  bool stopping_ = false;          // read by workers after a generation change
+  bool stopping_ = false;  // read by workers after a generation change
   std::vector<std::thread> workers_;
 };
 
