@@ -1,9 +1,12 @@
 // The CUDA backend's devices: discovery, one CudaBackend per GPU, its stream and cuBLAS
 // handle, host copies, synchronisation and the error checks every file uses.
+#include <dlfcn.h>
+
 #include <array>
 #include <atomic>
 #include <mutex>
 #include <sstream>
+#include <string>
 
 #include "backend/cuda/cuda_common.cuh"
 
@@ -28,7 +31,39 @@ const char* cublas_status_name(cublasStatus_t status) {
   }
 }
 
+// The exported name of a cuBLAS function (cublas_v2.h maps several to their _v2 symbols).
+#define RECUR_CUBLAS_SYMBOL(f) RECUR_CUBLAS_SYMBOL_NAME(f)
+#define RECUR_CUBLAS_SYMBOL_NAME(f) #f
+
+template <class F>
+void load(void* library, const char* name, F* f) {
+  *f = reinterpret_cast<F>(dlsym(library, name));
+  RECUR_CHECK(*f != nullptr, "cuBLAS: " << name << " is missing from libcublas (" << dlerror() << ")");
+}
+
 }  // namespace
+
+const Cublas& cublas() {
+  static const Cublas api = [] {
+    const std::string name = "libcublas.so." + std::to_string(CUBLAS_VER_MAJOR);
+    void* library = dlopen(name.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (!library) library = dlopen((std::string(RECUR_CUDA_LIBRARY_DIR) + "/" + name).c_str(), RTLD_NOW | RTLD_LOCAL);
+    RECUR_CHECK(library != nullptr, "cannot load cuBLAS (" << name << ", also looked in " << RECUR_CUDA_LIBRARY_DIR
+                                                           << "): " << dlerror());
+    Cublas c{};
+    load(library, RECUR_CUBLAS_SYMBOL(cublasCreate), &c.create);
+    load(library, RECUR_CUBLAS_SYMBOL(cublasDestroy), &c.destroy);
+    load(library, RECUR_CUBLAS_SYMBOL(cublasSetStream), &c.set_stream);
+    load(library, RECUR_CUBLAS_SYMBOL(cublasSetMathMode), &c.set_math_mode);
+    load(library, RECUR_CUBLAS_SYMBOL(cublasSetPointerMode), &c.set_pointer_mode);
+    load(library, RECUR_CUBLAS_SYMBOL(cublasSgemm), &c.sgemm);
+    load(library, RECUR_CUBLAS_SYMBOL(cublasDgemm), &c.dgemm);
+    load(library, RECUR_CUBLAS_SYMBOL(cublasSgemmStridedBatched), &c.sgemm_strided_batched);
+    load(library, RECUR_CUBLAS_SYMBOL(cublasDgemmStridedBatched), &c.dgemm_strided_batched);
+    return c;
+  }();
+  return api;
+}
 
 void throw_cuda_error(cudaError_t err, const char* expr, const char* file, int line) {
   std::ostringstream os;
@@ -89,14 +124,14 @@ CudaBackend::CudaBackend(int device) : device_(device) {
   DeviceGuard guard(device_);
   try {
     RECUR_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
-    RECUR_CUBLAS_CHECK(cublasCreate(&cublas_));
-    RECUR_CUBLAS_CHECK(cublasSetStream(cublas_, stream_));
+    RECUR_CUBLAS_CHECK(cuda::cublas().create(&cublas_));
+    RECUR_CUBLAS_CHECK(cuda::cublas().set_stream(cublas_, stream_));
     // Full float32 precision (no TF32 tensor-core rounding), so results stay close to the CPU's.
-    RECUR_CUBLAS_CHECK(cublasSetMathMode(cublas_, CUBLAS_DEFAULT_MATH));
-    RECUR_CUBLAS_CHECK(cublasSetPointerMode(cublas_, CUBLAS_POINTER_MODE_HOST));
+    RECUR_CUBLAS_CHECK(cuda::cublas().set_math_mode(cublas_, CUBLAS_DEFAULT_MATH));
+    RECUR_CUBLAS_CHECK(cuda::cublas().set_pointer_mode(cublas_, CUBLAS_POINTER_MODE_HOST));
     allocator_ = make_cuda_allocator(device_);
   } catch (...) {
-    if (cublas_) cublasDestroy(cublas_);
+    if (cublas_) cuda::cublas().destroy(cublas_);
     if (stream_) cudaStreamDestroy(stream_);
     throw;
   }
@@ -108,7 +143,7 @@ CudaBackend::~CudaBackend() {
     if (stream_) (void)cudaStreamSynchronize(stream_);
   }
   allocator_.reset();
-  if (cublas_) cublasDestroy(cublas_);
+  if (cublas_) cuda::cublas().destroy(cublas_);
   if (stream_) cudaStreamDestroy(stream_);
   (void)cudaGetLastError();
 }

@@ -44,15 +44,15 @@ int to_int(std::int64_t v, const char* what) {
 cublasStatus_t gemm_call(cublasHandle_t h, cublasOperation_t opb, cublasOperation_t opa, int n, int m, int k,
                          const float* alpha, const float* b, int ldb, long long sb, const float* a, int lda,
                          long long sa, const float* beta, float* c, int ldc, long long sc, int batch) {
-  if (batch == 1) return cublasSgemm(h, opb, opa, n, m, k, alpha, b, ldb, a, lda, beta, c, ldc);
-  return cublasSgemmStridedBatched(h, opb, opa, n, m, k, alpha, b, ldb, sb, a, lda, sa, beta, c, ldc, sc, batch);
+  if (batch == 1) return cuda::cublas().sgemm(h, opb, opa, n, m, k, alpha, b, ldb, a, lda, beta, c, ldc);
+  return cuda::cublas().sgemm_strided_batched(h, opb, opa, n, m, k, alpha, b, ldb, sb, a, lda, sa, beta, c, ldc, sc, batch);
 }
 
 cublasStatus_t gemm_call(cublasHandle_t h, cublasOperation_t opb, cublasOperation_t opa, int n, int m, int k,
                          const double* alpha, const double* b, int ldb, long long sb, const double* a, int lda,
                          long long sa, const double* beta, double* c, int ldc, long long sc, int batch) {
-  if (batch == 1) return cublasDgemm(h, opb, opa, n, m, k, alpha, b, ldb, a, lda, beta, c, ldc);
-  return cublasDgemmStridedBatched(h, opb, opa, n, m, k, alpha, b, ldb, sb, a, lda, sa, beta, c, ldc, sc, batch);
+  if (batch == 1) return cuda::cublas().dgemm(h, opb, opa, n, m, k, alpha, b, ldb, a, lda, beta, c, ldc);
+  return cuda::cublas().dgemm_strided_batched(h, opb, opa, n, m, k, alpha, b, ldb, sb, a, lda, sa, beta, c, ldc, sc, batch);
 }
 
 template <class T>
