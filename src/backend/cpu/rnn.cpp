@@ -226,7 +226,7 @@ struct RnnKernel {
   std::int64_t next_slot(std::int64_t t) const { return reverse ? t : t + 1; }
 
   // Row-parallel pointwise passes. A step's pointwise work is a few percent of its GEMM's
-  // (hidden 512 x batch 32: ~10 us against ~350 us), so a thread team, one more fork and join
+  // (hidden 512 x batch 32: ~10 us against ~350 us), so a pool job, one more hand-out and wait
   // per step, pays off only for much larger batches.
   template <class F>
   void for_rows(F&& f) {

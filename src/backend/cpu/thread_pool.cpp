@@ -49,13 +49,13 @@ bool spin_until(Done done) {
   }
 }
 
-// Blocks until `value` differs from `old`, announcing itself in `sleepers` so that the
-// writer knows to notify (the writer stores, then reads `sleepers`; both sequentially
-// consistent, so either the writer sees the sleeper or the sleeper sees the new value).
-template <class T>
-void sleep_while_equal(std::atomic<T>& value, T old, std::atomic<int>& sleepers) {
+// Blocks until done(value), announcing itself in `sleepers` so that the writer knows to
+// notify (the writer changes `value`, then reads `sleepers`; both sequentially consistent,
+// so either the writer sees the sleeper or the sleeper sees the new value).
+template <class T, class Done>
+void sleep_until(std::atomic<T>& value, Done done, std::atomic<int>& sleepers) {
   sleepers.fetch_add(1);
-  while (value.load() == old) value.wait(old);
+  for (T seen = value.load(); !done(seen); seen = value.load()) value.wait(seen);
   sleepers.fetch_sub(1);
 }
 
@@ -79,7 +79,7 @@ void ThreadPool::worker_loop() {
   std::uint32_t seen = 0;
   for (;;) {
     if (!spin_until([&] { return generation_.load(std::memory_order_acquire) != seen; }))
-      sleep_while_equal(generation_, seen, sleeping_workers_);
+      sleep_until(generation_, [&](std::uint32_t generation) { return generation != seen; }, sleeping_workers_);
     seen = generation_.load(std::memory_order_acquire);
     if (stopping_) return;
     work_on(job_.load(std::memory_order_acquire));
@@ -94,7 +94,7 @@ void ThreadPool::work_on(std::uint64_t word) {
     // Acquire: call_ and fn_ were written before the job was published.
     if (!job_.compare_exchange_weak(word, word + 1, std::memory_order_acquire)) continue;
     call_(fn_, static_cast<int>(next));
-    if (done_.fetch_add(1) + 1 == parts && caller_sleeping_.load()) done_.notify_one();
+    if (done_.fetch_add(1) + 1 == parts && caller_sleeping_.load() > 0) done_.notify_one();
     word = job_.load(std::memory_order_acquire);
   }
 }
@@ -124,10 +124,7 @@ void ThreadPool::run_job(int parts, Call call, const void* fn) {
     const auto waiting_since = Clock::now();
     const auto all_done = [&] { return done_.load(std::memory_order_acquire) == static_cast<std::uint32_t>(parts); };
     if (!spin_until(all_done)) {
-      caller_sleeping_.store(true);
-      for (std::uint32_t done = done_.load(); done != static_cast<std::uint32_t>(parts); done = done_.load())
-        done_.wait(done);
-      caller_sleeping_.store(false);
+      sleep_until(done_, [&](std::uint32_t done) { return done == static_cast<std::uint32_t>(parts); }, caller_sleeping_);
     }
     note_wait(waiting_since);
   }

@@ -58,7 +58,7 @@ class ThreadPool {
   std::atomic<std::uint32_t> done_{0};       // parts of the current job that have returned
   std::atomic<std::uint32_t> generation_{0};  // what sleeping workers wait on
   std::atomic<int> sleeping_workers_{0};
-  std::atomic<bool> caller_sleeping_{false};
+  std::atomic<int> caller_sleeping_{0};
   std::atomic<bool> busy_{false};  // a job is running: another caller runs serially
   // Working alone while other processes share the cores (note_wait); the caller's, under busy_.
   using Clock = std::chrono::steady_clock;
