@@ -4,7 +4,7 @@
 //   training    2-layer LSTM of 512 units, embedding 64, vocabulary 65, batch 100,
 //               sequence 100, cross-entropy, clip_grad_norm_ 5, Adam 2e-3; the loss read
 //               back every step as `recur train` does
-//   generation  the same model, batch 1, one character per step (CharSampler)
+//   generation  the same model, batch 1, one character per step (TokenSampler)
 //
 // The tokens are a fixed pseudo-random stream: this measures speed, not learning.
 // Prints one JSON line: {"impl": "recur", "train_chars_per_sec", "sample_chars_per_sec", ...}.
@@ -50,7 +50,7 @@ int main(int argc, char** argv) {
   const Device gpu = Device::cuda(index);
   try {
     manual_seed(1);
-    nn::CharModel model({.cell = "lstm", .layers = 2, .hidden = 512, .embed = 64, .vocab_size = kVocab});
+    nn::LanguageModel model({.cell = "lstm", .layers = 2, .hidden = 512, .embed = 64, .vocab_size = kVocab});
     model.to(gpu);
     optim::Adam adam(model.parameters(), optim::AdamOptions{.lr = 2e-3});
 
@@ -74,7 +74,7 @@ int main(int argc, char** argv) {
 
     NoGradGuard no_grad;
     model.eval();
-    nn::CharSampler sampler(model, 1);
+    nn::TokenSampler sampler(model, 1);
     Generator gen(5);
     std::vector<std::int64_t> next = {0};
     sampler.feed(next);

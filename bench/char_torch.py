@@ -89,8 +89,8 @@ def read_safetensors(path):
 # ------------------------------------------------------------------ the model
 
 
-class CharModel(nn.Module):
-    """recur's nn::CharModel: embed (absent when embed = 0: one-hot input) -> rnn -> head."""
+class LanguageModel(nn.Module):
+    """recur's nn::LanguageModel: embed (absent when embed = 0: one-hot input) -> rnn -> head."""
 
     def __init__(self, cell, layers, hidden, embed, vocab_size, dropout=0.0):
         super().__init__()
@@ -124,7 +124,7 @@ def load_model_file(path, dropout=0.0):
     config = json.loads(metadata["recur.config"])
     if config.get("peephole"):
         sys.exit("char_torch.py: PyTorch's LSTM has no peephole connections")
-    model = CharModel(config["cell"], config["layers"], config["hidden"], config["embed"], config["vocab_size"],
+    model = LanguageModel(config["cell"], config["layers"], config["hidden"], config["embed"], config["vocab_size"],
                       dropout)
     weights = {name: t for name, t in tensors.items() if "/" not in name}  # a checkpoint's extras hold '/'
     model.load_state_dict(weights, strict=True)
@@ -272,7 +272,7 @@ def train(o):
         config = {key: getattr(o, key) if getattr(o, key) is not None else default
                   for key, default in ARCHITECTURE.items()}
         config["vocab_size"] = len(vocab)
-        model = CharModel(config["cell"], config["layers"], config["hidden"], config["embed"], len(vocab), o.dropout)
+        model = LanguageModel(config["cell"], config["layers"], config["hidden"], config["embed"], len(vocab), o.dropout)
     tokens = encode(text, vocab)
     train_tokens, val_tokens, _ = split_tokens(tokens, o.val_fraction, o.test_fraction)
     batches = CharBatches(train_tokens, o.batch_size, o.seq_length)

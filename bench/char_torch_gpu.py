@@ -16,7 +16,7 @@ import torch
 VOCAB, BATCH, STEPS = 65, 100, 100
 
 
-class CharModel(torch.nn.Module):
+class LanguageModel(torch.nn.Module):
     def __init__(self):
         super().__init__()
         self.embed = torch.nn.Embedding(VOCAB, 64)
@@ -43,7 +43,7 @@ def main():
     args = parser.parse_args()
     device = torch.device(args.device)
     torch.manual_seed(1)
-    model = CharModel().to(device)
+    model = LanguageModel().to(device)
     adam = torch.optim.Adam(model.parameters(), lr=2e-3)
     loss_fn = torch.nn.CrossEntropyLoss()
 

@@ -5,9 +5,7 @@
 // diverging run stops and leaves its last good checkpoint; train, sample, eval and info do
 // what the README says.
 #include <gtest/gtest.h>
-#include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -26,76 +24,17 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli_helpers.hpp"
 #include "recur/recur.hpp"
 #include "test_helpers.hpp"
-
-extern char** environ;
 
 namespace recur {
 namespace {
 
-namespace fs = std::filesystem;
-using Args = std::vector<std::string>;
 using nlohmann::json;
 
 // A model small enough that a run of a few hundred steps takes well under a second.
 const Args kTiny = {"--hidden", "16", "--embed", "8", "--batch-size", "4", "--seq-length", "8", "--threads", "1"};
-
-Args operator+(Args a, const Args& b) {
-  a.insert(a.end(), b.begin(), b.end());
-  return a;
-}
-
-std::string read_bytes(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
-void write_bytes(const fs::path& path, const std::string& bytes) {
-  std::ofstream(path, std::ios::binary) << bytes;
-}
-
-// ------------------------------------------------------------------ running the tool
-
-struct Result {
-  int status = -1;  // as waitpid reports it
-  std::string out, err;
-  bool ok() const { return WIFEXITED(status) && WEXITSTATUS(status) == 0; }
-};
-
-std::ostream& operator<<(std::ostream& os, const Result& r) {
-  return os << "status " << r.status << "\n--- stdout:\n" << r.out << "\n--- stderr:\n" << r.err;
-}
-
-// Starts `recur args...` with stdout and stderr going to the files `capture`.out and .err.
-pid_t spawn_recur(const Args& args, const fs::path& capture) {
-  Args all = Args{RECUR_CLI_PATH} + args;
-  std::vector<char*> argv;
-  for (std::string& a : all) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  const std::string out = capture.string() + ".out", err = capture.string() + ".err";
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_addopen(&actions, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  pid_t pid = -1;
-  const int spawned = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  EXPECT_EQ(spawned, 0) << "cannot start " << argv[0];
-  return pid;
-}
-
-Result collect(pid_t pid, const fs::path& capture) {
-  Result r;
-  waitpid(pid, &r.status, 0);
-  r.out = read_bytes(capture.string() + ".out");
-  r.err = read_bytes(capture.string() + ".err");
-  return r;
-}
-
-// The number of newlines in `text`.
-std::size_t count_lines(const std::string& text) { return std::count(text.begin(), text.end(), '\n'); }
 
 // The step recorded in a checkpoint's "recur.progress" metadata; -1 when the file is absent
 // or unreadable.
@@ -107,14 +46,6 @@ std::int64_t checkpoint_step(const fs::path& path) {
   } catch (const std::exception&) {
     return -1;
   }
-}
-
-// Every file under `dir` (relative path -> contents).
-std::map<std::string, std::string> snapshot(const fs::path& dir) {
-  std::map<std::string, std::string> files;
-  for (const fs::directory_entry& entry : fs::recursive_directory_iterator(dir))
-    if (entry.is_regular_file()) files[fs::relative(entry.path(), dir).string()] = read_bytes(entry.path());
-  return files;
 }
 
 // metrics.jsonl as (step, train_loss, val_loss) rows, the numbers exactly as written.
@@ -215,29 +146,10 @@ class Cli : public testing::Test {
     return copy;
   }
 
-  // A one-line error naming every fragment, a non-zero exit, an empty stdout.
-  void expect_error_line(const Result& r, const std::vector<std::string>& fragments) {
-    EXPECT_FALSE(r.ok()) << r;
-    EXPECT_TRUE(WIFEXITED(r.status)) << r;
-    EXPECT_EQ(r.out, "");
-    EXPECT_EQ(count_lines(r.err), 1u) << r.err;
-    EXPECT_EQ(r.err.rfind("recur: error: ", 0), 0u) << r.err;
-    for (const std::string& fragment : fragments) EXPECT_NE(r.err.find(fragment), std::string::npos)
-        << "missing '" << fragment << "' in: " << r.err;
-  }
-
-  // Runs `args`, expects the error above, and expects every file under `dir` unchanged.
+  // Runs `args`, expects a one-line error naming every fragment (expect_error_line), and
+  // expects every file under `dir` unchanged.
   void expect_error_leaving(const fs::path& dir, const Args& args, const std::vector<std::string>& fragments) {
-    SCOPED_TRACE(testing::PrintToString(args));
-    const auto before = snapshot(dir);
-    ASSERT_FALSE(before.empty());
-    expect_error_line(recur(args), fragments);
-    const auto after = snapshot(dir);
-    EXPECT_EQ(after.size(), before.size());
-    for (const auto& [name, bytes] : before) {
-      ASSERT_TRUE(after.count(name)) << name << " was removed";
-      EXPECT_TRUE(after.at(name) == bytes) << name << " changed";
-    }
+    expect_error_leaving_files(dir, [&] { return recur(args); }, args, fragments);
   }
 
   // `recur train` into `out` with the tiny model.
@@ -468,7 +380,7 @@ TEST_F(Cli, ResumeAcceptsTheOriginalCommandAgain) {
 TEST_F(Cli, TrainHelpListsEveryRegisteredOptionInItsGroup) {
   Result r = recur({"train", "--help"});
   ASSERT_TRUE(r.ok()) << r;
-  train::CharTask task;
+  train::LanguageModelTask task;
   for (const train::OptionSpec& spec : train::run_options(task)) {
     const std::string flag = train::flag_name(spec);
     EXPECT_EQ(r.out.find(flag) != std::string::npos, spec.command_line) << flag << " in:\n" << r.out;
@@ -588,7 +500,7 @@ TEST_F(Cli, NonFiniteLossStopsTrainingAndKeepsTheLastGoodCheckpoint) {
   ASSERT_FALSE(evaluation.empty()) << "no checkpoint of step " << kept;
   EXPECT_EQ(checkpoint_step(out / "last.safetensors"), kept);
   expect_same_tensors(evaluation, out / "last.safetensors", /*model_only=*/true);
-  train::LoadedCharModel loaded = train::load_char_model((out / "last.safetensors").string());
+  train::LoadedLanguageModel loaded = train::load_language_model((out / "last.safetensors").string());
   for (const Tensor& p : loaded.model->parameters())
     for (float v : p.to_vector<float>()) ASSERT_TRUE(std::isfinite(v));
   const auto metrics = read_metrics(out / "metrics.jsonl");
@@ -735,7 +647,7 @@ TEST_F(Cli, EvalReportsNllBitsPerCharAndPerplexity) {
   EXPECT_NEAR(j.at("bpc").get<double>(), mean / std::log(2.0), 1e-12);
   EXPECT_NEAR(j.at("perplexity").get<double>(), std::exp(mean), 1e-9 * std::exp(mean));
   EXPECT_GT(mean, 1.0);
-  const double vocab_size = static_cast<double>(train::load_char_model(model()).vocab.size());
+  const double vocab_size = static_cast<double>(train::load_language_model(model()).vocab.size());
   EXPECT_LT(mean, std::log(vocab_size));  // better than uniform over the vocabulary
   // The plain report holds the same numbers.
   Result plain = recur({"eval", model(), (dir_ / "excerpt.txt").string(), "--threads", "1"});
@@ -748,7 +660,7 @@ TEST_F(Cli, EvalReportsNllBitsPerCharAndPerplexity) {
 TEST_F(Cli, InfoPrintsTheConfigurationAndTrainingState) {
   Result r = recur({"info", (base() / "last.safetensors").string()});
   ASSERT_TRUE(r.ok()) << r;
-  const std::int64_t vocab_size = train::load_char_model(model()).vocab.size();
+  const std::int64_t vocab_size = train::load_language_model(model()).vocab.size();
   const std::string vocabulary = "vocabulary  " + std::to_string(vocab_size) + " tokens";
   for (const std::string& fragment : {std::string("lstm, 2 layers of 16"), std::string("embedding 8"),
                                       std::string("parameters"), vocabulary, std::string("step 40"),
@@ -773,7 +685,7 @@ TEST_F(Cli, ChineseTextTrainsAndSamplesValidUtf8) {
   const fs::path out = dir_ / "poems";
   Result r = recur(train(dir_ / "poems.txt", out, {"--max-steps", "30", "--eval-every", "0"}));
   ASSERT_TRUE(r.ok()) << r;
-  train::LoadedCharModel loaded = train::load_char_model((out / "best.safetensors").string());
+  train::LoadedLanguageModel loaded = train::load_language_model((out / "best.safetensors").string());
   const std::string text = read_bytes(dir_ / "poems.txt");
   EXPECT_EQ(loaded.vocab.tokens(), data::Vocab::build(data::decode_utf8(text)).tokens());
   EXPECT_TRUE(loaded.vocab.contains(U'春'));
@@ -793,7 +705,7 @@ TEST_F(Cli, MaxVocabKeepsTheMostFrequentAndAddsUnknownLast) {
   Result r = recur(train(dir_ / "poems.txt", out, {"--max-steps", "5", "--max-vocab", "10"}));
   ASSERT_TRUE(r.ok()) << r;
   EXPECT_NE(r.err.find("vocabulary 10"), std::string::npos) << r.err;
-  train::LoadedCharModel loaded = train::load_char_model((out / "best.safetensors").string());
+  train::LoadedLanguageModel loaded = train::load_language_model((out / "best.safetensors").string());
   ASSERT_EQ(loaded.vocab.size(), 10);
   EXPECT_EQ(loaded.vocab.token(9), "<unk>");
   EXPECT_EQ(loaded.vocab.unknown_index(), 9);
@@ -832,9 +744,9 @@ TEST_F(Cli, InitFromStartsFromTheModelsWeights) {
   EXPECT_LT(tuned_val, fresh_val - 0.2) << "fresh " << fresh_val << ", from base " << tuned_val;
   EXPECT_NEAR(tuned_val, base_val, 0.1);
   // The architecture comes from the model, not from the flags.
-  train::LoadedCharModel loaded = train::load_char_model((dir_ / "tuned" / "last.safetensors").string());
+  train::LoadedLanguageModel loaded = train::load_language_model((dir_ / "tuned" / "last.safetensors").string());
   EXPECT_EQ(loaded.model->config.hidden, 16);
-  EXPECT_EQ(loaded.vocab.tokens(), train::load_char_model(model()).vocab.tokens());
+  EXPECT_EQ(loaded.vocab.tokens(), train::load_language_model(model()).vocab.tokens());
 }
 
 }  // namespace

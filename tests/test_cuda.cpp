@@ -221,13 +221,13 @@ TEST(CudaOptim, EveryOptimizerStepMatchesTheCpu) {
 
 // A few steps of a character model (embedding, 2-layer LSTM, head, cross-entropy, clipping,
 // Adam) from the same weights on both devices: the losses must agree closely.
-TEST(CudaCharModel, TrainingLossesMatchTheCpu) {
+TEST(CudaLanguageModel, TrainingLossesMatchTheCpu) {
   REQUIRE_GPU();
-  const nn::CharModelConfig config{.cell = "lstm", .layers = 2, .hidden = 32, .embed = 8, .vocab_size = 20};
+  const nn::LanguageModelConfig config{.cell = "lstm", .layers = 2, .hidden = 32, .embed = 8, .vocab_size = 20};
   manual_seed(3);
-  auto cpu_model = std::make_shared<nn::CharModel>(config);
+  auto cpu_model = std::make_shared<nn::LanguageModel>(config);
   manual_seed(3);
-  auto gpu_model = std::make_shared<nn::CharModel>(config);
+  auto gpu_model = std::make_shared<nn::LanguageModel>(config);
   gpu_model->to(kGpu);
   optim::Adam cpu_opt(cpu_model->parameters(), optim::AdamOptions{.lr = 3e-3});
   optim::Adam gpu_opt(gpu_model->parameters(), optim::AdamOptions{.lr = 3e-3});

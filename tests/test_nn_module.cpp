@@ -141,6 +141,20 @@ TEST(Module, ReplaceModuleKeepsThePosition) {
   expect_error([&] { net->replace_module("tail", std::make_shared<nn::ReLU>()); }, {"no submodule", "\"tail\""});
 }
 
+TEST(Module, ReplaceParameterTiesWeightsInPlace) {
+  auto encoder = std::make_shared<nn::Linear>(3, 3, false);
+  auto decoder = std::make_shared<nn::Linear>(3, 3);
+  nn::Module model;
+  model.register_module("encoder", encoder);
+  model.register_module("decoder", decoder);
+  decoder->weight = decoder->replace_parameter("weight", encoder->weight);
+  EXPECT_THAT(names_of(model.named_parameters()), ElementsAre("encoder.weight", "decoder.bias"));
+  EXPECT_EQ(model.state_dict().size(), 3u);
+  EXPECT_EQ(&decoder->named_parameters()[0].tensor.impl(), &encoder->weight.impl());
+  expect_error([&] { decoder->replace_parameter("bias", encoder->weight); }, {"shape", "[3, 3]", "[3]"});
+  expect_error([&] { decoder->replace_parameter("scale", encoder->weight); }, {"no parameter", "\"scale\""});
+}
+
 // ------------------------------------------------------------------ modes, gradients, freezing
 
 TEST(Module, TrainAndEvalReachEverySubmodule) {

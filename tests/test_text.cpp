@@ -1,5 +1,7 @@
-// Text data: UTF-8 decoding, the code-point vocabulary, splits and char-rnn batching.
+// Text data: UTF-8 decoding, case folding, character and word vocabularies, splits and
+// char-rnn batching.
 #include <filesystem>
+#include <map>
 
 #include <unistd.h>
 
@@ -195,7 +197,7 @@ TEST(EncodeText, ChunkedMatchesWholeDecoding) {
   const std::u32string text = decode(bytes);
   for (std::int64_t max_size : {0, 5}) {
     const Vocab vocab = Vocab::build(text, max_size);
-    const data::EncodedText encoded = data::encode_text(bytes, "big.txt", max_size);
+    const data::EncodedText encoded = data::encode_text(bytes, "big.txt", {.max_size = max_size});
     EXPECT_EQ(encoded.vocab.tokens(), vocab.tokens());
     EXPECT_EQ(encoded.tokens, vocab.encode(text));
     EXPECT_EQ(data::encode_text(bytes, "big.txt", vocab), encoded.tokens);
@@ -219,7 +221,168 @@ TEST(EncodeText, ErrorsNameTheSameOffsetsAndPositions) {
   bytes[2'400'000] = 'z';  // character position 2'399'999: after the two-byte é
   expect_error([&] { data::encode_text(bytes, "big.txt", encoded.vocab); },
                {"big.txt: ", "'z' (U+007A)", "position 2399999", "not in the vocabulary"});
-  expect_error([&] { data::encode_text(bytes, "big.txt", 1); }, {"max_size", "got 1"});
+  expect_error([&] { data::encode_text(bytes, "big.txt", {.max_size = 1}); }, {"max_size", "got 1"});
+}
+
+// ------------------------------------------------------------------ case and separators
+
+TEST(LowerCase, LatinGreekCyrillicAndTheRest) {
+  EXPECT_EQ(data::lower_case(U'A'), U'a');
+  EXPECT_EQ(data::lower_case(U'z'), U'z');
+  EXPECT_EQ(data::lower_case(U'@'), U'@');
+  EXPECT_EQ(data::lower_case(U'['), U'[');
+  EXPECT_EQ(data::lower_case(U'É'), U'é');
+  EXPECT_EQ(data::lower_case(U'Ÿ'), U'ÿ');  // U+0178, far from its lowercase U+00FF
+  EXPECT_EQ(data::lower_case(U'Ł'), U'ł');
+  EXPECT_EQ(data::lower_case(U'ẞ'), U'ß');
+  EXPECT_EQ(data::lower_case(U'İ'), U'i');  // the simple mapping (Python's full one adds U+0307)
+  EXPECT_EQ(data::lower_case(U'Ω'), U'ω');
+  EXPECT_EQ(data::lower_case(U'Ά'), U'ά');
+  EXPECT_EQ(data::lower_case(U'Σ'), U'σ');
+  EXPECT_EQ(data::lower_case(U'Ж'), U'ж');
+  EXPECT_EQ(data::lower_case(U'Ё'), U'ё');
+  EXPECT_EQ(data::lower_case(U'Ѣ'), U'ѣ');
+  EXPECT_EQ(data::lower_case(U'ß'), U'ß');
+  EXPECT_EQ(data::lower_case(U'唐'), U'唐');
+  EXPECT_EQ(data::lower_case(U'Ａ'), U'ａ');  // fullwidth
+  EXPECT_EQ(data::lower_case(U'𐐀'), U'𐐨');  // Deseret, above the Basic Multilingual Plane
+  // Folding twice changes nothing.
+  for (char32_t c = 0; c < 0x11000; ++c) {
+    if (c >= 0xD800 && c <= 0xDFFF) continue;
+    ASSERT_EQ(data::lower_case(data::lower_case(c)), data::lower_case(c)) << std::hex << static_cast<std::uint32_t>(c);
+  }
+}
+
+TEST(WordSeparator, ExactlyPythonsStrSplitWhitespace) {
+  // The characters for which Python's str.isspace() holds, which str.split() splits on.
+  const std::u32string python = U"\t\n\v\f\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
+                                U"\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000";
+  for (char32_t c = 0; c < 0x11000; ++c)
+    ASSERT_EQ(data::is_word_separator(c), python.find(c) != std::u32string::npos)
+        << std::hex << static_cast<std::uint32_t>(c);
+}
+
+// ------------------------------------------------------------------ words
+
+// The word tokens of `text` by a new vocabulary, as strings ("<eos>" for line ends).
+std::vector<std::string> words_of(const std::string& text, data::TokenOptions options = {}) {
+  options.mode = data::TokenMode::Word;
+  const data::EncodedText encoded = data::encode_text(text, "words.txt", options);
+  std::vector<std::string> out;
+  for (std::int32_t t : encoded.tokens) out.push_back(encoded.vocab.token(t));
+  return out;
+}
+
+TEST(Words, LinesOfWordsEachEndWithEos) {
+  using V = std::vector<std::string>;
+  EXPECT_EQ(words_of("the cat sat\non  the\tmat .\n"), (V{"the", "cat", "sat", "<eos>", "on", "the", "mat", ".", "<eos>"}));
+  // Blank lines and lines of only whitespace add nothing; a last line without '\n' still ends.
+  EXPECT_EQ(words_of("\n\n  a b \n \t \n\nc"), (V{"a", "b", "<eos>", "c", "<eos>"}));
+  // CRLF line ends, and Unicode separators (no-break space, ideographic space) between words.
+  EXPECT_EQ(words_of("a b\r\nc\xC2\xA0" "d\xE3\x80\x80" "e\r\n"), (V{"a", "b", "<eos>", "c", "d", "e", "<eos>"}));
+  EXPECT_EQ(words_of(""), V{});
+  EXPECT_EQ(words_of(" \n\t\n"), V{});
+  // Case folding, Unicode-aware.
+  EXPECT_EQ(words_of("The ΣΟΦΙΑ Жук ÉTÉ", {.lowercase = true}), (V{"the", "σοφια", "жук", "été", "<eos>"}));
+}
+
+TEST(Words, VocabularyByCountThenBytes) {
+  data::WordCounts counts = data::count_words("b a c a\nb a d\n\n<unk> e\n", "w.txt");
+  EXPECT_EQ(counts.lines, 3);
+  EXPECT_EQ(counts.words.at("a"), 3);
+  EXPECT_EQ(counts.words.at("<unk>"), 1);  // a literal <unk>, as Penn Treebank files have
+  // Counts: a 3, <eos> 3, b 2, <unk> 1 (the literal), c 1, d 1, e 1: ties in byte order,
+  // '<' (0x3C) before letters.
+  Vocab all = Vocab::build_words(counts);
+  EXPECT_EQ(all.mode(), data::TokenMode::Word);
+  EXPECT_EQ(all.tokens(), (std::vector<std::string>{"<eos>", "a", "b", "<unk>", "c", "d", "e"}));
+  EXPECT_EQ(all.end_index(), 0);
+  EXPECT_EQ(all.unknown_index(), 3);
+  EXPECT_EQ(all.find_word("c"), 4);
+  EXPECT_EQ(all.find_word("zebra"), 3);
+  EXPECT_EQ(all.find_word("<unk>"), 3);
+  EXPECT_TRUE(all.contains_word("c"));
+  EXPECT_FALSE(all.contains_word("zebra"));
+  EXPECT_FALSE(all.contains_word("<unk>"));
+  // --min-count 2: c, d, e (1 each) join <unk>, now 4.
+  EXPECT_EQ(Vocab::build_words(counts, 2).tokens(), (std::vector<std::string>{"<unk>", "<eos>", "a", "b"}));
+  // --max-vocab 3: one word and the specials.
+  EXPECT_EQ(Vocab::build_words(counts, 1, 3).tokens(), (std::vector<std::string>{"<unk>", "<eos>", "a"}));
+  // Both specials are there even when nothing is unknown.
+  EXPECT_EQ(Vocab::build_words(data::count_words("x y", "w.txt")).tokens(),
+            (std::vector<std::string>{"<eos>", "x", "y", "<unk>"}));
+  expect_error([&] { Vocab::build_words(counts, 0); }, {"--min-count", "at least 1", "got 0"});
+  expect_error([&] { Vocab::build_words(counts, 1, 2); }, {"--max-vocab", "at least 3", "got 2"});
+}
+
+TEST(Words, EncodingWithAVocabularyMapsUnknownWords) {
+  const data::EncodedText train = data::encode_text("a b a\nb c\n", "train.txt", {.mode = data::TokenMode::Word});
+  const std::vector<std::int32_t> tokens = data::encode_text("a z\n\nb\n", "val.txt", train.vocab);
+  std::vector<std::string> words;
+  for (std::int32_t t : tokens) words.push_back(train.vocab.token(t));
+  EXPECT_EQ(words, (std::vector<std::string>{"a", "<unk>", "<eos>", "b", "<eos>"}));
+  EXPECT_EQ(train.vocab.decode(tokens), "a <unk>\nb\n");
+  // A lowercased vocabulary folds what it encodes.
+  const data::EncodedText lower =
+      data::encode_text("Aa aA", "x.txt", {.mode = data::TokenMode::Word, .lowercase = true});
+  EXPECT_EQ(lower.vocab.tokens(), (std::vector<std::string>{"aa", "<eos>", "<unk>"}));
+  EXPECT_EQ(data::encode_text("AA", "y.txt", lower.vocab), (std::vector<std::int32_t>{0, 1}));
+}
+
+TEST(Words, ChunkedCountingAndEncodingSeeWordsAcrossChunkBoundaries) {
+  // Over 2 MB of lines with words of 1 to 4-byte characters, so chunk boundaries (every
+  // 1 MB) fall inside words and inside sequences; counted against a plain split.
+  std::string bytes;
+  std::map<std::string, std::int64_t> expected;
+  std::int64_t lines = 0;
+  const std::vector<std::string> words = {"h\xC3\xA9llo", "w\xC3\xB6rld", "\xE4\xBD\xA0\xE5\xA5\xBD", "\xF0\x9F\x98\x80x", "a"};
+  for (std::uint32_t i = 0; bytes.size() < 2'200'000; ++i) {
+    const std::string& w = words[(i * 7 + i / 3) % words.size()];
+    bytes += w;
+    ++expected[w];
+    if (i % 9 == 8) bytes += "\n", ++lines;
+    else bytes += i % 2 ? " " : "\t";
+  }
+  bytes += "last";
+  ++expected["last"], ++lines;
+  const data::WordCounts counts = data::count_words(bytes, "big.txt");
+  EXPECT_EQ(counts.lines, lines);
+  ASSERT_EQ(counts.words.size(), expected.size());
+  for (const auto& [word, count] : expected) EXPECT_EQ(counts.words.at(word), count) << word;
+  const data::EncodedText encoded = data::encode_text(bytes, "big.txt", {.mode = data::TokenMode::Word});
+  std::int64_t total = lines;
+  for (const auto& [word, count] : expected) total += count;
+  EXPECT_EQ(static_cast<std::int64_t>(encoded.tokens.size()), total);
+  EXPECT_EQ(encoded.vocab.decode(encoded.tokens), [&] {  // single spaces, one line per line
+    std::string text;
+    for (char c : bytes) text += c == '\t' ? ' ' : c;
+    return text + "\n";
+  }());
+  expect_error([&] { data::encode_text(bytes + "\xFF", "big.txt", {.mode = data::TokenMode::Word}); },
+               {"big.txt", "byte offset " + std::to_string(bytes.size())});
+}
+
+TEST(Words, FromTokensChecksAWordVocabulary) {
+  const Vocab vocab = Vocab::from_tokens({"the", "<eos>", "<unk>", "été"}, data::TokenMode::Word, true);
+  EXPECT_EQ(vocab.mode(), data::TokenMode::Word);
+  EXPECT_TRUE(vocab.lowercase());
+  EXPECT_EQ(vocab.end_index(), 1);
+  EXPECT_EQ(vocab.unknown_index(), 2);
+  EXPECT_EQ(vocab.find_word("été"), 3);
+  expect_error([] { Vocab::from_tokens({"a", "<eos>"}, data::TokenMode::Word); }, {"needs both", "<unk>", "<eos>"});
+  expect_error([] { Vocab::from_tokens({"a", "<unk>"}, data::TokenMode::Word); }, {"needs both"});
+  expect_error([] { Vocab::from_tokens({"a", "", "<unk>", "<eos>"}, data::TokenMode::Word); }, {"word 1", "empty"});
+  expect_error([] { Vocab::from_tokens({"a b", "<unk>", "<eos>"}, data::TokenMode::Word); },
+               {"word 0", "separator", "U+0020"});
+  expect_error([] { Vocab::from_tokens({"a", "<unk>", "a", "<eos>"}, data::TokenMode::Word); },
+               {"word 2", "appears twice"});
+  expect_error([] { Vocab::from_tokens({"<unk>", "<unk>", "<eos>"}, data::TokenMode::Word); },
+               {"word 1", "appears twice"});
+  expect_error([] { Vocab::from_tokens({"\xFF", "<unk>", "<eos>"}, data::TokenMode::Word); },
+               {"word 0", "invalid UTF-8"});
+  EXPECT_EQ(data::parse_token_mode("word"), data::TokenMode::Word);
+  EXPECT_EQ(data::token_mode_name(data::TokenMode::Char), "char");
+  expect_error([] { data::parse_token_mode("bpe"); }, {"\"bpe\"", "char or word"});
 }
 
 // ------------------------------------------------------------------ splits
@@ -255,8 +418,8 @@ TEST(Split, BadFractionsAndEmptyPartsAreErrors) {
   expect_error([&] { data::split_tokens(tokens, {0.9, -0.05, 0.15}); }, {"validation fraction", "-0.05"});
   expect_error([&] { data::split_tokens(tokens, {0.9, 0.05, 0.1}); }, {"sum to 1", "1.05"});
   std::vector<std::int32_t> few(5, 0);  // train takes round(4.5) = 5, nothing is left
-  expect_error([&] { data::split_tokens(few); }, {"validation part is empty", "5 characters"});
-  expect_error([&] { data::split_tokens(std::vector<std::int32_t>{}); }, {"train part is empty", "0 characters"});
+  expect_error([&] { data::split_tokens(few); }, {"validation part is empty", "5 tokens"});
+  expect_error([&] { data::split_tokens(std::vector<std::int32_t>{}); }, {"train part is empty", "0 tokens"});
 }
 
 // ------------------------------------------------------------------ batching

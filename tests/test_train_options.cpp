@@ -10,7 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "recur/optim/schedule.hpp"
-#include "recur/train/char_task.hpp"
+#include "recur/train/language_model_task.hpp"
 #include "recur/train/options.hpp"
 #include "recur/train/trainer.hpp"
 #include "test_helpers.hpp"
@@ -22,7 +22,7 @@ using train::OptionType;
 using train::OptionValues;
 
 OptionValues run_values() {
-  train::CharTask task("data/default.txt");
+  train::LanguageModelTask task("data/default.txt");
   return OptionValues(train::run_options(task));
 }
 
@@ -67,11 +67,19 @@ TEST(OptionRegistry, JsonKeepsTheLayoutOfEarlierCheckpoints) {
   EXPECT_EQ(values.real("dropout"), 0.25);
   EXPECT_EQ(values.integer("max_steps"), 40);
   EXPECT_EQ(values.seed("seed"), 1u);
-  // Written back, the earlier keys keep their order; an option newer than the file
-  // (sample_length) takes its default, in its place in the registry.
+  // Written back, the earlier keys keep their order; the options newer than the file
+  // (sample_length, and word models' tokens ... test) take their defaults, each in its
+  // place in the registry.
   std::string expected = earlier;
-  const std::string before_new_key = R"("checkpoint_every":0,)";
-  expected.insert(expected.find(before_new_key) + before_new_key.size(), R"("sample_length":200,)");
+  auto insert_after = [&](const std::string& key_before, const std::string& added) {
+    ASSERT_NE(expected.find(key_before), std::string::npos) << key_before;
+    expected.insert(expected.find(key_before) + key_before.size(), added);
+  };
+  insert_after(R"("checkpoint_every":0,)", R"("sample_length":200,)");
+  insert_after(R"("text":"t.txt",)", R"("tokens":"char","lowercase":false,)");
+  insert_after(R"("peephole":false)", R"(,"tie_weights":false)");
+  insert_after(R"("peephole":false,"tie_weights":false},)", R"("min_count":1,)");
+  insert_after(R"("max_vocab":0,)", R"("val":"","test":"",)");
   EXPECT_EQ(values.to_json(), expected);
 }
 

@@ -23,7 +23,7 @@ std::string preview_token(const data::Vocab& vocab, std::int64_t index) {
 
 // The run's options as flags, one line per group (what repeats the run); empty ones left out.
 void print_options(const std::string& json, const std::string& path) {
-  train::CharTask task;
+  train::LanguageModelTask task;
   train::OptionValues options(train::run_options(task));
   options.from_json(json, path);
   const char* heading = "options";
@@ -48,14 +48,26 @@ void print_options(const std::string& json, const std::string& path) {
 }
 
 void run_info(const std::string& path) {
-  train::LoadedCharModel loaded = train::load_char_model(path);
-  const nn::CharModelConfig& c = loaded.model->config;
+  train::LoadedLanguageModel loaded = train::load_language_model(path);
+  const nn::LanguageModelConfig& c = loaded.model->config;
   std::printf("%s\n", path.c_str());
   std::printf("  model       %s, %lld layer%s of %lld, %s input%s, dropout %g\n", c.cell.c_str(),
               static_cast<long long>(c.layers), c.layers == 1 ? "" : "s", static_cast<long long>(c.hidden),
               c.embed > 0 ? ("embedding " + std::to_string(c.embed)).c_str() : "one-hot",
               c.peephole ? ", peepholes" : "", c.dropout);
-  std::printf("  parameters  %lld\n", static_cast<long long>(loaded.model->num_parameters()));
+  std::printf("  parameters  %lld%s\n", static_cast<long long>(loaded.model->num_parameters()),
+              c.tie_weights ? " (embedding and output layer tied)" : "");
+  const data::Vocab& vocab = loaded.vocab;
+  std::string specials;
+  if (vocab.mode() == data::TokenMode::Word)
+    specials = ", " + std::string(data::Vocab::kUnknownToken) + " at " + std::to_string(vocab.unknown_index()) +
+               ", " + std::string(data::Vocab::kEndToken) + " at " + std::to_string(vocab.end_index());
+  else if (vocab.has_unknown())
+    specials = ", " + std::string(data::Vocab::kUnknownToken) + " at " + std::to_string(vocab.unknown_index());
+  std::printf("  tokens      %s%s%s\n",
+              vocab.mode() == data::TokenMode::Word ? "words (split at whitespace, <eos> ending each line)"
+                                                    : "characters",
+              vocab.lowercase() ? ", lowercased" : "", specials.c_str());
   std::string preview;
   const std::int64_t shown = std::min<std::int64_t>(loaded.vocab.size(), 40);
   for (std::int64_t i = 0; i < shown; ++i) preview += (i ? " " : "") + preview_token(loaded.vocab, i);

@@ -1,4 +1,4 @@
-// recur train [TEXT]: trains a character-level language model (train::CharTask) with the
+// recur train [TEXT]: trains a character-level language model (train::LanguageModelTask) with the
 // library's training loop (train::Trainer). The flags come from the option registry.
 
 #include <memory>
@@ -12,7 +12,7 @@
 namespace recur::cli {
 
 void add_train_command(CLI::App& app) {
-  auto task = std::make_shared<train::CharTask>(RECUR_DEFAULT_TEXT);
+  auto task = std::make_shared<train::LanguageModelTask>(RECUR_DEFAULT_TEXT);
   auto settings = std::make_shared<train::RunSettings>();
   CLI::App* cmd = app.add_subcommand("train", "Train a character-level language model on a UTF-8 text");
   auto flags = std::make_shared<RegistryFlags>(*cmd, train::run_options(*task));

@@ -1,4 +1,5 @@
-// UTF-8 decoding, the code-point vocabulary, splits and char-rnn batching.
+// UTF-8 decoding, case folding, character and word tokens, the vocabulary, splits and
+// char-rnn batching.
 #include "recur/data/text.hpp"
 
 #include <algorithm>
@@ -146,6 +147,41 @@ std::string describe_char(char32_t c) {
   return out + "' (" + code_point_name(c) + ")";
 }
 
+namespace {
+
+struct LowerCasePair {
+  char32_t upper, lower;
+};
+constexpr LowerCasePair kLowerCase[] = {
+#include "lower_case_table.inc"
+};
+
+}  // namespace
+
+char32_t lower_case(char32_t c) {
+  if (c < 0x80) return c >= 'A' && c <= 'Z' ? c + 32 : c;
+  const LowerCasePair* end = std::end(kLowerCase);
+  const LowerCasePair* it =
+      std::lower_bound(std::begin(kLowerCase), end, c, [](const LowerCasePair& p, char32_t x) { return p.upper < x; });
+  return it != end && it->upper == c ? it->lower : c;
+}
+
+bool is_word_separator(char32_t c) {
+  if (c < 0x80) return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20);
+  return c == 0x85 || c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 ||
+         c == 0x202F || c == 0x205F || c == 0x3000;
+}
+
+// ------------------------------------------------------------------ tokens
+
+std::string_view token_mode_name(TokenMode mode) { return mode == TokenMode::Word ? "word" : "char"; }
+
+TokenMode parse_token_mode(std::string_view name) {
+  if (name == "char") return TokenMode::Char;
+  if (name == "word") return TokenMode::Word;
+  RECUR_FAIL("unknown token mode \"" << name << "\": use char or word");
+}
+
 // ------------------------------------------------------------------ vocabulary
 
 void Vocab::add(char32_t c) {
@@ -212,8 +248,74 @@ Vocab Vocab::from_counts(const Counts& counts, std::int64_t max_size) {
   return vocab;
 }
 
-Vocab Vocab::from_tokens(const std::vector<std::string>& tokens) {
+void Vocab::add_word(std::string word) {
+  const auto index = static_cast<std::int32_t>(tokens_.size());
+  if (word == kUnknownToken) unknown_index_ = index;
+  else if (word == kEndToken) end_index_ = index;
+  if (word != kUnknownToken) words_.emplace(word, index);  // "<unk>" in a text is looked up as unknown anyway
+  tokens_.push_back(std::move(word));
+}
+
+std::int64_t Vocab::find_word(std::string_view word) const {
+  auto it = words_.find(word);
+  return it == words_.end() ? unknown_index_ : it->second;
+}
+
+bool Vocab::contains_word(std::string_view word) const { return words_.find(word) != words_.end(); }
+
+Vocab Vocab::build_words(const WordCounts& counts, std::int64_t min_count, std::int64_t max_size) {
+  RECUR_CHECK(min_count >= 1, "--min-count must be at least 1, got " << min_count);
+  RECUR_CHECK(max_size == 0 || max_size >= 3, "--max-vocab must be 0 (no limit) or at least 3 (one word, "
+                                                  << kUnknownToken << " and " << kEndToken << "), got " << max_size);
+  struct Entry {
+    std::string_view word;
+    std::int64_t count;
+    bool operator<(const Entry& other) const {  // most frequent first, then byte order
+      return count != other.count ? count > other.count : word < other.word;
+    }
+  };
+  std::int64_t unknown = 0, end = counts.lines;
+  std::vector<Entry> words;
+  for (const auto& [word, count] : counts.words) {
+    if (word == kUnknownToken) unknown += count;
+    else if (word == kEndToken) end += count;
+    else words.push_back({word, count});
+  }
+  std::sort(words.begin(), words.end());
+  std::size_t kept = 0;
+  while (kept < words.size() && words[kept].count >= min_count &&
+         (max_size == 0 || static_cast<std::int64_t>(kept) < max_size - 2))
+    ++kept;
+  for (std::size_t i = kept; i < words.size(); ++i) unknown += words[i].count;
+  words.resize(kept);
+  words.push_back({kUnknownToken, unknown});
+  words.push_back({kEndToken, end});
+  std::sort(words.begin(), words.end());
   Vocab vocab;
+  vocab.mode_ = TokenMode::Word;
+  for (const Entry& e : words) vocab.add_word(std::string(e.word));
+  return vocab;
+}
+
+Vocab Vocab::from_tokens(const std::vector<std::string>& tokens, TokenMode mode, bool lowercase) {
+  Vocab vocab;
+  vocab.lowercase_ = lowercase;
+  if (mode == TokenMode::Word) {
+    vocab.mode_ = TokenMode::Word;
+    for (std::size_t i = 0; i < tokens.size(); ++i) {
+      const std::string& token = tokens[i];
+      RECUR_CHECK(!token.empty(), "Vocab::from_tokens: word " << i << " is empty");
+      for (char32_t c : decode_utf8(token, "Vocab::from_tokens: word " + std::to_string(i)))
+        RECUR_CHECK(!is_word_separator(c), "Vocab::from_tokens: word " << i << " holds the separator "
+                                                                        << describe_char(c));
+      const bool repeated = token == kUnknownToken ? vocab.has_unknown() : vocab.contains_word(token);
+      RECUR_CHECK(!repeated, "Vocab::from_tokens: word " << i << " (\"" << token << "\") appears twice");
+      vocab.add_word(token);
+    }
+    RECUR_CHECK(vocab.has_unknown() && vocab.end_index() >= 0,
+                "Vocab::from_tokens: a word vocabulary needs both " << kUnknownToken << " and " << kEndToken);
+    return vocab;
+  }
   for (std::size_t i = 0; i < tokens.size(); ++i) {
     const std::string& token = tokens[i];
     if (token == kUnknownToken) {
@@ -249,7 +351,7 @@ std::vector<std::int32_t> Vocab::encode(std::u32string_view text) const {
 void Vocab::encode_into(std::u32string_view text, std::int32_t* out, std::size_t first_position) const {
   const auto unknown = static_cast<std::int32_t>(unknown_index_);
   for (std::size_t i = 0; i < text.size(); ++i) {
-    const char32_t c = text[i];
+    const char32_t c = lowercase_ ? lower_case(text[i]) : text[i];
     std::int32_t index = c < kTableSize ? table_[c] : find_large(c);
     if (index < 0) {
       RECUR_CHECK(unknown >= 0, "character " << describe_char(c) << " at position " << first_position + i
@@ -268,17 +370,29 @@ Tensor Vocab::encode_tensor(std::u32string_view text) const {
   return out;
 }
 
+void Vocab::append_token(std::string& text, std::int64_t index) const {
+  const std::string& t = token(index);
+  if (mode_ == TokenMode::Char) {
+    text += t;
+  } else if (index == end_index_) {
+    text += '\n';
+  } else {
+    if (!text.empty() && text.back() != '\n') text += ' ';
+    text += t;
+  }
+}
+
 std::string Vocab::decode(std::span<const std::int32_t> indices) const {
   std::string out;
   out.reserve(indices.size());
-  for (std::int32_t index : indices) out += token(index);
+  for (std::int32_t index : indices) append_token(out, index);
   return out;
 }
 
 std::string Vocab::decode(std::span<const std::int64_t> indices) const {
   std::string out;
   out.reserve(indices.size());
-  for (std::int64_t index : indices) out += token(index);
+  for (std::int64_t index : indices) append_token(out, index);
   return out;
 }
 
@@ -289,9 +403,10 @@ namespace {
 constexpr std::size_t kChunkBytes = std::size_t{1} << 20;
 
 // Calls visit(code_points, position of the first) for each chunk of about kChunkBytes
-// bytes of `bytes`, decoded into one reused buffer.
+// bytes of `bytes`, decoded into one reused buffer and folded with lower_case when
+// `lowercase`.
 template <class Visit>
-void for_each_decoded_chunk(std::string_view bytes, std::string_view source, Visit visit) {
+void for_each_decoded_chunk(std::string_view bytes, std::string_view source, bool lowercase, Visit visit) {
   const auto* in = reinterpret_cast<const unsigned char*>(bytes.data());
   const std::size_t n = bytes.size();
   std::u32string buffer(std::min(n, kChunkBytes), U'\0');
@@ -299,18 +414,70 @@ void for_each_decoded_chunk(std::string_view bytes, std::string_view source, Vis
   while (i < n) {
     std::size_t count = 0;
     const std::size_t next = decode_utf8_part(in, n, i, std::min(n, i + kChunkBytes), buffer.data(), count, source);
+    if (lowercase)
+      for (std::size_t k = 0; k < count; ++k) buffer[k] = lower_case(buffer[k]);
     visit(std::u32string_view(buffer.data(), count), position);
     position += count;
     i = next;
   }
 }
 
+// Calls word(utf8) for each word of `bytes` and line_end() after each line holding one
+// (TokenMode::Word's rule); a word may span chunks.
+template <class Word, class LineEnd>
+void for_each_word(std::string_view bytes, std::string_view source, bool lowercase, Word word, LineEnd line_end) {
+  std::string current;
+  bool line_has_word = false;
+  auto end_word = [&] {
+    if (current.empty()) return;
+    word(std::string_view(current));
+    current.clear();
+    line_has_word = true;
+  };
+  for_each_decoded_chunk(bytes, source, lowercase, [&](std::u32string_view chars, std::size_t) {
+    for (char32_t c : chars) {
+      if (!is_word_separator(c)) {
+        if (c < 0x80) current += static_cast<char>(c);
+        else append_utf8(current, c);
+      } else {
+        end_word();
+        if (c == U'\n' && line_has_word) line_end(), line_has_word = false;
+      }
+    }
+  });
+  end_word();
+  if (line_has_word) line_end();
+}
+
 }  // namespace
 
+WordCounts count_words(std::string_view bytes, std::string_view source, bool lowercase) {
+  WordCounts counts;
+  for_each_word(
+      bytes, source, lowercase,
+      [&](std::string_view word) {
+        auto it = counts.words.find(word);
+        if (it == counts.words.end()) counts.words.emplace(std::string(word), 1);
+        else ++it->second;
+      },
+      [&] { ++counts.lines; });
+  return counts;
+}
+
 std::vector<std::int32_t> encode_text(std::string_view bytes, std::string_view source, const Vocab& vocab) {
+  const bool lowercase = vocab.lowercase();
   std::vector<std::int32_t> tokens;
+  if (vocab.mode() == TokenMode::Word) {
+    tokens.reserve(bytes.size() / 4);  // English averages about 5.5 bytes a word with its space
+    const auto end = static_cast<std::int32_t>(vocab.end_index());
+    for_each_word(
+        bytes, source, lowercase, [&](std::string_view word) { tokens.push_back(static_cast<std::int32_t>(vocab.find_word(word))); },
+        [&] { tokens.push_back(end); });
+    return tokens;
+  }
   tokens.reserve(bytes.size());
-  for_each_decoded_chunk(bytes, source, [&](std::u32string_view chars, std::size_t position) {
+  // encode_into folds the case, so the chunks are decoded as they are.
+  for_each_decoded_chunk(bytes, source, /*lowercase=*/false, [&](std::u32string_view chars, std::size_t position) {
     tokens.resize(position + chars.size());
     try {
       vocab.encode_into(chars, tokens.data() + position, position);
@@ -322,25 +489,32 @@ std::vector<std::int32_t> encode_text(std::string_view bytes, std::string_view s
   return tokens;
 }
 
-EncodedText encode_text(std::string_view bytes, std::string_view source, std::int64_t max_size) {
-  Vocab::check_max_size(max_size);
+EncodedText encode_text(std::string_view bytes, std::string_view source, const TokenOptions& options) {
+  EncodedText out;
+  if (options.mode == TokenMode::Word) {
+    out.vocab = Vocab::build_words(count_words(bytes, source, options.lowercase), options.min_count, options.max_size);
+    out.vocab.lowercase_ = options.lowercase;
+    out.tokens = encode_text(bytes, source, out.vocab);
+    return out;
+  }
+  Vocab::check_max_size(options.max_size);
   Vocab::Counts counts;
   std::size_t total = 0;
-  for_each_decoded_chunk(bytes, source, [&](std::u32string_view chars, std::size_t) {
+  for_each_decoded_chunk(bytes, source, options.lowercase, [&](std::u32string_view chars, std::size_t) {
     counts.add(chars);
     total += chars.size();
   });
-  EncodedText out;
-  out.vocab = Vocab::from_counts(counts, max_size);
+  out.vocab = Vocab::from_counts(counts, options.max_size);
+  out.vocab.lowercase_ = options.lowercase;
   out.tokens.resize(total);
-  for_each_decoded_chunk(bytes, source, [&](std::u32string_view chars, std::size_t position) {
+  for_each_decoded_chunk(bytes, source, /*lowercase=*/false, [&](std::u32string_view chars, std::size_t position) {
     out.vocab.encode_into(chars, out.tokens.data() + position, position);
   });
   return out;
 }
 
-EncodedText read_encoded_text(const std::string& path, std::int64_t max_size) {
-  return encode_text(io::read_file(path), path, max_size);
+EncodedText read_encoded_text(const std::string& path, const TokenOptions& options) {
+  return encode_text(io::read_file(path), path, options);
 }
 
 // ------------------------------------------------------------------ splits
@@ -368,7 +542,7 @@ TextSplit split_tokens(std::span<const std::int32_t> tokens, SplitFractions f) {
   const std::size_t sizes[3] = {split.train.size(), split.validation.size(), split.test.size()};
   for (int k = 0; k < 3; ++k)
     RECUR_CHECK(fractions[k] == 0 || sizes[k] > 0,
-                "split_tokens: the " << names[k] << " part is empty (" << n << " characters, " << names[k]
+                "split_tokens: the " << names[k] << " part is empty (" << n << " tokens, " << names[k]
                                      << " fraction " << fractions[k] << "); use a longer text or a larger fraction");
   return split;
 }

@@ -156,6 +156,20 @@ Tensor Module::register_parameter(const std::string& name, const Tensor& tensor,
   return tensor;
 }
 
+Tensor Module::replace_parameter(const std::string& name, const Tensor& tensor) {
+  for (NamedTensor& entry : parameters_) {
+    if (entry.name != name) continue;
+    RECUR_CHECK(tensor.defined() && is_floating(tensor.dtype()) && tensor.is_leaf(),
+                type_name() << ".replace_parameter(\"" << name << "\"): needs a floating leaf tensor");
+    RECUR_CHECK(tensor.shape() == entry.tensor.shape(), type_name() << ".replace_parameter(\"" << name << "\"): shape "
+                                                                    << tensor.shape() << " differs from "
+                                                                    << entry.tensor.shape());
+    entry.tensor = tensor;
+    return tensor;
+  }
+  RECUR_FAIL(type_name() << ".replace_parameter: no parameter is named \"" << name << "\"");
+}
+
 Tensor Module::register_buffer(const std::string& name, const Tensor& tensor) {
   check_new_name("register_buffer", name);
   RECUR_CHECK(tensor.defined(), type_name() << ".register_buffer(\"" << name << "\"): the tensor is undefined");

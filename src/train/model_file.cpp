@@ -1,6 +1,8 @@
-// Character-model files: configuration and vocabulary as JSON metadata beside the tensors.
+// Language-model files: configuration and vocabulary as JSON metadata beside the tensors.
 
 #include "recur/train/model_file.hpp"
+
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
@@ -9,8 +11,10 @@
 
 namespace recur::train {
 
-std::string config_to_json(const nn::CharModelConfig& config) {
+std::string config_to_json(const nn::LanguageModelConfig& config, const data::Vocab& vocab) {
   nlohmann::ordered_json j;
+  j["tokens"] = data::token_mode_name(vocab.mode());
+  j["lowercase"] = vocab.lowercase();
   j["cell"] = config.cell;
   j["layers"] = config.layers;
   j["hidden"] = config.hidden;
@@ -18,6 +22,7 @@ std::string config_to_json(const nn::CharModelConfig& config) {
   j["vocab_size"] = config.vocab_size;
   j["dropout"] = config.dropout;
   j["peephole"] = config.peephole;
+  j["tie_weights"] = config.tie_weights;
   return j.dump();
 }
 
@@ -31,8 +36,11 @@ nlohmann::json parse_json(const std::string& text, const std::string& source, co
   }
 }
 
+// The field `name` of recur.config; a file written before the field existed gets `fallback`
+// when there is one.
 template <typename T>
-T required(const nlohmann::json& j, const char* name, const std::string& source) {
+T field(const nlohmann::json& j, const char* name, const std::string& source, std::optional<T> fallback = {}) {
+  if (!j.contains(name) && fallback) return *fallback;
   RECUR_CHECK(j.contains(name), source << ": " << kConfigKey << " lacks \"" << name << "\"");
   const nlohmann::json& value = j.at(name);
   bool fits = false;
@@ -46,17 +54,18 @@ T required(const nlohmann::json& j, const char* name, const std::string& source)
 
 }  // namespace
 
-nn::CharModelConfig config_from_json(const std::string& json, const std::string& source) {
+nn::LanguageModelConfig config_from_json(const std::string& json, const std::string& source) {
   nlohmann::json j = parse_json(json, source, kConfigKey);
   RECUR_CHECK(j.is_object(), source << ": metadata " << kConfigKey << " must be a JSON object");
-  nn::CharModelConfig config;
-  config.cell = required<std::string>(j, "cell", source);
-  config.layers = required<std::int64_t>(j, "layers", source);
-  config.hidden = required<std::int64_t>(j, "hidden", source);
-  config.embed = required<std::int64_t>(j, "embed", source);
-  config.vocab_size = required<std::int64_t>(j, "vocab_size", source);
-  config.dropout = required<double>(j, "dropout", source);
-  config.peephole = required<bool>(j, "peephole", source);
+  nn::LanguageModelConfig config;
+  config.cell = field<std::string>(j, "cell", source);
+  config.layers = field<std::int64_t>(j, "layers", source);
+  config.hidden = field<std::int64_t>(j, "hidden", source);
+  config.embed = field<std::int64_t>(j, "embed", source);
+  config.vocab_size = field<std::int64_t>(j, "vocab_size", source);
+  config.dropout = field<double>(j, "dropout", source);
+  config.peephole = field<bool>(j, "peephole", source);
+  config.tie_weights = field<bool>(j, "tie_weights", source, false);
   try {
     nn::validate(config);
   } catch (const Error& e) {
@@ -65,18 +74,25 @@ nn::CharModelConfig config_from_json(const std::string& json, const std::string&
   return config;
 }
 
-std::map<std::string, std::string> model_metadata(const nn::CharModelConfig& config, const data::Vocab& vocab) {
+std::map<std::string, std::string> model_metadata(const nn::LanguageModelConfig& config, const data::Vocab& vocab) {
   RECUR_CHECK(config.vocab_size == vocab.size(), "model_metadata: the configuration's vocab_size "
                                                      << config.vocab_size << " differs from the vocabulary's size "
                                                      << vocab.size());
-  return {{kConfigKey, config_to_json(config)}, {kVocabKey, nlohmann::json(vocab.tokens()).dump()}};
+  return {{kConfigKey, config_to_json(config, vocab)}, {kVocabKey, nlohmann::json(vocab.tokens()).dump()}};
 }
 
-LoadedCharModel load_char_model(const std::string& path) {
+LoadedLanguageModel load_language_model(const std::string& path) {
   io::SafetensorsFile file = io::load_safetensors(path);
   for (const char* key : {kConfigKey, kVocabKey})
-    RECUR_CHECK(file.metadata.count(key), path << ": not a recur character model (no metadata \"" << key << "\")");
-  nn::CharModelConfig config = config_from_json(file.metadata.at(kConfigKey), path);
+    RECUR_CHECK(file.metadata.count(key), path << ": not a recur language model (no metadata \"" << key << "\")");
+  nn::LanguageModelConfig config = config_from_json(file.metadata.at(kConfigKey), path);
+  // How text becomes tokens (files written before word models existed are char models).
+  const nlohmann::json j = parse_json(file.metadata.at(kConfigKey), path, kConfigKey);
+  const std::string mode_name = field<std::string>(j, "tokens", path, std::string("char"));
+  RECUR_CHECK(mode_name == "char" || mode_name == "word",
+              path << ": " << kConfigKey << " field \"tokens\" must be \"char\" or \"word\", got \"" << mode_name << "\"");
+  const data::TokenMode mode = data::parse_token_mode(mode_name);
+  const bool lowercase = field<bool>(j, "lowercase", path, false);
 
   nlohmann::json tokens = parse_json(file.metadata.at(kVocabKey), path, kVocabKey);
   RECUR_CHECK(tokens.is_array(), path << ": metadata " << kVocabKey << " must be a JSON array of strings");
@@ -87,7 +103,7 @@ LoadedCharModel load_char_model(const std::string& path) {
   }
   data::Vocab vocab;
   try {
-    vocab = data::Vocab::from_tokens(token_strings);
+    vocab = data::Vocab::from_tokens(token_strings, mode, lowercase);
   } catch (const Error& e) {
     RECUR_FAIL(path << ": " << kVocabKey << ": " << e.what());
   }
@@ -98,7 +114,7 @@ LoadedCharModel load_char_model(const std::string& path) {
   TensorMap weights;
   for (auto& [name, tensor] : file.tensors)
     if (name.find('/') == std::string::npos) weights[name] = to_dtype(tensor, DType::Float32);
-  auto model = std::make_shared<nn::CharModel>(config);
+  auto model = std::make_shared<nn::LanguageModel>(config);
   try {
     model->load_state_dict(weights);
   } catch (const Error& e) {
@@ -108,7 +124,7 @@ LoadedCharModel load_char_model(const std::string& path) {
   return {model, vocab, file.metadata};
 }
 
-void save_char_model(const std::string& path, const nn::CharModel& model, const data::Vocab& vocab,
+void save_language_model(const std::string& path, const nn::LanguageModel& model, const data::Vocab& vocab,
                      const std::map<std::string, std::string>& extra) {
   std::map<std::string, std::string> metadata = model_metadata(model.config, vocab);
   metadata.insert(extra.begin(), extra.end());
@@ -117,11 +133,14 @@ void save_char_model(const std::string& path, const nn::CharModel& model, const 
   io::save_safetensors(path, tensors, metadata);
 }
 
-std::int64_t start_token(const data::Vocab& vocab) { return vocab.contains(U'\n') ? vocab.find(U'\n') : 0; }
+std::int64_t start_token(const data::Vocab& vocab) {
+  if (vocab.mode() == data::TokenMode::Word) return vocab.end_index();
+  return vocab.contains(U'\n') ? vocab.find(U'\n') : 0;
+}
 
-const std::string& printable_token(const data::Vocab& vocab, std::int64_t token) {
-  static const std::string replacement = "\xEF\xBF\xBD";
-  return token == vocab.unknown_index() ? replacement : vocab.token(token);
+void append_sampled(std::string& text, const data::Vocab& vocab, std::int64_t token) {
+  if (vocab.mode() == data::TokenMode::Char && token == vocab.unknown_index()) text += "\xEF\xBF\xBD";
+  else vocab.append_token(text, token);
 }
 
 }  // namespace recur::train

@@ -15,6 +15,7 @@
 #include "recur/autograd.hpp"
 #include "recur/core/random.hpp"
 #include "recur/io/file.hpp"
+#include "recur/io/safetensors.hpp"
 #include "recur/optim/adagrad.hpp"
 #include "recur/optim/adam.hpp"
 #include "recur/optim/clip.hpp"
@@ -205,6 +206,7 @@ struct Trainer::Impl {
   bool budget_left() const;
   void train_step();
   void evaluate_and_save();
+  std::vector<Metric> measure_test();
   void save_last();
   void check_finite(double value, const std::string& what, std::int64_t step) const;
   void check_finite_weights() const;
@@ -249,6 +251,7 @@ Trainer::Impl::Impl(Task& task, OptionValues options, RunSettings settings)
     restore_options(task_.read_start(last_path_));
   }
   time_limit_ = parse_duration(o_.text("max_time"));
+  if (!s_.resume) task_.apply_defaults(o_, s_.given);
   task_.check_options(o_);
   check_writable_dir(s_.out);
   if (!s_.resume && !o_.text("init_from").empty()) task_.read_start(o_.text("init_from"));
@@ -492,6 +495,8 @@ void Trainer::Impl::run() {
   }
   progress.message(std::isfinite(best_) ? "best validation loss " + task_.describe_metric(best_) + ": " + best_path_
                                         : "no validation split; the last model is " + best_path_);
+  const std::vector<Metric> test = measure_test();
+  if (!test.empty()) progress.message("test loss of " + best_path_ + ": " + task_.describe_metric(test[0].value));
   if (s_.json) {
     const std::string metric = metric_name();
     ordered_json summary{{"steps", step_},
@@ -503,8 +508,20 @@ void Trainer::Impl::run() {
                          {"best_checkpoint", best_path_},
                          {"last_checkpoint", last_path_},
                          {"seconds", seconds_before_ + run_clock_.seconds()}};
+    for (const Metric& m : test) summary[m.name] = finite_or_null(m.value);
     std::printf("%s\n", summary.dump().c_str());
   }
+}
+
+// The best model (best_path_) on the task's test data, once training is over: its weights
+// are loaded into the model, which the run no longer needs (last.safetensors is saved).
+std::vector<Metric> Trainer::Impl::measure_test() {
+  if (!task_.has_test() || best_path_.empty()) return {};
+  TensorMap weights;
+  for (auto& [name, tensor] : io::load_safetensors(best_path_).tensors)
+    if (name.find('/') == std::string::npos) weights[name] = tensor;
+  model_->load_state_dict(weights);
+  return task_.evaluate_test();
 }
 
 Trainer::Trainer(Task& task, OptionValues options, RunSettings settings)

@@ -25,7 +25,7 @@ recur.vocab, "__metadata__" holds what PyTorch computes from these float32 weigh
 float64:
   test.text     a text (characters outside the vocabulary read as "<unk>")
   test.nll      its total negative log-likelihood: the state starts at zero and characters
-                2..N are predicted, as recur's CharModel::nll sums it (repr of a float)
+                2..N are predicted, as recur's LanguageModel::nll sums it (repr of a float)
   test.prime    a prime, fed one character at a time from the zero state
   test.greedy   the 40 characters that follow it by argmax, each fed back in (the unknown
                 token reads "<unk>"); every step's best logit leads the next by > 1e-3, so
@@ -54,8 +54,8 @@ GREEDY_LENGTH = 40
 TRAIN_STEPS = 25
 
 
-class CharModel(torch.nn.Module):
-    """recur's nn::CharModel: embed (absent with one-hot input), rnn, head."""
+class LanguageModel(torch.nn.Module):
+    """recur's nn::LanguageModel: embed (absent with one-hot input), rnn, head."""
 
     def __init__(self, config):
         super().__init__()
@@ -134,7 +134,7 @@ def train(model, tokens, steps=TRAIN_STEPS):
 
 def write_torch_model(path, config, vocab, seed, text, prime):
     torch.manual_seed(seed)
-    model = CharModel(config)
+    model = LanguageModel(config)
     with torch.no_grad():
         for p in model.parameters():
             p.mul_(3)
@@ -180,7 +180,7 @@ def check_recur_model(path):
         sys.exit(f"{path} is missing: write it with RECUR_UPDATE_FIXTURES=1 build/tests/test_conformance_char")
     tensors, metadata = read_safetensors(path)
     config, vocab = json.loads(metadata["recur.config"]), json.loads(metadata["recur.vocab"])
-    model = CharModel(config)
+    model = LanguageModel(config)
     model.load_state_dict({k: v for k, v in tensors.items() if "/" not in k}, strict=True)
     text, expected = metadata["test.text"], float(metadata["test.nll"])
     nll = total_nll(model, encode(text, vocab))

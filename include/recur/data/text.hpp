@@ -1,8 +1,10 @@
-// Text data for character-level language models: strict UTF-8 decoding, a vocabulary over
-// Unicode code points, train/validation/test splits, and char-rnn batching.
+// Text data for language models: strict UTF-8 decoding, tokens (characters, or words with
+// an end-of-line token), a vocabulary, train/validation/test splits, and char-rnn batching.
 //
-//   data::EncodedText text = data::read_encoded_text("data/tinyshakespeare.txt", /*max_size=*/0);
+//   data::EncodedText text = data::read_encoded_text("data/tinyshakespeare.txt", {});
 //   // text.vocab.tokens(): the characters, most frequent first; text.tokens: int32 indices
+//   data::EncodedText words = data::read_encoded_text("data/brown/train.txt",
+//                                                     {.mode = data::TokenMode::Word, .min_count = 4});
 //   data::TextSplit split = data::split_tokens(text.tokens);     // 0.9 / 0.05 / 0.05
 //   data::CharBatches batches(split.train, /*batch_size=*/50, /*seq_length=*/50);
 //   data::Batch batch;
@@ -47,18 +49,63 @@ std::string encode_utf8(std::u32string_view text);
 // U+10FFFF) are shown by code point only: U+000A.
 std::string describe_char(char32_t code_point);
 
+// The simple lowercase mapping of Unicode (UnicodeData.txt): 'É' -> 'é', 'Ω' -> 'ω',
+// 'Ж' -> 'ж', 'İ' -> 'i'; a code point without one maps to itself. Python's str.lower() on
+// one character, except that it makes 'İ' two characters and a word-final 'Σ' 'ς'.
+char32_t lower_case(char32_t code_point);
+
+// Whitespace that separates words: what Python's str.split() splits on (ASCII's six
+// whitespace characters, U+001C-U+001F, U+0085, U+00A0 and the Unicode spaces and line and
+// paragraph separators).
+bool is_word_separator(char32_t code_point);
+
+// ------------------------------------------------------------------ tokens
+
+// What a token is. Char: one code point. Word: a maximal run of non-separator characters
+// (is_word_separator) within a line; each line holding a word ends with the token
+// kEndToken ("<eos>"), lines end at '\n', and blank lines add nothing (the Penn Treebank
+// convention of PyTorch's word-language-model example, without its <eos> for blank lines).
+enum class TokenMode { Char, Word };
+// "char" / "word".
+std::string_view token_mode_name(TokenMode mode);
+// The inverse; anything else is an Error naming the text.
+TokenMode parse_token_mode(std::string_view name);
+
+// How a text becomes tokens and which of them a new vocabulary keeps.
+struct TokenOptions {
+  TokenMode mode = TokenMode::Char;
+  bool lowercase = false;      // fold the text with lower_case first
+  std::int64_t min_count = 1;  // word mode: a word seen fewer times becomes <unk>; >= 1
+  std::int64_t max_size = 0;   // at most this many tokens, specials included (0: no limit)
+};
+
 // ------------------------------------------------------------------ vocabulary
 
 struct EncodedText;
+struct WordCounts;
 
-// A vocabulary over code points: index i <-> token i. Every token is one character, except
-// the optional unknown token kUnknownToken ("<unk>"), which, when present, is the LAST
-// index and stands for every character not otherwise in the vocabulary.
+// A string hash that also takes a string_view, so a map keyed by std::string can be
+// searched with a view (no temporary string per word).
+struct StringHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+
+// A vocabulary: index i <-> token i, in one of two modes.
+//
+// Char: every token is one character, except the optional unknown token kUnknownToken
+// ("<unk>"), which, when present, is the LAST index and stands for every character not
+// otherwise in the vocabulary.
+// Word: every token is a word (UTF-8 without separators), and kUnknownToken and kEndToken
+// ("<eos>") are always there, anywhere in the order; every word not otherwise in the
+// vocabulary (the literal "<unk>" of a Penn Treebank file too) is the unknown token.
+// A vocabulary built from a lowercased text (lowercase()) folds the texts it encodes too.
 class Vocab {
  public:
   static constexpr std::string_view kUnknownToken = "<unk>";
+  static constexpr std::string_view kEndToken = "<eos>";
 
-  // An empty vocabulary (size 0).
+  // An empty character vocabulary (size 0).
   Vocab() = default;
 
   // The distinct characters of `text`, most frequent first, ties broken by smaller code
@@ -68,12 +115,23 @@ class Vocab {
   // Requires max_size == 0 (no limit) or max_size >= 2 (checked).
   static Vocab build(std::u32string_view text, std::int64_t max_size = 0);
 
-  // A vocabulary from its tokens in index order, as stored with a model. Each token is
-  // either the UTF-8 encoding of one character or kUnknownToken (at most once, and only as
-  // the last token). Throws recur::Error naming the index of an empty, multi-character,
-  // invalid or repeated token.
-  static Vocab from_tokens(const std::vector<std::string>& tokens);
+  // A word vocabulary from counts (count_words): the words seen at least min_count times,
+  // at most max_size - 2 of them (the most frequent; max_size 0: no limit), plus <unk> and
+  // <eos>, all ordered by count (<unk>: the words left out and the literal "<unk>"s; <eos>:
+  // the lines), most frequent first, ties by byte order, so the result is a pure function of
+  // the text and frequency-ordered (what an adaptive softmax needs). Requires min_count >= 1
+  // and max_size == 0 or >= 3 (checked, naming --min-count and --max-vocab).
+  static Vocab build_words(const WordCounts& counts, std::int64_t min_count = 1, std::int64_t max_size = 0);
 
+  // A vocabulary from its tokens in index order, as stored with a model. Char mode: each
+  // token is the UTF-8 encoding of one character or kUnknownToken (at most once, and only as
+  // the last token). Word mode: non-empty UTF-8 without separators, kUnknownToken and
+  // kEndToken present. Throws recur::Error naming the index of a bad or repeated token.
+  static Vocab from_tokens(const std::vector<std::string>& tokens, TokenMode mode = TokenMode::Char,
+                           bool lowercase = false);
+
+  TokenMode mode() const { return mode_; }
+  bool lowercase() const { return lowercase_; }
   std::int64_t size() const { return static_cast<std::int64_t>(tokens_.size()); }
   // Tokens as UTF-8 strings in index order (storable as a JSON array).
   const std::vector<std::string>& tokens() const { return tokens_; }
@@ -81,33 +139,43 @@ class Vocab {
   const std::string& token(std::int64_t index) const;
 
   bool has_unknown() const { return unknown_index_ >= 0; }
-  // The unknown token's index (size() - 1), or -1 when there is none.
+  // The unknown token's index, or -1 when there is none (a char vocabulary without it).
   std::int64_t unknown_index() const { return unknown_index_; }
+  // Word mode: the index of <eos>; char mode: -1.
+  std::int64_t end_index() const { return end_index_; }
 
-  // The index of `c`: its own, else the unknown token's, else -1.
+  // Char mode: the index of `c`: its own, else the unknown token's, else -1.
   std::int64_t find(char32_t c) const {
     std::int32_t index = c < kTableSize ? table_[c] : find_large(c);
     return index >= 0 ? index : unknown_index_;
   }
-  // True when `c` has its own token (not merely the unknown token).
+  // Char mode: true when `c` has its own token (not merely the unknown token).
   bool contains(char32_t c) const { return (c < kTableSize ? table_[c] : find_large(c)) >= 0; }
+  // Word mode: the index of `word` (UTF-8): its own, else the unknown token's.
+  std::int64_t find_word(std::string_view word) const;
+  // Word mode: true when `word` has its own token ("<unk>" has none: it stands for others).
+  bool contains_word(std::string_view word) const;
 
-  // The token index of every character of `text`. A character without its own token maps
-  // to the unknown token; without one it is a recur::Error naming the character (as
-  // describe_char shows it) and its position (character index in `text`).
+  // Char mode: the token index of every character of `text` (folded when lowercase()). A
+  // character without its own
+  // token maps to the unknown token; without one it is a recur::Error naming the character
+  // (as describe_char shows it) and its position (character index in `text`).
   std::vector<std::int32_t> encode(std::u32string_view text) const;
   // Same, as an int64 tensor [text.size()].
   Tensor encode_tensor(std::u32string_view text) const;
 
-  // The tokens of `indices` concatenated (the unknown token reads "<unk>"). Requires every
-  // index in [0, size()) (checked). decode(encode(t)) == encode_utf8(t) when every
-  // character of t is in the vocabulary.
+  // Appends token `index` to a text being written: char mode its character; word mode the
+  // word, after a space unless `text` is empty or ends a line, and <eos> as '\n'. The
+  // unknown token reads "<unk>". Requires 0 <= index < size() (checked).
+  void append_token(std::string& text, std::int64_t index) const;
+  // The tokens of `indices` written one after the other by append_token. Char mode:
+  // decode(encode(t)) == encode_utf8(t) when every character of t is in the vocabulary.
   std::string decode(std::span<const std::int32_t> indices) const;
   std::string decode(std::span<const std::int64_t> indices) const;
 
  private:
   friend std::vector<std::int32_t> encode_text(std::string_view, std::string_view, const Vocab&);
-  friend EncodedText encode_text(std::string_view, std::string_view, std::int64_t);
+  friend EncodedText encode_text(std::string_view, std::string_view, const TokenOptions&);
 
   static constexpr char32_t kTableSize = 65536;  // code points below this use table_
   struct Counts {                                // how often each character occurs
@@ -120,13 +188,27 @@ class Vocab {
   // encode() into out[0, text.size()); errors name positions from first_position on.
   void encode_into(std::u32string_view text, std::int32_t* out, std::size_t first_position) const;
   void add(char32_t c);                          // appends a character token
+  void add_word(std::string word);               // appends a word token
   std::int32_t find_large(char32_t c) const;
 
+  TokenMode mode_ = TokenMode::Char;
+  bool lowercase_ = false;
   std::vector<std::string> tokens_;
   std::vector<std::int32_t> table_ = std::vector<std::int32_t>(kTableSize, -1);  // BMP -> index or -1
   std::unordered_map<char32_t, std::int32_t> large_;  // code points >= 65536 -> index
-  std::int64_t unknown_index_ = -1;
+  std::unordered_map<std::string, std::int32_t, StringHash, std::equal_to<>> words_;  // word mode
+  std::int64_t unknown_index_ = -1, end_index_ = -1;
 };
+
+// How often each word of a text occurs, and its lines holding words (each one <eos>).
+struct WordCounts {
+  std::unordered_map<std::string, std::int64_t, StringHash, std::equal_to<>> words;
+  std::int64_t lines = 0;
+};
+
+// The words of `bytes` (UTF-8, checked as decode_utf8 does; errors name `source`), folded
+// with lower_case when `lowercase`, counted.
+WordCounts count_words(std::string_view bytes, std::string_view source, bool lowercase = false);
 
 // ------------------------------------------------------------------ bytes to tokens
 
@@ -136,16 +218,19 @@ struct EncodedText {
   std::vector<std::int32_t> tokens;
 };
 
-// The same as Vocab::build(decode_utf8(bytes, source), max_size) and encoding with it, with
-// the same errors, but decoding in chunks of about 1 MB twice over (count, then encode) so
-// the code points are never all in memory: beyond `bytes` it holds only the tokens (4 bytes
-// a character). This is the way to load a large training text.
-EncodedText encode_text(std::string_view bytes, std::string_view source, std::int64_t max_size = 0);
+// The tokens of a text by `options` and a vocabulary built from them: char mode as
+// Vocab::build(decode_utf8(bytes, source), options.max_size) with encoding, word mode as
+// Vocab::build_words(count_words(...), options.min_count, options.max_size) with encoding.
+// Decodes in chunks of about 1 MB twice over (count, then encode), so the code points are
+// never all in memory: beyond `bytes` it holds only the tokens (4 bytes each) and, for
+// words, the distinct words. This is the way to load a large training text.
+EncodedText encode_text(std::string_view bytes, std::string_view source, const TokenOptions& options = {});
 // The same for the file at `path` (errors name it).
-EncodedText read_encoded_text(const std::string& path, std::int64_t max_size = 0);
-// vocab.encode(decode_utf8(bytes, source)), in chunks as above; a character outside a
-// vocabulary without an unknown token is an Error naming `source`, the character and its
-// position.
+EncodedText read_encoded_text(const std::string& path, const TokenOptions& options = {});
+// The tokens of `bytes` in `vocab`'s mode (word mode: each line's words then <eos>), the
+// text folded with lower_case first when vocab.lowercase(); in chunks as above. A character
+// outside a char vocabulary without an unknown token is an Error naming `source`, the
+// character and its position; a word outside a word vocabulary is its <unk>.
 std::vector<std::int32_t> encode_text(std::string_view bytes, std::string_view source, const Vocab& vocab);
 
 // ------------------------------------------------------------------ splits

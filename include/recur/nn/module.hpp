@@ -63,6 +63,10 @@ class Module : public std::enable_shared_from_this<Module> {
   // Registers `tensor` (a floating leaf tensor) as a parameter and sets its requires_grad.
   // Returns the same tensor handle.
   Tensor register_parameter(const std::string& name, const Tensor& tensor, bool requires_grad = true);
+  // Replaces the parameter registered as `name` (which must exist) by `tensor` (a floating
+  // leaf, of the same shape), keeping its position: how weights are tied (a layer's member,
+  // e.g. Linear::weight, must then be set to the returned handle too). Returns `tensor`.
+  Tensor replace_parameter(const std::string& name, const Tensor& tensor);
   // Registers state that is saved and loaded and converted by to(DType) but not trained.
   Tensor register_buffer(const std::string& name, const Tensor& tensor);
   // Registers a submodule (not null); returns it with its own type, for the caller to keep.

@@ -3,7 +3,7 @@
 // (metadata "recur.run"), the checks made when a run is resumed and `recur info` all read
 // the same rows, so an option is added by adding one row.
 //
-//   OptionValues o(char_task.options() + trainer_options());
+//   OptionValues o(task.options() + trainer_options());
 //   o.set("hidden", std::int64_t{128});
 //   std::string stored = o.to_json();          // {"text": ..., "model": {"hidden": 128, ...}, ...}
 //   OptionValues back(o.specs());

@@ -2,12 +2,13 @@
 // the loss of a batch, evaluates, and writes model files. train::Trainer (trainer.hpp)
 // runs any task the same way: budget, evaluation cadence, checkpoints, metrics.jsonl,
 // charts, progress, NaN handling and exact resume. The character language model
-// (char_task.hpp) is the first task; adding one means implementing this interface and
+// (language_model_task.hpp) is the first task; adding one means implementing this interface and
 // declaring the task's options (data and model groups) in options().
 #pragma once
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -25,9 +26,10 @@ struct Metric {
 };
 
 // The trainer calls, in order: read_start (when resuming: the options come from it),
-// check_options, read_start (when fine-tuning), load_data, build_model, add_state,
-// describe; then per step next_batch, loss, end_step; per evaluation evaluate, sample and
-// save_model. A task is used by one Trainer at a time.
+// apply_defaults (a new run), check_options, read_start (when fine-tuning), load_data,
+// build_model, add_state, describe; then per step next_batch, loss, end_step; per
+// evaluation evaluate, sample and save_model; at the end evaluate_test. A task is used by
+// one Trainer at a time.
 class Task {
  public:
   virtual ~Task() = default;
@@ -39,6 +41,10 @@ class Task {
   virtual std::string default_out(const OptionValues& o) const = 0;
   // The unit of an item of data, in rates: "chars" gives "chars/s" and "chars_per_sec".
   virtual std::string item_name() const = 0;
+  // Sets the defaults that depend on other options (a word model's larger embedding) for
+  // the options the command line did not give (`given`), on a new run only: a resumed run
+  // has its options.
+  virtual void apply_defaults(OptionValues&, const std::set<std::string>& /*given*/) const {}
   // Checks the options before any work; an Error names the flag.
   virtual void check_options(const OptionValues&) const {}
 
@@ -75,6 +81,10 @@ class Task {
   virtual std::vector<Metric> evaluate() = 0;
   virtual std::string best_metric() const { return "val_loss"; }
   virtual bool has_validation() const = 0;
+  // The test data: when there is some, the run ends by loading the best model into the
+  // model and measuring it there (metrics named "test_..."), for the summary.
+  virtual bool has_test() const { return false; }
+  virtual std::vector<Metric> evaluate_test() { return {}; }
   // The best metric's value in words, for progress lines; the chart's y-axis label.
   virtual std::string describe_metric(double value) const = 0;
   virtual std::string loss_label() const { return "loss"; }

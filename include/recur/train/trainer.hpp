@@ -5,7 +5,7 @@
 // initial weights. A loss, gradient norm or weight that is not finite stops the run before
 // anything is saved. A run killed at any moment and resumed continues bit-identically.
 //
-//   train::CharTask task;
+//   train::LanguageModelTask task;
 //   train::OptionValues options(train::run_options(task));   // set from a command line
 //   train::Trainer trainer(task, options, {.out = "runs/x"});
 //   trainer.run();

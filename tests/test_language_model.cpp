@@ -1,5 +1,5 @@
-// nn::CharModel (names and shapes, validation, forward with carried state, gradcheck, nll),
-// the in-place linear_, nn::CharSampler (its logits against the model's forward, argmax,
+// nn::LanguageModel (names and shapes, validation, forward with carried state, gradcheck, nll),
+// the in-place linear_, nn::TokenSampler (its logits against the model's forward, argmax,
 // top-k, temperature, seeding, errors) and the model files of train/model_file.hpp
 // (round trip, checkpoints, every load error naming the file).
 #include <gmock/gmock.h>
@@ -27,13 +27,13 @@ namespace {
 constexpr std::int64_t kVocab = 7;
 
 // A small model: 2 layers of 5 units, embedding 4 (or one-hot with embed = 0).
-nn::CharModelConfig small_config(const std::string& cell, std::int64_t embed = 4, bool peephole = false) {
+nn::LanguageModelConfig small_config(const std::string& cell, std::int64_t embed = 4, bool peephole = false) {
   return {.cell = cell, .layers = 2, .hidden = 5, .embed = embed, .vocab_size = kVocab, .peephole = peephole};
 }
 
 // Every configuration the sampler and the chunked forward are checked for.
-std::vector<nn::CharModelConfig> all_configs() {
-  std::vector<nn::CharModelConfig> configs;
+std::vector<nn::LanguageModelConfig> all_configs() {
+  std::vector<nn::LanguageModelConfig> configs;
   for (const char* cell : {"lstm", "gru", "rnn_tanh", "rnn_relu", "mgu"}) {
     configs.push_back(small_config(cell));
     configs.push_back(small_config(cell, 0));
@@ -43,7 +43,7 @@ std::vector<nn::CharModelConfig> all_configs() {
   return configs;
 }
 
-std::string describe(const nn::CharModelConfig& config) {
+std::string describe(const nn::LanguageModelConfig& config) {
   return config.cell + " embed=" + std::to_string(config.embed) + (config.peephole ? " peephole" : "");
 }
 
@@ -61,15 +61,15 @@ void scale_parameters(nn::Module& model, double factor) {
   for (const Tensor& p : model.parameters()) mul_(p, factor);
 }
 
-// ------------------------------------------------------------------ CharModel
+// ------------------------------------------------------------------ LanguageModel
 
-TEST(CharModel, StateDictNamesAndShapesAsPyTorch) {
+TEST(LanguageModel, StateDictNamesAndShapesAsPyTorch) {
   const std::map<std::string, std::int64_t> gates = {
       {"lstm", 4}, {"gru", 3}, {"rnn_tanh", 1}, {"rnn_relu", 1}, {"mgu", 2}};
   const std::int64_t H = 5, E = 4, V = kVocab;
   for (const auto& [cell, G] : gates) {
     SCOPED_TRACE(cell);
-    nn::CharModel model(small_config(cell));
+    nn::LanguageModel model(small_config(cell));
     EXPECT_EQ(model.cell, nn::parse_cell_name(cell));
     EXPECT_EQ(model.rnn->cell, model.cell);
     EXPECT_THAT(parameter_names(model),
@@ -88,7 +88,7 @@ TEST(CharModel, StateDictNamesAndShapesAsPyTorch) {
     EXPECT_EQ(state.at("head.bias").shape(), Shape({V}));
     for (const auto& [name, tensor] : state) EXPECT_EQ(tensor.dtype(), DType::Float32) << name;
 
-    nn::CharModel one_hot(small_config(cell, 0));
+    nn::LanguageModel one_hot(small_config(cell, 0));
     EXPECT_EQ(one_hot.embed, nullptr);
     TensorMap one_hot_state = one_hot.state_dict();
     EXPECT_EQ(one_hot_state.count("embed.weight"), 0u);
@@ -96,18 +96,18 @@ TEST(CharModel, StateDictNamesAndShapesAsPyTorch) {
     EXPECT_EQ(one_hot_state.at("rnn.weight_ih_l0").shape(), Shape({G * H, V}));
     EXPECT_EQ(one_hot_state.at("rnn.weight_ih_l1").shape(), Shape({G * H, H}));
   }
-  nn::CharModel peephole(small_config("lstm", 4, true));
+  nn::LanguageModel peephole(small_config("lstm", 4, true));
   TensorMap state = peephole.state_dict();
   EXPECT_EQ(state.at("rnn.weight_peephole_l0").shape(), Shape({3, H}));
   EXPECT_EQ(state.at("rnn.weight_peephole_l1").shape(), Shape({3, H}));
   EXPECT_EQ(state.size(), 13u);
 }
 
-TEST(CharModel, InitialisedAsPyTorch) {
+TEST(LanguageModel, InitialisedAsPyTorch) {
   manual_seed(5);
-  nn::CharModel a({.cell = "gru", .layers = 1, .hidden = 16, .embed = 8, .vocab_size = 30});
+  nn::LanguageModel a({.cell = "gru", .layers = 1, .hidden = 16, .embed = 8, .vocab_size = 30});
   manual_seed(5);
-  nn::CharModel b({.cell = "gru", .layers = 1, .hidden = 16, .embed = 8, .vocab_size = 30});
+  nn::LanguageModel b({.cell = "gru", .layers = 1, .hidden = 16, .embed = 8, .vocab_size = 30});
   TensorMap sa = a.state_dict(), sb = b.state_dict();
   for (const auto& [name, tensor] : sa) expect_close(tensor, sb.at(name), 0);
   Moments embed = moments(sa.at("embed.weight"));  // N(0, 1)
@@ -123,9 +123,9 @@ TEST(CharModel, InitialisedAsPyTorch) {
   EXPECT_GT(head.max, 0.2);
 }
 
-TEST(CharModel, ValidateNamesTheField) {
+TEST(LanguageModel, ValidateNamesTheField) {
   auto with = [](auto change) {
-    nn::CharModelConfig config = small_config("lstm");
+    nn::LanguageModelConfig config = small_config("lstm");
     change(config);
     return config;
   };
@@ -142,16 +142,18 @@ TEST(CharModel, ValidateNamesTheField) {
   expect_error([&] { nn::validate(with([](auto& c) { c.dropout = NAN; })); }, {"dropout"});
   expect_error([&] { nn::validate(with([](auto& c) { c.cell = "gru", c.peephole = true; })); },
                {"peephole", "lstm", "gru"});
+  expect_error([&] { nn::validate(with([](auto& c) { c.tie_weights = true; })); },
+               {"tied weights", "embed " + std::to_string(small_config("lstm").embed), "hidden"});
   expect_error([] { nn::parse_cell_name("LSTM"); }, {"unknown cell 'LSTM'"});
   // The constructor validates before building anything.
-  expect_error([&] { nn::CharModel(with([](auto& c) { c.layers = 0; })); }, {"layers"});
+  expect_error([&] { nn::LanguageModel(with([](auto& c) { c.layers = 0; })); }, {"layers"});
 }
 
-TEST(CharModel, ForwardShapesAndErrors) {
-  for (const nn::CharModelConfig& config : all_configs()) {
+TEST(LanguageModel, ForwardShapesAndErrors) {
+  for (const nn::LanguageModelConfig& config : all_configs()) {
     SCOPED_TRACE(describe(config));
-    nn::CharModel model(config);
-    nn::CharModel::Output out = model.forward(random_tokens(6, 3, 1), {});
+    nn::LanguageModel model(config);
+    nn::LanguageModel::Output out = model.forward(random_tokens(6, 3, 1), {});
     EXPECT_EQ(out.logits.shape(), Shape({6, 3, kVocab}));
     EXPECT_EQ(out.state.h.shape(), Shape({2, 3, 5}));
     EXPECT_EQ(out.state.c.defined(), config.cell == "lstm");
@@ -159,33 +161,33 @@ TEST(CharModel, ForwardShapesAndErrors) {
       EXPECT_EQ(out.state.c.shape(), Shape({2, 3, 5}));
     }
     EXPECT_TRUE(out.logits.requires_grad());
-    nn::CharModel::State detached = out.state.detached();
+    nn::LanguageModel::State detached = out.state.detached();
     EXPECT_FALSE(detached.h.requires_grad());
     EXPECT_EQ(detached.c.defined(), config.cell == "lstm");
     expect_close(model.forward(random_tokens(6, 3, 1)), out.logits, 0);
   }
-  nn::CharModel model(small_config("gru"));
+  nn::LanguageModel model(small_config("gru"));
   expect_error([&] { model.forward(from_vector(std::vector<std::int64_t>{1, 2}, {2})); },
                {"int64 [T, B]", "[2]"});
   expect_error([&] { model.forward(zeros({2, 2})); }, {"int64 [T, B]"});
   expect_error([&] { model.forward(from_vector(std::vector<std::int64_t>{1, kVocab}, {2, 1})); },
                {std::to_string(kVocab)});
-  nn::CharModel one_hot(small_config("gru", 0));
+  nn::LanguageModel one_hot(small_config("gru", 0));
   expect_error([&] { one_hot.forward(from_vector(std::vector<std::int64_t>{-1, 0}, {2, 1})); }, {"-1"});
 }
 
 // Truncated BPTT's premise: forwarding [0, 2) then [2, T) with the carried state is one
 // forward over [0, T).
-TEST(CharModel, ChunkedForwardWithCarriedStateEqualsWholeForward) {
-  for (const nn::CharModelConfig& config : all_configs()) {
+TEST(LanguageModel, ChunkedForwardWithCarriedStateEqualsWholeForward) {
+  for (const nn::LanguageModelConfig& config : all_configs()) {
     SCOPED_TRACE(describe(config));
     manual_seed(2);
-    nn::CharModel model(config);
+    nn::LanguageModel model(config);
     scale_parameters(model, 2);
     Tensor tokens = random_tokens(7, 3, 4);
-    nn::CharModel::Output whole = model.forward(tokens, {});
-    nn::CharModel::Output first = model.forward(narrow(tokens, 0, 0, 2), {});
-    nn::CharModel::Output second = model.forward(narrow(tokens, 0, 2, 5), first.state);
+    nn::LanguageModel::Output whole = model.forward(tokens, {});
+    nn::LanguageModel::Output first = model.forward(narrow(tokens, 0, 0, 2), {});
+    nn::LanguageModel::Output second = model.forward(narrow(tokens, 0, 2, 5), first.state);
     expect_close(cat({first.logits, second.logits}, 0), whole.logits, 1e-5);
     expect_close(second.state.h, whole.state.h, 1e-6);
     if (config.cell == "lstm") expect_close(second.state.c, whole.state.c, 1e-5);
@@ -194,10 +196,10 @@ TEST(CharModel, ChunkedForwardWithCarriedStateEqualsWholeForward) {
 
 // The whole model in float64: the gradient of its logits and final state in every
 // parameter and in the initial state.
-void gradcheck_model(const nn::CharModelConfig& config) {
+void gradcheck_model(const nn::LanguageModelConfig& config) {
   SCOPED_TRACE(describe(config));
   manual_seed(3);
-  nn::CharModel model(config);
+  nn::LanguageModel model(config);
   model.to(DType::Float64);
   const bool lstm = config.cell == "lstm";
   Tensor tokens = random_tokens(3, 2, 5, config.vocab_size);
@@ -207,7 +209,7 @@ void gradcheck_model(const nn::CharModelConfig& config) {
   for (const Tensor& p : model.parameters()) inputs.push_back(p);
   expect_gradcheck(
       [&](const std::vector<Tensor>&) {
-        nn::CharModel::Output out = model.forward(tokens, {h0, lstm ? c0 : Tensor()});
+        nn::LanguageModel::Output out = model.forward(tokens, {h0, lstm ? c0 : Tensor()});
         std::vector<Tensor> parts = {reshape(out.logits, {-1}), reshape(out.state.h, {-1})};
         if (lstm) parts.push_back(reshape(out.state.c, {-1}));
         return cat(parts, 0);
@@ -215,18 +217,33 @@ void gradcheck_model(const nn::CharModelConfig& config) {
       inputs);
 }
 
-TEST(CharModel, GradcheckFloat64) {
+TEST(LanguageModel, GradcheckFloat64) {
   gradcheck_model({.cell = "lstm", .layers = 2, .hidden = 3, .embed = 3, .vocab_size = 4});
   gradcheck_model({.cell = "gru", .layers = 2, .hidden = 3, .embed = 0, .vocab_size = 4});
   gradcheck_model({.cell = "lstm", .layers = 1, .hidden = 2, .embed = 0, .vocab_size = 3, .peephole = true});
   gradcheck_model({.cell = "mgu", .layers = 1, .hidden = 3, .embed = 2, .vocab_size = 3});
 }
 
-TEST(CharModel, NllIsTheSumOfCrossEntropiesAndIndependentOfChunk) {
-  for (const nn::CharModelConfig& config : {small_config("lstm"), small_config("gru", 0)}) {
+TEST(LanguageModel, TiedWeightsShareOneMatrix) {
+  manual_seed(3);
+  nn::LanguageModel model({.cell = "gru", .layers = 1, .hidden = 4, .embed = 4, .vocab_size = 6, .tie_weights = true});
+  // One tensor, listed once for the optimizer, both names in the state dict (PyTorch's
+  // strict load takes it); initialised as the head, U(-1/sqrt(H), 1/sqrt(H)).
+  EXPECT_EQ(&model.embed->weight.impl(), &model.head->weight.impl());
+  const std::vector<std::string> names = parameter_names(model);
+  EXPECT_EQ(std::count(names.begin(), names.end(), "embed.weight"), 1);
+  EXPECT_EQ(std::count(names.begin(), names.end(), "head.weight"), 0);
+  EXPECT_TRUE(model.state_dict().count("head.weight"));
+  EXPECT_LE(max(abs(model.embed->weight)).item(), 0.5);
+  // Its gradient is the sum of both uses: checked in float64 against central differences.
+  gradcheck_model({.cell = "gru", .layers = 1, .hidden = 3, .embed = 3, .vocab_size = 4, .tie_weights = true});
+}
+
+TEST(LanguageModel, NllIsTheSumOfCrossEntropiesAndIndependentOfChunk) {
+  for (const nn::LanguageModelConfig& config : {small_config("lstm"), small_config("gru", 0)}) {
     SCOPED_TRACE(describe(config));
     manual_seed(8);
-    nn::CharModel model(config);
+    nn::LanguageModel model(config);
     scale_parameters(model, 3);
     std::vector<std::int64_t> tokens = random_tokens(25, 1, 9).to_vector<std::int64_t>();
     std::vector<std::int32_t> tokens32(tokens.begin(), tokens.end());
@@ -261,11 +278,11 @@ TEST(CharModel, NllIsTheSumOfCrossEntropiesAndIndependentOfChunk) {
   }
 }
 
-TEST(CharModel, NllIgnoresDropoutAndGradMode) {
-  nn::CharModelConfig config = small_config("lstm");
+TEST(LanguageModel, NllIgnoresDropoutAndGradMode) {
+  nn::LanguageModelConfig config = small_config("lstm");
   config.dropout = 0.5;
   manual_seed(9);
-  nn::CharModel model(config);
+  nn::LanguageModel model(config);
   std::vector<std::int32_t> tokens = {0, 3, 1, 6, 2, 2, 5, 4};
   model.train();
   const double first = model.nll(tokens, 3);
@@ -330,20 +347,20 @@ TEST(LinearInPlace, BumpsTheVersion) {
   expect_error([&] { y.backward(); }, {"mul", "modified in place"});
 }
 
-// ------------------------------------------------------------------ CharSampler
+// ------------------------------------------------------------------ TokenSampler
 
-TEST(CharSampler, LogitsEqualForwardAtEveryStep) {
+TEST(TokenSampler, LogitsEqualForwardAtEveryStep) {
   const std::int64_t steps = 6, batch = 3;
-  for (const nn::CharModelConfig& config : all_configs()) {
+  for (const nn::LanguageModelConfig& config : all_configs()) {
     SCOPED_TRACE(describe(config));
     manual_seed(10);
-    nn::CharModel model(config);
+    nn::LanguageModel model(config);
     scale_parameters(model, 2);
     Tensor tokens = random_tokens(steps, batch, 11);  // different tokens per stream
     Tensor logits = model.forward(tokens);
     std::vector<std::int64_t> all = tokens.to_vector<std::int64_t>();
 
-    nn::CharSampler sampler(model, batch);
+    nn::TokenSampler sampler(model, batch);
     EXPECT_EQ(sampler.batch(), batch);
     for (int pass = 0; pass < 2; ++pass) {  // the second after reset()
       for (std::int64_t t = 0; t < steps; ++t) {
@@ -359,16 +376,16 @@ TEST(CharSampler, LogitsEqualForwardAtEveryStep) {
 
 // The model with spread-out logits and the sampler after one feed.
 struct FedSampler {
-  std::shared_ptr<nn::CharModel> model;
-  std::unique_ptr<nn::CharSampler> sampler;
+  std::shared_ptr<nn::LanguageModel> model;
+  std::unique_ptr<nn::TokenSampler> sampler;
 };
 
 FedSampler fed_sampler(std::int64_t batch, double scale = 4) {
   manual_seed(12);
   FedSampler s;
-  s.model = std::make_shared<nn::CharModel>(small_config("lstm"));
+  s.model = std::make_shared<nn::LanguageModel>(small_config("lstm"));
   scale_parameters(*s.model, scale);
-  s.sampler = std::make_unique<nn::CharSampler>(*s.model, batch);
+  s.sampler = std::make_unique<nn::TokenSampler>(*s.model, batch);
   std::vector<std::int64_t> tokens(static_cast<std::size_t>(batch));
   for (std::int64_t b = 0; b < batch; ++b) tokens[b] = b % kVocab;
   s.sampler->feed(tokens);
@@ -384,7 +401,7 @@ std::vector<std::int64_t> ranked(const Tensor& logits, std::int64_t row) {
   return order;
 }
 
-TEST(CharSampler, ArgmaxAndTopOne) {
+TEST(TokenSampler, ArgmaxAndTopOne) {
   const std::int64_t batch = 5;
   FedSampler s = fed_sampler(batch);
   std::vector<std::int64_t> drawn(batch), top_one(batch);
@@ -403,15 +420,15 @@ TEST(CharSampler, ArgmaxAndTopOne) {
     }
 }
 
-TEST(CharSampler, ArgmaxTiesPickTheSmallestIndex) {
+TEST(TokenSampler, ArgmaxTiesPickTheSmallestIndex) {
   manual_seed(13);
-  nn::CharModel model(small_config("gru"));
+  nn::LanguageModel model(small_config("gru"));
   {
     NoGradGuard no_grad;
     zero_(model.head->weight);
     zero_(model.head->bias);
   }
-  nn::CharSampler sampler(model, 2);
+  nn::TokenSampler sampler(model, 2);
   sampler.feed(std::vector<std::int64_t>{3, 4});
   std::vector<std::int64_t> out(2);
   Generator gen(1);
@@ -422,7 +439,7 @@ TEST(CharSampler, ArgmaxTiesPickTheSmallestIndex) {
 }
 
 // However small the temperature, nothing overflows: the draw is the argmax.
-TEST(CharSampler, TinyTemperatureIsArgmax) {
+TEST(TokenSampler, TinyTemperatureIsArgmax) {
   const std::int64_t batch = 5;
   FedSampler s = fed_sampler(batch);
   std::vector<std::int64_t> greedy(batch), out(batch);
@@ -445,7 +462,7 @@ TEST(CharSampler, TinyTemperatureIsArgmax) {
   EXPECT_EQ(seen.size(), static_cast<std::size_t>(kVocab));
 }
 
-TEST(CharSampler, TopKDrawsOnlyAmongTheKLargest) {
+TEST(TokenSampler, TopKDrawsOnlyAmongTheKLargest) {
   const std::int64_t batch = 4, k = 3;
   FedSampler s = fed_sampler(batch, 1);  // flat enough that every candidate is drawn
   Generator gen(2);
@@ -495,7 +512,7 @@ std::vector<double> expected_probabilities(const Tensor& logits, std::int64_t ro
 // Many draws with a fixed seed: the frequencies fit softmax(logits / T) (chi-square with
 // 6 degrees of freedom below 25, p ~ 3e-4 for a correct sampler; the test is deterministic)
 // and do not fit softmax(logits) when T != 1 (above 100: the temperature is applied).
-TEST(CharSampler, TemperatureFrequenciesMatchSoftmax) {
+TEST(TokenSampler, TemperatureFrequenciesMatchSoftmax) {
   const std::int64_t batch = 2, draws = 20000;
   FedSampler s = fed_sampler(batch, 1.5);
   Generator gen(3);
@@ -533,7 +550,7 @@ TEST(CharSampler, TemperatureFrequenciesMatchSoftmax) {
   EXPECT_LT(chi_square(kept, kept_p), 20);  // 2 degrees of freedom: p ~ 5e-5
 }
 
-TEST(CharSampler, SameSeedSameDraws) {
+TEST(TokenSampler, SameSeedSameDraws) {
   const std::int64_t batch = 3;
   FedSampler s = fed_sampler(batch, 1);
   auto draw_many = [&](std::uint64_t seed) {
@@ -554,11 +571,11 @@ TEST(CharSampler, SameSeedSameDraws) {
   EXPECT_EQ(gen.offset(), static_cast<std::uint64_t>(batch));
 }
 
-TEST(CharSampler, Errors) {
+TEST(TokenSampler, Errors) {
   manual_seed(14);
-  nn::CharModel model(small_config("lstm"));
-  expect_error([&] { nn::CharSampler(model, 0); }, {"batch must be at least 1", "got 0"});
-  nn::CharSampler sampler(model, 2);
+  nn::LanguageModel model(small_config("lstm"));
+  expect_error([&] { nn::TokenSampler(model, 0); }, {"batch must be at least 1", "got 0"});
+  nn::TokenSampler sampler(model, 2);
   std::vector<std::int64_t> out(2);
   Generator gen(1);
   expect_error([&] { sampler.draw(out, {}, gen); }, {"feed() a token first"});
@@ -577,7 +594,7 @@ TEST(CharSampler, Errors) {
   expect_error([&] { sampler.draw(out, {}, gen); }, {"feed() a token first"});
 
   model.to(DType::Float64);
-  expect_error([&] { nn::CharSampler(model, 1); }, {"must be float32", "float64"});
+  expect_error([&] { nn::TokenSampler(model, 1); }, {"must be float32", "float64"});
 }
 
 // ------------------------------------------------------------------ model files
@@ -594,12 +611,12 @@ void expect_same_tensors(const nn::Module& a, const nn::Module& b) {
 }
 
 TEST(ModelFile, ConfigJsonRoundTrip) {
-  nn::CharModelConfig config{.cell = "lstm", .layers = 3, .hidden = 17, .embed = 0, .vocab_size = 9,
+  nn::LanguageModelConfig config{.cell = "lstm", .layers = 3, .hidden = 17, .embed = 0, .vocab_size = 9,
                              .dropout = 0.25, .peephole = true};
-  const std::string json = train::config_to_json(config);
-  EXPECT_EQ(json,
-            R"({"cell":"lstm","layers":3,"hidden":17,"embed":0,"vocab_size":9,"dropout":0.25,"peephole":true})");
-  nn::CharModelConfig back = train::config_from_json(json, "x");
+  const std::string json = train::config_to_json(config, data::Vocab::from_tokens({"a"}, data::TokenMode::Char, true));
+  EXPECT_EQ(json, R"({"tokens":"char","lowercase":true,"cell":"lstm","layers":3,"hidden":17,"embed":0,)"
+                  R"("vocab_size":9,"dropout":0.25,"peephole":true,"tie_weights":false})");
+  nn::LanguageModelConfig back = train::config_from_json(json, "x");
   EXPECT_EQ(back.cell, "lstm");
   EXPECT_EQ(back.layers, 3);
   EXPECT_EQ(back.hidden, 17);
@@ -607,7 +624,8 @@ TEST(ModelFile, ConfigJsonRoundTrip) {
   EXPECT_EQ(back.vocab_size, 9);
   EXPECT_EQ(back.dropout, 0.25);
   EXPECT_TRUE(back.peephole);
-  // Unknown keys are ignored; an integral dropout is a number.
+  // Unknown keys are ignored; an integral dropout is a number; tie_weights, added with word
+  // models, may be missing.
   back = train::config_from_json(
       R"({"cell":"gru","layers":1,"hidden":2,"embed":3,"vocab_size":4,"dropout":0,"peephole":false,"note":"x"})", "x");
   EXPECT_EQ(back.cell, "gru");
@@ -621,20 +639,20 @@ TEST(ModelFile, ConfigJsonRoundTrip) {
 TEST(ModelFile, SaveLoadRoundTrip) {
   TempDir dir;
   const data::Vocab vocab = test_vocab();
-  nn::CharModelConfig config = small_config("lstm", 4, true);
+  nn::LanguageModelConfig config = small_config("lstm", 4, true);
   config.dropout = 0.25;
-  for (const nn::CharModelConfig& c : {config, small_config("gru", 0)}) {
+  for (const nn::LanguageModelConfig& c : {config, small_config("gru", 0)}) {
     SCOPED_TRACE(describe(c));
     manual_seed(15);
-    nn::CharModel model(c);
+    nn::LanguageModel model(c);
     const std::string path = dir.file(c.cell + ".safetensors");
-    train::save_char_model(path, model, vocab, {{"note", "written by the test"}});
+    train::save_language_model(path, model, vocab, {{"note", "written by the test"}});
     EXPECT_THAT(dir.entries(), testing::Contains(c.cell + ".safetensors"));
 
-    train::LoadedCharModel loaded = train::load_char_model(path);
+    train::LoadedLanguageModel loaded = train::load_language_model(path);
     ASSERT_NE(loaded.model, nullptr);
     EXPECT_FALSE(loaded.model->is_training());
-    const nn::CharModelConfig& back = loaded.model->config;
+    const nn::LanguageModelConfig& back = loaded.model->config;
     EXPECT_EQ(back.cell, c.cell);
     EXPECT_EQ(back.layers, c.layers);
     EXPECT_EQ(back.hidden, c.hidden);
@@ -647,7 +665,7 @@ TEST(ModelFile, SaveLoadRoundTrip) {
     EXPECT_EQ(loaded.vocab.find(U'唐'), 2);
     EXPECT_EQ(loaded.vocab.find(U'z'), 6);  // <unk>
     EXPECT_EQ(loaded.metadata.at("note"), "written by the test");
-    EXPECT_EQ(loaded.metadata.at(train::kConfigKey), train::config_to_json(c));
+    EXPECT_EQ(loaded.metadata.at(train::kConfigKey), train::config_to_json(c, vocab));
     EXPECT_EQ(loaded.metadata.at(train::kVocabKey), "[\"a\",\"é\",\"唐\",\"\\n\",\" \",\"\\\"\",\"<unk>\"]");
     expect_same_tensors(model, *loaded.model);
 
@@ -666,7 +684,7 @@ TEST(ModelFile, CheckpointsAndFloat64FilesLoad) {
   TempDir dir;
   const data::Vocab vocab = test_vocab();
   manual_seed(16);
-  nn::CharModel model(small_config("gru"));
+  nn::LanguageModel model(small_config("gru"));
   optim::Adam adam(model.parameters(), {.lr = 0.01});
   Tensor loss = sum(model.forward(random_tokens(4, 2, 1)));
   loss.backward();
@@ -678,7 +696,7 @@ TEST(ModelFile, CheckpointsAndFloat64FilesLoad) {
   io::SafetensorsFile file = io::load_safetensors(checkpoint);
   EXPECT_EQ(file.tensors.count("train/step"), 1u);
   EXPECT_GT(file.tensors.size(), model.state_dict().size() + 2);  // optimizer state too
-  train::LoadedCharModel loaded = train::load_char_model(checkpoint);
+  train::LoadedLanguageModel loaded = train::load_language_model(checkpoint);
   expect_same_tensors(model, *loaded.model);
   EXPECT_EQ(loaded.vocab.tokens(), vocab.tokens());
 
@@ -687,7 +705,7 @@ TEST(ModelFile, CheckpointsAndFloat64FilesLoad) {
   for (const auto& [name, tensor] : model.state_dict()) doubles[name] = to_dtype(tensor, DType::Float64);
   const std::string f64 = dir.file("f64.safetensors");
   io::save_safetensors(f64, doubles, train::model_metadata(model.config, vocab));
-  loaded = train::load_char_model(f64);
+  loaded = train::load_language_model(f64);
   for (const Tensor& p : loaded.model->parameters()) EXPECT_EQ(p.dtype(), DType::Float32);
   expect_same_tensors(model, *loaded.model);
 }
@@ -712,16 +730,16 @@ TEST(ModelFile, LoadErrorsNameTheFile) {
   TempDir dir;
   const data::Vocab vocab = test_vocab();
   manual_seed(17);
-  nn::CharModel model(small_config("lstm"));
+  nn::LanguageModel model(small_config("lstm"));
   const TensorMap state = model.state_dict();
   const std::map<std::string, std::string> metadata = train::model_metadata(model.config, vocab);
   const std::string path = dir.file("model.safetensors");
   auto write = [&](const TensorMap& tensors, const std::map<std::string, std::string>& meta) {
     io::save_safetensors(path, tensors, meta);
   };
-  auto load = [&] { train::load_char_model(path); };
+  auto load = [&] { train::load_language_model(path); };
 
-  expect_error([&] { train::load_char_model(dir.file("missing.safetensors")); },
+  expect_error([&] { train::load_language_model(dir.file("missing.safetensors")); },
                {"cannot read", dir.file("missing.safetensors")});
 
   write(state, metadata);
@@ -740,7 +758,7 @@ TEST(ModelFile, LoadErrorsNameTheFile) {
   expect_error(load, {path, "head.bias", "data_offsets [0, 28] run past the end of the data buffer (8 bytes)"});
 
   write(state, {});
-  expect_error(load, {path, "not a recur character model", "recur.config"});
+  expect_error(load, {path, "not a recur language model", "recur.config"});
   write(state, {{train::kConfigKey, metadata.at(train::kConfigKey)}});
   expect_error(load, {path, "recur.vocab"});
   write(state, {{train::kConfigKey, "{\"cell\": \"lstm\","}, {train::kVocabKey, metadata.at(train::kVocabKey)}});

@@ -1,7 +1,7 @@
-// CharModel (embed -> rnn -> head) and CharSampler. The model's backward comes from the ops'
+// LanguageModel (embed -> rnn -> head) and TokenSampler. The model's backward comes from the ops'
 // autograd (embedding, rnn_layer, linear); the sampler runs rnn_step_ and linear_ in place.
 
-#include "recur/nn/char_model.hpp"
+#include "recur/nn/language_model.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -18,7 +18,7 @@ RnnCell parse_cell_name(const std::string& name) {
   RECUR_FAIL("unknown cell '" << name << "' (expected " << rnn_cell_keys() << ")");
 }
 
-void validate(const CharModelConfig& config) {
+void validate(const LanguageModelConfig& config) {
   parse_cell_name(config.cell);
   RECUR_CHECK(config.layers >= 1, "layers must be at least 1, got " << config.layers);
   RECUR_CHECK(config.hidden >= 1, "hidden size must be at least 1, got " << config.hidden);
@@ -27,11 +27,14 @@ void validate(const CharModelConfig& config) {
   RECUR_CHECK(config.dropout >= 0 && config.dropout < 1, "dropout must be in [0, 1), got " << config.dropout);
   RECUR_CHECK(!config.peephole || parse_cell_name(config.cell) == RnnCell::Lstm,
               "peephole connections need the lstm cell, not " << config.cell);
+  RECUR_CHECK(!config.tie_weights || config.embed == config.hidden,
+              "tied weights need the embedding size to equal the hidden size, got embed "
+                  << config.embed << " and hidden " << config.hidden);
 }
 
 namespace {
 
-std::shared_ptr<RNNBase> make_rnn(const CharModelConfig& config, std::int64_t input_size) {
+std::shared_ptr<RNNBase> make_rnn(const LanguageModelConfig& config, std::int64_t input_size) {
   RNNOptions options{.num_layers = config.layers, .dropout = config.dropout, .peephole = config.peephole};
   switch (parse_cell_name(config.cell)) {
     case RnnCell::Lstm: return std::make_shared<LSTM>(input_size, config.hidden, options);
@@ -43,24 +46,25 @@ std::shared_ptr<RNNBase> make_rnn(const CharModelConfig& config, std::int64_t in
   RECUR_FAIL("unreachable");
 }
 
-CharModelConfig validated(const CharModelConfig& config) {
+LanguageModelConfig validated(const LanguageModelConfig& config) {
   validate(config);
   return config;
 }
 
 }  // namespace
 
-CharModel::CharModel(const CharModelConfig& config)
+LanguageModel::LanguageModel(const LanguageModelConfig& config)
     : config(validated(config)), cell(parse_cell_name(config.cell)) {
   if (config.embed > 0) embed = register_module("embed", std::make_shared<Embedding>(config.vocab_size, config.embed));
   rnn = register_module("rnn", make_rnn(config, config.embed > 0 ? config.embed : config.vocab_size));
   head = register_module("head", std::make_shared<Linear>(config.hidden, config.vocab_size));
+  if (config.tie_weights) embed->weight = embed->replace_parameter("weight", head->weight);
 }
 
 // logits(t) = head(rnn(embed(x(t)) or onehot(x(t)), state(t-1)))
-CharModel::Output CharModel::forward(const Tensor& inputs, const State& state) {
+LanguageModel::Output LanguageModel::forward(const Tensor& inputs, const State& state) {
   RECUR_CHECK(inputs.defined() && inputs.dim() == 2 && inputs.dtype() == DType::Int64,
-              "CharModel: inputs must be int64 [T, B], got "
+              "LanguageModel: inputs must be int64 [T, B], got "
                   << (inputs.defined() ? inputs.shape().str() : std::string("an undefined tensor")));
   // one_hot is float32; the input must have the weights' dtype when the model is float64.
   Tensor x = embed ? embed->forward(inputs) : to_dtype(one_hot(inputs, config.vocab_size), head->weight.dtype());
@@ -68,10 +72,10 @@ CharModel::Output CharModel::forward(const Tensor& inputs, const State& state) {
   return {head->forward(r.output), {r.h_n, r.c_n}};
 }
 
-Tensor CharModel::forward(const Tensor& inputs) { return forward(inputs, State{}).logits; }
+Tensor LanguageModel::forward(const Tensor& inputs) { return forward(inputs, State{}).logits; }
 
-double CharModel::nll(std::span<const std::int32_t> tokens, std::int64_t chunk) {
-  RECUR_CHECK(chunk >= 1, "CharModel::nll: chunk must be at least 1, got " << chunk);
+double LanguageModel::nll(std::span<const std::int32_t> tokens, std::int64_t chunk) {
+  RECUR_CHECK(chunk >= 1, "LanguageModel::nll: chunk must be at least 1, got " << chunk);
   struct RestoreMode {  // the caller's mode back on every exit, an error included
     Module& module;
     const bool training;
@@ -100,14 +104,14 @@ double CharModel::nll(std::span<const std::int32_t> tokens, std::int64_t chunk) 
 
 // ---------------------------------------------------------------- sampling
 
-CharSampler::CharSampler(const CharModel& model, std::int64_t batch)
+TokenSampler::TokenSampler(const LanguageModel& model, std::int64_t batch)
     : model_(model),
       batch_(batch),
       vocab_size_(model.config.vocab_size),
       input_size_(model.config.embed > 0 ? model.config.embed : model.config.vocab_size) {
-  RECUR_CHECK(batch >= 1, "CharSampler: batch must be at least 1, got " << batch);
+  RECUR_CHECK(batch >= 1, "TokenSampler: batch must be at least 1, got " << batch);
   RECUR_CHECK(model.head->weight.dtype() == DType::Float32,
-              "CharSampler: the model must be float32, got " << model.head->weight.dtype());
+              "TokenSampler: the model must be float32, got " << model.head->weight.dtype());
   const Device device = model.head->weight.device();
   input_ = zeros({batch, input_size_}, DType::Float32, device);
   for (std::int64_t layer = 0; layer < model.config.layers; ++layer) {
@@ -125,7 +129,7 @@ CharSampler::CharSampler(const CharModel& model, std::int64_t batch)
   order_.resize(static_cast<std::size_t>(vocab_size_));
 }
 
-void CharSampler::reset() {
+void TokenSampler::reset() {
   for (std::int64_t layer = 0; layer < model_.config.layers; ++layer) {
     zero_(h_[layer]);
     if (c_[layer].defined()) zero_(c_[layer]);
@@ -133,13 +137,13 @@ void CharSampler::reset() {
   fed_ = false;
 }
 
-void CharSampler::feed(std::span<const std::int64_t> tokens) {
+void TokenSampler::feed(std::span<const std::int64_t> tokens) {
   RECUR_CHECK(static_cast<std::int64_t>(tokens.size()) == batch_,
-              "CharSampler::feed: expected " << batch_ << " tokens, got " << tokens.size());
+              "TokenSampler::feed: expected " << batch_ << " tokens, got " << tokens.size());
   NoGradGuard no_grad;
   for (std::int64_t b = 0; b < batch_; ++b)
     RECUR_CHECK(tokens[b] >= 0 && tokens[b] < vocab_size_,
-                "CharSampler::feed: token " << tokens[b] << " is outside the vocabulary [0, " << vocab_size_ << ")");
+                "TokenSampler::feed: token " << tokens[b] << " is outside the vocabulary [0, " << vocab_size_ << ")");
   if (input_.device().is_cpu()) feed_on_host(tokens);
   else feed_on_device(tokens);
   const Tensor* layer_input = &input_;
@@ -152,7 +156,7 @@ void CharSampler::feed(std::span<const std::int64_t> tokens) {
 }
 
 // The input rows written in place in host memory: no allocation, no kernel.
-void CharSampler::feed_on_host(std::span<const std::int64_t> tokens) {
+void TokenSampler::feed_on_host(std::span<const std::int64_t> tokens) {
   float* x = input_.data<float>();
   const float* table = model_.embed ? model_.embed->weight.data<float>() : nullptr;
   for (std::int64_t b = 0; b < batch_; ++b) {
@@ -168,16 +172,16 @@ void CharSampler::feed_on_host(std::span<const std::int64_t> tokens) {
 }
 
 // On another device the tokens are uploaded (one copy) and the rows looked up there.
-void CharSampler::feed_on_device(std::span<const std::int64_t> tokens) {
+void TokenSampler::feed_on_device(std::span<const std::int64_t> tokens) {
   std::copy(tokens.begin(), tokens.end(), tokens_host_.data<std::int64_t>());
   copy_(tokens_, tokens_host_);
   copy_(input_, model_.embed ? embedding(model_.embed->weight, tokens_) : one_hot(tokens_, vocab_size_));
 }
 
-void CharSampler::draw(std::span<std::int64_t> out, const SamplingOptions& options, Generator& generator) {
-  RECUR_CHECK(fed_, "CharSampler::draw: feed() a token first");
+void TokenSampler::draw(std::span<std::int64_t> out, const SamplingOptions& options, Generator& generator) {
+  RECUR_CHECK(fed_, "TokenSampler::draw: feed() a token first");
   RECUR_CHECK(static_cast<std::int64_t>(out.size()) == batch_,
-              "CharSampler::draw: expected room for " << batch_ << " tokens, got " << out.size());
+              "TokenSampler::draw: expected room for " << batch_ << " tokens, got " << out.size());
   RECUR_CHECK(options.argmax || options.temperature > 0,
               "temperature must be greater than 0, got " << options.temperature);
   // The one host read of sampling: the logits, once per draw (in place on the CPU).

@@ -1,16 +1,18 @@
-// A character-level language model, char-rnn's architecture, with PyTorch's names:
+// A recurrent language model over characters or words, char-rnn's architecture (and that of
+// PyTorch's word-language-model example), with PyTorch's names:
 //
 //   embed : Embedding(V, E)          absent when E = 0 (the input is one-hot, width V)
 //   rnn   : RNN / LSTM / GRU / MGU   `layers` layers of `hidden` units, dropout between them
-//   head  : Linear(H, V)             the next character's logits
+//   head  : Linear(H, V)             the next token's logits; with tie_weights its weight is
+//                                    embed's (Press & Wolf 2017), so E must equal H
 //
-// and the tools that run it: the negative log-likelihood of a text (CharModel::nll) and a
-// sampler that generates from it one character per step with no autograd and no
-// allocation per step (CharSampler). docs/FORMAT.md gives the file layout that
-// train/model_file.hpp reads and writes.
+// and the tools that run it: the negative log-likelihood of a text (LanguageModel::nll) and a
+// sampler that generates from it one token per step with no autograd and no allocation per
+// step (TokenSampler). docs/FORMAT.md gives the file layout that train/model_file.hpp reads
+// and writes.
 //
-//   nn::CharModel model({.cell = "lstm", .layers = 2, .hidden = 256, .embed = 64, .vocab_size = 65});
-//   nn::CharModel::Output out = model.forward(inputs);          // inputs int64 [T, B]
+//   nn::LanguageModel model({.cell = "lstm", .layers = 2, .hidden = 256, .embed = 64, .vocab_size = 65});
+//   nn::LanguageModel::Output out = model.forward(inputs);          // inputs int64 [T, B]
 //   Tensor loss = cross_entropy(out.logits.reshape({-1, 65}), targets.reshape({-1}));
 //   out = model.forward(next_inputs, out.state.detached());     // truncated BPTT
 #pragma once
@@ -28,7 +30,7 @@
 
 namespace recur::nn {
 
-struct CharModelConfig {
+struct LanguageModelConfig {
   std::string cell = "lstm";  // lstm, gru, rnn_tanh, rnn_relu or mgu
   std::int64_t layers = 2;
   std::int64_t hidden = 256;
@@ -36,20 +38,24 @@ struct CharModelConfig {
   std::int64_t vocab_size = 0;
   double dropout = 0;         // between recurrent layers, in training only
   bool peephole = false;      // lstm only
+  bool tie_weights = false;   // head.weight is embed.weight; needs embed == hidden
 };
 
 // The cell a `--cell` name stands for; throws recur::Error listing the valid names.
 RnnCell parse_cell_name(const std::string& name);
 
 // Throws recur::Error naming the first field out of range: layers, hidden, vocab_size >= 1,
-// embed >= 0, 0 <= dropout < 1, a known cell, peephole only with lstm.
-void validate(const CharModelConfig& config);
+// embed >= 0, 0 <= dropout < 1, a known cell, peephole only with lstm, tie_weights only with
+// embed == hidden.
+void validate(const LanguageModelConfig& config);
 
-class CharModel : public Module {
+class LanguageModel : public Module {
  public:
   // Builds the layers (validate(config) first) and initialises them as PyTorch would,
   // from default_generator(): embed N(0, 1), rnn U(-1/sqrt(H), 1/sqrt(H)), head as Linear.
-  explicit CharModel(const CharModelConfig& config);
+  // Tied weights start as the head's (PyTorch's `embed.weight = head.weight`): a matrix that
+  // scales logits must not start at N(0, 1).
+  explicit LanguageModel(const LanguageModelConfig& config);
 
   struct State {
     Tensor h, c;  // (layers, B, H); c for lstm only; undefined: zeros
@@ -68,7 +74,7 @@ class CharModel : public Module {
   // every token in [0, vocab_size) (checked) and chunk >= 1.
   double nll(std::span<const std::int32_t> tokens, std::int64_t chunk = 512);
 
-  const CharModelConfig config;
+  const LanguageModelConfig config;
   const RnnCell cell;
   std::shared_ptr<Embedding> embed;  // null with one-hot input
   std::shared_ptr<RNNBase> rnn;
@@ -81,16 +87,16 @@ struct SamplingOptions {
   bool argmax = false;     // greedy: the most likely character (ties: the smallest index)
 };
 
-// Generates from a CharModel for `batch` independent streams: feed() advances every
+// Generates from a LanguageModel for `batch` independent streams: feed() advances every
 // stream by one token and computes the next-token logits; draw() picks the next tokens
 // from them. After the first feed() (which sizes rnn_step_'s scratch) neither allocates.
 // Runs in float32 with no autograd, on the model's device (that of its head); the model must
 // outlive the sampler and not change size or device. On a device other than the CPU, each
 // feed() uploads the tokens and each draw() reads the logits back once: the only transfers.
-class CharSampler {
+class TokenSampler {
  public:
   // Requires a float32 model and batch >= 1.
-  CharSampler(const CharModel& model, std::int64_t batch);
+  TokenSampler(const LanguageModel& model, std::int64_t batch);
   std::int64_t batch() const { return batch_; }
   // Zeroes every stream's state (and forgets the logits).
   void reset();
@@ -108,7 +114,7 @@ class CharSampler {
   void feed_on_host(std::span<const std::int64_t> tokens);
   void feed_on_device(std::span<const std::int64_t> tokens);
 
-  const CharModel& model_;
+  const LanguageModel& model_;
   std::int64_t batch_, vocab_size_, input_size_;
   Tensor input_;                  // [B, E or V]: the embedding rows or one-hot vectors
   std::vector<Tensor> h_, c_;     // per layer [B, H]

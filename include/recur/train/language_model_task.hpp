@@ -1,15 +1,20 @@
-// The character language model as a training task (task.hpp): char-rnn. The text is cut
-// into B contiguous streams; each step trains on the next T characters of every stream,
+// The recurrent language model as a training task (task.hpp): char-rnn, and word-level
+// models as PyTorch's word-language-model example trains them. The text's tokens are cut
+// into B contiguous streams; each step trains on the next T tokens of every stream,
 // carrying the hidden state from step to step (truncated BPTT, reset at each epoch start).
-// Evaluation measures the validation split the same way, in nats per character.
+// Evaluation measures the validation part the same way, in nats per token; at the end the
+// trainer measures the best model on the test part.
 #pragma once
 
 #include <memory>
 #include <optional>
+#include <set>
+#include <span>
 #include <string>
+#include <vector>
 
 #include "recur/data/text.hpp"
-#include "recur/nn/char_model.hpp"
+#include "recur/nn/language_model.hpp"
 #include "recur/train/model_file.hpp"
 #include "recur/train/task.hpp"
 
@@ -18,18 +23,19 @@ namespace recur::train {
 // Mean cross-entropy (nats per character) of `model` over `tokens`, in evaluation mode,
 // batched as training is (B streams, state carried), with B and T shrunk for short texts;
 // NaN for fewer than 2 tokens. The model is back in training mode afterwards.
-double stream_loss(nn::CharModel& model, std::span<const std::int32_t> tokens, std::int64_t batch_size,
+double stream_loss(nn::LanguageModel& model, std::span<const std::int32_t> tokens, std::int64_t batch_size,
                    std::int64_t seq_length);
 
-class CharTask final : public Task {
+class LanguageModelTask final : public Task {
  public:
   // `default_text`: the TEXT of a run that names none (the bundled corpus).
-  explicit CharTask(std::string default_text = "");
-  ~CharTask() override;
+  explicit LanguageModelTask(std::string default_text = "");
+  ~LanguageModelTask() override;
 
   std::vector<OptionSpec> options() const override;
   std::string default_out(const OptionValues& o) const override;
-  std::string item_name() const override { return "chars"; }
+  std::string item_name() const override { return words() ? "tokens" : "chars"; }
+  void apply_defaults(OptionValues& o, const std::set<std::string>& given) const override;
   void check_options(const OptionValues& o) const override;
   std::map<std::string, std::string> read_start(const std::string& path) override;
   void load_data(OptionValues& o) override;
@@ -44,8 +50,10 @@ class CharTask final : public Task {
   void end_step() override;
   std::vector<Metric> evaluate() override;
   bool has_validation() const override { return split_.validation.size() >= 2; }
+  bool has_test() const override { return split_.test.size() >= 2; }
+  std::vector<Metric> evaluate_test() override;
   std::string describe_metric(double nats) const override;
-  std::string loss_label() const override { return "loss (nats/char)"; }
+  std::string loss_label() const override { return words() ? "loss (nats/token)" : "loss (nats/char)"; }
   std::string sample(std::int64_t length, std::uint64_t seed) override;
   void add_state(TrainingState& state) override;
   std::map<std::string, std::int64_t> data_facts() const override;
@@ -55,17 +63,23 @@ class CharTask final : public Task {
 
  private:
   class Position;
+  bool words() const { return text_.vocab.mode() == data::TokenMode::Word; }
+  static bool explicit_split(const OptionValues& o);  // --val or --test given
+  std::vector<std::int32_t> read_part(const std::string& path, const char* flag) const;
+  std::vector<Metric> metrics(std::span<const std::int32_t> tokens, const std::string& prefix);
+
   std::string default_text_, text_path_;
   std::int64_t batch_size_ = 0, seq_length_ = 0;
-  std::optional<LoadedCharModel> start_;
-  data::EncodedText text_;
+  std::optional<LoadedLanguageModel> start_;
+  data::EncodedText text_;  // the training text (all of it with --val / --test)
+  std::vector<std::int32_t> validation_tokens_, test_tokens_;  // from --val and --test
   data::TextSplit split_;
   std::unique_ptr<data::CharBatches> batches_;
   std::unique_ptr<Position> position_;
-  std::shared_ptr<nn::CharModel> model_;
+  std::shared_ptr<nn::LanguageModel> model_;
   data::Batch batch_;
   TensorMap carried_;  // "h" and "c": the hidden state carried from step to step
-  nn::CharModel::State pending_;  // the state the current batch's forward left
+  nn::LanguageModel::State pending_;  // the state the current batch's forward left
 };
 
 }  // namespace recur::train
