@@ -32,9 +32,12 @@ The sides of train and sample, run one after the other in the same loop with the
 kills them after the sample part (also on errors, Ctrl-C and SIGTERM; a loop whose parent died
 anyway stops by itself), so the figures are speeds on a busy machine: `--busy $(nproc)` is
 one busy process per core. The report then states the load and also gives every side at every
-thread count, not only at its faster one.
+thread count, not only at its faster one. Each loop runs in its own session, so Linux's
+autogroups share the cores between sessions (recur's fair share: cores / (N + 1)); with
+--busy-shared the loops stay in this script's session and the cores are shared between threads
+(recur's fair share with one loop per core: its threads' share, half the machine at 2 threads).
 
-    bench/char_compare.py [--build build] [--baseline BUILD_DIR] [--no-torch] [--busy N]
+    bench/char_compare.py [--build build] [--baseline BUILD_DIR] [--no-torch] [--busy N [--busy-shared]]
         [--parts quality,train,sample] [--quality-steps 1000] [--quality-eval 250]
         [--speed-steps 200,40] [--repeats 3] [--threads 1,2] [--hidden 128,512]
         [--sample-length 20000,4000] [--max-wait 20] [--keep]
@@ -94,10 +97,10 @@ def last_json(output):
 
 
 @contextlib.contextmanager
-def busy_loops(count):
+def busy_loops(count, own_sessions):
     """`count` busy-loop processes for the duration of the `with` block."""
     loops = [subprocess.Popen([sys.executable, "-c", SPIN, str(os.getpid())], stdin=subprocess.DEVNULL,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=own_sessions)
              for _ in range(count)]
     try:
         yield
@@ -275,7 +278,8 @@ def report(args, results, seconds, others_at_start):
         torch_version = subprocess.run([sys.executable, "-c", "import torch; print(torch.__version__)"],
                                        capture_output=True, text=True).stdout.strip()
         against += f" vs PyTorch {torch_version}"
-    load = (f"UNDER LOAD: {args.busy} busy-loop processes on the {os.cpu_count()} cores during the timed runs "
+    sharing = "sharing recur's session" if args.busy_shared else "each in its own session"
+    load = (f"UNDER LOAD: {args.busy} busy-loop processes ({sharing}) on the {os.cpu_count()} cores during the timed runs "
             f"(other processes: {others_at_start:.2f} cores before they started)" if args.busy else "no added load")
     print(f"\n# recur ({os.path.normpath(args.build)}){against}, char-rnn 2-layer LSTM, embed 64, "
           f"{os.cpu_count()} cores, {load}; train: B=32 T=64, {'/'.join(map(str, args.speed_steps))} steps "
@@ -334,6 +338,8 @@ def main():
                         help="run PyTorch's side (default; --no-torch skips it and the quality part)")
     parser.add_argument("--busy", type=int, default=0, metavar="N",
                         help="busy-loop processes during the timed runs (one per core: $(nproc))")
+    parser.add_argument("--busy-shared", action="store_true",
+                        help="the busy loops share this script's session: the cores are shared between threads")
     parser.add_argument("--text", default=DEFAULT_TEXT)
     parser.add_argument("--parts", help="default: quality,train,sample (train,sample with --no-torch)")
     parser.add_argument("--quality-steps", type=int, default=1000)
@@ -382,7 +388,7 @@ def main():
             args.own_load = min(args.busy, os.cpu_count())
             print(f"# {args.busy} busy-loop processes from now on (other processes: {others_at_start:.2f} cores)",
                   flush=True)
-        with busy_loops(args.busy):
+        with busy_loops(args.busy, own_sessions=not args.busy_shared):
             if "train" in parts:
                 train_speed(args, work, results, models)
             if "sample" in parts:
