@@ -16,6 +16,7 @@
 #include "recur/io/file.hpp"
 #include "recur/io/safetensors.hpp"
 #include "recur/nn/activation.hpp"
+#include "recur/nn/adaptive_softmax.hpp"
 #include "recur/nn/batch_norm.hpp"
 #include "recur/nn/language_model.hpp"
 #include "recur/nn/conv.hpp"
