@@ -234,6 +234,24 @@ TEST_F(CliWords, MinCountMaxVocabLowercaseAndTiedWeights) {
   EXPECT_EQ(std::memcmp(embed.raw_data(), head.raw_data(), embed.numel() * sizeof(float)), 0);
 }
 
+TEST_F(CliWords, AdaptiveSoftmaxTrainsEvaluatesAndSamples) {
+  const fs::path out = dir_ / "adaptive";
+  Result r = recur(train_into(out, {"--adaptive-softmax", "6,15", "--max-steps", "40", "--val-fraction", "0.1",
+                                    "--json"}));
+  ASSERT_TRUE(r.ok()) << r;
+  const std::string best = (out / "best.safetensors").string();
+  const train::LoadedLanguageModel loaded = train::load_language_model(best);
+  EXPECT_EQ(loaded.model->config.adaptive_softmax, (std::vector<std::int64_t>{6, 15}));
+  const io::SafetensorsFile file = io::load_safetensors(best);
+  EXPECT_TRUE(file.tensors.count("head.tail.1.1.weight"));
+  EXPECT_LT(json::parse(r.out).at("val_loss").get<double>(), std::log(29.0));
+  Result sample = recur({"sample", best, "--length", "20", "--seed", "1", "--threads", "1"});
+  ASSERT_TRUE(sample.ok()) << sample;
+  EXPECT_FALSE(sample.out.empty());
+  Result eval = recur({"eval", best, (root_ / "valid.txt").string(), "--json", "--threads", "1"});
+  ASSERT_TRUE(eval.ok()) << eval;
+}
+
 TEST_F(CliWords, ExplicitFilesWorkForCharModelsToo) {
   const fs::path out = dir_ / "chars";
   Result r = recur({"train", (root_ / "train.txt").string(), "--val", (root_ / "valid.txt").string(), "--out",
@@ -265,6 +283,11 @@ TEST_F(CliWords, BadInputIsAOneLineErrorThatLeavesThePreviousRun) {
   expect_error_leaving(out, train_into(out, {"--test", (dir_ / "bad.txt").string()}),
                        {"bad.txt", "invalid UTF-8", "byte offset 14"});
   expect_error_leaving(out, train_into(out, {"--tokens", "bpe"}), {"--tokens"});
+  expect_error_leaving(out, train_into(out, {"--adaptive-softmax", "10,5"}),
+                       {"--adaptive-softmax", "must increase", "10 then 5"});
+  expect_error_leaving(out, train_into(out, {"--adaptive-softmax", "10,x"}), {"--adaptive-softmax", "\"x\""});
+  expect_error_leaving(out, train_into(out, {"--adaptive-softmax", "10,29"}),
+                       {"--adaptive-softmax", "cutoff 29", "vocabulary size 29"});
   expect_error_leaving(out, Args{"train", (root_ / "train.txt").string(), "--out", out.string(), "--min-count", "2"},
                        {"--min-count", "word models"});
 }

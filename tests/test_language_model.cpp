@@ -239,6 +239,39 @@ TEST(LanguageModel, TiedWeightsShareOneMatrix) {
   gradcheck_model({.cell = "gru", .layers = 1, .hidden = 3, .embed = 3, .vocab_size = 4, .tie_weights = true});
 }
 
+TEST(LanguageModel, AdaptiveSoftmaxHead) {
+  manual_seed(4);
+  nn::LanguageModel model(
+      {.cell = "lstm", .layers = 1, .hidden = 16, .embed = 4, .vocab_size = 12, .adaptive_softmax = {4, 8}});
+  ASSERT_EQ(model.head, nullptr);
+  ASSERT_NE(model.adaptive_head, nullptr);
+  // PyTorch's AdaptiveLogSoftmaxWithLoss names under head.
+  const std::vector<std::string> names = parameter_names(model);
+  for (const char* name : {"head.head.weight", "head.tail.0.0.weight", "head.tail.0.1.weight", "head.tail.1.0.weight",
+                           "head.tail.1.1.weight"})
+    EXPECT_EQ(std::count(names.begin(), names.end(), name), 1) << name;
+  // The loss through the clusters equals the cross-entropy of the full log-distribution.
+  Tensor tokens = random_tokens(5, 3, 9, 12), targets = random_tokens(5, 3, 10, 12);
+  nn::LanguageModel::Output features = model.features(tokens, {});
+  nn::LanguageModel::Output out = model.forward(tokens, {});
+  const double via_clusters = model.loss(features.logits, targets).item();
+  const double via_logits = cross_entropy(reshape(out.logits, {15, 12}), reshape(targets, {15})).item();
+  EXPECT_NEAR(via_clusters, via_logits, 1e-5);
+  EXPECT_NEAR(model.loss(features.logits, targets, Reduction::Sum).item(), 15 * via_clusters, 1e-4);
+  // Float64 gradients through the adaptive head.
+  gradcheck_model({.cell = "gru", .layers = 1, .hidden = 4, .embed = 3, .vocab_size = 6, .adaptive_softmax = {3}});
+  expect_error([] { nn::validate({.cell = "gru", .embed = 4, .vocab_size = 6, .adaptive_softmax = {4, 2}}); },
+               {"cutoffs must increase", "4 then 2"});
+  expect_error([] { nn::validate({.cell = "gru", .embed = 4, .vocab_size = 6, .adaptive_softmax = {6}}); },
+               {"cutoff 6", "vocabulary size 6"});
+  expect_error(
+      [] {
+        nn::validate({.cell = "gru", .hidden = 4, .embed = 4, .vocab_size = 6, .tie_weights = true,
+                      .adaptive_softmax = {3}});
+      },
+      {"tied weights", "adaptive"});
+}
+
 TEST(LanguageModel, NllIsTheSumOfCrossEntropiesAndIndependentOfChunk) {
   for (const nn::LanguageModelConfig& config : {small_config("lstm"), small_config("gru", 0)}) {
     SCOPED_TRACE(describe(config));
@@ -641,7 +674,9 @@ TEST(ModelFile, SaveLoadRoundTrip) {
   const data::Vocab vocab = test_vocab();
   nn::LanguageModelConfig config = small_config("lstm", 4, true);
   config.dropout = 0.25;
-  for (const nn::LanguageModelConfig& c : {config, small_config("gru", 0)}) {
+  nn::LanguageModelConfig adaptive = small_config("gru");
+  adaptive.adaptive_softmax = {2};
+  for (const nn::LanguageModelConfig& c : {config, small_config("gru", 0), adaptive}) {
     SCOPED_TRACE(describe(c));
     manual_seed(15);
     nn::LanguageModel model(c);
@@ -660,6 +695,7 @@ TEST(ModelFile, SaveLoadRoundTrip) {
     EXPECT_EQ(back.vocab_size, c.vocab_size);
     EXPECT_EQ(back.dropout, c.dropout);
     EXPECT_EQ(back.peephole, c.peephole);
+    EXPECT_EQ(back.adaptive_softmax, c.adaptive_softmax);
     EXPECT_EQ(loaded.vocab.tokens(), vocab.tokens());
     EXPECT_TRUE(loaded.vocab.has_unknown());
     EXPECT_EQ(loaded.vocab.find(U'唐'), 2);

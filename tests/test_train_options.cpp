@@ -77,8 +77,8 @@ TEST(OptionRegistry, JsonKeepsTheLayoutOfEarlierCheckpoints) {
   };
   insert_after(R"("checkpoint_every":0,)", R"("sample_length":200,)");
   insert_after(R"("text":"t.txt",)", R"("tokens":"char","lowercase":false,)");
-  insert_after(R"("peephole":false)", R"(,"tie_weights":false)");
-  insert_after(R"("peephole":false,"tie_weights":false},)", R"("min_count":1,)");
+  insert_after(R"("peephole":false)", R"(,"tie_weights":false,"adaptive_softmax":"")");
+  insert_after(R"("adaptive_softmax":""},)", R"("min_count":1,)");
   insert_after(R"("max_vocab":0,)", R"("val":"","test":"",)");
   EXPECT_EQ(values.to_json(), expected);
 }

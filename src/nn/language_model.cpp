@@ -30,6 +30,15 @@ void validate(const LanguageModelConfig& config) {
   RECUR_CHECK(!config.tie_weights || config.embed == config.hidden,
               "tied weights need the embedding size to equal the hidden size, got embed "
                   << config.embed << " and hidden " << config.hidden);
+  const std::vector<std::int64_t>& cutoffs = config.adaptive_softmax;
+  RECUR_CHECK(!config.tie_weights || cutoffs.empty(), "tied weights need a Linear head, not an adaptive softmax");
+  for (std::size_t i = 0; i < cutoffs.size(); ++i) {
+    RECUR_CHECK(cutoffs[i] >= 1 && cutoffs[i] < config.vocab_size,
+                "adaptive softmax cutoff " << cutoffs[i] << " must be in [1, vocabulary size " << config.vocab_size
+                                           << ")");
+    RECUR_CHECK(i == 0 || cutoffs[i] > cutoffs[i - 1], "adaptive softmax cutoffs must increase, got "
+                                                           << cutoffs[i - 1] << " then " << cutoffs[i]);
+  }
 }
 
 namespace {
@@ -57,19 +66,47 @@ LanguageModel::LanguageModel(const LanguageModelConfig& config)
     : config(validated(config)), cell(parse_cell_name(config.cell)) {
   if (config.embed > 0) embed = register_module("embed", std::make_shared<Embedding>(config.vocab_size, config.embed));
   rnn = register_module("rnn", make_rnn(config, config.embed > 0 ? config.embed : config.vocab_size));
-  head = register_module("head", std::make_shared<Linear>(config.hidden, config.vocab_size));
+  if (config.adaptive_softmax.empty())
+    head = register_module("head", std::make_shared<Linear>(config.hidden, config.vocab_size));
+  else
+    adaptive_head = register_module("head", std::make_shared<AdaptiveLogSoftmaxWithLoss>(
+                                                config.hidden, config.vocab_size, config.adaptive_softmax));
   if (config.tie_weights) embed->weight = embed->replace_parameter("weight", head->weight);
 }
 
-// logits(t) = head(rnn(embed(x(t)) or onehot(x(t)), state(t-1)))
-LanguageModel::Output LanguageModel::forward(const Tensor& inputs, const State& state) {
+Device LanguageModel::device() const { return rnn->layer_weights(0, 0).w_ih.device(); }
+DType LanguageModel::dtype() const { return rnn->layer_weights(0, 0).w_ih.dtype(); }
+
+// features(t) = rnn(embed(x(t)) or onehot(x(t)), state(t-1)); logits(t) = head(features(t))
+LanguageModel::Output LanguageModel::features(const Tensor& inputs, const State& state) {
   RECUR_CHECK(inputs.defined() && inputs.dim() == 2 && inputs.dtype() == DType::Int64,
               "LanguageModel: inputs must be int64 [T, B], got "
                   << (inputs.defined() ? inputs.shape().str() : std::string("an undefined tensor")));
   // one_hot is float32; the input must have the weights' dtype when the model is float64.
-  Tensor x = embed ? embed->forward(inputs) : to_dtype(one_hot(inputs, config.vocab_size), head->weight.dtype());
+  Tensor x = embed ? embed->forward(inputs) : to_dtype(one_hot(inputs, config.vocab_size), dtype());
   RNNOutput r = rnn->forward(x, RNNState{state.h, state.c});
-  return {head->forward(r.output), {r.h_n, r.c_n}};
+  return {r.output, {r.h_n, r.c_n}};
+}
+
+LanguageModel::Output LanguageModel::forward(const Tensor& inputs, const State& state) {
+  Output out = features(inputs, state);
+  if (head) {
+    out.logits = head->forward(out.logits);
+  } else {
+    const Shape shape = out.logits.shape();
+    out.logits = reshape(adaptive_head->log_prob(reshape(out.logits, {-1, config.hidden})),
+                         {shape[0], shape[1], config.vocab_size});
+  }
+  return out;
+}
+
+Tensor LanguageModel::loss(const Tensor& features, const Tensor& targets, Reduction reduction) {
+  const Tensor rows = reshape(features, {-1, config.hidden});
+  const Tensor flat_targets = reshape(targets, {-1});
+  if (head) return cross_entropy(head->forward(rows), flat_targets, reduction);
+  AdaptiveLogSoftmaxWithLoss::Output out = adaptive_head->forward(rows, flat_targets);
+  if (reduction == Reduction::Mean) return out.loss;
+  return reduction == Reduction::Sum ? neg(sum(out.output)) : neg(out.output);
 }
 
 Tensor LanguageModel::forward(const Tensor& inputs) { return forward(inputs, State{}).logits; }
@@ -85,7 +122,7 @@ double LanguageModel::nll(std::span<const std::int32_t> tokens, std::int64_t chu
   NoGradGuard no_grad;
   // The sum stays on the model's device, in float64 (each chunk's loss widened, then added:
   // the same operations a host sum would do), and is read once at the end.
-  const Device device = head->weight.device();
+  const Device device = this->device();
   Tensor total = zeros({}, DType::Float64, device);
   State state;
   const std::int64_t predicted = static_cast<std::int64_t>(tokens.size()) - 1;
@@ -93,10 +130,9 @@ double LanguageModel::nll(std::span<const std::int32_t> tokens, std::int64_t chu
     const std::int64_t length = std::min(chunk, predicted - start);
     std::vector<std::int64_t> inputs(tokens.begin() + start, tokens.begin() + start + length);
     std::vector<std::int64_t> targets(tokens.begin() + start + 1, tokens.begin() + start + length + 1);
-    Output out = forward(from_vector(inputs, {length, 1}, device), state);
-    Tensor loss = cross_entropy(reshape(out.logits, {length, config.vocab_size}),
-                                from_vector(targets, {length}, device), Reduction::Sum);
-    total = add(total, to_dtype(loss, DType::Float64));
+    Output out = features(from_vector(inputs, {length, 1}, device), state);
+    Tensor sum = loss(out.logits, from_vector(targets, {length}, device), Reduction::Sum);
+    total = add(total, to_dtype(sum, DType::Float64));
     state = out.state;
   }
   return total.item();
@@ -110,9 +146,8 @@ TokenSampler::TokenSampler(const LanguageModel& model, std::int64_t batch)
       vocab_size_(model.config.vocab_size),
       input_size_(model.config.embed > 0 ? model.config.embed : model.config.vocab_size) {
   RECUR_CHECK(batch >= 1, "TokenSampler: batch must be at least 1, got " << batch);
-  RECUR_CHECK(model.head->weight.dtype() == DType::Float32,
-              "TokenSampler: the model must be float32, got " << model.head->weight.dtype());
-  const Device device = model.head->weight.device();
+  RECUR_CHECK(model.dtype() == DType::Float32, "TokenSampler: the model must be float32, got " << model.dtype());
+  const Device device = model.device();
   input_ = zeros({batch, input_size_}, DType::Float32, device);
   for (std::int64_t layer = 0; layer < model.config.layers; ++layer) {
     h_.push_back(zeros({batch, model.config.hidden}, DType::Float32, device));
@@ -151,7 +186,8 @@ void TokenSampler::feed(std::span<const std::int64_t> tokens) {
     rnn_step_(model_.cell, *layer_input, model_.rnn->layer_weights(layer, 0), h_[layer], c_[layer], workspace_);
     layer_input = &h_[layer];
   }
-  linear_(logits_, *layer_input, model_.head->weight, model_.head->bias);
+  if (model_.head) linear_(logits_, *layer_input, model_.head->weight, model_.head->bias);
+  else copy_(logits_, model_.adaptive_head->log_prob(*layer_input));
   fed_ = true;
 }
 

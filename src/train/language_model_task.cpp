@@ -29,6 +29,43 @@ class LanguageModelTask::Position final : public DataPosition {
   data::CharBatches& batches_;
 };
 
+namespace {
+
+// --adaptive-softmax's value: "2000,10000" -> {2000, 10000}; "" -> {}. Anything but
+// increasing positive integers is an Error naming the flag.
+std::vector<std::int64_t> parse_cutoffs(const std::string& text) {
+  std::vector<std::int64_t> cutoffs;
+  std::size_t start = 0;
+  while (!text.empty() && start <= text.size()) {
+    const std::size_t comma = std::min(text.find(',', start), text.size());
+    const std::string item = text.substr(start, comma - start);
+    std::size_t used = 0;
+    std::int64_t value = -1;
+    try {
+      value = std::stoll(item, &used);
+    } catch (const std::exception&) {
+    }
+    RECUR_CHECK(!item.empty() && used == item.size() && value >= 1,
+                "--adaptive-softmax: \"" << item << "\" in \"" << text << "\" is not a positive integer");
+    RECUR_CHECK(cutoffs.empty() || value > cutoffs.back(),
+                "--adaptive-softmax: the cutoffs must increase, got " << cutoffs.back() << " then " << value);
+    cutoffs.push_back(value);
+    start = comma + 1;
+  }
+  return cutoffs;
+}
+
+std::string format_cutoffs(const std::vector<std::int64_t>& cutoffs) {
+  std::string text;
+  for (std::int64_t c : cutoffs) {
+    if (!text.empty()) text += ',';
+    text += std::to_string(c);
+  }
+  return text;
+}
+
+}  // namespace
+
 double stream_loss(nn::LanguageModel& model, std::span<const std::int32_t> tokens, std::int64_t batch_size,
                    std::int64_t seq_length) {
   const std::int64_t available = static_cast<std::int64_t>(tokens.size()) - 1;
@@ -42,10 +79,8 @@ double stream_loss(nn::LanguageModel& model, std::span<const std::int32_t> token
   double total = 0;
   data::Batch batch;
   while (batches.next(batch)) {
-    nn::LanguageModel::Output out = model.forward(batch.inputs, state);
-    total += cross_entropy(reshape(out.logits, {B * T, model.config.vocab_size}), reshape(batch.targets, {B * T}),
-                           Reduction::Sum)
-                 .item();
+    nn::LanguageModel::Output out = model.features(batch.inputs, state);
+    total += model.loss(out.logits, batch.targets, Reduction::Sum).item();
     state = out.state;
   }
   model.train();
@@ -87,6 +122,10 @@ std::vector<OptionSpec> LanguageModelTask::options() const {
        .group = G::Model, .section = "model"},
       {.key = "tie_weights", .type = T::Flag, .default_value = false,
        .help = "The output layer shares the embedding's matrix (needs --embed equal to --hidden)",
+       .group = G::Model, .section = "model"},
+      {.key = "adaptive_softmax", .type = T::Text, .default_value = std::string(),
+       .help = "Adaptive softmax output layer with these cutoffs, e.g. 2000,10000 (word models; the vocabulary is "
+               "frequency-ordered)",
        .group = G::Model, .section = "model"},
       {.key = "min_count", .type = T::Int, .default_value = std::int64_t{1},
        .help = "Word models: words seen fewer times in the training text become <unk>", .group = G::Data,
@@ -139,6 +178,8 @@ void LanguageModelTask::check_options(const OptionValues& o) const {
   RECUR_CHECK(!o.flag("tie_weights") || o.integer("embed") == o.integer("hidden"),
               "--tie-weights needs --embed equal to --hidden, got --embed " << o.integer("embed") << " and --hidden "
                                                                             << o.integer("hidden"));
+  const std::vector<std::int64_t> cutoffs = parse_cutoffs(o.text("adaptive_softmax"));
+  RECUR_CHECK(!o.flag("tie_weights") || cutoffs.empty(), "--tie-weights needs a Linear output layer, not --adaptive-softmax");
   if (explicit_split(o)) return;  // the fractions are not used
   RECUR_CHECK(o.real("val_fraction") + o.real("test_fraction") < 1,
               "--val-fraction " << o.real("val_fraction") << " and --test-fraction " << o.real("test_fraction")
@@ -207,19 +248,24 @@ nn::Module& LanguageModelTask::build_model(OptionValues& o, bool load_start_weig
                              .vocab_size = text_.vocab.size(),
                              .dropout = o.real("dropout"),
                              .peephole = o.flag("peephole"),
-                             .tie_weights = o.flag("tie_weights")};
+                             .tie_weights = o.flag("tie_weights"),
+                             .adaptive_softmax = parse_cutoffs(o.text("adaptive_softmax"))};
   if (start_) {
     // The architecture is the start model's (the dropout is the run's). Fine-tuning starts
     // from its weights; a resumed run gets its own from the checkpoint.
     config = start_->model->config;
     config.dropout = o.real("dropout");
   }
+  for (std::int64_t cutoff : config.adaptive_softmax)
+    RECUR_CHECK(cutoff < config.vocab_size, "--adaptive-softmax: cutoff " << cutoff
+                                                << " is not below the vocabulary size " << config.vocab_size);
   model_ = std::make_shared<nn::LanguageModel>(config);
   if (start_ && load_start_weights) model_->load_state_dict(start_->model->state_dict());
   start_.reset();
   o.set("cell", config.cell), o.set("layers", config.layers), o.set("hidden", config.hidden);
   o.set("embed", config.embed), o.set("vocab_size", config.vocab_size), o.set("peephole", config.peephole);
   o.set("tie_weights", config.tie_weights);
+  o.set("adaptive_softmax", format_cutoffs(config.adaptive_softmax));
   model_->train();
   return *model_;
 }
@@ -252,10 +298,9 @@ bool LanguageModelTask::next_batch() {
 double LanguageModelTask::items_per_step() const { return static_cast<double>(batch_size_ * seq_length_); }
 
 Tensor LanguageModelTask::loss() {
-  const std::int64_t rows = batch_size_ * seq_length_;
-  nn::LanguageModel::Output out = model_->forward(batch_.inputs, {carried_["h"], carried_["c"]});
+  nn::LanguageModel::Output out = model_->features(batch_.inputs, {carried_["h"], carried_["c"]});
   pending_ = out.state;
-  return cross_entropy(reshape(out.logits, {rows, model_->config.vocab_size}), reshape(batch_.targets, {rows}));
+  return model_->loss(out.logits, batch_.targets);
 }
 
 void LanguageModelTask::end_step() {

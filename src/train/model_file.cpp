@@ -23,6 +23,7 @@ std::string config_to_json(const nn::LanguageModelConfig& config, const data::Vo
   j["dropout"] = config.dropout;
   j["peephole"] = config.peephole;
   j["tie_weights"] = config.tie_weights;
+  if (!config.adaptive_softmax.empty()) j["adaptive_softmax"] = config.adaptive_softmax;
   return j.dump();
 }
 
@@ -66,6 +67,15 @@ nn::LanguageModelConfig config_from_json(const std::string& json, const std::str
   config.dropout = field<double>(j, "dropout", source);
   config.peephole = field<bool>(j, "peephole", source);
   config.tie_weights = field<bool>(j, "tie_weights", source, false);
+  if (j.contains("adaptive_softmax")) {
+    const nlohmann::json& cutoffs = j.at("adaptive_softmax");
+    RECUR_CHECK(cutoffs.is_array(), source << ": " << kConfigKey << " field \"adaptive_softmax\" must be an array");
+    for (const nlohmann::json& c : cutoffs) {
+      RECUR_CHECK(c.is_number_integer(), source << ": " << kConfigKey
+                                                << " field \"adaptive_softmax\" holds a non-integer: " << c.dump());
+      config.adaptive_softmax.push_back(c.get<std::int64_t>());
+    }
+  }
   try {
     nn::validate(config);
   } catch (const Error& e) {

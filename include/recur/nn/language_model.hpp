@@ -5,6 +5,9 @@
 //   rnn   : RNN / LSTM / GRU / MGU   `layers` layers of `hidden` units, dropout between them
 //   head  : Linear(H, V)             the next token's logits; with tie_weights its weight is
 //                                    embed's (Press & Wolf 2017), so E must equal H
+//           or AdaptiveLogSoftmaxWithLoss(H, V, cutoffs)   with adaptive_softmax cutoffs:
+//                                    Grave et al.'s adaptive softmax, PyTorch's names under
+//                                    head. (head.head.weight, head.tail.0.0.weight, ...)
 //
 // and the tools that run it: the negative log-likelihood of a text (LanguageModel::nll) and a
 // sampler that generates from it one token per step with no autograd and no allocation per
@@ -23,10 +26,12 @@
 #include <vector>
 
 #include "recur/core/random.hpp"
+#include "recur/nn/adaptive_softmax.hpp"
 #include "recur/nn/embedding.hpp"
 #include "recur/nn/linear.hpp"
 #include "recur/nn/module.hpp"
 #include "recur/nn/rnn.hpp"
+#include "recur/ops.hpp"  // Reduction
 
 namespace recur::nn {
 
@@ -39,6 +44,7 @@ struct LanguageModelConfig {
   double dropout = 0;         // between recurrent layers, in training only
   bool peephole = false;      // lstm only
   bool tie_weights = false;   // head.weight is embed.weight; needs embed == hidden
+  std::vector<std::int64_t> adaptive_softmax = {};  // cutoffs of an adaptive softmax head; empty: Linear
 };
 
 // The cell a `--cell` name stands for; throws recur::Error listing the valid names.
@@ -46,7 +52,7 @@ RnnCell parse_cell_name(const std::string& name);
 
 // Throws recur::Error naming the first field out of range: layers, hidden, vocab_size >= 1,
 // embed >= 0, 0 <= dropout < 1, a known cell, peephole only with lstm, tie_weights only with
-// embed == hidden.
+// embed == hidden and a Linear head, adaptive_softmax cutoffs increasing in [1, vocab_size).
 void validate(const LanguageModelConfig& config);
 
 class LanguageModel : public Module {
@@ -62,12 +68,20 @@ class LanguageModel : public Module {
     State detached() const { return {h.defined() ? h.detach() : h, c.defined() ? c.detach() : c}; }
   };
   struct Output {
-    Tensor logits;  // [T, B, V]
+    Tensor logits;  // [T, B, V]; an adaptive head gives log-probabilities (the same softmax)
     State state;    // after the last step
   };
   // inputs int64 [T, B], each in [0, vocab_size) (checked by the lookup).
   Output forward(const Tensor& inputs, const State& state);
   Tensor forward(const Tensor& inputs) override;  // logits from zero states
+
+  // The top layer's outputs [T, B, H] (in `logits`' place) and the state: what the head reads.
+  Output features(const Tensor& inputs, const State& state);
+  // The cross-entropy of predicting `targets` (int64, the shape of the features' first
+  // dimensions) from `features` ([..., H]): Mean, Sum or None (per token). With an adaptive
+  // head only the clusters the targets need are computed, which is why training goes through
+  // this rather than through the logits. Differentiable.
+  Tensor loss(const Tensor& features, const Tensor& targets, Reduction reduction = Reduction::Mean);
 
   // Sum over i in [1, N) of -ln p(tokens[i] | tokens[0..i)) with the state starting at zero,
   // in evaluation mode and without autograd, `chunk` steps per forward call. Requires
@@ -78,7 +92,13 @@ class LanguageModel : public Module {
   const RnnCell cell;
   std::shared_ptr<Embedding> embed;  // null with one-hot input
   std::shared_ptr<RNNBase> rnn;
-  std::shared_ptr<Linear> head;
+  // The head, registered as "head": exactly one of the two is set.
+  std::shared_ptr<Linear> head;                            // without adaptive_softmax
+  std::shared_ptr<AdaptiveLogSoftmaxWithLoss> adaptive_head;  // with it
+
+  // The device and dtype of the parameters.
+  Device device() const;
+  DType dtype() const;
 };
 
 struct SamplingOptions {
@@ -89,7 +109,8 @@ struct SamplingOptions {
 
 // Generates from a LanguageModel for `batch` independent streams: feed() advances every
 // stream by one token and computes the next-token logits; draw() picks the next tokens
-// from them. After the first feed() (which sizes rnn_step_'s scratch) neither allocates.
+// from them. After the first feed() (which sizes rnn_step_'s scratch) neither allocates,
+// except that an adaptive head computes its log-probabilities into a fresh tensor.
 // Runs in float32 with no autograd, on the model's device (that of its head); the model must
 // outlive the sampler and not change size or device. On a device other than the CPU, each
 // feed() uploads the tokens and each draw() reads the logits back once: the only transfers.

@@ -17,8 +17,9 @@
 namespace recur::train {
 
 // {"tokens": "char", "lowercase": false, "cell": "lstm", "layers": 2, "hidden": 256,
-//  "embed": 64, "vocab_size": 65, "dropout": 0, "peephole": false, "tie_weights": false}:
-// the architecture, and vocab's mode and case folding.
+//  "embed": 64, "vocab_size": 65, "dropout": 0, "peephole": false, "tie_weights": false}
+// (and "adaptive_softmax": [cutoffs] with an adaptive head): the architecture, and vocab's
+// mode and case folding.
 std::string config_to_json(const nn::LanguageModelConfig& config, const data::Vocab& vocab);
 // The architecture back; unknown keys are ignored, a missing or mistyped key is an Error
 // naming `source` and the key (tie_weights, added later, may be missing: false), and the
