@@ -47,8 +47,9 @@ inline std::ostream& operator<<(std::ostream& os, const Result& r) {
   return os << "status " << r.status << "\n--- stdout:\n" << r.out << "\n--- stderr:\n" << r.err;
 }
 
-// Starts `recur args...` with stdout and stderr going to the files `capture`.out and .err.
-inline pid_t spawn_recur(const Args& args, const fs::path& capture) {
+// Starts `recur args...` with stdout and stderr going to the files `capture`.out and .err,
+// and stdin read from `input`.
+inline pid_t spawn_recur(const Args& args, const fs::path& capture, const fs::path& input = "/dev/null") {
   Args all = Args{RECUR_CLI_PATH} + args;
   std::vector<char*> argv;
   for (std::string& a : all) argv.push_back(a.data());
@@ -56,7 +57,7 @@ inline pid_t spawn_recur(const Args& args, const fs::path& capture) {
   const std::string out = capture.string() + ".out", err = capture.string() + ".err";
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 0, input.c_str(), O_RDONLY, 0);
   posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   posix_spawn_file_actions_addopen(&actions, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   pid_t pid = -1;

@@ -204,6 +204,62 @@ TEST_F(CliWords, SamplePrintsWordsAndLineEnds) {
             primed.out);
 }
 
+TEST_F(CliWords, ScoreGivesOneObjectPerLineWhateverTheBatching) {
+  // A blank line is a sentence of one token (<eos>); "zebra" and "unicorn" are unknown.
+  write_bytes(dir_ / "lines.txt", "the cat sees a tree .\n\nthe zebra likes a unicorn .\nmy sister hears the bird");
+  Result r = recur({"score", model(), (dir_ / "lines.txt").string(), "--per-token", "--threads", "1"});
+  ASSERT_TRUE(r.ok()) << r;
+  ASSERT_EQ(count_lines(r.out), 4u) << r.out;  // the last line has no '\n' but is a line
+  std::istringstream lines(r.out);
+  std::vector<json> scores;
+  for (std::string line; std::getline(lines, line);) scores.push_back(json::parse(line));
+  const std::vector<int> tokens = {7, 1, 7, 6}, unknown = {0, 0, 2, 0};
+  ASSERT_EQ(scores.size(), 4u);
+  for (std::size_t i = 0; i < 4; ++i) {
+    SCOPED_TRACE(i);
+    EXPECT_EQ(scores[i].at("tokens"), tokens[i]);
+    EXPECT_EQ(scores[i].at("unknown"), unknown[i]);
+    const double logprob = scores[i].at("logprob");
+    EXPECT_LT(logprob, 0);
+    EXPECT_NEAR(scores[i].at("perplexity").get<double>(), std::exp(-logprob / tokens[i]), 1e-9 * std::exp(-logprob));
+    double sum = 0;
+    for (double term : scores[i].at("token_logprobs")) sum += term;
+    EXPECT_NEAR(sum, logprob, 1e-9);
+  }
+  // The same numbers from stdin, one sentence at a time, and without --per-token.
+  const Args args = {"score", model(), "-", "--batch-size", "1", "--threads", "1"};
+  Result one = collect(spawn_recur(args, dir_ / "stdin-run", dir_ / "lines.txt"), dir_ / "stdin-run");
+  ASSERT_TRUE(one.ok()) << one;
+  std::istringstream one_lines(one.out);
+  std::size_t i = 0;
+  for (std::string line; std::getline(one_lines, line); ++i) {
+    const json j = json::parse(line);
+    EXPECT_FALSE(j.contains("token_logprobs"));
+    EXPECT_NEAR(j.at("logprob").get<double>(), scores[i].at("logprob").get<double>(),
+                1e-5 * std::abs(scores[i].at("logprob").get<double>()));
+  }
+  EXPECT_EQ(i, 4u);
+}
+
+TEST_F(CliWords, ScoreBadInputIsAOneLineError) {
+  write_bytes(dir_ / "bad.txt", "the cat .\nthe \xFF dog .\n");
+  expect_error_line(recur({"score", model(), (dir_ / "bad.txt").string()}),
+                    {"bad.txt: line 2", "invalid UTF-8", "byte offset 4"});
+  expect_error_line(recur({"score", (dir_ / "missing.safetensors").string(), (root_ / "valid.txt").string()}),
+                    {"missing.safetensors"});
+  write_bytes(dir_ / "corrupt.safetensors", read_bytes(model()).substr(0, 100));
+  expect_error_line(recur({"score", (dir_ / "corrupt.safetensors").string(), (root_ / "valid.txt").string()}),
+                    {"corrupt.safetensors"});
+  // A char model trained on text without line breaks cannot score lines.
+  write_bytes(dir_ / "one-line.txt", std::string(400, 'a') + std::string(400, 'b'));
+  Result trained = recur({"train", (dir_ / "one-line.txt").string(), "--out", (dir_ / "chars").string(), "--hidden",
+                          "8", "--embed", "4", "--batch-size", "2", "--seq-length", "8", "--max-steps", "1",
+                          "--threads", "1"});
+  ASSERT_TRUE(trained.ok()) << trained;
+  expect_error_line(recur({"score", (dir_ / "chars" / "best.safetensors").string(), (root_ / "valid.txt").string()}),
+                    {"best.safetensors", "no line break in its vocabulary"});
+}
+
 TEST_F(CliWords, InfoNamesTheTokensAndSpecials) {
   Result r = recur({"info", model()});
   ASSERT_TRUE(r.ok()) << r;

@@ -311,6 +311,46 @@ TEST(LanguageModel, NllIsTheSumOfCrossEntropiesAndIndependentOfChunk) {
   }
 }
 
+TEST(LanguageModel, SequenceLogprobsAreEachSequencesAloneWhateverTheBatch) {
+  for (const nn::LanguageModelConfig& config :
+       {small_config("lstm"), nn::LanguageModelConfig{.cell = "gru", .layers = 1, .hidden = 16, .embed = 4,
+                                                      .vocab_size = kVocab, .adaptive_softmax = {2, 4}}}) {
+    SCOPED_TRACE(describe(config));
+    manual_seed(5);
+    nn::LanguageModel model(config);
+    model.train();
+    // Lengths 0 to 11, in no order; token 1 is the start token.
+    std::vector<std::vector<std::int32_t>> sequences;
+    Generator gen(9);
+    for (int length : {3, 0, 11, 1, 7, 7, 2, 5}) {
+      std::vector<std::int32_t> s;
+      for (int i = 0; i < length; ++i) s.push_back(static_cast<std::int32_t>(gen.next_u32() % kVocab));
+      sequences.push_back(s);
+    }
+    std::vector<std::vector<double>> per_token;
+    const std::vector<double> batched = model.sequence_logprobs(sequences, 1, 64, &per_token);
+    EXPECT_TRUE(model.is_training());  // the caller's mode is back
+    for (std::size_t i = 0; i < sequences.size(); ++i) {
+      SCOPED_TRACE(i);
+      // Alone: the stream [start, s...] from a zero state, as nll computes it.
+      std::vector<std::int32_t> stream = {1};
+      stream.insert(stream.end(), sequences[i].begin(), sequences[i].end());
+      EXPECT_NEAR(batched[i], -model.nll(stream), 1e-4);
+      ASSERT_EQ(per_token[i].size(), sequences[i].size());
+      double sum = 0;
+      for (double term : per_token[i]) sum += term;
+      EXPECT_NEAR(sum, batched[i], 1e-9);
+    }
+    EXPECT_EQ(batched[1], 0.0);  // the empty sequence
+    for (std::int64_t batch : {1, 3}) {
+      const std::vector<double> other = model.sequence_logprobs(sequences, 1, batch);
+      for (std::size_t i = 0; i < sequences.size(); ++i) EXPECT_NEAR(other[i], batched[i], 1e-5 * std::abs(batched[i]));
+    }
+    expect_error([&] { model.sequence_logprobs(sequences, kVocab); }, {"start token", "outside the vocabulary"});
+    expect_error([&] { model.sequence_logprobs(sequences, 1, 0); }, {"batch", "got 0"});
+  }
+}
+
 TEST(LanguageModel, NllIgnoresDropoutAndGradMode) {
   nn::LanguageModelConfig config = small_config("lstm");
   config.dropout = 0.5;

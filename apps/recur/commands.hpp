@@ -13,6 +13,7 @@ namespace recur::cli {
 void add_train_command(CLI::App& app);
 void add_sample_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
+void add_score_command(CLI::App& app);
 void add_info_command(CLI::App& app);
 
 // --threads, the same for every command: applied once the command's options are parsed,

@@ -24,10 +24,11 @@ void print_version() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"recur: character-level recurrent language models (char-rnn, done better).\n"
+  CLI::App app{"recur: recurrent language models over characters or words (char-rnn, done better).\n"
                "  recur train [TEXT]        train on a UTF-8 text (default: the bundled tinyshakespeare)\n"
                "  recur sample MODEL        generate text\n"
-               "  recur eval MODEL TEXT     negative log-likelihood, bits per character, perplexity\n"
+               "  recur eval MODEL TEXT     negative log-likelihood, bits per token, perplexity\n"
+               "  recur score MODEL [FILE]  the log-probability of each line as a sentence\n"
                "  recur info MODEL          what a model file holds",
                "recur"};
   app.require_subcommand(1);
@@ -40,6 +41,7 @@ int main(int argc, char** argv) {
   recur::cli::add_train_command(app);
   recur::cli::add_sample_command(app);
   recur::cli::add_eval_command(app);
+  recur::cli::add_score_command(app);
   recur::cli::add_info_command(app);
   // CLI11 answers a missing or misspelt command with "A subcommand is required".
   std::string commands;

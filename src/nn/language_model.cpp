@@ -111,14 +111,21 @@ Tensor LanguageModel::loss(const Tensor& features, const Tensor& targets, Reduct
 
 Tensor LanguageModel::forward(const Tensor& inputs) { return forward(inputs, State{}).logits; }
 
+namespace {
+
+// Evaluation mode for a scope; the caller's mode back on every exit, an error included.
+struct EvalScope {
+  explicit EvalScope(Module& m) : module(m), training(m.is_training()) { module.eval(); }
+  ~EvalScope() { module.train(training); }
+  Module& module;
+  const bool training;
+};
+
+}  // namespace
+
 double LanguageModel::nll(std::span<const std::int32_t> tokens, std::int64_t chunk) {
   RECUR_CHECK(chunk >= 1, "LanguageModel::nll: chunk must be at least 1, got " << chunk);
-  struct RestoreMode {  // the caller's mode back on every exit, an error included
-    Module& module;
-    const bool training;
-    ~RestoreMode() { module.train(training); }
-  } restore{*this, is_training()};
-  eval();
+  EvalScope eval_scope(*this);
   NoGradGuard no_grad;
   // The sum stays on the model's device, in float64 (each chunk's loss widened, then added:
   // the same operations a host sum would do), and is read once at the end.
@@ -136,6 +143,69 @@ double LanguageModel::nll(std::span<const std::int32_t> tokens, std::int64_t chu
     state = out.state;
   }
   return total.item();
+}
+
+std::vector<double> LanguageModel::sequence_logprobs(std::span<const std::vector<std::int32_t>> sequences,
+                                                     std::int64_t start, std::int64_t batch,
+                                                     std::vector<std::vector<double>>* per_token) {
+  RECUR_CHECK(batch >= 1, "LanguageModel::sequence_logprobs: batch must be at least 1, got " << batch);
+  RECUR_CHECK(start >= 0 && start < config.vocab_size, "LanguageModel::sequence_logprobs: start token "
+                                                           << start << " is outside the vocabulary [0, "
+                                                           << config.vocab_size << ")");
+  EvalScope eval_scope(*this);
+  NoGradGuard no_grad;
+  const auto count = static_cast<std::int64_t>(sequences.size());
+  std::vector<double> logprobs(sequences.size(), 0.0);
+  if (per_token) per_token->assign(sequences.size(), {});
+  // Longest first, so a batch pads little; equal lengths keep their order.
+  std::vector<std::int64_t> order(sequences.size());
+  for (std::int64_t i = 0; i < count; ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](std::int64_t a, std::int64_t b) { return sequences[a].size() > sequences[b].size(); });
+  const Device device = this->device();
+  for (std::int64_t first = 0; first < count; first += batch) {
+    const std::int64_t rows = std::min(batch, count - first);
+    const auto steps = static_cast<std::int64_t>(sequences[order[first]].size());
+    if (steps == 0) break;  // the rest are empty too: log p = 0
+    // Step t feeds token t - 1 (the start token at t = 0) and predicts token t; a sequence
+    // that has ended is padded with the start token, which the causal recurrence keeps from
+    // touching its real positions. The head then sees the real positions only.
+    std::vector<std::int64_t> inputs(static_cast<std::size_t>(steps * rows), start);
+    std::vector<std::int64_t> positions, targets;  // of the real tokens, in (step, row) order
+    for (std::int64_t t = 0; t < steps; ++t)
+      for (std::int64_t r = 0; r < rows; ++r) {
+        const std::vector<std::int32_t>& s = sequences[order[first + r]];
+        if (t >= static_cast<std::int64_t>(s.size())) continue;
+        positions.push_back(t * rows + r);
+        targets.push_back(s[t]);
+        if (t + 1 < steps) inputs[(t + 1) * rows + r] = s[t];
+      }
+    const Tensor features_2d =
+        reshape(features(from_vector(inputs, {steps, rows}, device), {}).logits, {steps * rows, config.hidden});
+    // The head a slice of positions at a time: a vocabulary of tens of thousands times
+    // thousands of positions would not fit in memory at once.
+    constexpr std::int64_t kSlice = 1024;
+    const auto real = static_cast<std::int64_t>(positions.size());
+    std::vector<double> nll;
+    for (std::int64_t begin = 0; begin < real; begin += kSlice) {
+      const std::int64_t n = std::min(kSlice, real - begin);
+      const Tensor index = from_vector(std::vector<std::int64_t>(positions.begin() + begin, positions.begin() + begin + n),
+                                       {n}, device);
+      const Tensor slice_targets =
+          from_vector(std::vector<std::int64_t>(targets.begin() + begin, targets.begin() + begin + n), {n}, device);
+      const std::vector<double> part =
+          to_dtype(loss(index_select(features_2d, 0, index), slice_targets, Reduction::None), DType::Float64)
+              .to_vector<double>();
+      nll.insert(nll.end(), part.begin(), part.end());
+    }
+    // Back to the sequences: position k is (step, row) positions[k].
+    for (std::int64_t k = 0; k < real; ++k) {
+      const std::int64_t index = order[first + positions[k] % rows];
+      logprobs[index] -= nll[k];
+      if (per_token) (*per_token)[index].push_back(-nll[k]);
+    }
+  }
+  return logprobs;
 }
 
 // ---------------------------------------------------------------- sampling

@@ -88,6 +88,17 @@ class LanguageModel : public Module {
   // every token in [0, vocab_size) (checked) and chunk >= 1.
   double nll(std::span<const std::int32_t> tokens, std::int64_t chunk = 512);
 
+  // The log-probability of each sequence on its own, as a sentence: for s, the sum over i of
+  // ln p(s[i] | start, s[0..i)), from a zero state first fed the token `start` (a word
+  // model's <eos>, a char model's line break); an empty sequence has 0. With `per_token`,
+  // also each term. In evaluation mode and without autograd; the sequences run `batch` at a
+  // time, longest first, padded, so that scoring many sentences is fast, and each result is
+  // the sequence's alone (up to float rounding, whatever its batch-mates). Requires every
+  // token and `start` in [0, vocab_size) (checked) and batch >= 1.
+  std::vector<double> sequence_logprobs(std::span<const std::vector<std::int32_t>> sequences, std::int64_t start,
+                                        std::int64_t batch = 64,
+                                        std::vector<std::vector<double>>* per_token = nullptr);
+
   const LanguageModelConfig config;
   const RnnCell cell;
   std::shared_ptr<Embedding> embed;  // null with one-hot input
