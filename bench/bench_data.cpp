@@ -1,7 +1,8 @@
 // The data layer's costs: one epoch of the mini-batch loader over Fashion-MNIST-sized
 // tensors (60000 x [1, 28, 28] float32, batch 64, shuffled), and loading Fashion-MNIST's
 // training split from its gzip files (skipped when it is not installed), and reading a
-// training text: UTF-8 decoding, counting and encoding 64 MB (data::encode_text).
+// training text: UTF-8 decoding, counting and encoding 64 MB (data::encode_text) as
+// characters and as words (issue 12: "in the tens of MB/s, as char mode does").
 //
 //   build/bench/bench_data
 #include <benchmark/benchmark.h>
@@ -42,18 +43,22 @@ BENCHMARK(BM_LoadFashionMnistTrain)->Unit(benchmark::kMillisecond);
 
 // 64 MB of tinyshakespeare repeated, every fourth copy with a line of Tang poetry, so the
 // multi-byte paths and a vocabulary beyond ASCII are part of it.
+// Arg 0: characters; 1: words; 2: lowercased words.
 void BM_EncodeText(benchmark::State& state) {
   const std::string shakespeare = recur::io::read_file(RECUR_SOURCE_DIR "/data/tinyshakespeare.txt");
   const std::string poem = "\n\u5e8a\u524d\u660e\u6708\u5149\uff0c\u7591\u662f\u5730\u4e0a\u971c\u3002\n";
   std::string text;
   for (int copy = 0; text.size() < (std::size_t{64} << 20); ++copy) text += copy % 4 == 0 ? shakespeare + poem : shakespeare;
+  const recur::data::TokenOptions options{
+      .mode = state.range(0) == 0 ? recur::data::TokenMode::Char : recur::data::TokenMode::Word,
+      .lowercase = state.range(0) == 2};
   for (auto _ : state) {
-    recur::data::EncodedText encoded = recur::data::encode_text(text, "bench");
+    recur::data::EncodedText encoded = recur::data::encode_text(text, "bench", options);
     benchmark::DoNotOptimize(encoded.tokens.data());
   }
   state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(text.size()));
 }
-BENCHMARK(BM_EncodeText)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_EncodeText)->Arg(0)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond);
 
 // Strict UTF-8 decoding alone, of the bundled 1.1 MB text (all ASCII: the eight-byte path).
 void BM_DecodeUtf8(benchmark::State& state) {
