@@ -308,6 +308,36 @@ TEST_F(CliWords, AdaptiveSoftmaxTrainsEvaluatesAndSamples) {
   ASSERT_TRUE(eval.ok()) << eval;
 }
 
+TEST_F(CliWords, ResumedRunContinuesExactly) {
+  // 20 steps then --resume to 40 (the original command repeated) give the 40-step run's
+  // metrics and weights: the word defaults, the vocabulary and the files come back from the
+  // checkpoint.
+  const Args flags = {"--val", (root_ / "valid.txt").string(), "--eval-every", "10", "--seed", "3"};
+  Result whole = recur(train_into(dir_ / "whole", flags + Args{"--max-steps", "40"}));
+  ASSERT_TRUE(whole.ok()) << whole;
+  Result first = recur(train_into(dir_ / "split", flags + Args{"--max-steps", "20"}));
+  ASSERT_TRUE(first.ok()) << first;
+  Result resumed = recur(train_into(dir_ / "split", flags + Args{"--max-steps", "40", "--resume"}));
+  ASSERT_TRUE(resumed.ok()) << resumed;
+  auto losses = [](const fs::path& path) {
+    std::vector<double> values;
+    std::ifstream in(path);
+    for (std::string line; std::getline(in, line);) {
+      const json j = json::parse(line);
+      values.push_back(j.at("train_loss"));
+      values.push_back(j.at("val_loss"));
+    }
+    return values;
+  };
+  EXPECT_EQ(losses(dir_ / "whole" / "metrics.jsonl").size(), 8u);
+  EXPECT_EQ(losses(dir_ / "whole" / "metrics.jsonl"), losses(dir_ / "split" / "metrics.jsonl"));
+  const TensorMap a = io::load_safetensors((dir_ / "whole" / "best.safetensors").string()).tensors;
+  const TensorMap b = io::load_safetensors((dir_ / "split" / "best.safetensors").string()).tensors;
+  ASSERT_EQ(a.size(), b.size());
+  for (const auto& [name, tensor] : a)
+    EXPECT_EQ(std::memcmp(tensor.raw_data(), b.at(name).raw_data(), tensor.numel() * 4), 0) << name;
+}
+
 TEST_F(CliWords, ExplicitFilesWorkForCharModelsToo) {
   const fs::path out = dir_ / "chars";
   Result r = recur({"train", (root_ / "train.txt").string(), "--val", (root_ / "valid.txt").string(), "--out",
