@@ -363,6 +363,26 @@ def sample(o):
                       "torch": torch.__version__}), flush=True)
 
 
+def add_trainer_args(t):
+    """The flags of recur's trainer (optimizer, schedule, clipping, budget, seed) with its defaults,
+    for the train subcommand of every replica."""
+    t.add_argument("--optimizer", default="adam", choices=["adam", "adamw", "sgd", "momentum", "adagrad", "rmsprop"])
+    t.add_argument("--lr", type=float, default=2e-3)
+    t.add_argument("--momentum", type=float, default=0.9)
+    t.add_argument("--weight-decay", type=float, default=0.0)
+    t.add_argument("--lr-decay", type=float, default=1.0)
+    t.add_argument("--lr-decay-after", type=int, default=10)
+    t.add_argument("--lr-schedule", default="constant", choices=["constant", "cosine", "linear"])
+    t.add_argument("--warmup", type=int, default=0)
+    t.add_argument("--clip", type=float, default=5.0)
+    t.add_argument("--clip-value", type=float, default=0.0)
+    t.add_argument("--max-steps", type=int, default=0)
+    t.add_argument("--max-epochs", type=int, default=0)
+    t.add_argument("--eval-every", type=int, default=500)
+    t.add_argument("--seed", type=int, default=1, help="torch's seed (initial weights without --init, dropout)")
+    t.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (default: torch's own)")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -380,21 +400,7 @@ def main():
     t.add_argument("--test-fraction", type=float, default=0.05)
     t.add_argument("--batch-size", type=int, default=32)
     t.add_argument("--seq-length", type=int, default=64)
-    t.add_argument("--optimizer", default="adam", choices=["adam", "adamw", "sgd", "momentum", "adagrad", "rmsprop"])
-    t.add_argument("--lr", type=float, default=2e-3)
-    t.add_argument("--momentum", type=float, default=0.9)
-    t.add_argument("--weight-decay", type=float, default=0.0)
-    t.add_argument("--lr-decay", type=float, default=1.0)
-    t.add_argument("--lr-decay-after", type=int, default=10)
-    t.add_argument("--lr-schedule", default="constant", choices=["constant", "cosine", "linear"])
-    t.add_argument("--warmup", type=int, default=0)
-    t.add_argument("--clip", type=float, default=5.0)
-    t.add_argument("--clip-value", type=float, default=0.0)
-    t.add_argument("--max-steps", type=int, default=0)
-    t.add_argument("--max-epochs", type=int, default=0)
-    t.add_argument("--eval-every", type=int, default=500)
-    t.add_argument("--seed", type=int, default=1, help="torch's seed (initial weights without --init, dropout)")
-    t.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (default: torch's own)")
+    add_trainer_args(t)
     s = commands.add_parser("sample", help="generate as a PyTorch sampler would, timed")
     s.add_argument("model", metavar="MODEL", help="a recur model file or checkpoint")
     s.add_argument("--length", type=int, default=1000)

@@ -82,8 +82,8 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from char_torch import (CharBatches, detach, learning_rate, make_optimizer, read_safetensors,  # noqa: E402
-                        split_tokens)
+from char_torch import (CharBatches, add_trainer_args, detach, learning_rate, make_optimizer,  # noqa: E402
+                        read_safetensors, split_tokens)
 
 DEFAULT_TEXT = os.path.normpath(os.path.join(HERE, "..", "data", "brown", "train.txt"))
 UNKNOWN, END = "<unk>", "<eos>"
@@ -462,21 +462,7 @@ def main():
     t.add_argument("--test-fraction", type=float, default=0.05)
     t.add_argument("--batch-size", type=int, default=32)
     t.add_argument("--seq-length", type=int, default=35)
-    t.add_argument("--optimizer", default="adam", choices=["adam", "adamw", "sgd", "momentum", "adagrad", "rmsprop"])
-    t.add_argument("--lr", type=float, default=2e-3)
-    t.add_argument("--momentum", type=float, default=0.9)
-    t.add_argument("--weight-decay", type=float, default=0.0)
-    t.add_argument("--lr-decay", type=float, default=1.0)
-    t.add_argument("--lr-decay-after", type=int, default=10)
-    t.add_argument("--lr-schedule", default="constant", choices=["constant", "cosine", "linear"])
-    t.add_argument("--warmup", type=int, default=0)
-    t.add_argument("--clip", type=float, default=5.0)
-    t.add_argument("--clip-value", type=float, default=0.0)
-    t.add_argument("--max-steps", type=int, default=0)
-    t.add_argument("--max-epochs", type=int, default=0)
-    t.add_argument("--eval-every", type=int, default=500)
-    t.add_argument("--seed", type=int, default=1, help="torch's seed (initial weights without --init, dropout)")
-    t.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (default: torch's own)")
+    add_trainer_args(t)
     e = commands.add_parser("eval", help="whole-stream NLL, as `recur eval --json`")
     e.add_argument("model", metavar="MODEL")
     e.add_argument("text", metavar="TEXT")
