@@ -2,6 +2,7 @@
 // Module::to(Device) move tensors, host reads are explicit, the recurrent cell table. A build
 // without CUDA names the device it lacks wherever one is asked for. (The CUDA side of these
 // seams is exercised by the backend harness on a GPU.)
+#include <cstdint>
 #include <memory>
 #include <sstream>
 
@@ -152,6 +153,39 @@ TEST(Device, BatchNormCountsBatchesOnItsDevice) {
   bn->forward(normal({4, 2}));
   EXPECT_EQ(bn->num_batches_tracked.item(), 2);
   EXPECT_EQ(bn->num_batches_tracked.dtype(), DType::Int64);
+}
+
+// The CPU allocator keeps large freed blocks and hands one back to a request of a similar
+// size (at least the request, at most about twice it); small blocks and far larger
+// requests get memory of their own. Every block is 64-byte aligned.
+TEST(CpuAllocator, ReusesLargeBlocksOfSimilarSize) {
+  Allocator& cpu = allocator_for(Device::cpu());
+  const std::size_t mb = std::size_t(1) << 20;
+  void* first = cpu.allocate(3 * mb);
+  ASSERT_NE(first, nullptr);
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(first) % 64, 0u);
+  static_cast<char*>(first)[3 * mb - 1] = 1;  // the whole request is usable
+  cpu.deallocate(first, 3 * mb);
+
+  void* smaller = cpu.allocate(2 * mb + 12345);  // fits in the freed block: reused
+  EXPECT_EQ(smaller, first);
+  static_cast<char*>(smaller)[2 * mb + 12344] = 1;
+  void* larger = cpu.allocate(3 * mb);  // the cached block is in use: a new one
+  EXPECT_NE(larger, first);
+  cpu.deallocate(smaller, 2 * mb + 12345);  // released at its own request size
+
+  void* much_smaller = cpu.allocate(mb);  // the 3 MB block is more than twice 1 MB
+  EXPECT_NE(much_smaller, first);
+  void* again = cpu.allocate(3 * mb);  // the first block, back at its full capacity
+  EXPECT_EQ(again, first);
+  static_cast<char*>(again)[3 * mb - 1] = 2;
+  for (auto [block, size] : {std::pair{larger, 3 * mb}, {much_smaller, mb}, {again, 3 * mb}})
+    cpu.deallocate(block, size);
+
+  void* small = cpu.allocate(100);
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(small) % 64, 0u);
+  cpu.deallocate(small, 100);
+  EXPECT_EQ(cpu.allocate(0), nullptr);
 }
 
 TEST(RnnCellTable, OneRowPerCell) {
