@@ -59,21 +59,25 @@ void DataLoader::set_position(std::int64_t epoch, std::int64_t batch_index) {
   batch_index_ = batch_index;
 }
 
-Tensor DataLoader::epoch_order(std::int64_t epoch) const {
-  RECUR_CHECK(epoch >= 0, "DataLoader::epoch_order: epoch must be non-negative, got " << epoch);
-  Tensor order = arange(num_samples_);
-  if (!options_.shuffle) return order;
-  std::int64_t* o = order.data<std::int64_t>();
-  std::uint64_t counter = static_cast<std::uint64_t>(epoch) << 32;
+std::vector<std::int64_t> shuffled_order(std::int64_t n, std::uint64_t seed, std::uint64_t first_counter) {
+  std::vector<std::int64_t> order(static_cast<std::size_t>(std::max<std::int64_t>(n, 0)));
+  for (std::int64_t i = 0; i < n; ++i) order[i] = i;
+  std::uint64_t counter = first_counter;
   std::array<std::uint32_t, 4> words{};
-  for (std::int64_t i = num_samples_ - 1, draw = 0; i >= 1; --i, ++draw) {
-    if (draw % 2 == 0) words = philox4x32(options_.seed, counter++);
+  for (std::int64_t i = n - 1, draw = 0; i >= 1; --i, ++draw) {
+    if (draw % 2 == 0) words = philox4x32(seed, counter++);
     std::uint64_t u = static_cast<std::uint64_t>(words[2 * (draw % 2)]) << 32 | words[2 * (draw % 2) + 1];
     // floor(u / 2^64 * (i + 1)), exactly, in 128-bit arithmetic (bias below N / 2^64).
     auto j = static_cast<std::int64_t>((static_cast<unsigned __int128>(u) * static_cast<std::uint64_t>(i + 1)) >> 64);
-    std::swap(o[i], o[j]);
+    std::swap(order[i], order[j]);
   }
   return order;
+}
+
+Tensor DataLoader::epoch_order(std::int64_t epoch) const {
+  RECUR_CHECK(epoch >= 0, "DataLoader::epoch_order: epoch must be non-negative, got " << epoch);
+  if (!options_.shuffle) return arange(num_samples_);
+  return from_vector(shuffled_order(num_samples_, options_.seed, static_cast<std::uint64_t>(epoch) << 32));
 }
 
 bool DataLoader::next(Batch& batch) {

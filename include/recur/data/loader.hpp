@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "recur/core/tensor.hpp"
 
@@ -28,6 +29,12 @@ struct LoaderOptions {
   std::uint64_t seed = 0;        // the shuffle's seed
   bool drop_last = false;        // skip a last batch smaller than batch_size
 };
+
+// 0..n-1 in a random order that is a pure function of (seed, first_counter): a
+// Fisher–Yates shuffle whose i-th swap (i = n-1 down to 1) takes j = floor(u * (i + 1)) for
+// a 64-bit Philox4x32-10 draw u / 2^64 with key `seed`, counters from first_counter up, two
+// draws per counter (words 0,1 then 2,3), so it uses ceil((n-1) / 2) counters.
+std::vector<std::int64_t> shuffled_order(std::int64_t n, std::uint64_t seed, std::uint64_t first_counter);
 
 class DataLoader {
  public:
@@ -53,9 +60,7 @@ class DataLoader {
   void set_position(std::int64_t epoch, std::int64_t batch_index);
 
   // The sample indices of `epoch` in the order it visits them: int64 [N]. Without shuffle,
-  // 0..N-1. With shuffle, a Fisher–Yates shuffle of 0..N-1 whose i-th swap (i = N-1 down
-  // to 1) takes j = floor(u * (i + 1)) for a 64-bit Philox4x32-10 draw u / 2^64: key
-  // `seed`, counters from epoch * 2^32, two draws per counter (words 0,1 then 2,3).
+  // 0..N-1; with shuffle, shuffled_order(N, seed, epoch * 2^32).
   Tensor epoch_order(std::int64_t epoch) const;
 
  private:
