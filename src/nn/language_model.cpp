@@ -13,11 +13,6 @@
 
 namespace recur::nn {
 
-RnnCell parse_cell_name(const std::string& name) {
-  if (const std::optional<RnnCell> cell = rnn_cell_from_key(name)) return *cell;
-  RECUR_FAIL("unknown cell '" << name << "' (expected " << rnn_cell_keys() << ")");
-}
-
 void validate(const LanguageModelConfig& config) {
   parse_cell_name(config.cell);
   RECUR_CHECK(config.layers >= 1, "layers must be at least 1, got " << config.layers);
@@ -43,18 +38,6 @@ void validate(const LanguageModelConfig& config) {
 
 namespace {
 
-std::shared_ptr<RNNBase> make_rnn(const LanguageModelConfig& config, std::int64_t input_size) {
-  RNNOptions options{.num_layers = config.layers, .dropout = config.dropout, .peephole = config.peephole};
-  switch (parse_cell_name(config.cell)) {
-    case RnnCell::Lstm: return std::make_shared<LSTM>(input_size, config.hidden, options);
-    case RnnCell::Gru: return std::make_shared<GRU>(input_size, config.hidden, options);
-    case RnnCell::Mgu: return std::make_shared<MGU>(input_size, config.hidden, options);
-    case RnnCell::RnnRelu: options.nonlinearity = Nonlinearity::Relu; [[fallthrough]];
-    case RnnCell::RnnTanh: return std::make_shared<RNN>(input_size, config.hidden, options);
-  }
-  RECUR_FAIL("unreachable");
-}
-
 LanguageModelConfig validated(const LanguageModelConfig& config) {
   validate(config);
   return config;
@@ -65,7 +48,9 @@ LanguageModelConfig validated(const LanguageModelConfig& config) {
 LanguageModel::LanguageModel(const LanguageModelConfig& config)
     : config(validated(config)), cell(parse_cell_name(config.cell)) {
   if (config.embed > 0) embed = register_module("embed", std::make_shared<Embedding>(config.vocab_size, config.embed));
-  rnn = register_module("rnn", make_rnn(config, config.embed > 0 ? config.embed : config.vocab_size));
+  rnn = register_module("rnn", make_rnn(cell, config.embed > 0 ? config.embed : config.vocab_size, config.hidden,
+                                           {.num_layers = config.layers, .dropout = config.dropout,
+                                            .peephole = config.peephole}));
   if (config.adaptive_softmax.empty())
     head = register_module("head", std::make_shared<Linear>(config.hidden, config.vocab_size));
   else

@@ -3,6 +3,7 @@
 #include "recur/nn/rnn.hpp"
 
 #include <cmath>
+#include <optional>
 #include <sstream>
 
 #include "recur/nn/init.hpp"
@@ -122,6 +123,23 @@ GRU::GRU(std::int64_t input_size, std::int64_t hidden_size, const RNNOptions& op
     : RNNBase(RnnCell::Gru, input_size, hidden_size, options) {}
 MGU::MGU(std::int64_t input_size, std::int64_t hidden_size, const RNNOptions& options)
     : RNNBase(RnnCell::Mgu, input_size, hidden_size, options) {}
+
+RnnCell parse_cell_name(const std::string& name) {
+  if (const std::optional<RnnCell> cell = rnn_cell_from_key(name)) return *cell;
+  RECUR_FAIL("unknown cell '" << name << "' (expected " << rnn_cell_keys() << ")");
+}
+
+std::shared_ptr<RNNBase> make_rnn(RnnCell cell, std::int64_t input_size, std::int64_t hidden_size,
+                                  RNNOptions options) {
+  switch (cell) {
+    case RnnCell::Lstm: return std::make_shared<LSTM>(input_size, hidden_size, options);
+    case RnnCell::Gru: return std::make_shared<GRU>(input_size, hidden_size, options);
+    case RnnCell::Mgu: return std::make_shared<MGU>(input_size, hidden_size, options);
+    case RnnCell::RnnTanh: options.nonlinearity = Nonlinearity::Tanh; break;
+    case RnnCell::RnnRelu: options.nonlinearity = Nonlinearity::Relu; break;
+  }
+  return std::make_shared<RNN>(input_size, hidden_size, options);
+}
 
 // ---- cells
 

@@ -47,9 +47,6 @@ struct LanguageModelConfig {
   std::vector<std::int64_t> adaptive_softmax = {};  // cutoffs of an adaptive softmax head; empty: Linear
 };
 
-// The cell a `--cell` name stands for; throws recur::Error listing the valid names.
-RnnCell parse_cell_name(const std::string& name);
-
 // Throws recur::Error naming the first field out of range: layers, hidden, vocab_size >= 1,
 // embed >= 0, 0 <= dropout < 1, a known cell, peephole only with lstm, tie_weights only with
 // embed == hidden and a Linear head, adaptive_softmax cutoffs increasing in [1, vocab_size).

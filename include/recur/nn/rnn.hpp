@@ -97,6 +97,15 @@ class MGU : public RNNBase {
   MGU(std::int64_t input_size, std::int64_t hidden_size, const RNNOptions& options = {});
 };
 
+// The cell a `--cell` name stands for ("lstm", "gru", "rnn_tanh", "rnn_relu", "mgu");
+// throws recur::Error listing the valid names.
+RnnCell parse_cell_name(const std::string& name);
+
+// The stacked layer of `cell` (RNN with options.nonlinearity set from a rnn_tanh / rnn_relu
+// cell, else LSTM, GRU or MGU), for code that picks the cell at run time (a --cell flag).
+std::shared_ptr<RNNBase> make_rnn(RnnCell cell, std::int64_t input_size, std::int64_t hidden_size,
+                                  RNNOptions options = {});
+
 // ---- Single-step cells (torch.nn.RNNCell, LSTMCell, GRUCell, and MGUCell): parameters
 // weight_ih (G*H, I), weight_hh (G*H, H), bias_ih, bias_hh (G*H) when bias, all
 // U(-1/sqrt(H), 1/sqrt(H)). forward(input (B, I), state (B, H) each, undefined = zeros)
