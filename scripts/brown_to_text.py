@@ -37,17 +37,17 @@ def corpus_files(src_dir):
 
 
 def read_sentences(path):
-    """Yields the sentences of one corpus file, each a list of words without their tags."""
+    """Yields the sentences of one corpus file, each a list of (word, tag) pairs."""
     with open(path, encoding="utf-8") as f:
         for number, line in enumerate(f, 1):
-            words = []
+            pairs = []
             for token in line.split():
                 word, slash, tag = token.rpartition("/")
                 if not slash or not word or not tag:
                     raise ValueError(f"{path}:{number}: '{token}' is not word/tag")
-                words.append(word)
-            if words:
-                yield words
+                pairs.append((word, tag))
+            if pairs:
+                yield pairs
 
 
 def split_sentences(sentences, train_tokens, valid_tokens):
@@ -70,7 +70,8 @@ def split_sentences(sentences, train_tokens, valid_tokens):
 
 def convert(src_dir, out_dir, train_tokens=800_000, valid_tokens=200_000):
     """Writes OUT_DIR/{train,valid,test}.txt; returns {split: (sentences, tokens)}."""
-    sentences = [s for path in corpus_files(src_dir) for s in read_sentences(path)]
+    sentences = [[word for word, _ in pairs]
+                 for path in corpus_files(src_dir) for pairs in read_sentences(path)]
     total = sum(len(s) for s in sentences)
     if total <= train_tokens + valid_tokens:
         raise ValueError(f"{src_dir}: {total} tokens leave nothing for the test split")
