@@ -17,22 +17,26 @@ in PyTorch (bench/word_torch.py), side by side in one invocation on one machine 
                --speed-steps steps, --repeats times at each thread count of --threads; each side
                at its faster thread count. Targets: recur / PyTorch >= 1.3 with the full softmax;
                recur adaptive / recur full >= 2.5.
+  adaptive     the cost of --adaptive-softmax 2000,10000 in quality: recur trains the CLI's word
+               model on TEXT twice with the same flags and seed (dropout 0.3, the default), with a
+               full softmax and with the adaptive one, --adaptive-steps steps, validation on VAL
+               every --adaptive-eval; both validation perplexities at every evaluation and how
+               much worse the adaptive one is (target: at most 3% at equal steps).
   score        sentences/s of `recur score MODEL VAL` (the whole process, minus the median time
                of the same command on an empty file: start-up and model loading) against
                word_torch.py score (length-sorted, padded and packed batches of 64; reading and
                tokenising the file included, loading the model excluded), for the full-softmax
                and the adaptive model the train part saved; each side at its faster thread count
-               (target: recur / PyTorch >= 2). Skipped, saying so, while BUILD/recur has no
-               `score` command.
+               (target: recur / PyTorch >= 2).
   equivalence  `recur eval MODEL VAL --json` against word_torch.py eval, and `recur score MODEL
                VAL` against word_torch.py score line by line, for the quality run's model (full
                softmax) and the train part's adaptive model: token counts equal, every
                log-likelihood within 1e-4 relative; prints PASS or FAIL with the worst relative
-               difference. The score half is skipped while recur has no `score`.
+               difference.
 
     /usr/bin/python3 bench/word_compare.py [--build build] [--text data/brown/train.txt]
-        [--val data/brown/valid.txt] [--parts quality,train,score,equivalence]
-        [--quality-steps 300] [--quality-eval 100] [--speed-steps 40,100] [--repeats 3]
+        [--val data/brown/valid.txt] [--parts quality,adaptive,train,score,equivalence]
+        [--quality-steps 300] [--quality-eval 100] [--adaptive-steps 2000] [--adaptive-eval 500] [--speed-steps 40,100] [--repeats 3]
         [--threads 1,2] [--malloc default|keep] [--max-wait 20] [--keep]
         [-- extra flags for both trainings of `quality`]
 
@@ -47,9 +51,9 @@ gets it; the report says which was used.
 Parts that need a model another part makes (score, equivalence) train one with recur (a few
 steps) when that part is not run. Before each timed run the script waits (up to --max-wait
 seconds) for other processes to use less than a quarter of a core and records the load it
-saw: figures taken on a busy machine are marked. With the defaults it takes about 40 minutes
-on a 2-core machine (quality and equivalence about 15, train and score 13 to 22), most of it
-PyTorch's side.
+saw: figures taken on a busy machine are marked. With the defaults it takes about 55 minutes
+on a 2-core machine (quality and equivalence about 15, adaptive 12, train and score 13 to
+22), most of it PyTorch's side.
 """
 import argparse
 import json
@@ -87,11 +91,6 @@ def torch_train(args, flags, threads, init=None):
     if init:
         command += ["--init", init]
     return last_json(run(command, threads)[0])
-
-
-def recur_has_score(args):
-    result = subprocess.run([args.recur, "score", "--help"], capture_output=True, text=True)
-    return result.returncode == 0
 
 
 def json_lines(output):
@@ -138,6 +137,31 @@ def quality(args, work, models):
         print(f"| {step} | {math.exp(r):.3f} | {math.exp(t):.3f} | {diff:.2e} | {r:.6f} | {t:.6f} |")
     verdict = "within" if worst <= 0.02 else "NOT within"
     print(f"largest relative difference of the perplexities {worst:.2e}: {verdict} the 2% target\n", flush=True)
+
+
+def adaptive_quality(args, work):
+    flags = VOCAB_FLAGS + ["--val", args.val, "--max-steps", str(args.adaptive_steps), "--eval-every",
+                           str(args.adaptive_eval)]
+    threads = max(args.threads)
+    print(f"# adaptive: recur train {os.path.relpath(args.text)} {' '.join(flags)} [{' '.join(HEADS['adaptive'])}] "
+          f"({threads} threads)", flush=True)
+    perplexities = {}
+    for head in HEADS:
+        out = os.path.join(work, f"adaptive_{head}")
+        recur_train(args, out, flags + HEADS[head], threads)
+        with open(os.path.join(out, "metrics.jsonl")) as f:
+            records = [json.loads(line) for line in f]
+        perplexities[head] = {r["step"]: math.exp(r["val_loss"]) for r in records if "val_loss" in r}
+    print("| step | full softmax val perplexity | adaptive val perplexity | adaptive worse by |")
+    print("| ---: | ---: | ---: | ---: |")
+    for step in sorted(perplexities["full"]):
+        full, adaptive = perplexities["full"][step], perplexities["adaptive"].get(step, float("nan"))
+        print(f"| {step} | {full:.2f} | {adaptive:.2f} | {100 * (adaptive / full - 1):+.2f}% |")
+    last = max(perplexities["full"])
+    worse = perplexities["adaptive"].get(last, float("nan")) / perplexities["full"][last] - 1
+    verdict = "within" if worse <= 0.03 else "NOT within"
+    print(f"at step {last} the adaptive softmax is {100 * worse:+.2f}% in perplexity: {verdict} the 3% target\n",
+          flush=True)
 
 
 def speed_flags(args, head):
@@ -227,7 +251,7 @@ def score_speed(args, work, results, models):
     results["score_lines"] = lines
 
 
-def equivalence(args, work, models, with_score):
+def equivalence(args, work, models):
     threads = max(args.threads)
     verdicts = []
     for head in HEADS:
@@ -253,9 +277,6 @@ def equivalence(args, work, models, with_score):
         verdicts.append(ok)
         print(f"eval ({head}): {'PASS' if ok else 'FAIL'}: worst relative difference {worst:.2e} "
               f"(tolerance {TOLERANCE:g}){'' if counts_equal else '; the token counts differ'}\n", flush=True)
-        if not with_score:
-            print(f"score ({head}): SKIPPED: {args.recur} has no `score` command yet\n", flush=True)
-            continue
         recur_lines = json_lines(run([args.recur, "score", model, args.val, "--per-token", "--threads",
                                       str(threads)], threads)[0])
         torch_lines = json_lines(run([sys.executable, TORCH_SCRIPT, "score", model, args.val, "--per-token",
@@ -339,9 +360,11 @@ def main():
     parser.add_argument("--build", default=os.path.join(HERE, "..", "build"))
     parser.add_argument("--text", default=os.path.join(DATA, "train.txt"))
     parser.add_argument("--val", default=os.path.join(DATA, "valid.txt"))
-    parser.add_argument("--parts", default="quality,train,score,equivalence")
+    parser.add_argument("--parts", default="quality,adaptive,train,score,equivalence")
     parser.add_argument("--quality-steps", type=int, default=300)
     parser.add_argument("--quality-eval", type=int, default=100)
+    parser.add_argument("--adaptive-steps", type=int, default=2000)
+    parser.add_argument("--adaptive-eval", type=int, default=500)
     parser.add_argument("--speed-steps", default="40,100", help="training steps per speed run: full,adaptive")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", default="1,2")
@@ -355,7 +378,7 @@ def main():
     steps = [int(s) for s in args.speed_steps.split(",")]
     args.speed_steps = dict(zip(HEADS, steps if len(steps) == 2 else steps * 2))
     parts = args.parts.split(",")
-    unknown = set(parts) - {"quality", "train", "score", "equivalence"}
+    unknown = set(parts) - {"quality", "adaptive", "train", "score", "equivalence"}
     if unknown:
         parser.error(f"--parts: unknown part(s) {', '.join(sorted(unknown))}")
     args.recur = os.path.join(args.build, "recur")
@@ -367,11 +390,6 @@ def main():
     if args.malloc == "keep":
         os.environ.update(KEEP_MALLOC)  # inherited by every command of both sides
     args.own_load = 0.0  # wait_until_quiet's: no busy loops of our own
-    with_score = recur_has_score(args)
-    if "score" in parts and not with_score:
-        print(f"# score: SKIPPED: {args.recur} has no `score` command yet (recur score MODEL FILE); rebuild recur "
-              "once it has one", flush=True)
-        parts.remove("score")
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, lambda signum, frame: sys.exit(128 + signum))
 
@@ -382,13 +400,15 @@ def main():
     try:
         if "quality" in parts:
             quality(args, work, models)
+        if "adaptive" in parts:
+            adaptive_quality(args, work)
         others_at_start = wait_until_quiet(args)
         if "train" in parts:
             train_speed(args, work, results, models)
         if "score" in parts:
             score_speed(args, work, results, models)
         if "equivalence" in parts:
-            passed = equivalence(args, work, models, with_score)
+            passed = equivalence(args, work, models)
     finally:
         if args.keep:
             print(f"runs kept in {work}")
