@@ -1,0 +1,40 @@
+// Evaluation measures of classifiers: accuracy, per-class precision / recall / F1, their
+// macro average, and the confusion matrix, as scikit-learn's classification_report and
+// confusion_matrix define them; and a plain-text table of them for people.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace recur::train {
+
+struct ClassScores {
+  double precision = 0, recall = 0, f1 = 0;
+  std::int64_t support = 0;  // examples whose true label is this class
+};
+
+struct ClassificationReport {
+  std::int64_t examples = 0;
+  double accuracy = 0;
+  // The unweighted mean of the classes' F1 over the classes that occur (as true or as
+  // predicted labels): a class seen in neither says nothing about the classifier.
+  double macro_f1 = 0;
+  std::vector<ClassScores> per_class;              // [C]
+  std::vector<std::vector<std::int64_t>> confusion;  // [C][C]: row = true label, column = predicted
+};
+
+// The report of `predicted` against `truth` (one label in [0, num_labels) each, equal
+// lengths; checked). A precision or recall with a zero denominator is 0, and so is the F1
+// of a class with precision + recall = 0 (scikit-learn's zero_division=0). No examples:
+// everything 0.
+ClassificationReport classification_report(std::span<const std::int32_t> truth, std::span<const std::int32_t> predicted,
+                                           std::int64_t num_labels);
+
+// The report as text lines: a table of precision, recall, F1 and support per label name
+// (names[c] for class c; requires names.size() == num_labels), the accuracy and macro-F1,
+// then the confusion matrix with the true labels down and the predicted across.
+std::vector<std::string> format_report(const ClassificationReport& report, std::span<const std::string> names);
+
+}  // namespace recur::train

@@ -1,0 +1,95 @@
+// Classification measures (accuracy, per-class precision / recall / F1, macro-F1, confusion).
+
+#include "recur/train/metrics.hpp"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "recur/core/error.hpp"
+
+namespace recur::train {
+
+namespace {
+double ratio(double a, double b) { return b > 0 ? a / b : 0.0; }
+}  // namespace
+
+// With n[t][p] the confusion counts: precision_c = n[c][c] / sum_t n[t][c], recall_c =
+// n[c][c] / sum_p n[c][p], F1_c = 2 P R / (P + R); accuracy = sum_c n[c][c] / N.
+ClassificationReport classification_report(std::span<const std::int32_t> truth, std::span<const std::int32_t> predicted,
+                                           std::int64_t num_labels) {
+  RECUR_CHECK(truth.size() == predicted.size(), "classification_report: " << truth.size() << " true labels but "
+                                                                          << predicted.size() << " predictions");
+  RECUR_CHECK(num_labels >= 1, "classification_report: num_labels must be at least 1, got " << num_labels);
+  const auto C = static_cast<std::size_t>(num_labels);
+  ClassificationReport r;
+  r.examples = static_cast<std::int64_t>(truth.size());
+  r.confusion.assign(C, std::vector<std::int64_t>(C, 0));
+  for (std::size_t i = 0; i < truth.size(); ++i) {
+    RECUR_CHECK(truth[i] >= 0 && truth[i] < num_labels && predicted[i] >= 0 && predicted[i] < num_labels,
+                "classification_report: example " << i << " has label " << truth[i] << " and prediction "
+                                                  << predicted[i] << ", outside [0, " << num_labels << ")");
+    ++r.confusion[truth[i]][predicted[i]];
+  }
+  std::int64_t correct = 0, classes_seen = 0;
+  double f1_sum = 0;
+  r.per_class.resize(C);
+  for (std::size_t c = 0; c < C; ++c) {
+    std::int64_t as_truth = 0, as_prediction = 0;
+    for (std::size_t k = 0; k < C; ++k) as_truth += r.confusion[c][k], as_prediction += r.confusion[k][c];
+    const auto hits = static_cast<double>(r.confusion[c][c]);
+    ClassScores& s = r.per_class[c];
+    s.support = as_truth;
+    s.precision = ratio(hits, static_cast<double>(as_prediction));
+    s.recall = ratio(hits, static_cast<double>(as_truth));
+    s.f1 = ratio(2 * s.precision * s.recall, s.precision + s.recall);
+    correct += r.confusion[c][c];
+    if (as_truth + as_prediction > 0) f1_sum += s.f1, ++classes_seen;
+  }
+  r.accuracy = ratio(static_cast<double>(correct), static_cast<double>(r.examples));
+  r.macro_f1 = ratio(f1_sum, static_cast<double>(classes_seen));
+  return r;
+}
+
+std::vector<std::string> format_report(const ClassificationReport& report, std::span<const std::string> names) {
+  RECUR_CHECK(names.size() == report.per_class.size(),
+              "format_report: " << names.size() << " names for " << report.per_class.size() << " classes");
+  int width = 9;  // "precision"
+  for (const std::string& name : names) width = std::max(width, static_cast<int>(name.size()));
+  std::vector<std::string> lines;
+  char line[512];
+  std::snprintf(line, sizeof line, "%*s  precision  recall     f1  support", width, "");
+  lines.push_back(line);
+  for (std::size_t c = 0; c < names.size(); ++c) {
+    const ClassScores& s = report.per_class[c];
+    std::snprintf(line, sizeof line, "%*s  %9.4f  %6.4f  %.4f  %7lld", width, names[c].c_str(), s.precision, s.recall,
+                  s.f1, static_cast<long long>(s.support));
+    lines.push_back(line);
+  }
+  std::snprintf(line, sizeof line, "accuracy %.4f, macro-F1 %.4f over %lld examples", report.accuracy,
+                report.macro_f1, static_cast<long long>(report.examples));
+  lines.push_back(line);
+  // The confusion matrix: a column per predicted label, as wide as its name or its counts.
+  std::snprintf(line, sizeof line, "%*s  predicted:", width, "");
+  std::string header = line;
+  std::vector<int> columns;
+  for (std::size_t c = 0; c < names.size(); ++c) {
+    std::int64_t largest = 0;
+    for (const auto& row : report.confusion) largest = std::max(largest, row[c]);
+    columns.push_back(std::max(static_cast<int>(names[c].size()), static_cast<int>(std::to_string(largest).size())));
+    std::snprintf(line, sizeof line, " %*s", columns.back(), names[c].c_str());
+    header += line;
+  }
+  lines.push_back(header);
+  for (std::size_t t = 0; t < names.size(); ++t) {
+    std::snprintf(line, sizeof line, "%*s  %10s", width, names[t].c_str(), t == 0 ? "true:" : "");
+    std::string row = line;
+    for (std::size_t c = 0; c < names.size(); ++c) {
+      std::snprintf(line, sizeof line, " %*lld", columns[c], static_cast<long long>(report.confusion[t][c]));
+      row += line;
+    }
+    lines.push_back(row);
+  }
+  return lines;
+}
+
+}  // namespace recur::train
