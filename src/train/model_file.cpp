@@ -53,6 +53,18 @@ T field(const nlohmann::json& j, const char* name, const std::string& source, st
   return value.get<T>();
 }
 
+// The metadata entry `key` of `file`, a JSON array of strings.
+std::vector<std::string> string_array(const io::SafetensorsFile& file, const std::string& path, const char* key) {
+  const nlohmann::json items = parse_json(file.metadata.at(key), path, key);
+  RECUR_CHECK(items.is_array(), path << ": metadata " << key << " must be a JSON array of strings");
+  std::vector<std::string> strings;
+  for (const nlohmann::json& item : items) {
+    RECUR_CHECK(item.is_string(), path << ": metadata " << key << " holds a non-string: " << item.dump());
+    strings.push_back(item.get<std::string>());
+  }
+  return strings;
+}
+
 }  // namespace
 
 nn::LanguageModelConfig config_from_json(const std::string& json, const std::string& source) {
@@ -91,56 +103,159 @@ std::map<std::string, std::string> model_metadata(const nn::LanguageModelConfig&
   return {{kConfigKey, config_to_json(config, vocab)}, {kVocabKey, nlohmann::json(vocab.tokens()).dump()}};
 }
 
-LoadedLanguageModel load_language_model(const std::string& path) {
-  io::SafetensorsFile file = io::load_safetensors(path);
-  for (const char* key : {kConfigKey, kVocabKey})
-    RECUR_CHECK(file.metadata.count(key), path << ": not a recur language model (no metadata \"" << key << "\")");
-  nn::LanguageModelConfig config = config_from_json(file.metadata.at(kConfigKey), path);
-  // How text becomes tokens (files written before word models existed are char models).
+namespace {
+
+// The vocabulary of a model file: recur.vocab's tokens in recur.config's token mode
+// ("tokens" and "lowercase"; files without them are char models) and of the config's
+// vocab_size. Errors name `path`.
+data::Vocab read_vocab(const io::SafetensorsFile& file, const std::string& path, std::int64_t vocab_size) {
   const nlohmann::json j = parse_json(file.metadata.at(kConfigKey), path, kConfigKey);
   const std::string mode_name = field<std::string>(j, "tokens", path, std::string("char"));
   RECUR_CHECK(mode_name == "char" || mode_name == "word",
               path << ": " << kConfigKey << " field \"tokens\" must be \"char\" or \"word\", got \"" << mode_name << "\"");
   const data::TokenMode mode = data::parse_token_mode(mode_name);
   const bool lowercase = field<bool>(j, "lowercase", path, false);
-
-  nlohmann::json tokens = parse_json(file.metadata.at(kVocabKey), path, kVocabKey);
-  RECUR_CHECK(tokens.is_array(), path << ": metadata " << kVocabKey << " must be a JSON array of strings");
-  std::vector<std::string> token_strings;
-  for (const nlohmann::json& token : tokens) {
-    RECUR_CHECK(token.is_string(), path << ": metadata " << kVocabKey << " holds a non-string: " << token.dump());
-    token_strings.push_back(token.get<std::string>());
-  }
+  const std::vector<std::string> token_strings = string_array(file, path, kVocabKey);
   data::Vocab vocab;
   try {
     vocab = data::Vocab::from_tokens(token_strings, mode, lowercase);
   } catch (const Error& e) {
     RECUR_FAIL(path << ": " << kVocabKey << ": " << e.what());
   }
-  RECUR_CHECK(vocab.size() == config.vocab_size, path << ": the vocabulary has " << vocab.size()
-                                                     << " tokens but the configuration says vocab_size "
-                                                     << config.vocab_size);
+  RECUR_CHECK(vocab.size() == vocab_size, path << ": the vocabulary has " << vocab.size()
+                                               << " tokens but the configuration says vocab_size " << vocab_size);
+  return vocab;
+}
 
+// The file's tensors without a '/' in their name (a checkpoint's training state has one),
+// as float32, loaded strictly into `model`; errors name `path`.
+void load_weights(nn::Module& model, const io::SafetensorsFile& file, const std::string& path) {
   TensorMap weights;
-  for (auto& [name, tensor] : file.tensors)
+  for (const auto& [name, tensor] : file.tensors)
     if (name.find('/') == std::string::npos) weights[name] = to_dtype(tensor, DType::Float32);
-  auto model = std::make_shared<nn::LanguageModel>(config);
   try {
-    model->load_state_dict(weights);
+    model.load_state_dict(weights);
   } catch (const Error& e) {
     RECUR_FAIL(path << ": " << e.what());
   }
-  model->eval();
+  model.eval();
+}
+
+void save_model_file(const std::string& path, const nn::Module& model, std::map<std::string, std::string> metadata,
+                     const std::map<std::string, std::string>& extra) {
+  metadata.insert(extra.begin(), extra.end());
+  TensorMap tensors = model.state_dict();
+  for (auto& [name, tensor] : tensors) tensor = to_dtype(tensor, DType::Float32);  // the format is float32
+  io::save_safetensors(path, tensors, metadata);
+}
+
+}  // namespace
+
+LoadedLanguageModel load_language_model(const std::string& path) {
+  io::SafetensorsFile file = io::load_safetensors(path);
+  for (const char* key : {kConfigKey, kVocabKey})
+    RECUR_CHECK(file.metadata.count(key), path << ": not a recur language model (no metadata \"" << key << "\")");
+  const std::string task = model_task(file.metadata, path);
+  RECUR_CHECK(task == "lm", path << ": a " << task << " model, not a language model");
+  nn::LanguageModelConfig config = config_from_json(file.metadata.at(kConfigKey), path);
+  data::Vocab vocab = read_vocab(file, path, config.vocab_size);
+  auto model = std::make_shared<nn::LanguageModel>(config);
+  load_weights(*model, file, path);
   return {model, vocab, file.metadata};
 }
 
 void save_language_model(const std::string& path, const nn::LanguageModel& model, const data::Vocab& vocab,
                      const std::map<std::string, std::string>& extra) {
-  std::map<std::string, std::string> metadata = model_metadata(model.config, vocab);
-  metadata.insert(extra.begin(), extra.end());
-  TensorMap tensors = model.state_dict();
-  for (auto& [name, tensor] : tensors) tensor = to_dtype(tensor, DType::Float32);  // the format is float32
-  io::save_safetensors(path, tensors, metadata);
+  save_model_file(path, model, model_metadata(model.config, vocab), extra);
+}
+
+std::string model_task(const std::map<std::string, std::string>& metadata, const std::string& path) {
+  auto config = metadata.find(kConfigKey);
+  if (config == metadata.end()) return "lm";
+  const nlohmann::json j = parse_json(config->second, path, kConfigKey);
+  RECUR_CHECK(j.is_object(), path << ": metadata " << kConfigKey << " must be a JSON object");
+  const std::string task = field<std::string>(j, "task", path, std::string("lm"));
+  RECUR_CHECK(task == "lm" || task == "classify", path << ": " << kConfigKey << " field \"task\" is \"" << task
+                                                       << "\"; this recur knows \"lm\" and \"classify\"");
+  return task;
+}
+
+std::map<std::string, std::string> classifier_metadata(const ClassifierFacts& facts,
+                                                       const nn::SequenceClassifierConfig& config) {
+  RECUR_CHECK(config.vocab_size == facts.vocab.size() && config.num_labels == facts.labels.size(),
+              "classifier_metadata: the configuration's vocab_size " << config.vocab_size << " and num_labels "
+                  << config.num_labels << " differ from the vocabulary's " << facts.vocab.size() << " and the labels' "
+                  << facts.labels.size());
+  nlohmann::ordered_json j;
+  j["task"] = "classify";
+  j["tokens"] = data::token_mode_name(facts.vocab.mode());
+  j["lowercase"] = facts.vocab.lowercase();
+  j["max_length"] = facts.max_length;
+  j["cell"] = config.cell;
+  j["layers"] = config.layers;
+  j["hidden"] = config.hidden;
+  j["embed"] = config.embed;
+  j["vocab_size"] = config.vocab_size;
+  j["num_labels"] = config.num_labels;
+  j["bidirectional"] = config.bidirectional;
+  j["pool"] = nn::pool_name(config.pool);
+  j["dropout"] = config.dropout;
+  std::map<std::string, std::string> meta{{kConfigKey, j.dump()},
+                                          {kVocabKey, nlohmann::json(facts.vocab.tokens()).dump()},
+                                          {kLabelsKey, nlohmann::json(facts.labels.names()).dump()}};
+  if (!facts.label_counts.empty()) meta[kLabelCountsKey] = nlohmann::json(facts.label_counts).dump();
+  return meta;
+}
+
+LoadedClassifier load_classifier(const std::string& path) {
+  io::SafetensorsFile file = io::load_safetensors(path);
+  for (const char* key : {kConfigKey, kVocabKey})
+    RECUR_CHECK(file.metadata.count(key), path << ": not a recur model (no metadata \"" << key << "\")");
+  const std::string task = model_task(file.metadata, path);
+  RECUR_CHECK(task == "classify", path << ": a " << (task == "lm" ? "language" : task) << " model, not a classifier");
+  RECUR_CHECK(file.metadata.count(kLabelsKey), path << ": a classifier without metadata \"" << kLabelsKey << "\"");
+  const nlohmann::json j = parse_json(file.metadata.at(kConfigKey), path, kConfigKey);
+  nn::SequenceClassifierConfig config;
+  config.cell = field<std::string>(j, "cell", path);
+  config.layers = field<std::int64_t>(j, "layers", path);
+  config.hidden = field<std::int64_t>(j, "hidden", path);
+  config.embed = field<std::int64_t>(j, "embed", path);
+  config.vocab_size = field<std::int64_t>(j, "vocab_size", path);
+  config.num_labels = field<std::int64_t>(j, "num_labels", path);
+  config.bidirectional = field<bool>(j, "bidirectional", path);
+  config.dropout = field<double>(j, "dropout", path);
+  LoadedClassifier loaded;
+  try {
+    config.pool = nn::parse_pool(field<std::string>(j, "pool", path));
+    nn::validate(config);
+    loaded.labels = data::Labels::from_names(string_array(file, path, kLabelsKey));
+  } catch (const Error& e) {
+    RECUR_FAIL(path << ": " << e.what());
+  }
+  RECUR_CHECK(loaded.labels.size() == config.num_labels, path << ": " << kLabelsKey << " names "
+                                                              << loaded.labels.size() << " labels but num_labels is "
+                                                              << config.num_labels);
+  loaded.max_length = field<std::int64_t>(j, "max_length", path, std::int64_t{0});
+  RECUR_CHECK(loaded.max_length >= 0, path << ": " << kConfigKey << " field \"max_length\" is negative");
+  loaded.vocab = read_vocab(file, path, config.vocab_size);
+  if (file.metadata.count(kLabelCountsKey)) {
+    const nlohmann::json counts = parse_json(file.metadata.at(kLabelCountsKey), path, kLabelCountsKey);
+    RECUR_CHECK(counts.is_array() && static_cast<std::int64_t>(counts.size()) == config.num_labels,
+                path << ": metadata " << kLabelCountsKey << " must be an array of " << config.num_labels << " counts");
+    for (const nlohmann::json& c : counts) {
+      RECUR_CHECK(c.is_number_integer(), path << ": metadata " << kLabelCountsKey << " holds " << c.dump());
+      loaded.label_counts.push_back(c.get<std::int64_t>());
+    }
+  }
+  loaded.model = std::make_shared<nn::SequenceClassifier>(config);
+  load_weights(*loaded.model, file, path);
+  loaded.metadata = file.metadata;
+  return loaded;
+}
+
+void save_classifier(const std::string& path, const nn::SequenceClassifier& model, const ClassifierFacts& facts,
+                     const std::map<std::string, std::string>& extra) {
+  save_model_file(path, model, classifier_metadata(facts, model.config), extra);
 }
 
 std::int64_t start_token(const data::Vocab& vocab) {

@@ -1,17 +1,21 @@
-// Language-model files (docs/FORMAT.md): one safetensors file holding the LanguageModel's
+// Model files (docs/FORMAT.md). A language-model file is one safetensors file holding the LanguageModel's
 // tensors under PyTorch's names (embed.weight, rnn.weight_ih_l0, ..., head.weight,
 // head.bias) and, in "__metadata__", the configuration ("recur.config", a JSON object: the
 // architecture and how text becomes tokens) and the vocabulary ("recur.vocab", a JSON array
 // of tokens in index order). A checkpoint is
 // such a file with the training state beside the weights (train/checkpoint.hpp), so it can
-// be given wherever a model file is expected.
+// be given wherever a model file is expected. A classifier's file holds a
+// SequenceClassifier's tensors, recur.config with "task": "classify", recur.vocab, and its
+// labels (recur.labels, recur.label_counts).
 #pragma once
 #include <map>
 #include <memory>
 #include <string>
 
 #include "recur/data/text.hpp"
+#include "recur/data/sequences.hpp"
 #include "recur/nn/language_model.hpp"
+#include "recur/nn/sequence_classifier.hpp"
 #include "recur/train/metadata_keys.hpp"
 
 namespace recur::train {
@@ -49,6 +53,38 @@ LoadedLanguageModel load_language_model(const std::string& path);
 // Writes the model's tensors (as float32) and model_metadata(model.config, vocab), plus `extra`
 // metadata, to `path` atomically.
 void save_language_model(const std::string& path, const nn::LanguageModel& model, const data::Vocab& vocab,
+                     const std::map<std::string, std::string>& extra = {});
+
+// The task a model file holds: recur.config's "task" ("lm" when absent: files written
+// before there were other tasks, and files without a config). An unknown task or unreadable
+// config is an Error naming `path`.
+std::string model_task(const std::map<std::string, std::string>& metadata, const std::string& path);
+
+// What a classifier file holds besides the network: how text becomes tokens, and the labels.
+struct ClassifierFacts {
+  data::Vocab vocab;                        // its mode and case folding say how text is split
+  data::Labels labels;                      // class c's name is labels.name(c)
+  std::vector<std::int64_t> label_counts;   // training examples per label; empty when unknown
+  std::int64_t max_length = 0;              // an example's first max_length tokens are read; 0: all
+};
+
+// recur.config {"task": "classify", "tokens", "lowercase", "max_length", "cell", "layers",
+// "hidden", "embed", "vocab_size", "num_labels", "bidirectional", "pool", "dropout"},
+// recur.vocab, recur.labels and (when known) recur.label_counts. Requires the config's
+// vocab_size and num_labels to be the facts' (checked).
+std::map<std::string, std::string> classifier_metadata(const ClassifierFacts& facts,
+                                                       const nn::SequenceClassifierConfig& config);
+
+struct LoadedClassifier : ClassifierFacts {
+  std::shared_ptr<nn::SequenceClassifier> model;  // in evaluation mode
+  std::map<std::string, std::string> metadata;    // all of the file's metadata
+};
+
+// Reads a classifier file as load_language_model reads a language model (strict tensor
+// names and shapes, checkpoints accepted); a file of another task is an Error saying which.
+LoadedClassifier load_classifier(const std::string& path);
+// Writes the model's tensors (as float32), classifier_metadata and `extra` atomically.
+void save_classifier(const std::string& path, const nn::SequenceClassifier& model, const ClassifierFacts& facts,
                      const std::map<std::string, std::string>& extra = {});
 
 // The token a sample without a prime starts from, so the model starts as after a line: a
