@@ -666,7 +666,7 @@ TEST_F(Cli, InfoPrintsTheConfigurationAndTrainingState) {
                                       std::string("parameters"), vocabulary, std::string("step 40"),
                                       std::string("validation loss"),
                                       // the run's options, by group, as flags (the option registry)
-                                      std::string("options     data: " + text_path().string()),
+                                      std::string("options     data: --task lm " + text_path().string()),
                                       std::string("model: --cell lstm --layers 2 --hidden 16 --embed 8"),
                                       std::string("budget: --max-epochs 0 --max-steps 40")})
     EXPECT_NE(r.out.find(fragment), std::string::npos) << fragment << " missing in:\n" << r.out;

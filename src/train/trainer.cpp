@@ -89,7 +89,10 @@ std::vector<OptionSpec> trainer_options() {
 }
 
 std::vector<OptionSpec> run_options(const Task& task) {
-  std::vector<OptionSpec> all = task.options();
+  std::vector<OptionSpec> all = {{.key = "task", .type = OptionType::Text, .default_value = task.name(),
+                                  .help = "What to train: a language model, or a classifier of labelled texts",
+                                  .group = OptionGroup::Data, .choices = task_names()}};
+  for (OptionSpec& spec : task.options()) all.push_back(std::move(spec));
   for (OptionSpec& spec : trainer_options()) all.push_back(std::move(spec));
   return all;
 }
@@ -123,7 +126,7 @@ std::unique_ptr<optim::Optimizer> make_optimizer(const OptionValues& o, std::vec
 // One line of metrics.jsonl, and what the chart draws of it.
 struct Record {
   std::int64_t step = 0;
-  double train_loss = NAN, metric = NAN;  // metric: the evaluation's first
+  double train_loss = NAN, metric = NAN;  // metric: the task's best_metric()
   ordered_json json;
 };
 
@@ -152,16 +155,22 @@ std::vector<Record> reload_metrics(const std::string& path, std::int64_t last_st
   return records;
 }
 
+// The train and validation losses against the left axis, and the task's chart_metric()
+// (when it has one: a classifier's validation accuracy) against the right one.
 void draw_chart(const std::string& path, const std::vector<Record>& records, const std::string& title,
-                const std::string& y_label) {
-  std::vector<double> train_x, train_y, val_x, val_y;
+                const Task& task) {
+  const std::string right = task.chart_metric();
+  std::vector<double> train_x, train_y, val_x, val_y, right_x, right_y;
   for (const Record& r : records) {
-    if (std::isfinite(r.train_loss)) train_x.push_back(static_cast<double>(r.step)), train_y.push_back(r.train_loss);
-    if (std::isfinite(r.metric)) val_x.push_back(static_cast<double>(r.step)), val_y.push_back(r.metric);
+    const auto x = static_cast<double>(r.step);
+    if (std::isfinite(r.train_loss)) train_x.push_back(x), train_y.push_back(r.train_loss);
+    if (const double v = number_or(r.json, "val_loss", NAN); std::isfinite(v)) val_x.push_back(x), val_y.push_back(v);
+    if (const double v = number_or(r.json, right, NAN); std::isfinite(v)) right_x.push_back(x), right_y.push_back(v);
   }
   Plot plot(title);
-  plot.set_x_label("step").set_y_label(y_label);
+  plot.set_x_label("step").set_y_label(task.loss_label());
   plot.add_line("train", train_x, train_y).add_line("validation", val_x, val_y);
+  if (!right.empty()) plot.set_y_label(right, Axis::Right).add_line(right, right_x, right_y, Axis::Right);
   plot.save(path);
 }
 
@@ -227,7 +236,13 @@ struct Trainer::Impl {
   TrainingState state_;  // the task's parts of a checkpoint (position, carried state)
   std::int64_t step_ = 0, total_steps_ = 0;
   std::int64_t saved_step_ = -1;  // the step of last.safetensors; -1 before the first
-  double best_ = INFINITY, last_ = NAN;  // the first metric: best so far, last
+  // Whether `value` of the task's metric beats the best so far (none yet: NaN).
+  bool improves(double value) const {
+    return !std::isfinite(best_) || (task_.higher_is_better() ? value > best_ : value < best_);
+  }
+
+  double best_ = NAN, last_ = NAN;  // the task's metric: best so far (NaN: none yet), last
+  std::vector<Metric> last_metrics_;  // the last evaluation's
   std::string best_path_;
   std::vector<Record> records_;
   // Since the last record: the sum of train losses, their count, the stopwatch.
@@ -266,6 +281,9 @@ void Trainer::Impl::restore_options(const std::map<std::string, std::string>& me
   RECUR_CHECK(run != meta.end(), last_path_ << ": not a training checkpoint (no " << kRunKey << ")");
   OptionValues stored(o_.specs());
   stored.from_json(run->second, last_path_);
+  RECUR_CHECK(stored.text("task") == task_.name(), "--resume: " << s_.out << " holds a run of --task "
+                                                       << stored.text("task") << "; resume it with --task "
+                                                       << stored.text("task"));
   o_ = resumed_options(stored, o_, s_.given, s_.out);
 }
 
@@ -302,7 +320,7 @@ void Trainer::Impl::build() {
       for (auto& [key, value] : facts) value = static_cast<std::int64_t>(number_or(p, key, -1));
       task_.check_resumed_data(facts);
       const std::string metric = task_.best_metric();
-      best_ = number_or(p, "best_" + metric, INFINITY);
+      best_ = number_or(p, "best_" + metric, NAN);
       best_path_ = p.value("best_checkpoint", std::string());
       last_ = number_or(p, metric, NAN);
       seconds_before_ = number_or(p, "seconds", 0);
@@ -411,7 +429,7 @@ void Trainer::Impl::evaluate_and_save() {
   // from them does not count these losses twice.
   loss_sum_ = 0, loss_count_ = 0;
   check_finite_weights();
-  std::vector<Metric> metrics = task_.evaluate();
+  std::vector<Metric> metrics = last_metrics_ = task_.evaluate();
   auto chosen = std::find_if(metrics.begin(), metrics.end(), [&](const Metric& m) { return m.name == metric_name(); });
   RECUR_CHECK(chosen != metrics.end(), "the task's evaluation lacks its metric " << metric_name());
   r.metric = last_ = chosen->value;
@@ -430,7 +448,7 @@ void Trainer::Impl::evaluate_and_save() {
   }
   const std::string checkpoint = (dir / name).string();
   // Without validation data every checkpoint counts as the best so far.
-  const bool best = !std::isfinite(r.metric) || r.metric < best_;
+  const bool best = !std::isfinite(r.metric) || improves(r.metric);
   if (best) best_ = std::isfinite(r.metric) ? r.metric : best_, best_path_ = checkpoint;
   task_.save_model(checkpoint, metadata());
   if (best) task_.save_model((dir / "best.safetensors").string(), metadata());
@@ -445,7 +463,7 @@ void Trainer::Impl::evaluate_and_save() {
     if (!sample["text"].get_ref<const std::string&>().empty())
       std::ofstream((dir / "samples.jsonl").string(), std::ios::app) << sample.dump() << "\n";
   }
-  draw_chart((dir / "loss.svg").string(), records_, "recur: " + task_.title(o_), task_.loss_label());
+  draw_chart((dir / "loss.svg").string(), records_, "recur: " + task_.title(o_), task_);
   save_last();
   record_steps_ = 0;
   record_clock_.reset();  // the next record's rate leaves out the evaluation and the saving
@@ -464,7 +482,7 @@ void Trainer::Impl::run() {
   const std::int64_t print_every = o_.integer("print_every"), eval_every = o_.integer("eval_every");
   const std::int64_t checkpoint_every = o_.integer("checkpoint_every");
   auto report_evaluation = [&] {
-    progress.message(format_eval(step_, epochs(), records_.back().train_loss, task_.describe_metric(last_)));
+    progress.message(format_eval(step_, epochs(), records_.back().train_loss, task_.describe_evaluation(last_metrics_)));
   };
   Stopwatch since_update;
   while (budget_left()) {
@@ -493,10 +511,14 @@ void Trainer::Impl::run() {
     evaluate_and_save();
     report_evaluation();
   }
-  progress.message(std::isfinite(best_) ? "best validation loss " + task_.describe_metric(best_) + ": " + best_path_
+  progress.message(std::isfinite(best_) ? "best validation " + task_.describe_metric(best_) + ": " + best_path_
                                         : "no validation split; the last model is " + best_path_);
   const std::vector<Metric> test = measure_test();
-  if (!test.empty()) progress.message("test loss of " + best_path_ + ": " + task_.describe_metric(test[0].value));
+  // The test figure of the kind that picked the best model ("val_loss" -> "test_loss").
+  const std::string test_name = "test_" + metric_name().substr(metric_name().starts_with("val_") ? 4 : 0);
+  for (const Metric& m : test)
+    if (m.name == test_name) progress.message("test of " + best_path_ + ": " + task_.describe_metric(m.value));
+  for (const std::string& line : task_.final_report()) progress.message(line);
   if (s_.json) {
     const std::string metric = metric_name();
     ordered_json summary{{"steps", step_},
@@ -513,15 +535,16 @@ void Trainer::Impl::run() {
   }
 }
 
-// The best model (best_path_) on the task's test data, once training is over: its weights
-// are loaded into the model, which the run no longer needs (last.safetensors is saved).
+// Once training is over, the best model (best_path_) replaces the model's weights (the run
+// no longer needs them: last.safetensors is saved) for the final report; its test figures,
+// when there is test data.
 std::vector<Metric> Trainer::Impl::measure_test() {
-  if (!task_.has_test() || best_path_.empty()) return {};
+  if (best_path_.empty()) return {};
   TensorMap weights;
   for (auto& [name, tensor] : io::load_safetensors(best_path_).tensors)
     if (name.find('/') == std::string::npos) weights[name] = tensor;
   model_->load_state_dict(weights);
-  return task_.evaluate_test();
+  return task_.has_test() ? task_.evaluate_test() : std::vector<Metric>{};
 }
 
 Trainer::Trainer(Task& task, OptionValues options, RunSettings settings)

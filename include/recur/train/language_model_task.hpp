@@ -32,6 +32,7 @@ class LanguageModelTask final : public Task {
   explicit LanguageModelTask(std::string default_text = "");
   ~LanguageModelTask() override;
 
+  std::string name() const override { return "lm"; }
   std::vector<OptionSpec> options() const override;
   std::string default_out(const OptionValues& o) const override;
   std::string item_name() const override { return words() ? "tokens" : "chars"; }

@@ -6,8 +6,10 @@
 // declaring the task's options (data and model groups) in options().
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
 #include <vector>
@@ -34,6 +36,8 @@ class Task {
  public:
   virtual ~Task() = default;
 
+  // The task's name in task_names(), as --task and the run's options give it.
+  virtual std::string name() const = 0;
   // The task's options (data, model), in the order the run's JSON stores them; the
   // trainer's own (optimizer, budget, reporting) follow them (trainer_options()).
   virtual std::vector<OptionSpec> options() const = 0;
@@ -80,6 +84,7 @@ class Task {
   // data (has_validation() false), and otherwise a non-finite value stops the run.
   virtual std::vector<Metric> evaluate() = 0;
   virtual std::string best_metric() const { return "val_loss"; }
+  virtual bool higher_is_better() const { return false; }  // of best_metric (true: an accuracy)
   virtual bool has_validation() const = 0;
   // The test data: when there is some, the run ends by loading the best model into the
   // model and measuring it there (metrics named "test_..."), for the summary.
@@ -88,6 +93,17 @@ class Task {
   // The best metric's value in words, for progress lines; the chart's y-axis label.
   virtual std::string describe_metric(double value) const = 0;
   virtual std::string loss_label() const { return "loss"; }
+  // An evaluation's metrics in words, for the progress line after each one.
+  virtual std::string describe_evaluation(const std::vector<Metric>& metrics) const {
+    for (const Metric& m : metrics)
+      if (m.name == best_metric()) return describe_metric(m.value);
+    return describe_metric(NAN);
+  }
+  // A metric of evaluate()'s drawn on the chart's right axis beside the losses; "": none.
+  virtual std::string chart_metric() const { return {}; }
+  // Lines printed once training is over and the best model is loaded (after the test
+  // figures): a classifier's per-class scores and confusion matrix.
+  virtual std::vector<std::string> final_report() { return {}; }
   // The task's prediction output for a look at the model during training, about `length`
   // items of it: a language model's generated text (a classifier's labels for a few
   // validation examples, a decoder's outputs). The trainer keeps one with each evaluation
@@ -108,5 +124,11 @@ class Task {
   // Writes a model file (weights, model_metadata(), plus `extra`) atomically.
   virtual void save_model(const std::string& path, const std::map<std::string, std::string>& extra) const = 0;
 };
+
+// The tasks there are, by name: "lm" (LanguageModelTask), "classify" (ClassifyTask).
+const std::vector<std::string>& task_names();
+// A new task of `name` (one of task_names(); else an Error listing them); `default_text` is
+// a language model's TEXT when a run names none.
+std::unique_ptr<Task> make_task(const std::string& name, const std::string& default_text = "");
 
 }  // namespace recur::train

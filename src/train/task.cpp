@@ -1,0 +1,21 @@
+// The table of tasks: a name for --task and the run's options, and how to make each.
+
+#include "recur/train/task.hpp"
+
+#include "recur/train/classify_task.hpp"
+#include "recur/train/language_model_task.hpp"
+
+namespace recur::train {
+
+const std::vector<std::string>& task_names() {
+  static const std::vector<std::string> names = {"lm", "classify"};
+  return names;
+}
+
+std::unique_ptr<Task> make_task(const std::string& name, const std::string& default_text) {
+  if (name == "lm") return std::make_unique<LanguageModelTask>(default_text);
+  if (name == "classify") return std::make_unique<ClassifyTask>();
+  RECUR_FAIL("unknown task '" << name << "' (expected lm or classify)");
+}
+
+}  // namespace recur::train
