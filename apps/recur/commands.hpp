@@ -2,6 +2,7 @@
 // that runs it; errors are thrown as recur::Error and main() prints them as one line.
 #pragma once
 #include <memory>
+#include <string>
 
 #include <CLI/CLI.hpp>
 #include <recur/recur.hpp>
@@ -10,7 +11,9 @@
 
 namespace recur::cli {
 
-void add_train_command(CLI::App& app);
+// `task_name`: the --task the command line gives ("lm" without one), whose flags the
+// command declares.
+void add_train_command(CLI::App& app, const std::string& task_name);
 void add_sample_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
 void add_score_command(CLI::App& app);

@@ -2,6 +2,8 @@
 // them, and measure them. One file per subcommand; this one parses and reports errors.
 
 #include <cstdio>
+#include <string>
+#include <string_view>
 
 #include <CLI/CLI.hpp>
 #include <recur/recur.hpp>
@@ -21,6 +23,17 @@ void print_version() {
   std::printf("  CUDA     %s\n", RECUR_WITH_CUDA ? "yes" : "no (this build runs on the CPU only)");
 }
 
+// The --task of a `recur train` command line ("lm" when it names none): the train command
+// declares the chosen task's flags, so the task is known before the command line is parsed.
+std::string train_task(int argc, char** argv) {
+  for (int i = 2; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == "--task" && i + 1 < argc) return argv[i + 1];
+    if (arg.starts_with("--task=")) return std::string(arg.substr(7));
+  }
+  return "lm";
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -38,7 +51,7 @@ int main(int argc, char** argv) {
   // An option given twice takes its last value, as most command-line tools do (so a
   // wrapper's defaults can be overridden); the subcommands inherit this.
   app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
-  recur::cli::add_train_command(app);
+  recur::cli::add_train_command(app, argc > 1 && std::string_view(argv[1]) == "train" ? train_task(argc, argv) : "lm");
   recur::cli::add_sample_command(app);
   recur::cli::add_eval_command(app);
   recur::cli::add_score_command(app);

@@ -1,6 +1,8 @@
-// recur train [TEXT]: trains a character-level language model (train::LanguageModelTask) with the
-// library's training loop (train::Trainer). The flags come from the option registry.
+// recur train [--task lm|classify] ...: trains the task's model (train::LanguageModelTask,
+// train::ClassifyTask) with the library's training loop (train::Trainer). The flags come from
+// the option registry: the chosen task's and the trainer's.
 
+#include <algorithm>
 #include <memory>
 #include <string>
 
@@ -11,10 +13,16 @@
 
 namespace recur::cli {
 
-void add_train_command(CLI::App& app) {
-  auto task = std::make_shared<train::LanguageModelTask>(RECUR_DEFAULT_TEXT);
+void add_train_command(CLI::App& app, const std::string& task_name) {
+  const auto& names = train::task_names();
+  // An unknown name gets the default task, whose --task flag then rejects it with the list.
+  std::shared_ptr<train::Task> task = train::make_task(
+      std::find(names.begin(), names.end(), task_name) != names.end() ? task_name : "lm", RECUR_DEFAULT_TEXT);
   auto settings = std::make_shared<train::RunSettings>();
-  CLI::App* cmd = app.add_subcommand("train", "Train a character-level language model on a UTF-8 text");
+  CLI::App* cmd = app.add_subcommand(
+      "train", task->name() == "lm" ? "Train a language model on a UTF-8 text (--task classify: a text classifier; "
+                                      "recur train --task classify --help shows its flags)"
+                                    : "Train a classifier on labelled texts, one label<TAB>text a line");
   auto flags = std::make_shared<RegistryFlags>(*cmd, train::run_options(*task));
   cmd->add_option("--out", settings->out, "Directory for checkpoints, metrics.jsonl and loss.svg [runs/<text name>]");
   CLI::Option* resume = cmd->add_flag(
