@@ -1,6 +1,8 @@
-// recur eval MODEL TEXT: the text's negative log-likelihood under the model. The text is
+// recur eval MODEL TEXT: a language model's negative log-likelihood of the text. The text is
 // tokenised as in training (a word model's unknown words become <unk>), the state starts at
 // zero and the model predicts tokens 2..N of the whole stream from their prefixes.
+// recur eval CLASSIFIER DATA: a classifier on labelled texts (label<TAB>text lines): loss,
+// accuracy, macro-F1, per-class scores and the confusion matrix.
 
 #include <algorithm>
 #include <cmath>
@@ -42,7 +44,33 @@ std::vector<std::int32_t> read_tokens(const EvalOptions& o, const data::Vocab& v
   return vocab.encode(text);
 }
 
+void eval_classifier(const EvalOptions& o) {
+  train::LoadedClassifier loaded = train::load_classifier(o.model);
+  const std::vector<data::Sequence> examples =
+      train::encode_labeled_texts(data::read_labeled_texts(o.text, loaded.vocab.mode()), loaded, o.text);
+  double loss = 0;
+  const train::ClassificationReport r = train::evaluate_classifier(*loaded.model, examples, loss);
+  const std::int64_t C = loaded.labels.size();
+  if (!o.json) {
+    std::printf("%s: %zu examples, loss %.4f\n", o.text.c_str(), examples.size(), loss);
+    for (const std::string& line : train::format_report(r, loaded.labels.names())) std::printf("%s\n", line.c_str());
+    return;
+  }
+  nlohmann::ordered_json per_class;
+  for (std::int64_t c = 0; c < C; ++c) {
+    const train::ClassScores& s = r.per_class[c];
+    per_class[loaded.labels.name(c)] = {
+        {"precision", s.precision}, {"recall", s.recall}, {"f1", s.f1}, {"support", s.support}};
+  }
+  nlohmann::ordered_json j{{"examples", r.examples}, {"loss", loss},
+                           {"accuracy", r.accuracy}, {"macro_f1", r.macro_f1},
+                           {"labels", loaded.labels.names()}, {"per_class", per_class},
+                           {"confusion", r.confusion}};
+  std::printf("%s\n", j.dump().c_str());
+}
+
 void run_eval(const EvalOptions& o) {
+  if (train::model_task(io::read_safetensors_metadata(o.model), o.model) == "classify") return eval_classifier(o);
   train::LoadedLanguageModel loaded = train::load_language_model(o.model);
   const std::vector<std::int32_t> tokens = read_tokens(o, loaded.vocab);
   const auto count = static_cast<std::int64_t>(tokens.size());
@@ -79,13 +107,14 @@ void run_eval(const EvalOptions& o) {
 
 void add_eval_command(CLI::App& app) {
   auto options = std::make_shared<EvalOptions>();
-  CLI::App* cmd = app.add_subcommand("eval", "Negative log-likelihood of a text under a model");
+  CLI::App* cmd = app.add_subcommand(
+      "eval", "A language model's negative log-likelihood of a text, or a classifier's scores on labelled texts");
   cmd->add_option("MODEL", options->model, "Model or checkpoint file")->required();
-  cmd->add_option("TEXT", options->text, "UTF-8 text file")->required();
+  cmd->add_option("TEXT", options->text, "UTF-8 text file (a classifier: label<TAB>text lines)")->required();
   cmd->add_flag("--json", options->json,
                 "Print one JSON line: {chars, predicted, nll_nats, nats_per_char, bpc, perplexity} for a char "
                 "model, {tokens, predicted, nll_nats, nats_per_token, bits_per_token, perplexity, unknown} for a "
-                "word model");
+                "word model, {examples, loss, accuracy, macro_f1, labels, per_class, confusion} for a classifier");
   cmd->add_flag("--skip-unknown", options->skip_unknown,
                 "Char models: leave out characters outside the vocabulary (a word model reads them as <unk>)");
   add_threads_option(*cmd);

@@ -1,6 +1,7 @@
 // recur info MODEL: what a model or checkpoint file holds.
 
 #include <cstdio>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -22,8 +23,7 @@ std::string preview_token(const data::Vocab& vocab, std::int64_t index) {
 }
 
 // The run's options as flags, one line per group (what repeats the run); empty ones left out.
-void print_options(const std::string& json, const std::string& path) {
-  train::LanguageModelTask task;
+void print_options(const train::Task& task, const std::string& json, const std::string& path) {
   train::OptionValues options(train::run_options(task));
   options.from_json(json, path);
   const char* heading = "options";
@@ -47,17 +47,9 @@ void print_options(const std::string& json, const std::string& path) {
   }
 }
 
-void run_info(const std::string& path) {
-  train::LoadedLanguageModel loaded = train::load_language_model(path);
-  const nn::LanguageModelConfig& c = loaded.model->config;
-  std::printf("%s\n", path.c_str());
-  std::printf("  model       %s, %lld layer%s of %lld, %s input%s, dropout %g\n", c.cell.c_str(),
-              static_cast<long long>(c.layers), c.layers == 1 ? "" : "s", static_cast<long long>(c.hidden),
-              c.embed > 0 ? ("embedding " + std::to_string(c.embed)).c_str() : "one-hot",
-              c.peephole ? ", peepholes" : "", c.dropout);
-  std::printf("  parameters  %lld%s\n", static_cast<long long>(loaded.model->num_parameters()),
-              c.tie_weights ? " (embedding and output layer tied)" : "");
-  const data::Vocab& vocab = loaded.vocab;
+// The tokens line and a preview of the vocabulary; `lines`: a language model's, whose word
+// tokens include each line's end.
+void print_vocabulary(const data::Vocab& vocab, bool lines) {
   std::string specials;
   if (vocab.mode() == data::TokenMode::Word)
     specials = ", " + std::string(data::Vocab::kUnknownToken) + " at " + std::to_string(vocab.unknown_index()) +
@@ -65,30 +57,80 @@ void run_info(const std::string& path) {
   else if (vocab.has_unknown())
     specials = ", " + std::string(data::Vocab::kUnknownToken) + " at " + std::to_string(vocab.unknown_index());
   std::printf("  tokens      %s%s%s\n",
-              vocab.mode() == data::TokenMode::Word ? "words (split at whitespace, <eos> ending each line)"
-                                                    : "characters",
+              vocab.mode() == data::TokenMode::Char ? "characters"
+              : lines                               ? "words (split at whitespace, <eos> ending each line)"
+                                                    : "words (split at whitespace)",
               vocab.lowercase() ? ", lowercased" : "", specials.c_str());
   std::string preview;
-  const std::int64_t shown = std::min<std::int64_t>(loaded.vocab.size(), 40);
-  for (std::int64_t i = 0; i < shown; ++i) preview += (i ? " " : "") + preview_token(loaded.vocab, i);
-  std::printf("  vocabulary  %lld tokens, most frequent first: %s%s\n", static_cast<long long>(loaded.vocab.size()),
-              preview.c_str(), shown < loaded.vocab.size() ? " ..." : "");
-  auto progress = loaded.metadata.find(train::kProgressKey);
-  if (progress != loaded.metadata.end()) {
+  const std::int64_t shown = std::min<std::int64_t>(vocab.size(), 40);
+  for (std::int64_t i = 0; i < shown; ++i) preview += (i ? " " : "") + preview_token(vocab, i);
+  std::printf("  vocabulary  %lld tokens, most frequent first: %s%s\n", static_cast<long long>(vocab.size()),
+              preview.c_str(), shown < vocab.size() ? " ..." : "");
+}
+
+void print_language_model(const train::LoadedLanguageModel& loaded) {
+  const nn::LanguageModelConfig& c = loaded.model->config;
+  std::printf("  model       %s, %lld layer%s of %lld, %s input%s, dropout %g\n", c.cell.c_str(),
+              static_cast<long long>(c.layers), c.layers == 1 ? "" : "s", static_cast<long long>(c.hidden),
+              c.embed > 0 ? ("embedding " + std::to_string(c.embed)).c_str() : "one-hot",
+              c.peephole ? ", peepholes" : "", c.dropout);
+  std::printf("  parameters  %lld%s\n", static_cast<long long>(loaded.model->num_parameters()),
+              c.tie_weights ? " (embedding and output layer tied)" : "");
+  print_vocabulary(loaded.vocab, /*lines=*/true);
+}
+
+void print_classifier(const train::LoadedClassifier& loaded) {
+  const nn::SequenceClassifierConfig& c = loaded.model->config;
+  std::printf("  task        classify: one label per text\n");
+  std::printf("  model       %s%s, %lld layer%s of %lld, embedding %lld, %s pooling, dropout %g\n",
+              c.bidirectional ? "bidirectional " : "", c.cell.c_str(), static_cast<long long>(c.layers),
+              c.layers == 1 ? "" : "s", static_cast<long long>(c.hidden), static_cast<long long>(c.embed),
+              nn::pool_name(c.pool), c.dropout);
+  std::printf("  parameters  %lld\n", static_cast<long long>(loaded.model->num_parameters()));
+  std::string labels;
+  for (std::int64_t i = 0; i < loaded.labels.size(); ++i) {
+    labels += (i ? ", " : "") + loaded.labels.name(i);
+    if (!loaded.label_counts.empty()) labels += " (" + std::to_string(loaded.label_counts[i]) + ")";
+  }
+  std::printf("  labels      %lld: %s%s\n", static_cast<long long>(loaded.labels.size()), labels.c_str(),
+              loaded.label_counts.empty() ? "" : " training texts");
+  print_vocabulary(loaded.vocab, /*lines=*/false);
+  if (loaded.max_length > 0)
+    std::printf("  length      the first %lld tokens of a text are read\n", static_cast<long long>(loaded.max_length));
+}
+
+void run_info(const std::string& path) {
+  const std::string task_name = train::model_task(io::read_safetensors_metadata(path), path);
+  std::map<std::string, std::string> metadata;
+  std::printf("%s\n", path.c_str());
+  if (task_name == "classify") {
+    train::LoadedClassifier loaded = train::load_classifier(path);
+    print_classifier(loaded);
+    metadata = loaded.metadata;
+  } else {
+    train::LoadedLanguageModel loaded = train::load_language_model(path);
+    print_language_model(loaded);
+    metadata = loaded.metadata;
+  }
+  const std::unique_ptr<train::Task> task = train::make_task(task_name);
+  auto progress = metadata.find(train::kProgressKey);
+  if (progress != metadata.end()) {
     nlohmann::json p = nlohmann::json::parse(progress->second, nullptr, false);
     if (p.is_object()) {
+      // The validation figure that picks the best model: "val_loss" -> "validation loss".
+      const std::string metric = task->best_metric(), shown = metric.substr(metric.starts_with("val_") ? 4 : 0);
       std::printf("  training    step %lld (epoch %.2f)", p.value("step", 0LL), p.value("epoch", 0.0));
-      if (p.contains("val_loss") && p["val_loss"].is_number())
-        std::printf(", validation loss %.4f", p["val_loss"].get<double>());
-      if (p.contains("best_val_loss") && p["best_val_loss"].is_number())
-        std::printf(", best %.4f", p["best_val_loss"].get<double>());
+      if (p.contains(metric) && p[metric].is_number())
+        std::printf(", validation %s %.4f", shown.c_str(), p[metric].get<double>());
+      if (p.contains("best_" + metric) && p["best_" + metric].is_number())
+        std::printf(", best %.4f", p["best_" + metric].get<double>());
       std::printf("\n");
     }
   } else {
     std::printf("  training    no training state (not written by recur train)\n");
   }
-  auto run = loaded.metadata.find(train::kRunKey);
-  if (run != loaded.metadata.end()) print_options(run->second, path);
+  auto run = metadata.find(train::kRunKey);
+  if (run != metadata.end()) print_options(*task, run->second, path);
 }
 
 }  // namespace

@@ -1,5 +1,5 @@
-// recur: train character-level recurrent language models on any UTF-8 text, sample from
-// them, and measure them. One file per subcommand; this one parses and reports errors.
+// recur: train recurrent language models and text classifiers, sample from them, measure
+// them and predict with them. One file per subcommand; this one parses and reports errors.
 
 #include <cstdio>
 #include <string>
@@ -37,11 +37,15 @@ std::string train_task(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"recur: recurrent language models over characters or words (char-rnn, done better).\n"
-               "  recur train [TEXT]        train on a UTF-8 text (default: the bundled tinyshakespeare)\n"
+  CLI::App app{"recur: recurrent networks over characters or words: language models (char-rnn, done better)\n"
+               "and text classifiers.\n"
+               "  recur train [TEXT]        train a language model on a UTF-8 text (default: the bundled\n"
+               "                            tinyshakespeare); --task classify DATA: a classifier of labelled texts\n"
                "  recur sample MODEL        generate text\n"
-               "  recur eval MODEL TEXT     negative log-likelihood, bits per token, perplexity\n"
+               "  recur eval MODEL TEXT     negative log-likelihood, bits per token, perplexity (a classifier:\n"
+               "                            accuracy, macro-F1, per-class scores on labelled texts)\n"
                "  recur score MODEL [FILE]  the log-probability of each line as a sentence\n"
+               "  recur predict MODEL [FILE]  a classifier's label for each line\n"
                "  recur info MODEL          what a model file holds",
                "recur"};
   app.require_subcommand(1);
@@ -55,6 +59,7 @@ int main(int argc, char** argv) {
   recur::cli::add_sample_command(app);
   recur::cli::add_eval_command(app);
   recur::cli::add_score_command(app);
+  recur::cli::add_predict_command(app);
   recur::cli::add_info_command(app);
   // CLI11 answers a missing or misspelt command with "A subcommand is required".
   std::string commands;

@@ -6,8 +6,6 @@
 
 #include <cmath>
 #include <cstdio>
-#include <iostream>
-#include <iterator>
 #include <memory>
 #include <string>
 #include <vector>
@@ -26,17 +24,6 @@ struct ScoreOptions {
   std::int64_t batch_size = 64;
 };
 
-// The lines of `text`: split at '\n'; a last line without one counts, an empty tail does not.
-std::vector<std::string_view> lines_of(std::string_view text) {
-  std::vector<std::string_view> lines;
-  while (!text.empty()) {
-    const std::size_t end = text.find('\n');
-    lines.push_back(text.substr(0, end));
-    text = end == std::string_view::npos ? std::string_view() : text.substr(end + 1);
-  }
-  return lines;
-}
-
 void run_score(const ScoreOptions& o) {
   train::LoadedLanguageModel loaded = train::load_language_model(o.model);
   const data::Vocab& vocab = loaded.vocab;
@@ -45,9 +32,7 @@ void run_score(const ScoreOptions& o) {
                                                       "so it cannot score lines");
   const std::int64_t end = words ? vocab.end_index() : vocab.find(U'\n');
 
-  const bool from_stdin = o.input == "-";
-  const std::string name = from_stdin ? std::string("<stdin>") : o.input;
-  const std::string text = from_stdin ? std::string(std::istreambuf_iterator<char>(std::cin), {}) : io::read_file(o.input);
+  const std::string name = input_name(o.input), text = read_input(o.input);
   const std::vector<std::string_view> lines = lines_of(text);
   std::vector<std::vector<std::int32_t>> sentences(lines.size());
   for (std::size_t i = 0; i < lines.size(); ++i) {

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <bit>
 #include <cstdio>
+#include <cerrno>
 #include <cstring>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -607,6 +608,27 @@ SafetensorsFile parse_safetensors(const void* data, std::size_t size, const std:
 SafetensorsFile load_safetensors(const std::string& path) {
   const std::string bytes = read_file(path);
   return parse_safetensors(bytes.data(), bytes.size(), path);
+}
+
+std::map<std::string, std::string> read_safetensors_metadata(const std::string& path) {
+  std::FILE* file = std::fopen(path.c_str(), "rb");
+  RECUR_CHECK(file, "cannot open " << path << ": " << std::strerror(errno));
+  unsigned char length[kLengthBytes];
+  std::string header;
+  std::uint64_t header_size = 0;
+  bool complete = std::fread(length, 1, kLengthBytes, file) == kLengthBytes;
+  if (complete) {
+    for (std::size_t i = 0; i < kLengthBytes; ++i) header_size |= std::uint64_t{length[i]} << (8 * i);
+    if (header_size <= kMaxHeaderBytes) {
+      header.resize(header_size);
+      complete = std::fread(header.data(), 1, header.size(), file) == header.size();
+    }
+  }
+  std::fclose(file);
+  RECUR_CHECK(complete, path << ": too short for a safetensors file (its header is cut off)");
+  RECUR_CHECK(header_size <= kMaxHeaderBytes, path << ": the header length " << header_size << " exceeds the limit of "
+                                                   << kMaxHeaderBytes << " bytes (is this a safetensors file?)");
+  return read_header(header.data(), header.data() + header.size(), path).metadata;
 }
 
 void save_safetensors(const std::string& path, const TensorMap& tensors,

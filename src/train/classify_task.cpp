@@ -102,6 +102,41 @@ std::vector<double> classifier_log_probs(nn::SequenceClassifier& model, std::spa
   return result;
 }
 
+std::vector<data::Sequence> encode_labeled_texts(std::span<const data::LabeledText> texts,
+                                                 const ClassifierFacts& facts, const std::string& path) {
+  std::vector<data::Sequence> examples;
+  examples.reserve(texts.size());
+  for (const data::LabeledText& t : texts) {
+    const std::string where = path + " line " + std::to_string(t.line);
+    const std::int64_t label = facts.labels.find(t.label);
+    if (label < 0) {
+      std::string known;
+      for (const std::string& name : facts.labels.names()) known += (known.empty() ? "" : ", ") + name;
+      RECUR_FAIL(where << ": the label \"" << t.label << "\" is not among those learnt from the training texts: "
+                       << known);
+    }
+    examples.push_back({classifier_tokens(t.text, facts, where), {static_cast<std::int32_t>(label)}});
+  }
+  return examples;
+}
+
+ClassificationReport evaluate_classifier(nn::SequenceClassifier& model, std::span<const data::Sequence> examples,
+                                         double& loss) {
+  RECUR_CHECK(!examples.empty(), "evaluate_classifier: no examples");
+  const std::vector<double> log_probs = classifier_log_probs(model, examples);
+  const std::int64_t C = model.config.num_labels;
+  std::vector<std::int32_t> truth, predicted;
+  loss = 0;
+  for (std::size_t i = 0; i < examples.size(); ++i) {
+    const double* row = log_probs.data() + i * C;
+    truth.push_back(examples[i].labels[0]);
+    predicted.push_back(static_cast<std::int32_t>(std::max_element(row, row + C) - row));
+    loss -= row[truth.back()];
+  }
+  loss /= static_cast<double>(examples.size());
+  return classification_report(truth, predicted, C);
+}
+
 ClassifyTask::ClassifyTask() = default;
 ClassifyTask::~ClassifyTask() = default;
 
@@ -194,19 +229,6 @@ std::map<std::string, std::string> ClassifyTask::read_start(const std::string& p
   return start_->metadata;
 }
 
-std::vector<data::Sequence> ClassifyTask::encode(std::span<const data::LabeledText> texts,
-                                                 const std::string& path) const {
-  std::vector<data::Sequence> examples;
-  examples.reserve(texts.size());
-  for (const data::LabeledText& t : texts) {
-    const std::string where = path + " line " + std::to_string(t.line);
-    const std::int64_t label = facts_.labels.find(t.label);
-    RECUR_CHECK(label >= 0, where << ": the label \"" << t.label << "\" is not one of the training labels");
-    examples.push_back({classifier_tokens(t.text, facts_, where), {static_cast<std::int32_t>(label)}});
-  }
-  return examples;
-}
-
 void ClassifyTask::load_data(OptionValues& o) {
   data_path_ = o.text("data");
   batch_size_ = o.integer("batch_size");
@@ -249,9 +271,9 @@ void ClassifyTask::load_data(OptionValues& o) {
                                               .min_count = o.integer("min_count"), .max_size = o.integer("max_vocab")});
   }
   facts_.max_length = o.integer("max_length");
-  train_ = encode(split.train, data_path_);
-  validation_ = encode(split.validation, val_path);
-  test_ = encode(split.test, test_path);
+  train_ = encode_labeled_texts(split.train, facts_, data_path_);
+  validation_ = encode_labeled_texts(split.validation, facts_, val_path);
+  test_ = encode_labeled_texts(split.test, facts_, test_path);
   for (const data::LabeledText& t : split.validation) validation_texts_.push_back(t.text);
 
   facts_.label_counts.assign(static_cast<std::size_t>(facts_.labels.size()), 0);
@@ -351,25 +373,10 @@ Tensor ClassifyTask::loss() {
              1.0 / total);
 }
 
-ClassificationReport ClassifyTask::measure(std::span<const data::Sequence> examples, double& loss) {
-  const std::vector<double> log_probs = classifier_log_probs(*model_, examples);
-  const std::int64_t C = facts_.labels.size();
-  std::vector<std::int32_t> truth, predicted;
-  loss = 0;
-  for (std::size_t i = 0; i < examples.size(); ++i) {
-    const double* row = log_probs.data() + i * C;
-    truth.push_back(examples[i].labels[0]);
-    predicted.push_back(static_cast<std::int32_t>(std::max_element(row, row + C) - row));
-    loss -= row[truth.back()];
-  }
-  loss /= static_cast<double>(std::max<std::size_t>(examples.size(), 1));
-  return classification_report(truth, predicted, C);
-}
-
 std::vector<Metric> ClassifyTask::metrics(std::span<const data::Sequence> examples, const std::string& prefix) {
   if (examples.empty()) return {{prefix + "loss", NAN}, {prefix + "accuracy", NAN}, {prefix + "macro_f1", NAN}};
   double loss = 0;
-  const ClassificationReport r = measure(examples, loss);
+  const ClassificationReport r = evaluate_classifier(*model_, examples, loss);
   return {{prefix + "loss", loss}, {prefix + "accuracy", r.accuracy}, {prefix + "macro_f1", r.macro_f1}};
 }
 
@@ -396,7 +403,7 @@ std::vector<std::string> ClassifyTask::final_report() {
   double loss = 0;
   std::vector<std::string> lines{std::string("the best model on the ") + (on_test ? "test" : "validation") +
                                  " texts:"};
-  for (std::string& line : format_report(measure(on_test ? test_ : validation_, loss), facts_.labels.names()))
+  for (std::string& line : format_report(evaluate_classifier(*model_, on_test ? test_ : validation_, loss), facts_.labels.names()))
     lines.push_back(std::move(line));
   return lines;
 }

@@ -24,6 +24,7 @@
 #include "recur/optim/sgd.hpp"
 #include "recur/train/check_finite.hpp"
 #include "recur/train/metadata_keys.hpp"
+#include "recur/train/model_file.hpp"
 #include "recur/train/plot.hpp"
 #include "recur/train/progress.hpp"
 #include "recur/train/stopwatch.hpp"
@@ -263,6 +264,9 @@ Trainer::Impl::Impl(Task& task, OptionValues options, RunSettings settings)
   // (--init-from), read once for the run's options, the data's vocabulary and the model.
   if (s_.resume) {
     RECUR_CHECK(fs::exists(last_path_), "--resume: there is no checkpoint " << last_path_ << " to resume from");
+    const std::string task = model_task(io::read_safetensors_metadata(last_path_), last_path_);
+    RECUR_CHECK(task == task_.name(),
+                "--resume: " << s_.out << " holds a run of --task " << task << "; resume it with --task " << task);
     restore_options(task_.read_start(last_path_));
   }
   time_limit_ = parse_duration(o_.text("max_time"));
@@ -281,9 +285,6 @@ void Trainer::Impl::restore_options(const std::map<std::string, std::string>& me
   RECUR_CHECK(run != meta.end(), last_path_ << ": not a training checkpoint (no " << kRunKey << ")");
   OptionValues stored(o_.specs());
   stored.from_json(run->second, last_path_);
-  RECUR_CHECK(stored.text("task") == task_.name(), "--resume: " << s_.out << " holds a run of --task "
-                                                       << stored.text("task") << "; resume it with --task "
-                                                       << stored.text("task"));
   o_ = resumed_options(stored, o_, s_.given, s_.out);
 }
 

@@ -40,6 +40,10 @@ void save_safetensors(const std::string& path, const TensorMap& tensors,
 // Reads the file at `path` and parses it with parse_safetensors (naming errors after path).
 SafetensorsFile load_safetensors(const std::string& path);
 
+// The "__metadata__" of the file at `path`, reading its header only (the tensors' entries are
+// checked as parse_safetensors checks them, their data is not read). Errors name `path`.
+std::map<std::string, std::string> read_safetensors_metadata(const std::string& path);
+
 // Parses a whole safetensors file held in memory at [data, data + size). `source_name`
 // (usually the path) starts every error message.
 // Reads F32, F64 and I64 as float32, float64 and int64 tensors; F16 and BF16 as float32

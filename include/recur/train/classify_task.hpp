@@ -26,11 +26,21 @@ namespace recur::train {
 std::vector<std::int32_t> classifier_tokens(std::string_view text, const ClassifierFacts& facts,
                                             std::string_view source);
 
+// The examples of labelled `texts` read from `path`: classifier_tokens and the label's index;
+// a label the facts lack is an Error naming the file and line.
+std::vector<data::Sequence> encode_labeled_texts(std::span<const data::LabeledText> texts,
+                                                 const ClassifierFacts& facts, const std::string& path);
+
 // The log-probabilities of every example's labels, [N * C] row-major in the examples' order,
 // from `model` in evaluation mode, in batches of at most batch_size examples of similar
 // length (the result does not depend on the batching). The model's training mode is kept.
 std::vector<double> classifier_log_probs(nn::SequenceClassifier& model, std::span<const data::Sequence> examples,
                                          std::int64_t batch_size = 64);
+
+// The report of `model` on labelled `examples` (one label each; at least one example), its
+// prediction being the most probable label, and their mean cross-entropy in `loss`.
+ClassificationReport evaluate_classifier(nn::SequenceClassifier& model, std::span<const data::Sequence> examples,
+                                         double& loss);
 
 class ClassifyTask final : public Task {
  public:
@@ -72,10 +82,6 @@ class ClassifyTask final : public Task {
 
  private:
   class Position;
-  // The examples of `texts` (read from `path`) in the model's tokens and labels.
-  std::vector<data::Sequence> encode(std::span<const data::LabeledText> texts, const std::string& path) const;
-  // The report of the model on `examples`, and their mean loss.
-  ClassificationReport measure(std::span<const data::Sequence> examples, double& loss);
   std::vector<Metric> metrics(std::span<const data::Sequence> examples, const std::string& prefix);
 
   std::string data_path_;
