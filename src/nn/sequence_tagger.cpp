@@ -1,0 +1,80 @@
+// SequenceTagger: word embeddings (joined with character features), a (bi)RNN, a per-token
+// head. The backward comes from the ops' autograd.
+
+#include "recur/nn/sequence_tagger.hpp"
+
+#include "recur/nn/sequence_classifier.hpp"
+#include "recur/ops.hpp"
+
+namespace recur::nn {
+
+void validate(const SequenceTaggerConfig& config) {
+  parse_cell_name(config.cell);
+  RECUR_CHECK(config.layers >= 1, "layers must be at least 1, got " << config.layers);
+  RECUR_CHECK(config.hidden >= 1, "hidden size must be at least 1, got " << config.hidden);
+  RECUR_CHECK(config.embed >= 1, "embedding size must be at least 1, got " << config.embed);
+  RECUR_CHECK(config.vocab_size >= 1, "vocabulary size must be at least 1, got " << config.vocab_size);
+  RECUR_CHECK(config.num_labels >= 2, "a tagger needs at least 2 tags, got " << config.num_labels);
+  RECUR_CHECK(config.dropout >= 0 && config.dropout < 1, "dropout must be in [0, 1), got " << config.dropout);
+  const bool chars = config.char_embed > 0;
+  RECUR_CHECK(chars ? config.char_hidden >= 1 && config.char_vocab_size >= 1
+                    : config.char_embed == 0 && config.char_hidden == 0 && config.char_vocab_size == 0,
+              "character features need char_embed, char_hidden and char_vocab_size all at least 1 (or all 0), got "
+                  << config.char_embed << ", " << config.char_hidden << " and " << config.char_vocab_size);
+}
+
+namespace {
+
+SequenceTaggerConfig validated(const SequenceTaggerConfig& config) {
+  validate(config);
+  return config;
+}
+
+}  // namespace
+
+SequenceTagger::SequenceTagger(const SequenceTaggerConfig& config) : config(validated(config)) {
+  embed = register_module("embed", std::make_shared<Embedding>(config.vocab_size, config.embed));
+  std::int64_t input = config.embed;
+  if (has_char_features()) {
+    char_embed = register_module("char_embed", std::make_shared<Embedding>(config.char_vocab_size, config.char_embed));
+    char_rnn = register_module("char_rnn", std::make_shared<LSTM>(config.char_embed, config.char_hidden,
+                                                                   RNNOptions{.bidirectional = true}));
+    input += 2 * config.char_hidden;
+  }
+  rnn = register_module("rnn", make_rnn(parse_cell_name(config.cell), input, config.hidden,
+                                        {.num_layers = config.layers, .dropout = config.dropout,
+                                         .bidirectional = config.bidirectional}));
+  const std::int64_t directions = config.bidirectional ? 2 : 1;
+  head = register_module("head", std::make_shared<Linear>(directions * config.hidden, config.num_labels));
+}
+
+// x_t = dropout([embed(w_t) ; chars(w_t)]),  chars(w) = [fwd_LSTM(c_1..c_n) at n ; bwd_LSTM at 1]
+// logits_t = head(dropout(rnn(x)_t))
+Tensor SequenceTagger::forward(const Tensor& inputs, const Tensor& lengths, const WordSpellings& spellings) {
+  RECUR_CHECK(inputs.defined() && inputs.dim() == 2 && inputs.dtype() == DType::Int64,
+              "SequenceTagger: inputs must be int64 [T, B], got "
+                  << (inputs.defined() ? inputs.shape().str() : std::string("an undefined tensor")));
+  RECUR_CHECK(has_char_features() == spellings.chars.defined(),
+              "SequenceTagger: " << (has_char_features() ? "a tagger with character features needs the words' spellings"
+                                                          : "this tagger has no character features to spell words with"));
+  const std::int64_t T = inputs.size(0), B = inputs.size(1);
+  Tensor x = embed->forward(inputs);
+  if (has_char_features()) {
+    RECUR_CHECK(spellings.index.defined() && spellings.index.shape() == (Shape{T, B}),
+                "SequenceTagger: the spellings' index must be int64 [" << T << ", " << B << "]");
+    // Each distinct word once: its final states both ways, then copied to its positions.
+    const RNNOutput words = char_rnn->forward(char_embed->forward(spellings.chars), RNNState{}, spellings.lengths);
+    const Tensor features = pool_steps(words.output, spellings.lengths, Pool::Last, /*bidirectional=*/true);
+    const Tensor per_position = index_select(features, 0, reshape(spellings.index, {T * B}));
+    x = cat({x, reshape(per_position, {T, B, 2 * config.char_hidden})}, 2);
+  }
+  x = dropout(x, config.dropout, is_training());
+  const RNNOutput r = rnn->forward(x, RNNState{}, lengths);
+  return head->forward(dropout(r.output, config.dropout, is_training()));
+}
+
+Tensor SequenceTagger::forward(const Tensor& inputs) {
+  return forward(inputs, full({inputs.size(1)}, static_cast<double>(inputs.size(0)), DType::Int64));
+}
+
+}  // namespace recur::nn
