@@ -10,6 +10,7 @@
 namespace recur::train {
 
 namespace {
+const std::string kOutside = "O";
 double ratio(double a, double b) { return b > 0 ? a / b : 0.0; }
 }  // namespace
 
@@ -90,6 +91,43 @@ std::vector<std::string> format_report(const ClassificationReport& report, std::
     lines.push_back(row);
   }
   return lines;
+}
+
+bool is_bio_tagset(std::span<const std::string> names) {
+  for (const std::string& name : names)
+    if (name != "O" && !(name.size() > 2 && (name[0] == 'B' || name[0] == 'I') && name[1] == '-')) return false;
+  return !names.empty();
+}
+
+std::vector<Entity> bio_entities(std::span<const std::int32_t> tags, std::span<const std::string> names) {
+  std::vector<Entity> entities;
+  bool open = false;
+  for (std::size_t t = 0; t <= tags.size(); ++t) {
+    // Past the last tag, as after an O: an open entity ends.
+    const std::string& name = t < tags.size() ? names[tags[t]] : kOutside;
+    const bool inside = name != kOutside;
+    const std::string type = inside ? name.substr(2) : std::string();
+    const bool continues = open && inside && name[0] == 'I' && type == entities.back().type;
+    if (open && !continues) entities.back().end = static_cast<std::int64_t>(t), open = false;
+    if (inside && !continues) entities.push_back({static_cast<std::int64_t>(t), 0, type}), open = true;
+  }
+  return entities;
+}
+
+void EntityCounter::add(std::span<const std::int32_t> truth, std::span<const std::int32_t> predicted,
+                        std::span<const std::string> names) {
+  const std::vector<Entity> a = bio_entities(truth, names), b = bio_entities(predicted, names);
+  scores.truth += static_cast<std::int64_t>(a.size());
+  scores.predicted += static_cast<std::int64_t>(b.size());
+  for (const Entity& e : a) scores.found += std::find(b.begin(), b.end(), e) != b.end();
+}
+
+EntityScores EntityCounter::finish() const {
+  EntityScores s = scores;
+  s.precision = ratio(static_cast<double>(s.found), static_cast<double>(s.predicted));
+  s.recall = ratio(static_cast<double>(s.found), static_cast<double>(s.truth));
+  s.f1 = ratio(2 * s.precision * s.recall, s.precision + s.recall);
+  return s;
 }
 
 }  // namespace recur::train

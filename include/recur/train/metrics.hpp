@@ -37,4 +37,35 @@ ClassificationReport classification_report(std::span<const std::int32_t> truth, 
 // then the confusion matrix with the true labels down and the predicted across.
 std::vector<std::string> format_report(const ClassificationReport& report, std::span<const std::string> names);
 
+// ------------------------------------------------------------------ tagging
+
+// True when every name is "O" or "B-X" / "I-X" (X non-empty): a BIO (IOB2) tag set, whose
+// entities entity_scores measures.
+bool is_bio_tagset(std::span<const std::string> names);
+
+// The entities of one sentence's BIO tags (tag t's name is names[tags[t]]), as conlleval
+// reads them: an entity of type X starts at B-X, or at I-X after O or after a tag of another
+// type, and runs over the I-X that follow. [begin, end) in tokens.
+struct Entity {
+  std::int64_t begin = 0, end = 0;
+  std::string type;
+  bool operator==(const Entity&) const = default;
+};
+std::vector<Entity> bio_entities(std::span<const std::int32_t> tags, std::span<const std::string> names);
+
+// Exact-match entity scores over sentences: an entity counts as found when the prediction
+// has one of the same type, begin and end. Precision = found / predicted entities, recall =
+// found / true entities, F1 their harmonic mean (0 where a denominator is 0).
+struct EntityScores {
+  std::int64_t truth = 0, predicted = 0, found = 0;
+  double precision = 0, recall = 0, f1 = 0;
+};
+// Adds one sentence; finish() computes the ratios.
+struct EntityCounter {
+  void add(std::span<const std::int32_t> truth, std::span<const std::int32_t> predicted,
+           std::span<const std::string> names);
+  EntityScores finish() const;
+  EntityScores scores;
+};
+
 }  // namespace recur::train
