@@ -1,8 +1,10 @@
-// `recur train --task classify`, `recur eval`, `recur predict` and `recur info` on a tiny
-// synthetic labelled set: three labels, each text holding one word of its label's (and
-// filler words shared by all), so that a correct classifier learns it in a few dozen steps
-// and a broken one (a wrong pooling, labels crossed, padding read) does not. Bad input of
-// every kind is one error line, a non-zero exit and nothing overwritten (issue 13).
+// `recur train --task classify | tag`, `recur eval`, `recur predict` and `recur info` on tiny
+// synthetic sets. Classification: three labels, each text holding one word of its label's
+// (and filler words shared by all), so that a correct classifier learns it in a few dozen
+// steps and a broken one (a wrong pooling, labels crossed, padding read) does not. Tagging:
+// made-up words whose suffix gives their tag, so that words never seen in training are
+// tagged right only through the character features. Bad input of every kind is one error
+// line, a non-zero exit and nothing overwritten (issue 13).
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -58,11 +60,11 @@ std::vector<std::string> cli_lines(const std::string& text) {
   return lines;
 }
 
-class CliClassify : public testing::Test {
+class CliSequences : public testing::Test {
  protected:
   // One run that the tests read: 240 training texts, 60 validation, 60 test, 120 steps.
   static void SetUpTestSuite() {
-    root_ = fs::temp_directory_path() / ("recur_cli_classify_" + std::to_string(getpid()));
+    root_ = fs::temp_directory_path() / ("recur_cli_sequences_" + std::to_string(getpid()));
     fs::remove_all(root_);
     fs::create_directories(root_);
     write_bytes(root_ / "train.tsv", labelled_texts(240, 1));
@@ -101,10 +103,10 @@ class CliClassify : public testing::Test {
   int runs_ = 0;
 };
 
-fs::path CliClassify::root_;
-Result CliClassify::base_run_;
+fs::path CliSequences::root_;
+Result CliSequences::base_run_;
 
-TEST_F(CliClassify, TrainsAndReportsAccuracyAndMacroF1) {
+TEST_F(CliSequences, TrainsAndReportsAccuracyAndMacroF1) {
   const json summary = json::parse(base_run_.out.substr(base_run_.out.rfind('{')));
   // About 0.98 to 1.0 at this seed; chance is 0.5 (the largest label's share).
   EXPECT_GE(summary.at("test_accuracy").get<double>(), 0.9) << summary;
@@ -126,7 +128,7 @@ TEST_F(CliClassify, TrainsAndReportsAccuracyAndMacroF1) {
     EXPECT_NE(base_run_.err.find(fragment), std::string::npos) << fragment << " missing in:\n" << base_run_.err;
 }
 
-TEST_F(CliClassify, EvalAndPredictAgree) {
+TEST_F(CliSequences, EvalAndPredictAgree) {
   const std::string test = (root_ / "test.tsv").string();
   Result eval = recur({"eval", model(), test, "--json"});
   ASSERT_TRUE(eval.ok()) << eval;
@@ -172,7 +174,7 @@ TEST_F(CliClassify, EvalAndPredictAgree) {
   EXPECT_EQ(empty.out, "");
 }
 
-TEST_F(CliClassify, InfoShowsTheTaskAndLabels) {
+TEST_F(CliSequences, InfoShowsTheTaskAndLabels) {
   Result r = recur({"info", model()});
   ASSERT_TRUE(r.ok()) << r;
   for (const char* fragment : {"task        classify", "labels      3: meh (", "max pooling", "bidirectional lstm",
@@ -180,7 +182,7 @@ TEST_F(CliClassify, InfoShowsTheTaskAndLabels) {
     EXPECT_NE(r.out.find(fragment), std::string::npos) << fragment << " missing in:\n" << r.out;
 }
 
-TEST_F(CliClassify, ResumedRunIsTheUninterruptedRun) {
+TEST_F(CliSequences, ResumedRunIsTheUninterruptedRun) {
   const Args half = {"--max-steps", "60", "--eval-every", "30"};
   ASSERT_TRUE(recur(train_args(dir_ / "resumed", half)).ok());
   Result resumed = recur(train_args(dir_ / "resumed", {"--max-steps", "120", "--eval-every", "30", "--resume"}));
@@ -196,7 +198,7 @@ TEST_F(CliClassify, ResumedRunIsTheUninterruptedRun) {
                        {"--task classify"});
 }
 
-TEST_F(CliClassify, StratifiedSplitKeepsEachLabelsShare) {
+TEST_F(CliSequences, StratifiedSplitKeepsEachLabelsShare) {
   // No --val / --test: 20% of each label to validation and to test.
   Result r = recur(Args{"train", "--task", "classify", (root_ / "train.tsv").string(), "--out", (dir_ / "run").string(),
                     "--val-fraction", "0.2", "--test-fraction", "0.2", "--max-steps", "1"} + kTiny);
@@ -212,7 +214,7 @@ TEST_F(CliClassify, StratifiedSplitKeepsEachLabelsShare) {
 
 // ------------------------------------------------------------------ bad input
 
-TEST_F(CliClassify, BadDataNamesFileAndLine) {
+TEST_F(CliSequences, BadDataNamesFileAndLine) {
   const fs::path out = dir_ / "previous";
   fs::copy(root_ / "base", out, fs::copy_options::recursive);
   auto train_on = [&](const std::string& name, const std::string& bytes, const Args& more = {}) {
@@ -233,13 +235,120 @@ TEST_F(CliClassify, BadDataNamesFileAndLine) {
   expect_error_leaving(out, train_on("ok.tsv", labelled_texts(30, 4), {"--pool", "median"}), {"--pool", "median"});
 }
 
-TEST_F(CliClassify, PredictRefusesALanguageModel) {
+TEST_F(CliSequences, PredictRefusesALanguageModel) {
   const std::string lm = std::string(RECUR_TEST_FIXTURES) + "/word_model_torch_linear.safetensors";
   write_bytes(dir_ / "in.txt", "good film\n");
   expect_error_line(recur({"predict", lm, (dir_ / "in.txt").string()}), {"is a language model", "classifier"});
   // A line without words cannot be classified: the error names it.
   write_bytes(dir_ / "blank.txt", "good film\n \t \nbad\n");
   expect_error_line(recur({"predict", model(), (dir_ / "blank.txt").string()}), {"blank.txt line 2", "no words"});
+}
+
+// ------------------------------------------------------------------ tagging
+
+// `count` CoNLL sentences of 3 to 8 words: "the" or "a" (det), or a made-up stem with the
+// suffix of its tag: -ion (noun), -ed (verb), -ly (adv). Stems come from the first
+// `stems` of a fixed list of 60, so a test set with more stems holds words unseen in
+// training. `bio`: nouns are entities instead, B-N at the first of a run and I-N after.
+std::string tagged_sentences(int count, std::uint32_t state, int stems, bool bio) {
+  auto next = [&state](std::size_t n) {
+    state = state * 1103515245u + 12345u;
+    return static_cast<std::uint32_t>((state >> 16) % n);
+  };
+  std::vector<std::string> stem_list;
+  std::uint32_t stem_state = 7;
+  for (int i = 0; i < 60; ++i) {
+    std::string stem;
+    for (int c = 0; c < 4; ++c) {
+      stem_state = stem_state * 1103515245u + 12345u;
+      stem += static_cast<char>((c % 2 ? "aeiou" : "bcdfgklmnprstvz")[(stem_state >> 16) % (c % 2 ? 5 : 15)]);
+    }
+    stem_list.push_back(stem);
+  }
+  const std::vector<std::string> suffixes = {"ion", "ed", "ly"}, tags = {"noun", "verb", "adv"};
+  std::string out;
+  for (int i = 0; i < count; ++i) {
+    const std::uint32_t words = 3 + next(6);
+    bool in_noun = false;
+    for (std::uint32_t w = 0; w < words; ++w) {
+      const std::uint32_t kind = next(4);  // 0 det, 1 noun, 2 verb, 3 adv
+      std::string word = kind == 0 ? (next(2) ? "the" : "a") : stem_list[next(stems)] + suffixes[kind - 1];
+      std::string tag = kind == 0 ? "det" : tags[kind - 1];
+      if (bio) tag = kind == 1 ? (in_noun ? "I-N" : "B-N") : "O";
+      in_noun = kind == 1;
+      out += word + (w % 2 ? "\t" : " ") + tag + "\n";  // fields by a tab or a space
+    }
+    out += "\n";
+  }
+  return out;
+}
+
+TEST_F(CliSequences, TaggerLearnsSuffixesOfUnseenWords) {
+  write_bytes(dir_ / "train.conll", tagged_sentences(300, 1, 40, false));
+  write_bytes(dir_ / "test.conll", "-DOCSTART- -X- O\n\n" + tagged_sentences(60, 2, 60, false));
+  const fs::path out = dir_ / "run";
+  Result r = recur({"train", "--task", "tag", (dir_ / "train.conll").string(), "--test", (dir_ / "test.conll").string(),
+                    "--val", (dir_ / "test.conll").string(), "--out", out.string(), "--hidden", "16", "--embed", "8",
+                    "--char-embed", "8", "--char-hidden", "8", "--batch-size", "16", "--lr", "0.02", "--max-steps",
+                    "150", "--eval-every", "75", "--threads", "1", "--json"});
+  ASSERT_TRUE(r.ok()) << r;
+  const std::string model = (out / "best.safetensors").string();
+  Result eval = recur({"eval", model, (dir_ / "test.conll").string(), "--json"});
+  ASSERT_TRUE(eval.ok()) << eval;
+  const json j = json::parse(eval.out);
+  // About 1.0 and 0.98 at this seed; the most frequent tag would give about 0.3.
+  EXPECT_GE(j.at("accuracy").get<double>(), 0.9) << j;
+  EXPECT_GT(j.at("oov_tokens").get<int>(), 20) << j;
+  EXPECT_GE(j.at("oov_accuracy").get<double>(), 0.8) << j;
+  EXPECT_FALSE(j.contains("entity_f1"));  // not BIO tags
+  const json summary = json::parse(r.out.substr(r.out.rfind('{')));
+  EXPECT_DOUBLE_EQ(summary.at("test_accuracy").get<double>(), j.at("accuracy").get<double>());
+  // predict: a tag for every word, however long the sentence.
+  std::string sentence;
+  for (int i = 0; i < 300; ++i) sentence += i % 3 ? "bakuly " : "the ";
+  write_bytes(dir_ / "in.txt", "a zomiion rilued\n\n" + sentence + "\n");
+  Result tagged = recur({"predict", model, (dir_ / "in.txt").string()});
+  ASSERT_TRUE(tagged.ok()) << tagged;
+  EXPECT_EQ(tagged.out.substr(0, tagged.out.find("\n\n")), "a\tdet\nzomiion\tnoun\nrilued\tverb");
+  EXPECT_EQ(count_lines(tagged.out), 3 + 1 + 1 + 300 + 1u);  // the empty sentence is a blank line
+  Result as_json = recur({"predict", model, (dir_ / "in.txt").string(), "--json"});
+  ASSERT_TRUE(as_json.ok()) << as_json;
+  EXPECT_EQ(cli_lines(as_json.out)[0], R"({"tokens":["a","zomiion","rilued"],"tags":["det","noun","verb"]})");
+  Result info = recur({"info", model});
+  EXPECT_NE(info.out.find("tags        4: adv ("), std::string::npos) << info.out;
+  EXPECT_NE(info.out.find("character features 8 -> 2x8"), std::string::npos) << info.out;
+}
+
+TEST_F(CliSequences, TaggerScoresBioEntities) {
+  write_bytes(dir_ / "train.conll", tagged_sentences(200, 3, 40, true));
+  write_bytes(dir_ / "valid.conll", tagged_sentences(40, 4, 40, true));
+  const fs::path out = dir_ / "run";
+  Result r = recur({"train", "--task", "tag", (dir_ / "train.conll").string(), "--val", (dir_ / "valid.conll").string(),
+                    "--out", out.string(), "--hidden", "16", "--embed", "8", "--char-embed", "0", "--char-hidden", "0",
+                    "--batch-size", "16", "--lr", "0.02", "--max-steps", "100", "--eval-every", "50", "--threads", "1",
+                    "--json"});
+  ASSERT_TRUE(r.ok()) << r;
+  const json summary = json::parse(r.out.substr(r.out.rfind('{')));
+  EXPECT_GE(summary.at("best_val_entity_f1").get<double>(), 0.9) << summary;  // the best model by entity F1
+  Result eval = recur({"eval", (out / "best.safetensors").string(), (dir_ / "valid.conll").string(), "--json"});
+  ASSERT_TRUE(eval.ok()) << eval;
+  EXPECT_DOUBLE_EQ(json::parse(eval.out).at("entity_f1").get<double>(), summary.at("best_val_entity_f1").get<double>());
+}
+
+TEST_F(CliSequences, BadTaggingDataNamesFileAndLine) {
+  const fs::path out = dir_ / "previous";
+  fs::copy(root_ / "base", out, fs::copy_options::recursive);
+  auto train_on = [&](const std::string& name, const std::string& bytes, const Args& more = {}) {
+    write_bytes(dir_ / name, bytes);
+    return Args{"train", "--task", "tag", (dir_ / name).string(), "--out", out.string(), "--overwrite"} + more;
+  };
+  expect_error_leaving(out, train_on("one_field.conll", "the det\ncat noun\nsat\n"), {"one_field.conll line 3"});
+  write_bytes(dir_ / "val.conll", "the det\ncat verb\n\nnew xyz\n");
+  expect_error_leaving(out, train_on("ok.conll", "the det\ncat noun\n\nthe det\nsat verb\n",
+                                     {"--val", (dir_ / "val.conll").string()}),
+                       {"val.conll line 4", "\"xyz\""});
+  expect_error_leaving(out, train_on("ok.conll", "the det\ncat noun\n", {"--char-embed", "0"}),
+                       {"--char-embed", "--char-hidden"});
 }
 
 }  // namespace

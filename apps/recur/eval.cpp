@@ -2,7 +2,9 @@
 // tokenised as in training (a word model's unknown words become <unk>), the state starts at
 // zero and the model predicts tokens 2..N of the whole stream from their prefixes.
 // recur eval CLASSIFIER DATA: a classifier on labelled texts (label<TAB>text lines): loss,
-// accuracy, macro-F1, per-class scores and the confusion matrix.
+// accuracy, macro-F1, per-class scores and the confusion matrix. recur eval TAGGER DATA: a
+// tagger on CoNLL sentences: token accuracy, accuracy outside the vocabulary, entity scores
+// for BIO tags.
 
 #include <algorithm>
 #include <cmath>
@@ -69,8 +71,36 @@ void eval_classifier(const EvalOptions& o) {
   std::printf("%s\n", j.dump().c_str());
 }
 
+void eval_tagger(const EvalOptions& o) {
+  train::LoadedTagger loaded = train::load_tagger(o.model);
+  train::TaggedCorpus corpus;
+  corpus.add_tagged(data::read_conll(o.text), loaded, o.text);
+  const train::TaggingReport r = train::evaluate_tagger(*loaded.model, loaded, corpus);
+  if (o.json) {
+    nlohmann::ordered_json j{{"sentences", r.sentences}, {"tokens", r.tokens},         {"loss", r.loss},
+                             {"accuracy", r.accuracy},   {"oov_tokens", r.oov_tokens}, {"oov_accuracy", r.oov_accuracy}};
+    if (r.bio) {
+      j["entity_precision"] = r.entities.precision;
+      j["entity_recall"] = r.entities.recall;
+      j["entity_f1"] = r.entities.f1;
+    }
+    std::printf("%s\n", j.dump().c_str());
+    return;
+  }
+  std::printf("%s: %lld sentences, %lld tokens, loss %.4f\n", o.text.c_str(), static_cast<long long>(r.sentences),
+              static_cast<long long>(r.tokens), r.loss);
+  std::printf("accuracy %.4f; on the %lld tokens outside the vocabulary %.4f\n", r.accuracy,
+              static_cast<long long>(r.oov_tokens), r.oov_accuracy);
+  if (r.bio)
+    std::printf("entities: precision %.4f, recall %.4f, F1 %.4f (%lld true, %lld predicted, %lld found)\n",
+                r.entities.precision, r.entities.recall, r.entities.f1, static_cast<long long>(r.entities.truth),
+                static_cast<long long>(r.entities.predicted), static_cast<long long>(r.entities.found));
+}
+
 void run_eval(const EvalOptions& o) {
-  if (train::model_task(io::read_safetensors_metadata(o.model), o.model) == "classify") return eval_classifier(o);
+  const std::string task = train::model_task(io::read_safetensors_metadata(o.model), o.model);
+  if (task == "classify") return eval_classifier(o);
+  if (task == "tag") return eval_tagger(o);
   train::LoadedLanguageModel loaded = train::load_language_model(o.model);
   const std::vector<std::int32_t> tokens = read_tokens(o, loaded.vocab);
   const auto count = static_cast<std::int64_t>(tokens.size());
@@ -108,13 +138,16 @@ void run_eval(const EvalOptions& o) {
 void add_eval_command(CLI::App& app) {
   auto options = std::make_shared<EvalOptions>();
   CLI::App* cmd = app.add_subcommand(
-      "eval", "A language model's negative log-likelihood of a text, or a classifier's scores on labelled texts");
+      "eval", "A language model's negative log-likelihood of a text, a classifier's or a tagger's scores on labelled data");
   cmd->add_option("MODEL", options->model, "Model or checkpoint file")->required();
-  cmd->add_option("TEXT", options->text, "UTF-8 text file (a classifier: label<TAB>text lines)")->required();
+  cmd->add_option("TEXT", options->text,
+                  "UTF-8 text file (a classifier: label<TAB>text lines; a tagger: CoNLL sentences)")->required();
   cmd->add_flag("--json", options->json,
                 "Print one JSON line: {chars, predicted, nll_nats, nats_per_char, bpc, perplexity} for a char "
                 "model, {tokens, predicted, nll_nats, nats_per_token, bits_per_token, perplexity, unknown} for a "
-                "word model, {examples, loss, accuracy, macro_f1, labels, per_class, confusion} for a classifier");
+                "word model, {examples, loss, accuracy, macro_f1, labels, per_class, confusion} for a classifier, "
+                "{sentences, tokens, loss, accuracy, oov_tokens, oov_accuracy} and for BIO tags entity_precision, "
+                "entity_recall, entity_f1 for a tagger");
   cmd->add_flag("--skip-unknown", options->skip_unknown,
                 "Char models: leave out characters outside the vocabulary (a word model reads them as <unk>)");
   add_threads_option(*cmd);

@@ -68,6 +68,18 @@ void print_vocabulary(const data::Vocab& vocab, bool lines) {
               preview.c_str(), shown < vocab.size() ? " ..." : "");
 }
 
+// "labels      2: ham (3286), spam (1446) training texts": the names and their counts.
+void print_labels(const char* heading, const data::Labels& labels, const std::vector<std::int64_t>& counts,
+                  const char* counted) {
+  std::string line;
+  for (std::int64_t i = 0; i < labels.size(); ++i) {
+    line += (i ? ", " : "") + labels.name(i);
+    if (!counts.empty()) line += " (" + std::to_string(counts[i]) + ")";
+  }
+  std::printf("  %-11s %lld: %s%s%s\n", heading, static_cast<long long>(labels.size()), line.c_str(),
+              counts.empty() ? "" : " ", counts.empty() ? "" : counted);
+}
+
 void print_language_model(const train::LoadedLanguageModel& loaded) {
   const nn::LanguageModelConfig& c = loaded.model->config;
   std::printf("  model       %s, %lld layer%s of %lld, %s input%s, dropout %g\n", c.cell.c_str(),
@@ -87,16 +99,25 @@ void print_classifier(const train::LoadedClassifier& loaded) {
               c.layers == 1 ? "" : "s", static_cast<long long>(c.hidden), static_cast<long long>(c.embed),
               nn::pool_name(c.pool), c.dropout);
   std::printf("  parameters  %lld\n", static_cast<long long>(loaded.model->num_parameters()));
-  std::string labels;
-  for (std::int64_t i = 0; i < loaded.labels.size(); ++i) {
-    labels += (i ? ", " : "") + loaded.labels.name(i);
-    if (!loaded.label_counts.empty()) labels += " (" + std::to_string(loaded.label_counts[i]) + ")";
-  }
-  std::printf("  labels      %lld: %s%s\n", static_cast<long long>(loaded.labels.size()), labels.c_str(),
-              loaded.label_counts.empty() ? "" : " training texts");
+  print_labels("labels", loaded.labels, loaded.label_counts, "training texts");
   print_vocabulary(loaded.vocab, /*lines=*/false);
   if (loaded.max_length > 0)
     std::printf("  length      the first %lld tokens of a text are read\n", static_cast<long long>(loaded.max_length));
+}
+
+void print_tagger(const train::LoadedTagger& loaded) {
+  const nn::SequenceTaggerConfig& c = loaded.model->config;
+  std::printf("  task        tag: one tag per word\n");
+  std::printf("  model       %s%s, %lld layer%s of %lld, embedding %lld", c.bidirectional ? "bidirectional " : "",
+              c.cell.c_str(), static_cast<long long>(c.layers), c.layers == 1 ? "" : "s",
+              static_cast<long long>(c.hidden), static_cast<long long>(c.embed));
+  if (c.char_embed > 0)
+    std::printf(", character features %lld -> 2x%lld over %lld characters", static_cast<long long>(c.char_embed),
+                static_cast<long long>(c.char_hidden), static_cast<long long>(c.char_vocab_size));
+  std::printf(", dropout %g\n", c.dropout);
+  std::printf("  parameters  %lld\n", static_cast<long long>(loaded.model->num_parameters()));
+  print_labels("tags", loaded.labels, loaded.label_counts, "training words");
+  print_vocabulary(loaded.vocab, /*lines=*/false);
 }
 
 void run_info(const std::string& path) {
@@ -106,6 +127,10 @@ void run_info(const std::string& path) {
   if (task_name == "classify") {
     train::LoadedClassifier loaded = train::load_classifier(path);
     print_classifier(loaded);
+    metadata = loaded.metadata;
+  } else if (task_name == "tag") {
+    train::LoadedTagger loaded = train::load_tagger(path);
+    print_tagger(loaded);
     metadata = loaded.metadata;
   } else {
     train::LoadedLanguageModel loaded = train::load_language_model(path);

@@ -20,9 +20,11 @@ void add_train_command(CLI::App& app, const std::string& task_name) {
       std::find(names.begin(), names.end(), task_name) != names.end() ? task_name : "lm", RECUR_DEFAULT_TEXT);
   auto settings = std::make_shared<train::RunSettings>();
   CLI::App* cmd = app.add_subcommand(
-      "train", task->name() == "lm" ? "Train a language model on a UTF-8 text (--task classify: a text classifier; "
-                                      "recur train --task classify --help shows its flags)"
-                                    : "Train a classifier on labelled texts, one label<TAB>text a line");
+      "train", task->name() == "lm"         ? "Train a language model on a UTF-8 text (--task classify: a text "
+                                               "classifier, --task tag: a tagger; recur train --task classify --help "
+                                               "shows its flags)"
+               : task->name() == "classify" ? "Train a classifier on labelled texts, one label<TAB>text a line"
+                                            : "Train a tagger on CoNLL sentences, one word and its tag a line");
   auto flags = std::make_shared<RegistryFlags>(*cmd, train::run_options(*task));
   cmd->add_option("--out", settings->out, "Directory for checkpoints, metrics.jsonl and loss.svg [runs/<text name>]");
   CLI::Option* resume = cmd->add_flag(

@@ -149,6 +149,40 @@ void save_model_file(const std::string& path, const nn::Module& model, std::map<
   io::save_safetensors(path, tensors, metadata);
 }
 
+// "a language model", "a classifier", "a tagger": the kind of model a task's files hold.
+const char* task_noun(const std::string& task) {
+  return task == "lm" ? "language model" : task == "classify" ? "classifier" : "tagger";
+}
+
+// recur.labels (num_labels distinct names) and the optional recur.label_counts.
+void read_labels(const io::SafetensorsFile& file, const std::string& path, std::int64_t num_labels,
+                 data::Labels& labels, std::vector<std::int64_t>& counts) {
+  RECUR_CHECK(file.metadata.count(kLabelsKey), path << ": no metadata \"" << kLabelsKey << "\" naming the labels");
+  try {
+    labels = data::Labels::from_names(string_array(file, path, kLabelsKey));
+  } catch (const Error& e) {
+    RECUR_FAIL(path << ": " << kLabelsKey << ": " << e.what());
+  }
+  RECUR_CHECK(labels.size() == num_labels,
+              path << ": " << kLabelsKey << " names " << labels.size() << " labels but num_labels is " << num_labels);
+  counts.clear();
+  if (!file.metadata.count(kLabelCountsKey)) return;
+  const nlohmann::json items = parse_json(file.metadata.at(kLabelCountsKey), path, kLabelCountsKey);
+  RECUR_CHECK(items.is_array() && static_cast<std::int64_t>(items.size()) == num_labels,
+              path << ": metadata " << kLabelCountsKey << " must be an array of " << num_labels << " counts");
+  for (const nlohmann::json& c : items) {
+    RECUR_CHECK(c.is_number_integer(), path << ": metadata " << kLabelCountsKey << " holds " << c.dump());
+    counts.push_back(c.get<std::int64_t>());
+  }
+}
+
+// recur.labels and recur.label_counts (when known) of a classifier or tagger.
+void add_labels(std::map<std::string, std::string>& meta, const data::Labels& labels,
+                const std::vector<std::int64_t>& counts) {
+  meta[kLabelsKey] = nlohmann::json(labels.names()).dump();
+  if (!counts.empty()) meta[kLabelCountsKey] = nlohmann::json(counts).dump();
+}
+
 }  // namespace
 
 LoadedLanguageModel load_language_model(const std::string& path) {
@@ -156,7 +190,7 @@ LoadedLanguageModel load_language_model(const std::string& path) {
   for (const char* key : {kConfigKey, kVocabKey})
     RECUR_CHECK(file.metadata.count(key), path << ": not a recur language model (no metadata \"" << key << "\")");
   const std::string task = model_task(file.metadata, path);
-  RECUR_CHECK(task == "lm", path << ": a " << task << " model, not a language model");
+  RECUR_CHECK(task == "lm", path << ": a " << task_noun(task) << ", not a language model");
   nn::LanguageModelConfig config = config_from_json(file.metadata.at(kConfigKey), path);
   data::Vocab vocab = read_vocab(file, path, config.vocab_size);
   auto model = std::make_shared<nn::LanguageModel>(config);
@@ -175,8 +209,9 @@ std::string model_task(const std::map<std::string, std::string>& metadata, const
   const nlohmann::json j = parse_json(config->second, path, kConfigKey);
   RECUR_CHECK(j.is_object(), path << ": metadata " << kConfigKey << " must be a JSON object");
   const std::string task = field<std::string>(j, "task", path, std::string("lm"));
-  RECUR_CHECK(task == "lm" || task == "classify", path << ": " << kConfigKey << " field \"task\" is \"" << task
-                                                       << "\"; this recur knows \"lm\" and \"classify\"");
+  RECUR_CHECK(task == "lm" || task == "classify" || task == "tag",
+              path << ": " << kConfigKey << " field \"task\" is \"" << task
+                   << "\"; this recur knows \"lm\", \"classify\" and \"tag\"");
   return task;
 }
 
@@ -201,9 +236,8 @@ std::map<std::string, std::string> classifier_metadata(const ClassifierFacts& fa
   j["pool"] = nn::pool_name(config.pool);
   j["dropout"] = config.dropout;
   std::map<std::string, std::string> meta{{kConfigKey, j.dump()},
-                                          {kVocabKey, nlohmann::json(facts.vocab.tokens()).dump()},
-                                          {kLabelsKey, nlohmann::json(facts.labels.names()).dump()}};
-  if (!facts.label_counts.empty()) meta[kLabelCountsKey] = nlohmann::json(facts.label_counts).dump();
+                                          {kVocabKey, nlohmann::json(facts.vocab.tokens()).dump()}};
+  add_labels(meta, facts.labels, facts.label_counts);
   return meta;
 }
 
@@ -212,8 +246,7 @@ LoadedClassifier load_classifier(const std::string& path) {
   for (const char* key : {kConfigKey, kVocabKey})
     RECUR_CHECK(file.metadata.count(key), path << ": not a recur model (no metadata \"" << key << "\")");
   const std::string task = model_task(file.metadata, path);
-  RECUR_CHECK(task == "classify", path << ": a " << (task == "lm" ? "language" : task) << " model, not a classifier");
-  RECUR_CHECK(file.metadata.count(kLabelsKey), path << ": a classifier without metadata \"" << kLabelsKey << "\"");
+  RECUR_CHECK(task == "classify", path << ": a " << task_noun(task) << ", not a classifier");
   const nlohmann::json j = parse_json(file.metadata.at(kConfigKey), path, kConfigKey);
   nn::SequenceClassifierConfig config;
   config.cell = field<std::string>(j, "cell", path);
@@ -228,25 +261,13 @@ LoadedClassifier load_classifier(const std::string& path) {
   try {
     config.pool = nn::parse_pool(field<std::string>(j, "pool", path));
     nn::validate(config);
-    loaded.labels = data::Labels::from_names(string_array(file, path, kLabelsKey));
   } catch (const Error& e) {
     RECUR_FAIL(path << ": " << e.what());
   }
-  RECUR_CHECK(loaded.labels.size() == config.num_labels, path << ": " << kLabelsKey << " names "
-                                                              << loaded.labels.size() << " labels but num_labels is "
-                                                              << config.num_labels);
+  read_labels(file, path, config.num_labels, loaded.labels, loaded.label_counts);
   loaded.max_length = field<std::int64_t>(j, "max_length", path, std::int64_t{0});
   RECUR_CHECK(loaded.max_length >= 0, path << ": " << kConfigKey << " field \"max_length\" is negative");
   loaded.vocab = read_vocab(file, path, config.vocab_size);
-  if (file.metadata.count(kLabelCountsKey)) {
-    const nlohmann::json counts = parse_json(file.metadata.at(kLabelCountsKey), path, kLabelCountsKey);
-    RECUR_CHECK(counts.is_array() && static_cast<std::int64_t>(counts.size()) == config.num_labels,
-                path << ": metadata " << kLabelCountsKey << " must be an array of " << config.num_labels << " counts");
-    for (const nlohmann::json& c : counts) {
-      RECUR_CHECK(c.is_number_integer(), path << ": metadata " << kLabelCountsKey << " holds " << c.dump());
-      loaded.label_counts.push_back(c.get<std::int64_t>());
-    }
-  }
   loaded.model = std::make_shared<nn::SequenceClassifier>(config);
   load_weights(*loaded.model, file, path);
   loaded.metadata = file.metadata;
@@ -256,6 +277,84 @@ LoadedClassifier load_classifier(const std::string& path) {
 void save_classifier(const std::string& path, const nn::SequenceClassifier& model, const ClassifierFacts& facts,
                      const std::map<std::string, std::string>& extra) {
   save_model_file(path, model, classifier_metadata(facts, model.config), extra);
+}
+
+std::map<std::string, std::string> tagger_metadata(const TaggerFacts& facts, const nn::SequenceTaggerConfig& config) {
+  RECUR_CHECK(config.vocab_size == facts.vocab.size() && config.num_labels == facts.labels.size() &&
+                  config.char_vocab_size == facts.char_vocab.size(),
+              "tagger_metadata: the configuration's sizes differ from the vocabularies' and the tags'");
+  nlohmann::ordered_json j;
+  j["task"] = "tag";
+  j["tokens"] = "word";
+  j["lowercase"] = facts.vocab.lowercase();
+  j["cell"] = config.cell;
+  j["layers"] = config.layers;
+  j["hidden"] = config.hidden;
+  j["embed"] = config.embed;
+  j["vocab_size"] = config.vocab_size;
+  j["num_labels"] = config.num_labels;
+  j["bidirectional"] = config.bidirectional;
+  j["dropout"] = config.dropout;
+  j["char_vocab_size"] = config.char_vocab_size;
+  j["char_embed"] = config.char_embed;
+  j["char_hidden"] = config.char_hidden;
+  std::map<std::string, std::string> meta{{kConfigKey, j.dump()},
+                                          {kVocabKey, nlohmann::json(facts.vocab.tokens()).dump()}};
+  add_labels(meta, facts.labels, facts.label_counts);
+  if (config.char_embed > 0) meta[kCharVocabKey] = nlohmann::json(facts.char_vocab.tokens()).dump();
+  return meta;
+}
+
+LoadedTagger load_tagger(const std::string& path) {
+  io::SafetensorsFile file = io::load_safetensors(path);
+  for (const char* key : {kConfigKey, kVocabKey})
+    RECUR_CHECK(file.metadata.count(key), path << ": not a recur model (no metadata \"" << key << "\")");
+  const std::string task = model_task(file.metadata, path);
+  RECUR_CHECK(task == "tag", path << ": a " << task_noun(task) << ", not a tagger");
+  const nlohmann::json j = parse_json(file.metadata.at(kConfigKey), path, kConfigKey);
+  nn::SequenceTaggerConfig config;
+  config.cell = field<std::string>(j, "cell", path);
+  config.layers = field<std::int64_t>(j, "layers", path);
+  config.hidden = field<std::int64_t>(j, "hidden", path);
+  config.embed = field<std::int64_t>(j, "embed", path);
+  config.vocab_size = field<std::int64_t>(j, "vocab_size", path);
+  config.num_labels = field<std::int64_t>(j, "num_labels", path);
+  config.bidirectional = field<bool>(j, "bidirectional", path);
+  config.dropout = field<double>(j, "dropout", path);
+  config.char_vocab_size = field<std::int64_t>(j, "char_vocab_size", path);
+  config.char_embed = field<std::int64_t>(j, "char_embed", path);
+  config.char_hidden = field<std::int64_t>(j, "char_hidden", path);
+  try {
+    nn::validate(config);
+  } catch (const Error& e) {
+    RECUR_FAIL(path << ": " << kConfigKey << ": " << e.what());
+  }
+  LoadedTagger loaded;
+  read_labels(file, path, config.num_labels, loaded.labels, loaded.label_counts);
+  loaded.vocab = read_vocab(file, path, config.vocab_size);
+  RECUR_CHECK(loaded.vocab.mode() == data::TokenMode::Word, path << ": a tagger reads words (\"tokens\": \"word\")");
+  if (config.char_embed > 0) {
+    RECUR_CHECK(file.metadata.count(kCharVocabKey), path << ": character features without metadata \""
+                                                         << kCharVocabKey << "\"");
+    try {
+      loaded.char_vocab = data::Vocab::from_tokens(string_array(file, path, kCharVocabKey), data::TokenMode::Char,
+                                                   loaded.vocab.lowercase());
+    } catch (const Error& e) {
+      RECUR_FAIL(path << ": " << kCharVocabKey << ": " << e.what());
+    }
+    RECUR_CHECK(loaded.char_vocab.size() == config.char_vocab_size && loaded.char_vocab.has_unknown(),
+                path << ": " << kCharVocabKey << " must hold char_vocab_size " << config.char_vocab_size
+                     << " characters, <unk> last");
+  }
+  loaded.model = std::make_shared<nn::SequenceTagger>(config);
+  load_weights(*loaded.model, file, path);
+  loaded.metadata = file.metadata;
+  return loaded;
+}
+
+void save_tagger(const std::string& path, const nn::SequenceTagger& model, const TaggerFacts& facts,
+                 const std::map<std::string, std::string>& extra) {
+  save_model_file(path, model, tagger_metadata(facts, model.config), extra);
 }
 
 std::int64_t start_token(const data::Vocab& vocab) {

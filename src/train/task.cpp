@@ -4,18 +4,20 @@
 
 #include "recur/train/classify_task.hpp"
 #include "recur/train/language_model_task.hpp"
+#include "recur/train/tag_task.hpp"
 
 namespace recur::train {
 
 const std::vector<std::string>& task_names() {
-  static const std::vector<std::string> names = {"lm", "classify"};
+  static const std::vector<std::string> names = {"lm", "classify", "tag"};
   return names;
 }
 
 std::unique_ptr<Task> make_task(const std::string& name, const std::string& default_text) {
   if (name == "lm") return std::make_unique<LanguageModelTask>(default_text);
   if (name == "classify") return std::make_unique<ClassifyTask>();
-  RECUR_FAIL("unknown task '" << name << "' (expected lm or classify)");
+  if (name == "tag") return std::make_unique<TagTask>();
+  RECUR_FAIL("unknown task '" << name << "' (expected lm, classify or tag)");
 }
 
 }  // namespace recur::train

@@ -91,7 +91,7 @@ std::vector<OptionSpec> trainer_options() {
 
 std::vector<OptionSpec> run_options(const Task& task) {
   std::vector<OptionSpec> all = {{.key = "task", .type = OptionType::Text, .default_value = task.name(),
-                                  .help = "What to train: a language model, or a classifier of labelled texts",
+                                  .help = "What to train: a language model, a classifier of labelled texts, or a tagger of words",
                                   .group = OptionGroup::Data, .choices = task_names()}};
   for (OptionSpec& spec : task.options()) all.push_back(std::move(spec));
   for (OptionSpec& spec : trainer_options()) all.push_back(std::move(spec));

@@ -16,6 +16,7 @@
 #include "recur/data/sequences.hpp"
 #include "recur/nn/language_model.hpp"
 #include "recur/nn/sequence_classifier.hpp"
+#include "recur/nn/sequence_tagger.hpp"
 #include "recur/train/metadata_keys.hpp"
 
 namespace recur::train {
@@ -86,6 +87,28 @@ LoadedClassifier load_classifier(const std::string& path);
 // Writes the model's tensors (as float32), classifier_metadata and `extra` atomically.
 void save_classifier(const std::string& path, const nn::SequenceClassifier& model, const ClassifierFacts& facts,
                      const std::map<std::string, std::string>& extra = {});
+
+// What a tagger file holds besides the network.
+struct TaggerFacts {
+  data::Vocab vocab;                       // the words (word mode); its case folding
+  data::Labels labels;                     // tag t's name is labels.name(t)
+  std::vector<std::int64_t> label_counts;  // training tokens per tag; empty when unknown
+  data::Vocab char_vocab;                  // character features' characters (<unk> last); empty without
+};
+
+// recur.config {"task": "tag", "tokens": "word", "lowercase", "cell", "layers", "hidden",
+// "embed", "vocab_size", "num_labels", "bidirectional", "dropout", "char_vocab_size",
+// "char_embed", "char_hidden"}, recur.vocab, recur.labels, recur.label_counts (when known) and,
+// with character features, recur.char_vocab (JSON array of characters in index order).
+std::map<std::string, std::string> tagger_metadata(const TaggerFacts& facts, const nn::SequenceTaggerConfig& config);
+
+struct LoadedTagger : TaggerFacts {
+  std::shared_ptr<nn::SequenceTagger> model;   // in evaluation mode
+  std::map<std::string, std::string> metadata;  // all of the file's metadata
+};
+LoadedTagger load_tagger(const std::string& path);
+void save_tagger(const std::string& path, const nn::SequenceTagger& model, const TaggerFacts& facts,
+                 const std::map<std::string, std::string>& extra = {});
 
 // The token a sample without a prime starts from, so the model starts as after a line: a
 // word model's <eos>; a char model's line break, or token 0 (the most frequent character)

@@ -125,7 +125,8 @@ class Task {
   virtual void save_model(const std::string& path, const std::map<std::string, std::string>& extra) const = 0;
 };
 
-// The tasks there are, by name: "lm" (LanguageModelTask), "classify" (ClassifyTask).
+// The tasks there are, by name: "lm" (LanguageModelTask), "classify" (ClassifyTask), "tag"
+// (TagTask).
 const std::vector<std::string>& task_names();
 // A new task of `name` (one of task_names(); else an Error listing them); `default_text` is
 // a language model's TEXT when a run names none.
