@@ -337,8 +337,9 @@ LoadedTagger load_tagger(const std::string& path) {
     RECUR_CHECK(file.metadata.count(kCharVocabKey), path << ": character features without metadata \""
                                                          << kCharVocabKey << "\"");
     try {
+      // Character features read a word as written: its characters are never folded.
       loaded.char_vocab = data::Vocab::from_tokens(string_array(file, path, kCharVocabKey), data::TokenMode::Char,
-                                                   loaded.vocab.lowercase());
+                                                   /*lowercase=*/false);
     } catch (const Error& e) {
       RECUR_FAIL(path << ": " << kCharVocabKey << ": " << e.what());
     }
