@@ -74,11 +74,12 @@ void eval_classifier(const EvalOptions& o) {
 void eval_tagger(const EvalOptions& o) {
   train::LoadedTagger loaded = train::load_tagger(o.model);
   train::TaggedCorpus corpus;
-  corpus.add_tagged(data::read_conll(o.text), loaded, o.text);
+  corpus.add_tagged(data::read_conll(o.text), loaded);
   const train::TaggingReport r = train::evaluate_tagger(*loaded.model, loaded, corpus);
   if (o.json) {
     nlohmann::ordered_json j{{"sentences", r.sentences}, {"tokens", r.tokens},         {"loss", r.loss},
-                             {"accuracy", r.accuracy},   {"oov_tokens", r.oov_tokens}, {"oov_accuracy", r.oov_accuracy}};
+                             {"accuracy", r.accuracy},   {"oov_tokens", r.oov_tokens}, {"oov_accuracy", r.oov_accuracy},
+                             {"unknown_tags", corpus.unseen_tags}};
     if (r.bio) {
       j["entity_precision"] = r.entities.precision;
       j["entity_recall"] = r.entities.recall;
@@ -91,6 +92,9 @@ void eval_tagger(const EvalOptions& o) {
               static_cast<long long>(r.tokens), r.loss);
   std::printf("accuracy %.4f; on the %lld tokens outside the vocabulary %.4f\n", r.accuracy,
               static_cast<long long>(r.oov_tokens), r.oov_accuracy);
+  if (corpus.unseen_tags > 0)
+    std::printf("%lld tokens have tags the model does not know (counted as errors)\n",
+                static_cast<long long>(corpus.unseen_tags));
   if (r.bio)
     std::printf("entities: precision %.4f, recall %.4f, F1 %.4f (%lld true, %lld predicted, %lld found)\n",
                 r.entities.precision, r.entities.recall, r.entities.f1, static_cast<long long>(r.entities.truth),

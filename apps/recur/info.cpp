@@ -142,8 +142,12 @@ void run_info(const std::string& path) {
   if (progress != metadata.end()) {
     nlohmann::json p = nlohmann::json::parse(progress->second, nullptr, false);
     if (p.is_object()) {
-      // The validation figure that picks the best model: "val_loss" -> "validation loss".
-      const std::string metric = task->best_metric(), shown = metric.substr(metric.starts_with("val_") ? 4 : 0);
+      // The validation figure that picks the best model, which the progress holds as
+      // "best_<metric>" ("best_val_loss": "validation loss"); a tagger's depends on its tags.
+      std::string metric = "val_loss";
+      for (const auto& [key, value] : p.items())
+        if (key.starts_with("best_val_")) metric = key.substr(5);
+      const std::string shown = metric.substr(4);
       std::printf("  training    step %lld (epoch %.2f)", p.value("step", 0LL), p.value("epoch", 0.0));
       if (p.contains(metric) && p[metric].is_number())
         std::printf(", validation %s %.4f", shown.c_str(), p[metric].get<double>());

@@ -409,7 +409,7 @@ std::vector<std::string> ClassifyTask::final_report() {
 }
 
 // The first few validation texts, each as "true -> predicted (probability): text", the
-// text cut to about `length` characters.
+// text cut to `length` characters.
 std::string ClassifyTask::sample(std::int64_t length, std::uint64_t /*seed*/) {
   const std::size_t n = std::min<std::size_t>(validation_.size(), 4);
   const std::vector<double> log_probs = classifier_log_probs(*model_, std::span(validation_).first(n));
@@ -420,9 +420,9 @@ std::string ClassifyTask::sample(std::int64_t length, std::uint64_t /*seed*/) {
     const auto best = std::max_element(row, row + C) - row;
     char head[64];
     std::snprintf(head, sizeof head, " (%.3f): ", std::exp(row[best]));
-    std::string shown = validation_texts_[i].substr(0, static_cast<std::size_t>(std::max<std::int64_t>(length, 0)));
-    while (!shown.empty() && (static_cast<unsigned char>(shown.back()) & 0xC0) == 0x80) shown.pop_back();  // whole characters
-    if (!shown.empty() && static_cast<unsigned char>(shown.back()) >= 0xC0) shown.pop_back();
+    const std::u32string chars = data::decode_utf8(validation_texts_[i]);
+    const std::string shown =
+        data::encode_utf8(std::u32string_view(chars).substr(0, static_cast<std::size_t>(std::max<std::int64_t>(length, 0))));
     text += facts_.labels.name(validation_[i].labels[0]) + " -> " + facts_.labels.name(best) + head + shown + "\n";
   }
   return text;

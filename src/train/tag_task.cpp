@@ -43,6 +43,12 @@ std::string fold(const std::string& word, bool lowercase) {
   return data::encode_utf8(chars);
 }
 
+// ", 12 held-out words with tags training lacks (counted as errors)", or "".
+std::string unseen_tags_note(std::int64_t count) {
+  if (count == 0) return "";
+  return " (" + std::to_string(count) + " held-out words with tags training lacks: counted as errors)";
+}
+
 }  // namespace
 
 void TaggedCorpus::add(std::span<const std::string> words, std::vector<std::int32_t> tags, const TaggerFacts& facts) {
@@ -58,15 +64,13 @@ void TaggedCorpus::add(std::span<const std::string> words, std::vector<std::int3
   }
 }
 
-void TaggedCorpus::add_tagged(std::span<const data::TaggedSentence> tagged, const TaggerFacts& facts,
-                              const std::string& path) {
+void TaggedCorpus::add_tagged(std::span<const data::TaggedSentence> tagged, const TaggerFacts& facts) {
   for (const data::TaggedSentence& s : tagged) {
     std::vector<std::int32_t> tags;
-    for (std::size_t t = 0; t < s.tags.size(); ++t) {
-      const std::int64_t tag = facts.labels.find(s.tags[t]);
-      RECUR_CHECK(tag >= 0, path << " line " << s.line + static_cast<std::int64_t>(t) << ": the tag \"" << s.tags[t]
-                                 << "\" is not among the " << facts.labels.size() << " tags of the training sentences");
-      tags.push_back(static_cast<std::int32_t>(tag));
+    for (const std::string& name : s.tags) {
+      const std::int64_t tag = facts.labels.find(name);
+      tags.push_back(static_cast<std::int32_t>(tag >= 0 ? tag : data::kIgnoreLabel));
+      unseen_tags += tag < 0;
     }
     add(s.words, std::move(tags), facts);
   }
@@ -142,7 +146,7 @@ TaggingReport evaluate_tagger(nn::SequenceTagger& model, const TaggerFacts& fact
     for (std::size_t t = 0; t < s.tokens.size(); ++t, row += C) {
       predicted.push_back(static_cast<std::int32_t>(std::max_element(row, row + C) - row));
       const bool hit = predicted.back() == s.labels[t];
-      r.loss -= row[s.labels[t]];
+      if (s.labels[t] >= 0) r.loss -= row[s.labels[t]];
       correct += hit;
       if (s.tokens[t] == facts.vocab.unknown_index()) ++r.oov_tokens, oov_correct += hit;
     }
@@ -150,7 +154,8 @@ TaggingReport evaluate_tagger(nn::SequenceTagger& model, const TaggerFacts& fact
     if (r.bio) entities.add(s.labels, predicted, facts.labels.names());
   }
   const auto share = [](std::int64_t a, std::int64_t b) { return b > 0 ? static_cast<double>(a) / b : 0.0; };
-  r.loss = r.tokens > 0 ? r.loss / static_cast<double>(r.tokens) : NAN;
+  const std::int64_t known = r.tokens - corpus.unseen_tags;
+  r.loss = known > 0 ? r.loss / static_cast<double>(known) : NAN;
   r.accuracy = share(correct, r.tokens);
   r.oov_accuracy = share(oov_correct, r.oov_tokens);
   r.entities = entities.finish();
@@ -247,10 +252,9 @@ void TagTask::load_data(OptionValues& o) {
   batch_size_ = o.integer("batch_size");
   seed_ = o.seed("seed");
   std::vector<data::TaggedSentence> train = data::read_conll(data_path_), validation, test;
-  std::string val_path = data_path_, test_path = data_path_;
   if (!o.text("val").empty() || !o.text("test").empty()) {
-    if (!o.text("val").empty()) validation = data::read_conll(val_path = o.text("val"));
-    if (!o.text("test").empty()) test = data::read_conll(test_path = o.text("test"));
+    if (!o.text("val").empty()) validation = data::read_conll(o.text("val"));
+    if (!o.text("test").empty()) test = data::read_conll(o.text("test"));
   } else {
     // A seeded random split of the sentences, each part in file order.
     const auto n = static_cast<std::int64_t>(train.size());
@@ -288,9 +292,11 @@ void TagTask::load_data(OptionValues& o) {
     if (!chars.empty()) facts_.char_vocab = data::build_vocab(chars, {.mode = data::TokenMode::Char});
   }
   facts_bio_ = is_bio_tagset(facts_.labels.names());
-  train_.add_tagged(train, facts_, data_path_);
-  validation_.add_tagged(validation, facts_, val_path);
-  test_.add_tagged(test, facts_, test_path);
+  for (std::size_t i = 0; i < std::min<std::size_t>(validation.size(), 2); ++i)
+    sample_words_.push_back(validation[i].words);
+  train_.add_tagged(train, facts_);
+  validation_.add_tagged(validation, facts_);
+  test_.add_tagged(test, facts_);
 
   facts_.label_counts.assign(static_cast<std::size_t>(facts_.labels.size()), 0);
   word_counts_.assign(static_cast<std::size_t>(facts_.vocab.size()), 0);
@@ -345,6 +351,7 @@ std::vector<std::string> TagTask::describe() const {
               " training sentences (" + std::to_string(tokens) + " words), " +
               std::to_string(validation_.sentences.size()) + " validation, " + std::to_string(test_.sentences.size()) +
               " test; " + std::to_string(facts_.labels.size()) + " tags" + (facts_bio_ ? " (BIO)" : "") +
+              unseen_tags_note(validation_.unseen_tags + test_.unseen_tags) +
               ", vocabulary " + std::to_string(facts_.vocab.size()) + " words",
           std::string(c.bidirectional ? "bidirectional " : "") + c.cell + " " + std::to_string(c.layers) + "x" +
               std::to_string(c.hidden) + chars + ", " + std::to_string(model_->num_parameters()) + " parameters; " +
@@ -425,20 +432,17 @@ std::string TagTask::describe_evaluation(const std::vector<Metric>& m) const {
 
 // The first validation sentences as word/TAG, about `length` characters.
 std::string TagTask::sample(std::int64_t length, std::uint64_t /*seed*/) {
-  TaggedCorpus first;
-  first.sentences.assign(validation_.sentences.begin(),
-                         validation_.sentences.begin() + std::min<std::size_t>(validation_.sentences.size(), 2));
-  first.words.assign(validation_.words.begin(), validation_.words.begin() + first.sentences.size());
-  first.spelled = validation_.spelled;
-  const std::vector<double> log_probs = tagger_log_probs(*model_, first);
+  TaggedCorpus shown;
+  for (const std::vector<std::string>& words : sample_words_)
+    shown.add(words, std::vector<std::int32_t>(words.size(), 0), facts_);  // the tags are not read
+  const std::vector<double> log_probs = tagger_log_probs(*model_, shown);
   const std::int64_t C = facts_.labels.size();
   std::string text;
   const double* row = log_probs.data();
-  for (const data::Sequence& s : first.sentences) {
-    for (std::size_t t = 0; t < s.tokens.size(); ++t, row += C) {
+  for (const std::vector<std::string>& words : sample_words_) {
+    for (std::size_t t = 0; t < words.size(); ++t, row += C)
       if (static_cast<std::int64_t>(text.size()) < length)
-        text += facts_.vocab.token(s.tokens[t]) + "/" + facts_.labels.name(std::max_element(row, row + C) - row) + " ";
-    }
+        text += words[t] + "/" + facts_.labels.name(std::max_element(row, row + C) - row) + " ";
     text += "\n";
   }
   return text;

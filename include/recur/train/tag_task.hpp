@@ -33,9 +33,11 @@ struct TaggedCorpus {
   // Appends a sentence of `words` (tags: indices, or empty for prediction) read by `facts`
   // (case folded as its vocabulary is; characters outside the character vocabulary <unk>).
   void add(std::span<const std::string> words, std::vector<std::int32_t> tags, const TaggerFacts& facts);
-  // Appends tagged sentences read from `path`; a tag the facts lack is an Error naming the
-  // file and line.
-  void add_tagged(std::span<const data::TaggedSentence> tagged, const TaggerFacts& facts, const std::string& path);
+  // Appends tagged sentences. A tag the facts lack (a rare tag of a test set that training
+  // never saw) is kept as data::kIgnoreLabel: no prediction matches it, and it is counted in
+  // unseen_tags.
+  void add_tagged(std::span<const data::TaggedSentence> tagged, const TaggerFacts& facts);
+  std::int64_t unseen_tags = 0;
 };
 
 // The inputs of a batch of `picked` sentences: padded words, lengths, per-token targets
@@ -52,7 +54,8 @@ TaggerBatch tagger_batch(const TaggedCorpus& corpus, std::span<const std::int64_
 std::vector<double> tagger_log_probs(nn::SequenceTagger& model, const TaggedCorpus& corpus,
                                      std::int64_t batch_size = 64);
 
-// What a tagger scores on tagged sentences.
+// What a tagger scores on tagged sentences. Tokens whose tag the tagger does not know count
+// as errors in the accuracies and are left out of the loss.
 struct TaggingReport {
   std::int64_t sentences = 0, tokens = 0, oov_tokens = 0;
   double loss = 0, accuracy = 0, oov_accuracy = 0;  // loss: mean nats per token
@@ -109,6 +112,7 @@ class TagTask final : public Task {
   bool facts_bio_ = false;
   TaggedCorpus train_, validation_, test_;
   std::vector<std::int64_t> word_counts_;  // per word index: its count in the training sentences
+  std::vector<std::vector<std::string>> sample_words_;  // the first validation sentences, for sample()
   std::unique_ptr<data::LengthBatches> batches_;
   std::unique_ptr<Position> position_;
   std::shared_ptr<nn::SequenceTagger> model_;
