@@ -354,6 +354,14 @@ TEST_F(CliSequences, BadTaggingDataNamesFileAndLine) {
   expect_error_leaving(out, train_on("one_field.conll", "the det\ncat noun\nsat\n"), {"one_field.conll line 3"});
   expect_error_leaving(out, train_on("ok.conll", "the det\ncat noun\n", {"--char-embed", "0"}),
                        {"--char-embed", "--char-hidden"});
+  // Fine-tuning keeps the model's tags: training words with a tag it lacks are refused.
+  const fs::path tagger = dir_ / "tagger";
+  ASSERT_TRUE(recur({"train", "--task", "tag", (dir_ / "ok.conll").string(), "--out", tagger.string(), "--max-steps",
+                     "1", "--threads", "1"})
+                  .ok());
+  expect_error_leaving(out, train_on("new_tag.conll", "the det\ncat adj\n",
+                                     {"--init-from", (tagger / "best.safetensors").string()}),
+                       {"new_tag.conll", "1 training words have tags the model it starts from lacks"});
 }
 
 }  // namespace

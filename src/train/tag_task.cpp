@@ -295,6 +295,10 @@ void TagTask::load_data(OptionValues& o) {
   for (std::size_t i = 0; i < std::min<std::size_t>(validation.size(), 2); ++i)
     sample_words_.push_back(validation[i].words);
   train_.add_tagged(train, facts_);
+  RECUR_CHECK(train_.unseen_tags == 0, data_path_ << ": " << train_.unseen_tags
+                                                 << " training words have tags the model it starts from lacks; "
+                                                    "fine-tuning keeps the model's "
+                                                 << facts_.labels.size() << " tags");
   validation_.add_tagged(validation, facts_);
   test_.add_tagged(test, facts_);
 
