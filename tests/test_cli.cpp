@@ -342,7 +342,7 @@ TEST_F(Cli, BadFlagValuesAreOneLineErrors) {
       {{"eval", model_file}, {"TEXT"}},
       {{"eval", model_file, text_path().string(), "--threads", "0"}, {"--threads", "0"}},
       {{"info", model_file, "extra"}, {"extra"}},
-      {{"frobnicate"}, {"unknown command 'frobnicate'", "train, sample, eval, score, info"}},
+      {{"frobnicate"}, {"unknown command 'frobnicate'", "train, sample, eval, score, predict, info"}},
       {{}, {"give a command"}},
   };
   for (const auto& [args, fragments] : other_cases) expect_error_leaving(out, args, fragments);

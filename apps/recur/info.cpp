@@ -122,18 +122,21 @@ void print_tagger(const train::LoadedTagger& loaded) {
 
 void run_info(const std::string& path) {
   const std::string task_name = train::model_task(io::read_safetensors_metadata(path), path);
+  // Each model is loaded whole before anything is printed: a bad file prints only its error.
   std::map<std::string, std::string> metadata;
-  std::printf("%s\n", path.c_str());
   if (task_name == "classify") {
     train::LoadedClassifier loaded = train::load_classifier(path);
+    std::printf("%s\n", path.c_str());
     print_classifier(loaded);
     metadata = loaded.metadata;
   } else if (task_name == "tag") {
     train::LoadedTagger loaded = train::load_tagger(path);
+    std::printf("%s\n", path.c_str());
     print_tagger(loaded);
     metadata = loaded.metadata;
   } else {
     train::LoadedLanguageModel loaded = train::load_language_model(path);
+    std::printf("%s\n", path.c_str());
     print_language_model(loaded);
     metadata = loaded.metadata;
   }

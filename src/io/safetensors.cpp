@@ -612,7 +612,7 @@ SafetensorsFile load_safetensors(const std::string& path) {
 
 std::map<std::string, std::string> read_safetensors_metadata(const std::string& path) {
   std::FILE* file = std::fopen(path.c_str(), "rb");
-  RECUR_CHECK(file, "cannot open " << path << ": " << std::strerror(errno));
+  RECUR_CHECK(file, "cannot read '" << path << "': " << std::strerror(errno));
   unsigned char length[kLengthBytes];
   std::string header;
   std::uint64_t header_size = 0;
