@@ -17,18 +17,6 @@ namespace recur::train {
 
 namespace fs = std::filesystem;
 
-// LengthBatches' place, for the checkpoint's train/loader.
-class ClassifyTask::Position final : public DataPosition {
- public:
-  explicit Position(data::LengthBatches& batches) : batches_(batches) {}
-  std::int64_t epoch() const override { return batches_.epoch(); }
-  std::int64_t step() const override { return batches_.step(); }
-  void set_position(std::int64_t epoch, std::int64_t step) override { batches_.set_position(epoch, step); }
-
- private:
-  data::LengthBatches& batches_;
-};
-
 namespace {
 
 // A seeded split of `texts` into train / validation / test that keeps each label's share in
@@ -290,7 +278,7 @@ void ClassifyTask::load_data(OptionValues& o) {
       class_weights_.push_back(static_cast<double>(train_.size()) /
                                static_cast<double>(facts_.labels.size() * count));
   batches_ = std::make_unique<data::LengthBatches>(lengths, batch_size_, o.seed("seed"));
-  position_ = std::make_unique<Position>(*batches_);
+  position_ = std::make_unique<PositionOf<data::LengthBatches>>(*batches_);
 }
 
 nn::Module& ClassifyTask::build_model(OptionValues& o, bool load_start_weights) {

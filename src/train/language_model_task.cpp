@@ -17,18 +17,6 @@ namespace recur::train {
 
 namespace fs = std::filesystem;
 
-// CharBatches' place, for the checkpoint's train/loader.
-class LanguageModelTask::Position final : public DataPosition {
- public:
-  explicit Position(data::CharBatches& batches) : batches_(batches) {}
-  std::int64_t epoch() const override { return batches_.epoch(); }
-  std::int64_t step() const override { return batches_.step(); }
-  void set_position(std::int64_t epoch, std::int64_t step) override { batches_.set_position(epoch, step); }
-
- private:
-  data::CharBatches& batches_;
-};
-
 namespace {
 
 // --adaptive-softmax's value: "2000,10000" -> {2000, 10000}; "" -> {}. Anything but
@@ -237,7 +225,7 @@ void LanguageModelTask::load_data(OptionValues& o) {
                           << seq_length_ << " (needs " << batch_size_ * seq_length_ + 1
                           << "); use a longer text or smaller sizes");
   }
-  position_ = std::make_unique<Position>(*batches_);
+  position_ = std::make_unique<PositionOf<data::CharBatches>>(*batches_);
 }
 
 nn::Module& LanguageModelTask::build_model(OptionValues& o, bool load_start_weights) {

@@ -23,17 +23,6 @@ namespace fs = std::filesystem;
 // words that are rare (Lample et al. 2016 do the same for their taggers).
 constexpr double kSingletonUnknownRate = 0.5;
 
-class TagTask::Position final : public DataPosition {
- public:
-  explicit Position(data::LengthBatches& batches) : batches_(batches) {}
-  std::int64_t epoch() const override { return batches_.epoch(); }
-  std::int64_t step() const override { return batches_.step(); }
-  void set_position(std::int64_t epoch, std::int64_t step) override { batches_.set_position(epoch, step); }
-
- private:
-  data::LengthBatches& batches_;
-};
-
 namespace {
 
 std::string fold(const std::string& word, bool lowercase) {
@@ -311,7 +300,7 @@ void TagTask::load_data(OptionValues& o) {
     lengths.push_back(static_cast<std::int64_t>(s.tokens.size()));
   }
   batches_ = std::make_unique<data::LengthBatches>(lengths, batch_size_, seed_);
-  position_ = std::make_unique<Position>(*batches_);
+  position_ = std::make_unique<PositionOf<data::LengthBatches>>(*batches_);
 }
 
 nn::Module& TagTask::build_model(OptionValues& o, bool load_start_weights) {

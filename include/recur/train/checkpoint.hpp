@@ -41,6 +41,20 @@ class DataPosition {
   virtual void set_position(std::int64_t epoch, std::int64_t step) = 0;
 };
 
+// The DataPosition of a batching with epoch(), step() and set_position(epoch, step)
+// (data::CharBatches, data::LengthBatches): what a task hands the checkpoint.
+template <typename Batches>
+class PositionOf final : public DataPosition {
+ public:
+  explicit PositionOf(Batches& batches) : batches_(batches) {}
+  std::int64_t epoch() const override { return batches_.epoch(); }
+  std::int64_t step() const override { return batches_.step(); }
+  void set_position(std::int64_t epoch, std::int64_t step) override { batches_.set_position(epoch, step); }
+
+ private:
+  Batches& batches_;
+};
+
 // The live objects a checkpoint saves from and restores into. Only `model` is required;
 // a null part is neither saved nor restored.
 struct TrainingState {

@@ -81,7 +81,6 @@ class ClassifyTask final : public Task {
   void save_model(const std::string& path, const std::map<std::string, std::string>& extra) const override;
 
  private:
-  class Position;
   std::vector<Metric> metrics(std::span<const data::Sequence> examples, const std::string& prefix);
 
   std::string data_path_;
@@ -92,7 +91,7 @@ class ClassifyTask final : public Task {
   std::vector<std::string> validation_texts_;  // for sample()
   std::vector<double> class_weights_;          // per label; empty: unweighted
   std::unique_ptr<data::LengthBatches> batches_;
-  std::unique_ptr<Position> position_;
+  std::unique_ptr<PositionOf<data::LengthBatches>> position_;
   std::shared_ptr<nn::SequenceClassifier> model_;
   data::PaddedBatch batch_;
 };

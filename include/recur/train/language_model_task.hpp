@@ -63,7 +63,6 @@ class LanguageModelTask final : public Task {
   void save_model(const std::string& path, const std::map<std::string, std::string>& extra) const override;
 
  private:
-  class Position;
   bool words() const { return text_.vocab.mode() == data::TokenMode::Word; }
   static bool explicit_split(const OptionValues& o);  // --val or --test given
   std::vector<std::int32_t> read_part(const std::string& path, const char* flag) const;
@@ -76,7 +75,7 @@ class LanguageModelTask final : public Task {
   std::vector<std::int32_t> validation_tokens_, test_tokens_;  // from --val and --test
   data::TextSplit split_;
   std::unique_ptr<data::CharBatches> batches_;
-  std::unique_ptr<Position> position_;
+  std::unique_ptr<PositionOf<data::CharBatches>> position_;
   std::shared_ptr<nn::LanguageModel> model_;
   data::Batch batch_;
   TensorMap carried_;  // "h" and "c": the hidden state carried from step to step

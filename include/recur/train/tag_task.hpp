@@ -101,7 +101,6 @@ class TagTask final : public Task {
   void save_model(const std::string& path, const std::map<std::string, std::string>& extra) const override;
 
  private:
-  class Position;
   std::vector<Metric> metrics(const TaggedCorpus& corpus, const std::string& prefix);
 
   std::string data_path_;
@@ -114,7 +113,7 @@ class TagTask final : public Task {
   std::vector<std::int64_t> word_counts_;  // per word index: its count in the training sentences
   std::vector<std::vector<std::string>> sample_words_;  // the first validation sentences, for sample()
   std::unique_ptr<data::LengthBatches> batches_;
-  std::unique_ptr<Position> position_;
+  std::unique_ptr<PositionOf<data::LengthBatches>> position_;
   std::shared_ptr<nn::SequenceTagger> model_;
   TaggerBatch batch_;
 };
