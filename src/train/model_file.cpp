@@ -105,11 +105,11 @@ std::map<std::string, std::string> model_metadata(const nn::LanguageModelConfig&
 
 namespace {
 
-// The vocabulary of a model file: recur.vocab's tokens in recur.config's token mode
-// ("tokens" and "lowercase"; files without them are char models) and of the config's
+// The vocabulary of a model file: recur.vocab's tokens in the token mode of its recur.config
+// `j` ("tokens" and "lowercase"; files without them are char models) and of the config's
 // vocab_size. Errors name `path`.
-data::Vocab read_vocab(const io::SafetensorsFile& file, const std::string& path, std::int64_t vocab_size) {
-  const nlohmann::json j = parse_json(file.metadata.at(kConfigKey), path, kConfigKey);
+data::Vocab read_vocab(const io::SafetensorsFile& file, const nlohmann::json& j, const std::string& path,
+                       std::int64_t vocab_size) {
   const std::string mode_name = field<std::string>(j, "tokens", path, std::string("char"));
   RECUR_CHECK(mode_name == "char" || mode_name == "word",
               path << ": " << kConfigKey << " field \"tokens\" must be \"char\" or \"word\", got \"" << mode_name << "\"");
@@ -183,16 +183,51 @@ void add_labels(std::map<std::string, std::string>& meta, const data::Labels& la
   if (!counts.empty()) meta[kLabelCountsKey] = nlohmann::json(counts).dump();
 }
 
+// The file at `path` as a model of `task`: recur.config and recur.vocab present and the
+// config's task `task`; `config` gets recur.config parsed. Errors name `path`.
+io::SafetensorsFile read_model_file(const std::string& path, const std::string& task, nlohmann::json& config) {
+  io::SafetensorsFile file = io::load_safetensors(path);
+  for (const char* key : {kConfigKey, kVocabKey})
+    RECUR_CHECK(file.metadata.count(key),
+                path << ": not a recur " << task_noun(task) << " (no metadata \"" << key << "\")");
+  const std::string found = model_task(file.metadata, path);
+  RECUR_CHECK(found == task, path << ": a " << task_noun(found) << ", not a " << task_noun(task));
+  config = parse_json(file.metadata.at(kConfigKey), path, kConfigKey);
+  return file;
+}
+
+// The recurrent-network fields that a classifier's and a tagger's recur.config share
+// (nn::SequenceClassifierConfig, nn::SequenceTaggerConfig), in the files' order.
+template <typename Config>
+void write_network_fields(nlohmann::ordered_json& j, const Config& config) {
+  j["cell"] = config.cell;
+  j["layers"] = config.layers;
+  j["hidden"] = config.hidden;
+  j["embed"] = config.embed;
+  j["vocab_size"] = config.vocab_size;
+  j["num_labels"] = config.num_labels;
+  j["bidirectional"] = config.bidirectional;
+}
+
+template <typename Config>
+void read_network_fields(const nlohmann::json& j, const std::string& path, Config& config) {
+  config.cell = field<std::string>(j, "cell", path);
+  config.layers = field<std::int64_t>(j, "layers", path);
+  config.hidden = field<std::int64_t>(j, "hidden", path);
+  config.embed = field<std::int64_t>(j, "embed", path);
+  config.vocab_size = field<std::int64_t>(j, "vocab_size", path);
+  config.num_labels = field<std::int64_t>(j, "num_labels", path);
+  config.bidirectional = field<bool>(j, "bidirectional", path);
+  config.dropout = field<double>(j, "dropout", path);
+}
+
 }  // namespace
 
 LoadedLanguageModel load_language_model(const std::string& path) {
-  io::SafetensorsFile file = io::load_safetensors(path);
-  for (const char* key : {kConfigKey, kVocabKey})
-    RECUR_CHECK(file.metadata.count(key), path << ": not a recur language model (no metadata \"" << key << "\")");
-  const std::string task = model_task(file.metadata, path);
-  RECUR_CHECK(task == "lm", path << ": a " << task_noun(task) << ", not a language model");
+  nlohmann::json j;
+  io::SafetensorsFile file = read_model_file(path, "lm", j);
   nn::LanguageModelConfig config = config_from_json(file.metadata.at(kConfigKey), path);
-  data::Vocab vocab = read_vocab(file, path, config.vocab_size);
+  data::Vocab vocab = read_vocab(file, j, path, config.vocab_size);
   auto model = std::make_shared<nn::LanguageModel>(config);
   load_weights(*model, file, path);
   return {model, vocab, file.metadata};
@@ -226,13 +261,7 @@ std::map<std::string, std::string> classifier_metadata(const ClassifierFacts& fa
   j["tokens"] = data::token_mode_name(facts.vocab.mode());
   j["lowercase"] = facts.vocab.lowercase();
   j["max_length"] = facts.max_length;
-  j["cell"] = config.cell;
-  j["layers"] = config.layers;
-  j["hidden"] = config.hidden;
-  j["embed"] = config.embed;
-  j["vocab_size"] = config.vocab_size;
-  j["num_labels"] = config.num_labels;
-  j["bidirectional"] = config.bidirectional;
+  write_network_fields(j, config);
   j["pool"] = nn::pool_name(config.pool);
   j["dropout"] = config.dropout;
   std::map<std::string, std::string> meta{{kConfigKey, j.dump()},
@@ -242,21 +271,10 @@ std::map<std::string, std::string> classifier_metadata(const ClassifierFacts& fa
 }
 
 LoadedClassifier load_classifier(const std::string& path) {
-  io::SafetensorsFile file = io::load_safetensors(path);
-  for (const char* key : {kConfigKey, kVocabKey})
-    RECUR_CHECK(file.metadata.count(key), path << ": not a recur model (no metadata \"" << key << "\")");
-  const std::string task = model_task(file.metadata, path);
-  RECUR_CHECK(task == "classify", path << ": a " << task_noun(task) << ", not a classifier");
-  const nlohmann::json j = parse_json(file.metadata.at(kConfigKey), path, kConfigKey);
+  nlohmann::json j;
+  io::SafetensorsFile file = read_model_file(path, "classify", j);
   nn::SequenceClassifierConfig config;
-  config.cell = field<std::string>(j, "cell", path);
-  config.layers = field<std::int64_t>(j, "layers", path);
-  config.hidden = field<std::int64_t>(j, "hidden", path);
-  config.embed = field<std::int64_t>(j, "embed", path);
-  config.vocab_size = field<std::int64_t>(j, "vocab_size", path);
-  config.num_labels = field<std::int64_t>(j, "num_labels", path);
-  config.bidirectional = field<bool>(j, "bidirectional", path);
-  config.dropout = field<double>(j, "dropout", path);
+  read_network_fields(j, path, config);
   LoadedClassifier loaded;
   try {
     config.pool = nn::parse_pool(field<std::string>(j, "pool", path));
@@ -267,7 +285,7 @@ LoadedClassifier load_classifier(const std::string& path) {
   read_labels(file, path, config.num_labels, loaded.labels, loaded.label_counts);
   loaded.max_length = field<std::int64_t>(j, "max_length", path, std::int64_t{0});
   RECUR_CHECK(loaded.max_length >= 0, path << ": " << kConfigKey << " field \"max_length\" is negative");
-  loaded.vocab = read_vocab(file, path, config.vocab_size);
+  loaded.vocab = read_vocab(file, j, path, config.vocab_size);
   loaded.model = std::make_shared<nn::SequenceClassifier>(config);
   load_weights(*loaded.model, file, path);
   loaded.metadata = file.metadata;
@@ -287,13 +305,7 @@ std::map<std::string, std::string> tagger_metadata(const TaggerFacts& facts, con
   j["task"] = "tag";
   j["tokens"] = "word";
   j["lowercase"] = facts.vocab.lowercase();
-  j["cell"] = config.cell;
-  j["layers"] = config.layers;
-  j["hidden"] = config.hidden;
-  j["embed"] = config.embed;
-  j["vocab_size"] = config.vocab_size;
-  j["num_labels"] = config.num_labels;
-  j["bidirectional"] = config.bidirectional;
+  write_network_fields(j, config);
   j["dropout"] = config.dropout;
   j["char_vocab_size"] = config.char_vocab_size;
   j["char_embed"] = config.char_embed;
@@ -306,21 +318,10 @@ std::map<std::string, std::string> tagger_metadata(const TaggerFacts& facts, con
 }
 
 LoadedTagger load_tagger(const std::string& path) {
-  io::SafetensorsFile file = io::load_safetensors(path);
-  for (const char* key : {kConfigKey, kVocabKey})
-    RECUR_CHECK(file.metadata.count(key), path << ": not a recur model (no metadata \"" << key << "\")");
-  const std::string task = model_task(file.metadata, path);
-  RECUR_CHECK(task == "tag", path << ": a " << task_noun(task) << ", not a tagger");
-  const nlohmann::json j = parse_json(file.metadata.at(kConfigKey), path, kConfigKey);
+  nlohmann::json j;
+  io::SafetensorsFile file = read_model_file(path, "tag", j);
   nn::SequenceTaggerConfig config;
-  config.cell = field<std::string>(j, "cell", path);
-  config.layers = field<std::int64_t>(j, "layers", path);
-  config.hidden = field<std::int64_t>(j, "hidden", path);
-  config.embed = field<std::int64_t>(j, "embed", path);
-  config.vocab_size = field<std::int64_t>(j, "vocab_size", path);
-  config.num_labels = field<std::int64_t>(j, "num_labels", path);
-  config.bidirectional = field<bool>(j, "bidirectional", path);
-  config.dropout = field<double>(j, "dropout", path);
+  read_network_fields(j, path, config);
   config.char_vocab_size = field<std::int64_t>(j, "char_vocab_size", path);
   config.char_embed = field<std::int64_t>(j, "char_embed", path);
   config.char_hidden = field<std::int64_t>(j, "char_hidden", path);
@@ -331,7 +332,7 @@ LoadedTagger load_tagger(const std::string& path) {
   }
   LoadedTagger loaded;
   read_labels(file, path, config.num_labels, loaded.labels, loaded.label_counts);
-  loaded.vocab = read_vocab(file, path, config.vocab_size);
+  loaded.vocab = read_vocab(file, j, path, config.vocab_size);
   RECUR_CHECK(loaded.vocab.mode() == data::TokenMode::Word, path << ": a tagger reads words (\"tokens\": \"word\")");
   if (config.char_embed > 0) {
     RECUR_CHECK(file.metadata.count(kCharVocabKey), path << ": character features without metadata \""
