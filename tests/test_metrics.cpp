@@ -1,5 +1,10 @@
-// Classification and tagging measures (train/metrics.hpp), against values worked by hand
-// from their definitions (scikit-learn's classification_report, conlleval's entities).
+// Classification, tagging and generation measures (train/metrics.hpp), against values worked
+// by hand from their definitions (scikit-learn's classification_report, conlleval's entities,
+// Levenshtein's distance, Papineni et al.'s BLEU).
+#include <cmath>
+#include <map>
+#include <sstream>
+
 #include "test_helpers.hpp"
 
 namespace recur {
@@ -59,6 +64,83 @@ TEST(Entities, ConllevalSpans) {
   EXPECT_EQ(s.predicted, 4);
   EXPECT_EQ(s.found, 3);
   EXPECT_DOUBLE_EQ(s.f1, 0.75);
+}
+
+using Refs = std::vector<std::vector<std::int32_t>>;
+
+// Token ids for the words of a text (a new id for each new word), so that cases read as text.
+struct Words {
+  std::map<std::string, std::int32_t> ids;
+  std::vector<std::int32_t> operator()(const std::string& text) {
+    std::vector<std::int32_t> tokens;
+    std::istringstream in(text);
+    for (std::string w; in >> w;) tokens.push_back(ids.emplace(w, static_cast<std::int32_t>(ids.size())).first->second);
+    return tokens;
+  }
+};
+
+TEST(EditDistance, InsertionsDeletionsSubstitutions) {
+  Words w;
+  EXPECT_EQ(train::edit_distance(w("k i t t e n"), w("s i t t i n g")), 3);  // 2 substitutions, 1 insertion
+  EXPECT_EQ(train::edit_distance(w("f l a w"), w("l a w n")), 2);           // 1 deletion, 1 insertion
+  EXPECT_EQ(train::edit_distance(w("a b c"), w("a b c")), 0);
+  EXPECT_EQ(train::edit_distance({}, w("a b c")), 3);
+  EXPECT_EQ(train::edit_distance(w("a b c"), {}), 3);
+  EXPECT_EQ(train::edit_distance(w("a b"), w("b a")), 2);  // no transpositions
+}
+
+TEST(ErrorRates, NearestReferenceAndExactMatches) {
+  Words w;
+  train::ErrorRateCounter counter;
+  // Distance 1 to both references: the first is the nearest, 3 tokens long.
+  counter.add(w("HH AH L OW"), Refs{w("HH AH L AW"), w("HH AH L OW UW")});
+  // Equal to its second reference: right, no token errors, 2 tokens counted.
+  counter.add(w("T UW"), Refs{w("T OW"), w("T UW")});
+  const train::ErrorRates r = counter.rates;
+  EXPECT_EQ(r.examples, 2);
+  EXPECT_EQ(r.wrong_sequences, 1);
+  EXPECT_EQ(r.token_errors, 1);
+  EXPECT_EQ(r.reference_tokens, 4 + 2);
+  EXPECT_DOUBLE_EQ(r.token_error_rate(), 1.0 / 6);
+  EXPECT_DOUBLE_EQ(r.sequence_error_rate(), 0.5);
+  EXPECT_DOUBLE_EQ(train::ErrorRates{}.token_error_rate(), 0.0);
+  EXPECT_THROW(counter.add(w("A"), Refs{}), Error);
+}
+
+TEST(Bleu, CorpusPrecisionsAndBrevityPenalty) {
+  Words w;
+  train::BleuCounter bleu;
+  // n-gram matches / hypothesis n-grams: 1: the x2, cat, on, mat = 5/6; 2: the cat, on the,
+  // the mat = 3/5; 3: on the mat = 1/4; 4: 0/3.
+  bleu.add(w("the cat sat on the mat"), Refs{w("the cat is on the mat")});
+  EXPECT_EQ(bleu.bleu(), 0.0);  // no 4-gram matches yet
+  // Every n-gram matches: 5/5, 4/4, 3/3, 2/2; one token short of its reference.
+  bleu.add(w("a b c d e"), Refs{w("a b c d e f")});
+  const std::int64_t matches[4] = {10, 7, 4, 2}, totals[4] = {11, 9, 7, 5};
+  for (int n = 0; n < 4; ++n) {
+    EXPECT_EQ(bleu.matches[n], matches[n]) << "n = " << n + 1;
+    EXPECT_EQ(bleu.totals[n], totals[n]) << "n = " << n + 1;
+  }
+  EXPECT_EQ(bleu.hypothesis_length, 11);
+  EXPECT_EQ(bleu.reference_length, 12);
+  const double expected = std::exp(1.0 - 12.0 / 11) * std::pow(10.0 / 11 * 7.0 / 9 * 4.0 / 7 * 2.0 / 5, 0.25);
+  EXPECT_NEAR(bleu.bleu(), expected, 1e-15);
+}
+
+TEST(Bleu, ClippingAndClosestReferenceLength) {
+  Words w;
+  train::BleuCounter bleu;
+  // "the" 4 times in the hypothesis, at most twice in one reference: 2 matches of 4.
+  bleu.add(w("the the the the"), Refs{w("the cat"), w("the the cat x y")});
+  EXPECT_EQ(bleu.matches[0], 2);
+  EXPECT_EQ(bleu.totals[0], 4);
+  EXPECT_EQ(bleu.reference_length, 5);  // |5 - 4| < |2 - 4|
+  train::BleuCounter tie;
+  tie.add(w("a b c d"), Refs{w("a b c d e"), w("a b c")});
+  EXPECT_EQ(tie.reference_length, 3);  // as close as 5: the shorter
+  train::BleuCounter perfect;
+  perfect.add(w("a b c d"), Refs{w("a b c d")});
+  EXPECT_DOUBLE_EQ(perfect.bleu(), 1.0);
 }
 
 }  // namespace

@@ -1,9 +1,13 @@
-// Classification measures (accuracy, per-class precision / recall / F1, macro-F1, confusion).
+// Classification measures (accuracy, per-class precision / recall / F1, macro-F1, confusion),
+// BIO entity scores, and the measures of generated sequences (edit distance, error rates, BLEU).
 
 #include "recur/train/metrics.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
+#include <map>
+#include <numeric>
 
 #include "recur/core/error.hpp"
 
@@ -128,6 +132,93 @@ EntityScores EntityCounter::finish() const {
   s.recall = ratio(static_cast<double>(s.found), static_cast<double>(s.truth));
   s.f1 = ratio(2 * s.precision * s.recall, s.precision + s.recall);
   return s;
+}
+
+// ------------------------------------------------------------------ sequence generation
+
+// The textbook dynamic programme, one row at a time: row[j] = distance(a[0, i), b[0, j)).
+std::int64_t edit_distance(TokenSpan a, TokenSpan b) {
+  std::vector<std::int64_t> row(b.size() + 1);
+  std::iota(row.begin(), row.end(), std::int64_t{0});
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::int64_t diagonal = row[0];  // distance(a[0, i-1), b[0, j-1))
+    row[0] = static_cast<std::int64_t>(i);
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::int64_t substitute = diagonal + (a[i - 1] != b[j - 1]);
+      diagonal = row[j];
+      row[j] = std::min({substitute, row[j] + 1, row[j - 1] + 1});  // row[j]: delete a[i-1]; row[j-1]: insert b[j-1]
+    }
+  }
+  return row.back();
+}
+
+double ErrorRates::token_error_rate() const {
+  return ratio(static_cast<double>(token_errors), static_cast<double>(reference_tokens));
+}
+
+double ErrorRates::sequence_error_rate() const {
+  return ratio(static_cast<double>(wrong_sequences), static_cast<double>(examples));
+}
+
+void ErrorRateCounter::add(TokenSpan hypothesis, std::span<const std::vector<std::int32_t>> references) {
+  RECUR_CHECK(!references.empty(), "ErrorRateCounter::add: an example needs at least one reference");
+  std::int64_t best = -1;
+  std::size_t nearest = 0;
+  for (std::size_t r = 0; r < references.size(); ++r) {
+    const std::int64_t d = edit_distance(hypothesis, references[r]);
+    if (best < 0 || d < best) best = d, nearest = r;
+  }
+  ++rates.examples;
+  rates.wrong_sequences += best > 0;
+  rates.token_errors += best;
+  rates.reference_tokens += static_cast<std::int64_t>(references[nearest].size());
+}
+
+namespace {
+
+using NgramCounts = std::map<std::vector<std::int32_t>, std::int64_t>;
+
+NgramCounts ngram_counts(TokenSpan tokens, std::size_t n) {
+  NgramCounts counts;
+  for (std::size_t i = 0; i + n <= tokens.size(); ++i)
+    ++counts[std::vector<std::int32_t>(tokens.begin() + i, tokens.begin() + i + n)];
+  return counts;
+}
+
+}  // namespace
+
+void BleuCounter::add(TokenSpan hypothesis, std::span<const std::vector<std::int32_t>> references) {
+  RECUR_CHECK(!references.empty(), "BleuCounter::add: an example needs at least one reference");
+  const auto c = static_cast<std::int64_t>(hypothesis.size());
+  std::int64_t closest = static_cast<std::int64_t>(references[0].size());
+  for (const std::vector<std::int32_t>& ref : references) {
+    const auto r = static_cast<std::int64_t>(ref.size());
+    const std::int64_t gap = std::abs(r - c), best = std::abs(closest - c);
+    if (gap < best || (gap == best && r < closest)) closest = r;
+  }
+  hypothesis_length += c;
+  reference_length += closest;
+  for (std::size_t n = 1; n <= 4; ++n) {
+    NgramCounts most;  // each n-gram's largest count in any one reference
+    for (const std::vector<std::int32_t>& ref : references)
+      for (const auto& [gram, count] : ngram_counts(ref, n)) most[gram] = std::max(most[gram], count);
+    for (const auto& [gram, count] : ngram_counts(hypothesis, n)) {
+      const auto found = most.find(gram);
+      matches[n - 1] += found == most.end() ? 0 : std::min(count, found->second);
+      totals[n - 1] += count;
+    }
+  }
+}
+
+double BleuCounter::bleu() const {
+  double log_precision = 0;
+  for (int n = 0; n < 4; ++n) {
+    if (matches[n] == 0) return 0.0;
+    log_precision += std::log(static_cast<double>(matches[n]) / static_cast<double>(totals[n])) / 4;
+  }
+  const auto c = static_cast<double>(hypothesis_length), r = static_cast<double>(reference_length);
+  const double brevity = c < r ? std::exp(1.0 - r / c) : 1.0;
+  return brevity * std::exp(log_precision);
 }
 
 }  // namespace recur::train

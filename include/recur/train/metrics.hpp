@@ -1,6 +1,8 @@
 // Evaluation measures of classifiers: accuracy, per-class precision / recall / F1, their
 // macro average, and the confusion matrix, as scikit-learn's classification_report and
-// confusion_matrix define them; and a plain-text table of them for people.
+// confusion_matrix define them; and a plain-text table of them for people. Of taggers:
+// BIO entity scores as conlleval counts them. Of sequence generators: edit distance, token
+// and sequence error rates against one or several references, and corpus BLEU-4.
 #pragma once
 
 #include <cstdint>
@@ -66,6 +68,46 @@ struct EntityCounter {
            std::span<const std::string> names);
   EntityScores finish() const;
   EntityScores scores;
+};
+
+// ------------------------------------------------------------------ sequence generation
+// Sequences are token ids; what the ids mean does not matter here.
+using TokenSpan = std::span<const std::int32_t>;
+
+// Levenshtein distance: the fewest insertions, deletions and substitutions (each costing 1)
+// that turn a into b. O(|a| |b|) time, O(|b|) memory.
+std::int64_t edit_distance(TokenSpan a, TokenSpan b);
+
+// Token and sequence error rates of hypotheses against references, as grapheme-to-phoneme
+// and speech recognition score them (phoneme / word error rate; word / sentence error rate).
+// An example may have several correct references: its hypothesis is right when it equals
+// any of them, and its token errors are its edit distance to the nearest one (the first of
+// the nearest), counted against that reference's length.
+//   token_error_rate    = sum of those distances / sum of those references' lengths
+//   sequence_error_rate = examples whose hypothesis equals no reference / examples
+// Either is 0 with no examples (or no reference tokens).
+struct ErrorRates {
+  std::int64_t examples = 0, wrong_sequences = 0, token_errors = 0, reference_tokens = 0;
+  double token_error_rate() const;
+  double sequence_error_rate() const;
+};
+// Adds one example. Requires at least one reference (checked).
+struct ErrorRateCounter {
+  void add(TokenSpan hypothesis, std::span<const std::vector<std::int32_t>> references);
+  ErrorRates rates;
+};
+
+// Corpus BLEU-4 (Papineni et al. 2002, as sacreBLEU and NLTK's corpus_bleu compute it
+// without smoothing): for n = 1..4, p_n = the hypotheses' n-grams, each counted at most as
+// often as it occurs in one reference (the most in any), over all hypothesis n-grams; the
+// brevity penalty BP = exp(1 - r / c) when the hypotheses' total length c is below r, the
+// total of each example's reference length closest to its hypothesis's (the shorter on a
+// tie), else 1. BLEU = BP exp(mean log p_n), in [0, 1]; 0 when some p_n is 0.
+struct BleuCounter {
+  void add(TokenSpan hypothesis, std::span<const std::vector<std::int32_t>> references);  // >= 1 reference
+  double bleu() const;
+  std::int64_t matches[4] = {}, totals[4] = {};  // clipped matching n-grams, hypothesis n-grams
+  std::int64_t hypothesis_length = 0, reference_length = 0;
 };
 
 }  // namespace recur::train
