@@ -1,0 +1,74 @@
+// Generating token sequences from any model that predicts one token at a time: greedy
+// decoding and beam search with GNMT's length penalty, batch-parallel (every hypothesis of
+// every input advances in one call of the model per step).
+//
+//   Seq2SeqStepper stepper(model, model.encode(src, src_lengths));  // B inputs
+//   auto best = nn::beam_search(stepper, B, {.beam = 5, .bos = 1, .eos = 2});
+//   best[b][0].tokens: the most probable output of input b (without <eos>)
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "recur/core/tensor.hpp"
+#include "recur/nn/seq2seq.hpp"
+
+namespace recur::nn {
+
+// A model's state for N rows (hypotheses) that grow by one token per step. Implementations
+// run without autograd.
+class StepModel {
+ public:
+  virtual ~StepModel() = default;
+  // The log-probabilities of each row's next token, given its last one: tokens (N) ->
+  // (N, V) row-major, each row's values a log-distribution over the V tokens; the rows'
+  // states advance by that token.
+  virtual std::vector<float> next_log_probs(const std::vector<std::int64_t>& tokens) = 0;
+  // The rows continue as rows[0], rows[1], ... of the current ones (a row may be repeated or
+  // dropped), so that there are rows.size() of them.
+  virtual void reorder(const std::vector<std::int64_t>& rows) = 0;
+};
+
+struct Hypothesis {
+  std::vector<std::int32_t> tokens;  // without <bos>, and without the <eos> that ended it
+  double logprob = 0;                // of the tokens and the ending <eos> (if one ended it)
+  double score = 0;                  // logprob / the length penalty: the ranking
+};
+
+struct BeamOptions {
+  std::int64_t beam = 5;  // hypotheses kept per input; 1 is greedy decoding
+  std::int64_t n_best = 1;  // hypotheses returned per input, best first; <= beam
+  std::int64_t max_length = 100;  // tokens generated at most (a hypothesis cut there has no <eos>)
+  // GNMT's lp(Y) = ((5 + |Y|) / 6)^alpha, |Y| counting the tokens generated (an ending <eos>
+  // included); alpha = 0 ranks by log-probability alone.
+  double length_penalty = 0;
+  std::int64_t bos = 1, eos = 2;
+};
+
+// Requires: the model's state has `inputs` rows, one per input; 1 <= n_best <= beam;
+// max_length >= 1 (checked). Step s extends every live hypothesis by its beam best
+// continuations; among them, those ending in <eos> are finished, and the best `beam` others
+// live on. An input is done when `beam` hypotheses have finished, or at max_length, when its
+// live hypotheses finish as they are. Returns, per input, its n_best finished hypotheses by
+// score (ties: the earlier found). The model's rows are reordered as hypotheses are kept,
+// so the model ends in an unspecified state.
+std::vector<std::vector<Hypothesis>> beam_search(StepModel& model, std::int64_t inputs, const BeamOptions& options);
+
+// A Seq2Seq model as a StepModel: its decode_step and log_softmax(head), with no autograd,
+// in eval mode (restored to the model's mode when the stepper ends).
+class Seq2SeqStepper : public StepModel {
+ public:
+  Seq2SeqStepper(Seq2Seq& model, DecoderState state);
+  ~Seq2SeqStepper() override;
+  Seq2SeqStepper(const Seq2SeqStepper&) = delete;
+  Seq2SeqStepper& operator=(const Seq2SeqStepper&) = delete;
+  std::vector<float> next_log_probs(const std::vector<std::int64_t>& tokens) override;
+  void reorder(const std::vector<std::int64_t>& rows) override;
+
+ private:
+  Seq2Seq& model_;
+  DecoderState state_;
+  bool was_training_;
+};
+
+}  // namespace recur::nn
