@@ -4,7 +4,9 @@
 // recur eval CLASSIFIER DATA: a classifier on labelled texts (label<TAB>text lines): loss,
 // accuracy, macro-F1, per-class scores and the confusion matrix. recur eval TAGGER DATA: a
 // tagger on CoNLL sentences: token accuracy, accuracy outside the vocabulary, entity scores
-// for BIO tags.
+// for BIO tags. recur eval SEQ2SEQ DATA: a sequence-to-sequence model on source<TAB>target
+// lines (those sharing a source are one example with several correct targets): loss per target
+// token, token and sequence error rates of its beam search output, BLEU for word targets.
 
 #include <algorithm>
 #include <cmath>
@@ -24,6 +26,7 @@ namespace {
 struct EvalOptions {
   std::string model, text;
   bool json = false, skip_unknown = false;
+  std::int64_t beam = 5;
 };
 
 // The text's tokens: a character the model has no token for is an error, or with
@@ -101,10 +104,35 @@ void eval_tagger(const EvalOptions& o) {
                 static_cast<long long>(r.entities.predicted), static_cast<long long>(r.entities.found));
 }
 
+void eval_seq2seq(const EvalOptions& o) {
+  train::LoadedSeq2Seq loaded = train::load_seq2seq(o.model);
+  const std::vector<data::TextPair> pairs = data::read_text_pairs(o.text, loaded.source.mode(), loaded.target.mode());
+  const std::vector<train::Seq2SeqExample> examples = train::encode_pairs(pairs, loaded);
+  const train::Seq2SeqScores s = train::evaluate_seq2seq(*loaded.model, loaded, examples, {.beam = o.beam});
+  const bool words = loaded.target.mode() == data::TokenMode::Word;
+  if (o.json) {
+    nlohmann::ordered_json j{{"examples", s.rates.examples},
+                             {"token_error_rate", s.rates.token_error_rate()},
+                             {"sequence_error_rate", s.rates.sequence_error_rate()},
+                             {"loss", s.loss}};
+    if (words) j["bleu"] = s.bleu.bleu();
+    std::printf("%s\n", j.dump().c_str());
+    return;
+  }
+  std::printf("%lld examples (%zu pairs), beam %lld: token error rate %.4f (%lld errors in %lld target tokens), "
+              "sequence error rate %.4f (%lld wrong), loss %.4f nats per target token\n",
+              static_cast<long long>(s.rates.examples), pairs.size(), static_cast<long long>(o.beam),
+              s.rates.token_error_rate(), static_cast<long long>(s.rates.token_errors),
+              static_cast<long long>(s.rates.reference_tokens), s.rates.sequence_error_rate(),
+              static_cast<long long>(s.rates.wrong_sequences), s.loss);
+  if (words) std::printf("BLEU %.2f\n", 100 * s.bleu.bleu());
+}
+
 void run_eval(const EvalOptions& o) {
   const std::string task = train::model_task(io::read_safetensors_metadata(o.model), o.model);
   if (task == "classify") return eval_classifier(o);
   if (task == "tag") return eval_tagger(o);
+  if (task == "seq2seq") return eval_seq2seq(o);
   train::LoadedLanguageModel loaded = train::load_language_model(o.model);
   const std::vector<std::int32_t> tokens = read_tokens(o, loaded.vocab);
   const auto count = static_cast<std::int64_t>(tokens.size());
@@ -142,16 +170,22 @@ void run_eval(const EvalOptions& o) {
 void add_eval_command(CLI::App& app) {
   auto options = std::make_shared<EvalOptions>();
   CLI::App* cmd = app.add_subcommand(
-      "eval", "A language model's negative log-likelihood of a text, a classifier's or a tagger's scores on labelled data");
+      "eval", "A language model's negative log-likelihood of a text; a classifier's, a tagger's or a "
+              "sequence-to-sequence model's scores on labelled data");
   cmd->add_option("MODEL", options->model, "Model or checkpoint file")->required();
   cmd->add_option("TEXT", options->text,
-                  "UTF-8 text file (a classifier: label<TAB>text lines; a tagger: CoNLL sentences)")->required();
+                  "UTF-8 text file (a classifier: label<TAB>text lines; a tagger: CoNLL sentences; a "
+                  "sequence-to-sequence model: source<TAB>target lines)")->required();
   cmd->add_flag("--json", options->json,
                 "Print one JSON line: {chars, predicted, nll_nats, nats_per_char, bpc, perplexity} for a char "
                 "model, {tokens, predicted, nll_nats, nats_per_token, bits_per_token, perplexity, unknown} for a "
                 "word model, {examples, loss, accuracy, macro_f1, labels, per_class, confusion} for a classifier, "
                 "{sentences, tokens, loss, accuracy, oov_tokens, oov_accuracy} and for BIO tags entity_precision, "
-                "entity_recall, entity_f1 for a tagger");
+                "entity_recall, entity_f1 for a tagger, {examples, token_error_rate, sequence_error_rate, loss} and for "
+                "word targets bleu for a sequence-to-sequence model");
+  cmd->add_option("--beam", options->beam, "Sequence-to-sequence models: the beam search's width (1: greedy)")
+      ->check(positive())
+      ->capture_default_str();
   cmd->add_flag("--skip-unknown", options->skip_unknown,
                 "Char models: leave out characters outside the vocabulary (a word model reads them as <unk>)");
   add_threads_option(*cmd);

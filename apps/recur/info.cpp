@@ -120,6 +120,23 @@ void print_tagger(const train::LoadedTagger& loaded) {
   print_vocabulary(loaded.vocab, /*lines=*/false);
 }
 
+void print_seq2seq(const train::LoadedSeq2Seq& loaded) {
+  const nn::Seq2SeqConfig& c = loaded.model->config;
+  std::printf("  task        seq2seq: a target sequence for each source sequence\n");
+  std::printf("  model       %s%s encoder of %lld layer%s, decoder of %lld layer%s, hidden %lld, embedding %lld, "
+              "%s attention, dropout %g\n",
+              c.bidirectional ? "bidirectional " : "", c.cell.c_str(), static_cast<long long>(c.enc_layers),
+              c.enc_layers == 1 ? "" : "s", static_cast<long long>(c.dec_layers), c.dec_layers == 1 ? "" : "s",
+              static_cast<long long>(c.hidden), static_cast<long long>(c.embed),
+              c.attention ? nn::attention_name(*c.attention) : "no", c.dropout);
+  std::printf("  parameters  %lld\n", static_cast<long long>(loaded.model->num_parameters()));
+  std::printf("  sources\n");
+  print_vocabulary(loaded.source, /*lines=*/false);
+  std::printf("  targets     (and <bos> at %lld, <eos> at %lld)\n", static_cast<long long>(loaded.bos()),
+              static_cast<long long>(loaded.eos()));
+  print_vocabulary(loaded.target, /*lines=*/false);
+}
+
 void run_info(const std::string& path) {
   const std::string task_name = train::model_task(io::read_safetensors_metadata(path), path);
   // Each model is loaded whole before anything is printed: a bad file prints only its error.
@@ -133,6 +150,11 @@ void run_info(const std::string& path) {
     train::LoadedTagger loaded = train::load_tagger(path);
     std::printf("%s\n", path.c_str());
     print_tagger(loaded);
+    metadata = loaded.metadata;
+  } else if (task_name == "seq2seq") {
+    train::LoadedSeq2Seq loaded = train::load_seq2seq(path);
+    std::printf("%s\n", path.c_str());
+    print_seq2seq(loaded);
     metadata = loaded.metadata;
   } else {
     train::LoadedLanguageModel loaded = train::load_language_model(path);

@@ -6,6 +6,10 @@
 // A tagger's: each line a sentence of words separated by whitespace, each word's tag as
 // "WORD<TAB>TAG" lines and a blank line after each sentence, or with --json
 // {"tokens": [...], "tags": [...]} a line.
+// A sequence-to-sequence model's: each line a source (a line with a tab: the part before it),
+// its best target by beam search (word tokens joined by spaces, characters run together), or
+// with --n-best N the N best, a line each; with --json {"source", "hypotheses": [{"target",
+// "logprob"}, ...]} a line.
 
 #include <cmath>
 #include <cstdio>
@@ -25,7 +29,41 @@ struct PredictOptions {
   std::string model, input = "-";
   bool json = false;
   std::int64_t batch_size = 64;
+  nn::BeamOptions beam{.max_length = 0};  // sequence-to-sequence models; 0: 2 x the source + 10
 };
+
+void predict_sequences(const PredictOptions& o) {
+  train::LoadedSeq2Seq loaded = train::load_seq2seq(o.model);
+  const std::string name = input_name(o.input), text = read_input(o.input);
+  std::vector<std::string> lines;
+  std::vector<std::vector<std::int32_t>> sources;
+  for (const std::string_view& line : lines_of(text)) {
+    const std::string where = name + " line " + std::to_string(sources.size() + 1);
+    std::string_view source = line;
+    if (!source.empty() && source.back() == '\r') source.remove_suffix(1);
+    if (const std::size_t tab = source.find('\t'); tab != std::string_view::npos) source = source.substr(0, tab);
+    const std::vector<std::string> tokens =
+        data::split_tokens(source, loaded.source.mode(), loaded.source.lowercase(), where);
+    RECUR_CHECK(!tokens.empty(), where << ": the source has no "
+                                       << (loaded.source.mode() == data::TokenMode::Word ? "words" : "characters"));
+    lines.emplace_back(source);
+    sources.push_back(data::encode_tokens(tokens, loaded.source));
+  }
+  const std::vector<std::vector<nn::Hypothesis>> found =
+      train::translate(*loaded.model, loaded, sources, o.beam, o.batch_size);
+  std::string out;
+  for (std::size_t i = 0; i < found.size(); ++i) {
+    if (o.json) {
+      nlohmann::ordered_json hypotheses = nlohmann::ordered_json::array();
+      for (const nn::Hypothesis& h : found[i])
+        hypotheses.push_back({{"target", train::sequence_text(h.tokens, loaded.target)}, {"logprob", h.logprob}});
+      out += nlohmann::ordered_json{{"source", lines[i]}, {"hypotheses", hypotheses}}.dump() + "\n";
+      continue;
+    }
+    for (const nn::Hypothesis& h : found[i]) out += train::sequence_text(h.tokens, loaded.target) + "\n";
+  }
+  std::fwrite(out.data(), 1, out.size(), stdout);
+}
 
 void predict_tags(const PredictOptions& o) {
   train::LoadedTagger loaded = train::load_tagger(o.model);
@@ -58,10 +96,14 @@ void predict_tags(const PredictOptions& o) {
 
 void run_predict(const PredictOptions& o) {
   const std::string task = train::model_task(io::read_safetensors_metadata(o.model), o.model);
-  RECUR_CHECK(task != "lm", o.model << " is a language model: recur predict needs a classifier or a tagger (recur "
-                                       "train --task classify or tag); recur sample and recur score read language "
-                                       "models");
+  RECUR_CHECK(task != "lm", o.model << " is a language model: recur predict needs a classifier, a tagger or a "
+                                       "sequence-to-sequence model (recur train --task classify, tag or seq2seq); "
+                                       "recur sample and recur score read language models");
+  RECUR_CHECK(o.beam.n_best <= o.beam.beam,
+              "--n-best " << o.beam.n_best << " is larger than --beam " << o.beam.beam << ": the beam keeps only "
+                          << o.beam.beam << " hypotheses");
   if (task == "tag") return predict_tags(o);
+  if (task == "seq2seq") return predict_sequences(o);
   train::LoadedClassifier loaded = train::load_classifier(o.model);
   const std::string name = input_name(o.input), text = read_input(o.input);
   std::vector<data::Sequence> examples;
@@ -98,8 +140,9 @@ void run_predict(const PredictOptions& o) {
 
 void add_predict_command(CLI::App& app) {
   auto options = std::make_shared<PredictOptions>();
-  CLI::App* cmd = app.add_subcommand("predict", "A classifier's label for each line, or a tagger's tag for each word");
-  cmd->add_option("MODEL", options->model, "Classifier or tagger model or checkpoint file")->required();
+  CLI::App* cmd = app.add_subcommand("predict", "A classifier's label for each line, a tagger's tag for each word, "
+                                                "or a sequence-to-sequence model's target for each source");
+  cmd->add_option("MODEL", options->model, "Classifier, tagger or sequence-to-sequence model or checkpoint file")->required();
   cmd->add_option("FILE", options->input,
                   "UTF-8 text, one example a line (a classifier reads the text after a first tab; a tagger, words "
                   "separated by whitespace; default or '-': standard input)");
@@ -108,6 +151,19 @@ void add_predict_command(CLI::App& app) {
                 "{\"tokens\", \"tags\"}");
   cmd->add_option("--batch-size", options->batch_size, "Lines run together (the results do not depend on it)")
       ->check(positive())
+      ->capture_default_str();
+  cmd->add_option("--beam", options->beam.beam, "Sequence-to-sequence models: the beam search's width (1: greedy)")
+      ->check(positive())
+      ->capture_default_str();
+  cmd->add_option("--n-best", options->beam.n_best, "Sequence-to-sequence models: the best N targets of each source")
+      ->check(positive())
+      ->capture_default_str();
+  cmd->add_option("--max-len", options->beam.max_length,
+                  "Sequence-to-sequence models: tokens generated at most (default: twice the source's, plus 10)")
+      ->check(positive());
+  cmd->add_option("--length-penalty", options->beam.length_penalty,
+                  "Sequence-to-sequence models: GNMT's alpha; 0 ranks targets by log-probability alone")
+      ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   add_threads_option(*cmd);
   cmd->callback([options] { run_predict(*options); });

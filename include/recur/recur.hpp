@@ -53,6 +53,7 @@
 #include "recur/train/options.hpp"
 #include "recur/train/plot.hpp"
 #include "recur/train/progress.hpp"
+#include "recur/train/seq2seq_task.hpp"
 #include "recur/train/stopwatch.hpp"
 #include "recur/train/tag_task.hpp"
 #include "recur/train/task.hpp"

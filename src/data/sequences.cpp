@@ -53,6 +53,27 @@ std::vector<LabeledText> read_labeled_texts(const std::string& path, TokenMode m
   return examples;
 }
 
+std::vector<TextPair> read_text_pairs(const std::string& path, TokenMode source_mode, TokenMode target_mode) {
+  std::vector<TextPair> pairs;
+  for_each_line(io::read_file(path), path, [&](std::string_view line, std::int64_t number) {
+    if (is_blank(line)) return;
+    const std::size_t tab = line.find('\t');
+    RECUR_CHECK(tab != std::string_view::npos,
+                path << " line " << number << ": no tab; each line must be SOURCE<TAB>TARGET");
+    const std::string_view source = line.substr(0, tab), target = line.substr(tab + 1);
+    auto check = [&](std::string_view side, TokenMode mode, const char* name) {
+      RECUR_CHECK(!split_tokens(side, mode, false, path).empty(),
+                  path << " line " << number << ": the " << name << " has no "
+                       << (mode == TokenMode::Word ? "words" : "characters"));
+    };
+    check(source, source_mode, "source before the tab");
+    check(target, target_mode, "target after the tab");
+    pairs.push_back({std::string(source), std::string(target), number});
+  });
+  RECUR_CHECK(!pairs.empty(), path << " has no examples (SOURCE<TAB>TARGET lines)");
+  return pairs;
+}
+
 std::vector<TaggedSentence> read_conll(const std::string& path) {
   std::vector<TaggedSentence> sentences;
   TaggedSentence current;

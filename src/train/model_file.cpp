@@ -109,18 +109,19 @@ namespace {
 // `j` ("tokens" and "lowercase"; files without them are char models) and of the config's
 // vocab_size. Errors name `path`.
 data::Vocab read_vocab(const io::SafetensorsFile& file, const nlohmann::json& j, const std::string& path,
-                       std::int64_t vocab_size) {
-  const std::string mode_name = field<std::string>(j, "tokens", path, std::string("char"));
-  RECUR_CHECK(mode_name == "char" || mode_name == "word",
-              path << ": " << kConfigKey << " field \"tokens\" must be \"char\" or \"word\", got \"" << mode_name << "\"");
+                       std::int64_t vocab_size, const char* key = kVocabKey, const char* mode_field = "tokens") {
+  const std::string mode_name = field<std::string>(j, mode_field, path, std::string("char"));
+  RECUR_CHECK(mode_name == "char" || mode_name == "word", path << ": " << kConfigKey << " field \"" << mode_field
+                                                               << "\" must be \"char\" or \"word\", got \""
+                                                               << mode_name << "\"");
   const data::TokenMode mode = data::parse_token_mode(mode_name);
   const bool lowercase = field<bool>(j, "lowercase", path, false);
-  const std::vector<std::string> token_strings = string_array(file, path, kVocabKey);
+  const std::vector<std::string> token_strings = string_array(file, path, key);
   data::Vocab vocab;
   try {
     vocab = data::Vocab::from_tokens(token_strings, mode, lowercase);
   } catch (const Error& e) {
-    RECUR_FAIL(path << ": " << kVocabKey << ": " << e.what());
+    RECUR_FAIL(path << ": " << key << ": " << e.what());
   }
   RECUR_CHECK(vocab.size() == vocab_size, path << ": the vocabulary has " << vocab.size()
                                                << " tokens but the configuration says vocab_size " << vocab_size);
@@ -151,7 +152,10 @@ void save_model_file(const std::string& path, const nn::Module& model, std::map<
 
 // "a language model", "a classifier", "a tagger": the kind of model a task's files hold.
 const char* task_noun(const std::string& task) {
-  return task == "lm" ? "language model" : task == "classify" ? "classifier" : "tagger";
+  return task == "lm"         ? "language model"
+         : task == "classify" ? "classifier"
+         : task == "tag"      ? "tagger"
+                              : "sequence-to-sequence model";
 }
 
 // recur.labels (num_labels distinct names) and the optional recur.label_counts.
@@ -183,11 +187,14 @@ void add_labels(std::map<std::string, std::string>& meta, const data::Labels& la
   if (!counts.empty()) meta[kLabelCountsKey] = nlohmann::json(counts).dump();
 }
 
-// The file at `path` as a model of `task`: recur.config and recur.vocab present and the
+// The file at `path` as a model of `task`: recur.config and recur.vocab (a seq2seq model:
+// recur.src_vocab and recur.tgt_vocab) present and the
 // config's task `task`; `config` gets recur.config parsed. Errors name `path`.
 io::SafetensorsFile read_model_file(const std::string& path, const std::string& task, nlohmann::json& config) {
   io::SafetensorsFile file = io::load_safetensors(path);
-  for (const char* key : {kConfigKey, kVocabKey})
+  const std::vector<const char*> keys = task == "seq2seq" ? std::vector{kConfigKey, kSourceVocabKey, kTargetVocabKey}
+                                                          : std::vector{kConfigKey, kVocabKey};
+  for (const char* key : keys)
     RECUR_CHECK(file.metadata.count(key),
                 path << ": not a recur " << task_noun(task) << " (no metadata \"" << key << "\")");
   const std::string found = model_task(file.metadata, path);
@@ -244,9 +251,9 @@ std::string model_task(const std::map<std::string, std::string>& metadata, const
   const nlohmann::json j = parse_json(config->second, path, kConfigKey);
   RECUR_CHECK(j.is_object(), path << ": metadata " << kConfigKey << " must be a JSON object");
   const std::string task = field<std::string>(j, "task", path, std::string("lm"));
-  RECUR_CHECK(task == "lm" || task == "classify" || task == "tag",
+  RECUR_CHECK(task == "lm" || task == "classify" || task == "tag" || task == "seq2seq",
               path << ": " << kConfigKey << " field \"task\" is \"" << task
-                   << "\"; this recur knows \"lm\", \"classify\" and \"tag\"");
+                   << "\"; this recur knows \"lm\", \"classify\", \"tag\" and \"seq2seq\"");
   return task;
 }
 
@@ -357,6 +364,62 @@ LoadedTagger load_tagger(const std::string& path) {
 void save_tagger(const std::string& path, const nn::SequenceTagger& model, const TaggerFacts& facts,
                  const std::map<std::string, std::string>& extra) {
   save_model_file(path, model, tagger_metadata(facts, model.config), extra);
+}
+
+std::map<std::string, std::string> seq2seq_metadata(const Seq2SeqFacts& facts, const nn::Seq2SeqConfig& config) {
+  RECUR_CHECK(config.src_vocab == facts.source.size() && config.tgt_vocab == facts.target.size() + 2,
+              "seq2seq_metadata: the configuration's vocabulary sizes differ from the vocabularies'");
+  nlohmann::ordered_json j;
+  j["task"] = "seq2seq";
+  j["src_tokens"] = data::token_mode_name(facts.source.mode());
+  j["tgt_tokens"] = data::token_mode_name(facts.target.mode());
+  j["cell"] = config.cell;
+  j["embed"] = config.embed;
+  j["hidden"] = config.hidden;
+  j["enc_layers"] = config.enc_layers;
+  j["dec_layers"] = config.dec_layers;
+  j["bidirectional"] = config.bidirectional;
+  j["attention"] = config.attention ? nn::attention_name(*config.attention) : "none";
+  j["src_vocab_size"] = config.src_vocab;
+  j["tgt_vocab_size"] = config.tgt_vocab;
+  j["dropout"] = config.dropout;
+  return {{kConfigKey, j.dump()},
+          {kSourceVocabKey, nlohmann::json(facts.source.tokens()).dump()},
+          {kTargetVocabKey, nlohmann::json(facts.target.tokens()).dump()}};
+}
+
+LoadedSeq2Seq load_seq2seq(const std::string& path) {
+  nlohmann::json j;
+  io::SafetensorsFile file = read_model_file(path, "seq2seq", j);
+  nn::Seq2SeqConfig config;
+  LoadedSeq2Seq loaded;
+  try {
+    config.cell = field<std::string>(j, "cell", path);
+    config.embed = field<std::int64_t>(j, "embed", path);
+    config.hidden = field<std::int64_t>(j, "hidden", path);
+    config.enc_layers = field<std::int64_t>(j, "enc_layers", path);
+    config.dec_layers = field<std::int64_t>(j, "dec_layers", path);
+    config.bidirectional = field<bool>(j, "bidirectional", path);
+    const std::string attention = field<std::string>(j, "attention", path);
+    config.attention = attention == "none" ? std::nullopt : std::optional(nn::parse_attention(attention));
+    config.src_vocab = field<std::int64_t>(j, "src_vocab_size", path);
+    config.tgt_vocab = field<std::int64_t>(j, "tgt_vocab_size", path);
+    config.dropout = field<double>(j, "dropout", path);
+    nn::validate(config);
+  } catch (const Error& e) {
+    RECUR_FAIL(path << ": " << kConfigKey << ": " << e.what());
+  }
+  loaded.source = read_vocab(file, j, path, config.src_vocab, kSourceVocabKey, "src_tokens");
+  loaded.target = read_vocab(file, j, path, config.tgt_vocab - 2, kTargetVocabKey, "tgt_tokens");
+  loaded.model = std::make_shared<nn::Seq2Seq>(config);
+  load_weights(*loaded.model, file, path);
+  loaded.metadata = file.metadata;
+  return loaded;
+}
+
+void save_seq2seq(const std::string& path, const nn::Seq2Seq& model, const Seq2SeqFacts& facts,
+                  const std::map<std::string, std::string>& extra) {
+  save_model_file(path, model, seq2seq_metadata(facts, model.config), extra);
 }
 
 std::int64_t start_token(const data::Vocab& vocab) {

@@ -4,12 +4,13 @@
 
 #include "recur/train/classify_task.hpp"
 #include "recur/train/language_model_task.hpp"
+#include "recur/train/seq2seq_task.hpp"
 #include "recur/train/tag_task.hpp"
 
 namespace recur::train {
 
 const std::vector<std::string>& task_names() {
-  static const std::vector<std::string> names = {"lm", "classify", "tag"};
+  static const std::vector<std::string> names = {"lm", "classify", "tag", "seq2seq"};
   return names;
 }
 
@@ -17,7 +18,8 @@ std::unique_ptr<Task> make_task(const std::string& name, const std::string& defa
   if (name == "lm") return std::make_unique<LanguageModelTask>(default_text);
   if (name == "classify") return std::make_unique<ClassifyTask>();
   if (name == "tag") return std::make_unique<TagTask>();
-  RECUR_FAIL("unknown task '" << name << "' (expected lm, classify or tag)");
+  if (name == "seq2seq") return std::make_unique<Seq2SeqTask>();
+  RECUR_FAIL("unknown task '" << name << "' (expected lm, classify, tag or seq2seq)");
 }
 
 }  // namespace recur::train

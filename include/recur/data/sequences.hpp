@@ -42,6 +42,19 @@ struct LabeledText {
 // without examples.
 std::vector<LabeledText> read_labeled_texts(const std::string& path, TokenMode mode = TokenMode::Word);
 
+// One example of a sequence-to-sequence file: a source and its target, and its line.
+struct TextPair {
+  std::string source, target;
+  std::int64_t line = 0;
+};
+
+// The examples of a file of `source<TAB>target` lines (the target is everything after the
+// first tab; a '\r' before the line break is dropped); blank lines are skipped. Throws
+// recur::Error naming the file and line for: bytes that are not UTF-8, a line without a tab,
+// a source without a token of `source_mode` or a target without one of `target_mode`; and
+// for a missing file or one without examples.
+std::vector<TextPair> read_text_pairs(const std::string& path, TokenMode source_mode, TokenMode target_mode);
+
 // One sentence of a tagging file: its words and their tags, and the line of its first word.
 struct TaggedSentence {
   std::vector<std::string> words, tags;

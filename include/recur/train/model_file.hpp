@@ -6,7 +6,8 @@
 // such a file with the training state beside the weights (train/checkpoint.hpp), so it can
 // be given wherever a model file is expected. A classifier's file holds a
 // SequenceClassifier's tensors, recur.config with "task": "classify", recur.vocab, and its
-// labels (recur.labels, recur.label_counts).
+// labels (recur.labels, recur.label_counts); a tagger's likewise ("task": "tag"); a
+// sequence-to-sequence model's has two vocabularies (recur.src_vocab, recur.tgt_vocab).
 #pragma once
 #include <map>
 #include <memory>
@@ -15,6 +16,7 @@
 #include "recur/data/text.hpp"
 #include "recur/data/sequences.hpp"
 #include "recur/nn/language_model.hpp"
+#include "recur/nn/seq2seq.hpp"
 #include "recur/nn/sequence_classifier.hpp"
 #include "recur/nn/sequence_tagger.hpp"
 #include "recur/train/metadata_keys.hpp"
@@ -109,6 +111,29 @@ struct LoadedTagger : TaggerFacts {
 LoadedTagger load_tagger(const std::string& path);
 void save_tagger(const std::string& path, const nn::SequenceTagger& model, const TaggerFacts& facts,
                  const std::map<std::string, std::string>& extra = {});
+
+// What a sequence-to-sequence file holds besides the network: how sources and targets become
+// tokens. The model's target tokens are the target vocabulary's, then <bos> and <eos>.
+struct Seq2SeqFacts {
+  data::Vocab source, target;
+  std::int64_t bos() const { return target.size(); }
+  std::int64_t eos() const { return target.size() + 1; }
+};
+
+// recur.config {"task": "seq2seq", "src_tokens", "tgt_tokens", "cell", "embed", "hidden",
+// "enc_layers", "dec_layers", "bidirectional", "attention" ("bahdanau", "dot", "general" or
+// "none"), "src_vocab_size", "tgt_vocab_size" (the model's: the target vocabulary + 2),
+// "dropout"}, recur.src_vocab and recur.tgt_vocab. Requires the config's sizes to be the
+// facts' (checked).
+std::map<std::string, std::string> seq2seq_metadata(const Seq2SeqFacts& facts, const nn::Seq2SeqConfig& config);
+
+struct LoadedSeq2Seq : Seq2SeqFacts {
+  std::shared_ptr<nn::Seq2Seq> model;           // in evaluation mode
+  std::map<std::string, std::string> metadata;  // all of the file's metadata
+};
+LoadedSeq2Seq load_seq2seq(const std::string& path);
+void save_seq2seq(const std::string& path, const nn::Seq2Seq& model, const Seq2SeqFacts& facts,
+                  const std::map<std::string, std::string>& extra = {});
 
 // The token a sample without a prime starts from, so the model starts as after a line: a
 // word model's <eos>; a char model's line break, or token 0 (the most frequent character)

@@ -126,7 +126,7 @@ class Task {
 };
 
 // The tasks there are, by name: "lm" (LanguageModelTask), "classify" (ClassifyTask), "tag"
-// (TagTask).
+// (TagTask), "seq2seq" (Seq2SeqTask).
 const std::vector<std::string>& task_names();
 // A new task of `name` (one of task_names(); else an Error listing them); `default_text` is
 // a language model's TEXT when a run names none.
