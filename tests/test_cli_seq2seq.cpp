@@ -1,4 +1,4 @@
-// `recur train --task seq2seq`, `recur eval`, `recur predict` and `recur info` on a tiny
+// `recur train --task seq2seq`, `recur eval`, `recur predict`, `recur score` and `recur info` on a tiny
 // synthetic set: sources are strings of the letters a-f, targets the same letters reversed
 // as upper-case words ("cab" -> "B A C"), so that a correct encoder-decoder with attention
 // learns the alignment in a few hundred steps (0 errors at this seed; without attention 22%
@@ -149,6 +149,18 @@ TEST_F(CliSeq2Seq, EvalPredictAndInfoAgree) {
   EXPECT_EQ(first.at("source").get<std::string>(), truth[0].substr(0, truth[0].find('\t')));
   ASSERT_EQ(first.at("hypotheses").size(), 2u);
   EXPECT_GE(first["hypotheses"][0]["logprob"].get<double>(), first["hypotheses"][1]["logprob"].get<double>());
+  // score: forced decoding of every test pair; its mean per token is eval's loss.
+  Result scored = recur({"score", model(), test_file(), "--per-token"});
+  ASSERT_TRUE(scored.ok()) << scored;
+  const std::vector<std::string> scores = lines_in(scored.out);
+  ASSERT_EQ(scores.size(), 50u);
+  double logprob = 0, tokens = 0;
+  for (const std::string& line : scores) {
+    const json j = json::parse(line);
+    logprob += j.at("logprob").get<double>(), tokens += j.at("tokens").get<double>();
+    EXPECT_EQ(j.at("token_logprobs").size(), j.at("tokens").get<std::size_t>()) << line;
+  }
+  EXPECT_NEAR(-logprob / tokens, g.at("loss").get<double>(), 1e-6);
   // info says what the model is.
   Result info = recur({"info", model()});
   ASSERT_TRUE(info.ok()) << info;
@@ -169,6 +181,8 @@ TEST_F(CliSeq2Seq, BadInputIsOneErrorLine) {
   expect_error_line(recur({"predict", model(), test_file(), "--beam", "0"}), {"--beam"});
   expect_error_line(recur({"predict", model(), test_file(), "--beam", "2", "--n-best", "3"}),
                     {"--n-best 3 is larger than --beam 2"});
+  expect_error_line(recur({"score", model(), (dir_ / "no_tab.tsv").string()}),
+                    {"no_tab.tsv line 2: no tab; each line must be SOURCE<TAB>TARGET"});
   write_bytes(dir_ / "blank_source.txt", "abc\n\tA\n");
   expect_error_line(recur({"predict", model(), (dir_ / "blank_source.txt").string()}),
                     {"blank_source.txt line 2: the source has no characters"});

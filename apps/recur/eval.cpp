@@ -108,7 +108,8 @@ void eval_seq2seq(const EvalOptions& o) {
   train::LoadedSeq2Seq loaded = train::load_seq2seq(o.model);
   const std::vector<data::TextPair> pairs = data::read_text_pairs(o.text, loaded.source.mode(), loaded.target.mode());
   const std::vector<train::Seq2SeqExample> examples = train::encode_pairs(pairs, loaded);
-  const train::Seq2SeqScores s = train::evaluate_seq2seq(*loaded.model, loaded, examples, {.beam = o.beam});
+  const train::Seq2SeqScores s =
+      train::evaluate_seq2seq(*loaded.model, loaded, examples, {.beam = o.beam, .max_length = 0});
   const bool words = loaded.target.mode() == data::TokenMode::Word;
   if (o.json) {
     nlohmann::ordered_json j{{"examples", s.rates.examples},

@@ -3,7 +3,12 @@
 // zero state first fed <eos> (a sentence start); a char model predicts the line's
 // characters then the line break, after a line break. One JSON object per input line, in
 // input order: {"tokens", "logprob" (natural log), "perplexity", "unknown"}.
+// recur score SEQ2SEQ [FILE|-]: for each source<TAB>target line, the log-probability of the
+// target given the source (forced decoding: the target's tokens and the ending <eos>), one
+// JSON object a line: {"tokens", "logprob", "perplexity", "unknown" (target tokens outside
+// the vocabulary)}.
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <memory>
@@ -24,7 +29,45 @@ struct ScoreOptions {
   std::int64_t batch_size = 64;
 };
 
+void score_pairs(const ScoreOptions& o) {
+  train::LoadedSeq2Seq loaded = train::load_seq2seq(o.model);
+  const std::string name = input_name(o.input), text = read_input(o.input);
+  std::vector<train::Seq2SeqExample> pairs;
+  for (const std::string_view& line : lines_of(text)) {
+    const std::string where = name + " line " + std::to_string(pairs.size() + 1);
+    std::string_view body = line;
+    if (!body.empty() && body.back() == '\r') body.remove_suffix(1);
+    const std::size_t tab = body.find('\t');
+    RECUR_CHECK(tab != std::string_view::npos, where << ": no tab; each line must be SOURCE<TAB>TARGET");
+    auto encode = [&](std::string_view side, const data::Vocab& vocab, const char* what) {
+      const std::vector<std::string> tokens = data::split_tokens(side, vocab.mode(), vocab.lowercase(), where);
+      RECUR_CHECK(!tokens.empty(), where << ": the " << what << " has no "
+                                         << (vocab.mode() == data::TokenMode::Word ? "words" : "characters"));
+      return data::encode_tokens(tokens, vocab);
+    };
+    pairs.push_back({encode(body.substr(0, tab), loaded.source, "source before the tab"),
+                     {encode(body.substr(tab + 1), loaded.target, "target after the tab")}});
+  }
+  std::vector<std::vector<double>> per_token;
+  const std::vector<double> logprobs =
+      train::target_logprobs(*loaded.model, loaded, pairs, o.batch_size, o.per_token ? &per_token : nullptr);
+  std::string out;
+  for (std::size_t i = 0; i < pairs.size(); ++i) {
+    const std::vector<std::int32_t>& target = pairs[i].targets[0];
+    const auto n = static_cast<std::int64_t>(target.size()) + 1;  // and <eos>
+    nlohmann::ordered_json j{{"tokens", n},
+                             {"logprob", logprobs[i]},
+                             {"perplexity", std::exp(-logprobs[i] / static_cast<double>(n))},
+                             {"unknown", std::count(target.begin(), target.end(), loaded.target.unknown_index())}};
+    if (o.per_token) j["token_logprobs"] = per_token[i];
+    out += j.dump();
+    out += '\n';
+  }
+  std::fwrite(out.data(), 1, out.size(), stdout);
+}
+
 void run_score(const ScoreOptions& o) {
+  if (train::model_task(io::read_safetensors_metadata(o.model), o.model) == "seq2seq") return score_pairs(o);
   train::LoadedLanguageModel loaded = train::load_language_model(o.model);
   const data::Vocab& vocab = loaded.vocab;
   const bool words = vocab.mode() == data::TokenMode::Word;
@@ -64,9 +107,11 @@ void run_score(const ScoreOptions& o) {
 
 void add_score_command(CLI::App& app) {
   auto options = std::make_shared<ScoreOptions>();
-  CLI::App* cmd = app.add_subcommand("score", "The log-probability of each line of a text as a sentence");
+  CLI::App* cmd = app.add_subcommand(
+      "score", "The log-probability of each line of a text as a sentence, or of each target given its source");
   cmd->add_option("MODEL", options->model, "Model or checkpoint file")->required();
-  cmd->add_option("FILE", options->input, "UTF-8 text, one sentence a line (default or '-': standard input)");
+  cmd->add_option("FILE", options->input, "UTF-8 text, one sentence a line, or for a sequence-to-sequence model one source<TAB>target "
+                  "(default or '-': standard input)");
   cmd->add_flag("--per-token", options->per_token, "Add each token's log-probability (\"token_logprobs\")");
   cmd->add_option("--batch-size", options->batch_size, "Sentences scored together (the results do not depend on it)")
       ->check(positive())->capture_default_str();

@@ -115,6 +115,40 @@ std::vector<std::vector<nn::Hypothesis>> translate(nn::Seq2Seq& model, const Seq
   return results;
 }
 
+std::vector<double> target_logprobs(nn::Seq2Seq& model, const Seq2SeqFacts& facts,
+                                    std::span<const Seq2SeqExample> examples, std::int64_t batch_size,
+                                    std::vector<std::vector<double>>* per_token) {
+  std::vector<double> result(examples.size(), 0.0);
+  if (per_token) per_token->assign(examples.size(), {});
+  if (examples.empty()) return result;
+  std::vector<std::int64_t> lengths;
+  for (const Seq2SeqExample& e : examples) {
+    RECUR_CHECK(e.targets.size() == 1, "target_logprobs: an example has " << e.targets.size()
+                                                                          << " targets; scoring needs exactly one");
+    lengths.push_back(static_cast<std::int64_t>(e.source.size()));
+  }
+  const bool was_training = model.is_training();
+  model.eval();
+  NoGradGuard no_grad;
+  for (const std::vector<std::int64_t>& picked :
+       data::LengthBatches(lengths, batch_size, 0, /*shuffle=*/false).epoch_batches(0)) {
+    const Seq2SeqBatch batch = seq2seq_batch(examples, picked, facts);  // column b is picked[b]
+    const Tensor log_probs = contiguous(to_dtype(
+        log_softmax(model.forward(batch.source, batch.source_lengths, batch.target_in), 2), DType::Float64));
+    const std::int64_t T = log_probs.size(0), B = log_probs.size(1), V = log_probs.size(2);
+    const double* lp = log_probs.data<double>();
+    const std::vector<std::int64_t> out = batch.target_out.to_vector<std::int64_t>();
+    for (std::int64_t b = 0; b < B; ++b)
+      for (std::int64_t t = 0; t < T && out[t * B + b] != data::kIgnoreLabel; ++t) {
+        const double token = lp[(t * B + b) * V + out[t * B + b]];
+        result[picked[b]] += token;
+        if (per_token) (*per_token)[picked[b]].push_back(token);
+      }
+  }
+  model.train(was_training);
+  return result;
+}
+
 Seq2SeqScores evaluate_seq2seq(nn::Seq2Seq& model, const Seq2SeqFacts& facts, std::span<const Seq2SeqExample> examples,
                                const nn::BeamOptions& options) {
   RECUR_CHECK(!examples.empty(), "evaluate_seq2seq: no examples");
@@ -364,7 +398,7 @@ Tensor Seq2SeqTask::loss() {
 std::vector<Metric> Seq2SeqTask::metrics(std::span<const Seq2SeqExample> examples, const std::string& prefix) {
   if (examples.empty())
     return {{prefix + "loss", NAN}, {prefix + "token_error_rate", NAN}, {prefix + "sequence_error_rate", NAN}};
-  const Seq2SeqScores s = evaluate_seq2seq(*model_, facts_, examples, {.beam = 1});
+  const Seq2SeqScores s = evaluate_seq2seq(*model_, facts_, examples, {.beam = 1, .max_length = 0});
   return {{prefix + "loss", s.loss},
           {prefix + "token_error_rate", s.rates.token_error_rate()},
           {prefix + "sequence_error_rate", s.rates.sequence_error_rate()}};
@@ -393,7 +427,8 @@ std::string Seq2SeqTask::sample(std::int64_t /*length*/, std::uint64_t /*seed*/)
   const std::size_t n = std::min<std::size_t>(validation_.size(), 4);
   std::vector<std::vector<std::int32_t>> sources;
   for (std::size_t i = 0; i < n; ++i) sources.push_back(validation_[i].source);
-  const std::vector<std::vector<nn::Hypothesis>> found = translate(*model_, facts_, sources, {.beam = 1});
+  const std::vector<std::vector<nn::Hypothesis>> found =
+      translate(*model_, facts_, sources, {.beam = 1, .max_length = 0});
   std::string text;
   for (std::size_t i = 0; i < n; ++i)
     text += sequence_text(validation_[i].source, facts_.source) + " -> " +

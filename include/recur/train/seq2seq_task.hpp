@@ -53,13 +53,22 @@ std::vector<std::vector<nn::Hypothesis>> translate(nn::Seq2Seq& model, const Seq
                                                    std::span<const std::vector<std::int32_t>> sources,
                                                    nn::BeamOptions options, std::int64_t batch_size = 64);
 
+// Forced decoding: the log-probability of each example's one target given its source (the
+// target's tokens and the ending <eos>), in the examples' order, from `model` in evaluation
+// mode in batches of up to batch_size examples of similar source length; with per_token, each
+// token's log-probability too. Requires exactly one target per example (checked).
+std::vector<double> target_logprobs(nn::Seq2Seq& model, const Seq2SeqFacts& facts,
+                                    std::span<const Seq2SeqExample> examples, std::int64_t batch_size = 64,
+                                    std::vector<std::vector<double>>* per_token = nullptr);
+
 struct Seq2SeqScores {
   double loss = 0;  // mean negative log-probability per target token (<eos> included)
   ErrorRates rates;
   BleuCounter bleu;
 };
 // `model` on `examples` (at least one): the teacher-forced loss over every target, and the
-// error rates (and BLEU) of its best hypothesis against the example's targets.
+// error rates (and BLEU) of its best hypothesis (translate with `options`) against the
+// example's targets. Training's evaluations and recur eval decode with max_length 0.
 Seq2SeqScores evaluate_seq2seq(nn::Seq2Seq& model, const Seq2SeqFacts& facts, std::span<const Seq2SeqExample> examples,
                                const nn::BeamOptions& options);
 
