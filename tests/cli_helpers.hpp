@@ -78,6 +78,15 @@ inline Result collect(pid_t pid, const fs::path& capture) {
 // The number of newlines in `text`.
 inline std::size_t count_lines(const std::string& text) { return std::count(text.begin(), text.end(), '\n'); }
 
+// The lines of `text`, each ended by '\n' (an unended tail is not a line).
+inline std::vector<std::string> lines_of_output(const std::string& text) {
+  std::vector<std::string> lines;
+  std::size_t start = 0;
+  for (std::size_t end; (end = text.find('\n', start)) != std::string::npos; start = end + 1)
+    lines.push_back(text.substr(start, end - start));
+  return lines;
+}
+
 // Every file under `dir` (relative path -> contents).
 inline std::map<std::string, std::string> snapshot(const fs::path& dir) {
   std::map<std::string, std::string> files;

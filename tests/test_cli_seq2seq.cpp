@@ -49,14 +49,6 @@ std::string letter_pairs(int count, std::uint32_t state, std::set<std::string>& 
   return out;
 }
 
-std::vector<std::string> lines_in(const std::string& text) {
-  std::vector<std::string> lines;
-  std::size_t start = 0;
-  for (std::size_t end; (end = text.find('\n', start)) != std::string::npos; start = end + 1)
-    lines.push_back(text.substr(start, end - start));
-  return lines;
-}
-
 class CliSeq2Seq : public testing::Test {
  protected:
   // One run that the tests read: 400 training pairs, 50 validation, 50 test, 400 steps.
@@ -134,7 +126,8 @@ TEST_F(CliSeq2Seq, EvalPredictAndInfoAgree) {
   // predict's best targets are eval's: as many right as eval counts.
   Result predicted = recur({"predict", model(), test_file(), "--beam", "1"});
   ASSERT_TRUE(predicted.ok()) << predicted;
-  const std::vector<std::string> truth = lines_in(read_bytes(test_file())), outputs = lines_in(predicted.out);
+  const std::vector<std::string> truth = lines_of_output(read_bytes(test_file()));
+  const std::vector<std::string> outputs = lines_of_output(predicted.out);
   ASSERT_EQ(outputs.size(), 50u);
   int right = 0;
   for (std::size_t i = 0; i < truth.size(); ++i) right += truth[i].substr(truth[i].find('\t') + 1) == outputs[i];
@@ -142,17 +135,17 @@ TEST_F(CliSeq2Seq, EvalPredictAndInfoAgree) {
   // --n-best 2 of a beam of 3: two lines a source; --json: both, best first.
   Result two = recur({"predict", model(), test_file(), "--beam", "3", "--n-best", "2"});
   ASSERT_TRUE(two.ok()) << two;
-  EXPECT_EQ(lines_in(two.out).size(), 100u);
+  EXPECT_EQ(lines_of_output(two.out).size(), 100u);
   Result as_json = recur({"predict", model(), test_file(), "--beam", "3", "--n-best", "2", "--json"});
   ASSERT_TRUE(as_json.ok()) << as_json;
-  const json first = json::parse(lines_in(as_json.out)[0]);
+  const json first = json::parse(lines_of_output(as_json.out)[0]);
   EXPECT_EQ(first.at("source").get<std::string>(), truth[0].substr(0, truth[0].find('\t')));
   ASSERT_EQ(first.at("hypotheses").size(), 2u);
   EXPECT_GE(first["hypotheses"][0]["logprob"].get<double>(), first["hypotheses"][1]["logprob"].get<double>());
   // score: forced decoding of every test pair; its mean per token is eval's loss.
   Result scored = recur({"score", model(), test_file(), "--per-token"});
   ASSERT_TRUE(scored.ok()) << scored;
-  const std::vector<std::string> scores = lines_in(scored.out);
+  const std::vector<std::string> scores = lines_of_output(scored.out);
   ASSERT_EQ(scores.size(), 50u);
   double logprob = 0, tokens = 0;
   for (const std::string& line : scores) {

@@ -51,15 +51,6 @@ std::string labelled_texts(int count, std::uint32_t state) {
   return out;
 }
 
-// The lines of `text` (each ended by '\n').
-std::vector<std::string> cli_lines(const std::string& text) {
-  std::vector<std::string> lines;
-  std::size_t start = 0;
-  for (std::size_t end; (end = text.find('\n', start)) != std::string::npos; start = end + 1)
-    lines.push_back(text.substr(start, end - start));
-  return lines;
-}
-
 class CliSequences : public testing::Test {
  protected:
   // One run that the tests read: 240 training texts, 60 validation, 60 test, 120 steps.
@@ -143,7 +134,7 @@ TEST_F(CliSequences, EvalAndPredictAgree) {
   // predict on the labelled file reads the text after the tab; its labels give eval's accuracy.
   Result predicted = recur({"predict", model(), test});
   ASSERT_TRUE(predicted.ok()) << predicted;
-  const std::vector<std::string> truth = cli_lines(read_bytes(test)), lines = cli_lines(predicted.out);
+  const std::vector<std::string> truth = lines_of_output(read_bytes(test)), lines = lines_of_output(predicted.out);
   ASSERT_EQ(lines.size(), 60u);
   int correct = 0;
   for (std::size_t i = 0; i < lines.size(); ++i) {
@@ -162,7 +153,7 @@ TEST_F(CliSequences, EvalAndPredictAgree) {
   EXPECT_EQ(from_stdin.out, predicted.out);
   Result as_json = recur({"predict", model(), "-", "--json"}, dir_ / "texts.txt");
   ASSERT_TRUE(as_json.ok()) << as_json;
-  const json first = json::parse(cli_lines(as_json.out)[0]);
+  const json first = json::parse(lines_of_output(as_json.out)[0]);
   double sum = 0;
   for (const auto& [name, p] : first.at("probs").items()) sum += p.get<double>();
   EXPECT_NEAR(sum, 1, 1e-6);  // float32 probabilities
@@ -204,7 +195,7 @@ TEST_F(CliSequences, StratifiedSplitKeepsEachLabelsShare) {
                     "--val-fraction", "0.2", "--test-fraction", "0.2", "--max-steps", "1"} + kTiny);
   ASSERT_TRUE(r.ok()) << r;
   std::map<std::string, int> counts;
-  for (std::string l : cli_lines(read_bytes(root_ / "train.tsv"))) ++counts[std::string(l.substr(0, l.find('\t')))];
+  for (std::string l : lines_of_output(read_bytes(root_ / "train.tsv"))) ++counts[std::string(l.substr(0, l.find('\t')))];
   const auto kept = [](int n) { return n - 2 * static_cast<int>(std::lround(0.2 * n)); };
   const std::string expected = std::to_string(kept(counts["meh"]) + kept(counts["neg"]) + kept(counts["pos"])) +
                                " training texts (meh " + std::to_string(kept(counts["meh"])) + ", neg " +
@@ -322,7 +313,7 @@ TEST_F(CliSequences, TaggerLearnsSuffixesOfUnseenWords) {
   EXPECT_EQ(count_lines(tagged.out), 3 + 1 + 1 + 300 + 1u);  // the empty sentence is a blank line
   Result as_json = recur({"predict", model, (dir_ / "in.txt").string(), "--json"});
   ASSERT_TRUE(as_json.ok()) << as_json;
-  EXPECT_EQ(cli_lines(as_json.out)[0], R"({"tokens":["a","zomiion","rilued"],"tags":["det","noun","verb"]})");
+  EXPECT_EQ(lines_of_output(as_json.out)[0], R"({"tokens":["a","zomiion","rilued"],"tags":["det","noun","verb"]})");
   Result info = recur({"info", model});
   EXPECT_NE(info.out.find("tags        4: adv ("), std::string::npos) << info.out;
   EXPECT_NE(info.out.find("character features 8 -> 2x8"), std::string::npos) << info.out;

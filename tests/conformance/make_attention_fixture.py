@@ -30,7 +30,7 @@ import zlib
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_fixtures import Fixture, save_safetensors  # noqa: E402
+from make_fixtures import write_family  # noqa: E402
 
 # name: (kind, query size Q, key size K, hidden size A, source lengths)
 CASES = {
@@ -84,18 +84,5 @@ def make_case(fixture, name, dtype):
     fixture.case(name, config, **stored)
 
 
-def main():
-    out_dir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures")
-    os.makedirs(out_dir, exist_ok=True)
-    torch.set_num_threads(1)
-    fixture = Fixture()
-    for name in CASES:
-        make_case(fixture, name, torch.float32)
-        make_case(fixture, name + "_f64", torch.float64)
-    path = os.path.join(out_dir, "conformance_attention.safetensors")
-    save_safetensors(path, fixture.tensors, fixture.metadata)
-    print(f"conformance_attention.safetensors: {len(fixture.metadata)} cases, {len(fixture.tensors)} tensors")
-
-
 if __name__ == "__main__":
-    main()
+    write_family("attention", CASES, make_case)

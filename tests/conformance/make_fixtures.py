@@ -88,6 +88,21 @@ class Fixture:
             self.tensors[f"{name}.{key}"] = value
 
 
+def write_family(family, cases, make_case):
+    """Writes tests/fixtures/conformance_<family>.safetensors (or into argv[1]): every case of
+    `cases` by make_case(fixture, name, dtype) in float32, and again as "<name>_f64" in float64."""
+    out_dir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures")
+    os.makedirs(out_dir, exist_ok=True)
+    torch.set_num_threads(1)
+    fixture = Fixture()
+    for name in cases:
+        make_case(fixture, name, torch.float32)
+        make_case(fixture, name + "_f64", torch.float64)
+    file = f"conformance_{family}.safetensors"
+    save_safetensors(os.path.join(out_dir, file), fixture.tensors, fixture.metadata)
+    print(f"{file}: {len(fixture.metadata)} cases, {len(fixture.tensors)} tensors")
+
+
 def layer_case(fixture, name, config, fn, inputs, dtype, params=(), buffers=None):
     """Runs fn(**inputs) once, backpropagates a random grad_out, stores everything.
 

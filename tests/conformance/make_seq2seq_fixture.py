@@ -31,7 +31,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from make_attention_fixture import attend  # noqa: E402
-from make_fixtures import Fixture, save_safetensors  # noqa: E402
+from make_fixtures import write_family  # noqa: E402
 
 # name: (cell, attention, bidirectional, enc_layers, dec_layers, source lengths, target steps)
 CASES = {
@@ -122,18 +122,5 @@ def make_case(fixture, name, dtype):
     fixture.case(name, config, **stored)
 
 
-def main():
-    out_dir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures")
-    os.makedirs(out_dir, exist_ok=True)
-    torch.set_num_threads(1)
-    fixture = Fixture()
-    for name in CASES:
-        make_case(fixture, name, torch.float32)
-        make_case(fixture, name + "_f64", torch.float64)
-    path = os.path.join(out_dir, "conformance_seq2seq.safetensors")
-    save_safetensors(path, fixture.tensors, fixture.metadata)
-    print(f"conformance_seq2seq.safetensors: {len(fixture.metadata)} cases, {len(fixture.tensors)} tensors")
-
-
 if __name__ == "__main__":
-    main()
+    write_family("seq2seq", CASES, make_case)
