@@ -154,6 +154,17 @@ TEST_F(CliSeq2Seq, EvalPredictAndInfoAgree) {
     EXPECT_EQ(j.at("token_logprobs").size(), j.at("tokens").get<std::size_t>()) << line;
   }
   EXPECT_NEAR(-logprob / tokens, g.at("loss").get<double>(), 1e-6);
+  // --attention DIR: a heatmap per line, the source across and the best target (and <eos>) down.
+  Result drawn = recur({"predict", model(), test_file(), "--attention", (dir_ / "attention").string()});
+  ASSERT_TRUE(drawn.ok()) << drawn;
+  Result plain = recur({"predict", model(), test_file()});
+  ASSERT_TRUE(plain.ok()) << plain;
+  EXPECT_EQ(drawn.out, plain.out);  // the pictures change nothing else
+  const std::string first_svg = read_bytes(dir_ / "attention" / "0001.svg");
+  EXPECT_EQ(first_svg.rfind("<?xml", 0), 0u);
+  EXPECT_NE(first_svg.find(">&lt;eos&gt;</text>"), std::string::npos);
+  EXPECT_TRUE(fs::exists(dir_ / "attention" / "0050.svg"));
+  EXPECT_FALSE(fs::exists(dir_ / "attention" / "0051.svg"));
   // info says what the model is.
   Result info = recur({"info", model()});
   ASSERT_TRUE(info.ok()) << info;
@@ -176,6 +187,9 @@ TEST_F(CliSeq2Seq, BadInputIsOneErrorLine) {
                     {"--n-best 3 is larger than --beam 2"});
   expect_error_line(recur({"score", model(), (dir_ / "no_tab.tsv").string()}),
                     {"no_tab.tsv line 2: no tab; each line must be SOURCE<TAB>TARGET"});
+  write_bytes(dir_ / "a_file", "");
+  expect_error_line(recur({"predict", model(), test_file(), "--attention", (dir_ / "a_file" / "pictures").string()}),
+                    {"--attention", "cannot create the directory"});
   write_bytes(dir_ / "blank_source.txt", "abc\n\tA\n");
   expect_error_line(recur({"predict", model(), (dir_ / "blank_source.txt").string()}),
                     {"blank_source.txt line 2: the source has no characters"});

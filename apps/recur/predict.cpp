@@ -9,10 +9,12 @@
 // A sequence-to-sequence model's: each line a source (a line with a tab: the part before it),
 // its best target by beam search (word tokens joined by spaces, characters run together), or
 // with --n-best N the N best, a line each; with --json {"source", "hypotheses": [{"target",
-// "logprob"}, ...]} a line.
+// "logprob"}, ...]} a line. With --attention DIR, DIR/NNNN.svg (NNNN the line's number) shows
+// where the model looked while writing the line's best target.
 
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -25,15 +27,40 @@
 namespace recur::cli {
 namespace {
 
+namespace fs = std::filesystem;
+
 struct PredictOptions {
   std::string model, input = "-";
   bool json = false;
   std::int64_t batch_size = 64;
   nn::BeamOptions beam{.max_length = 0};  // sequence-to-sequence models; 0: 2 x the source + 10
+  std::string attention_dir;             // sequence-to-sequence models: heatmaps written here
 };
+
+// DIR/NNNN.svg for line `index` (from 0): the attention of `model` writing `best` for `source`.
+void write_attention(const PredictOptions& o, train::LoadedSeq2Seq& loaded, std::size_t index,
+                     const std::vector<std::int32_t>& source, const std::vector<std::int32_t>& best) {
+  std::vector<std::string> across, down;
+  for (std::int32_t t : source) across.push_back(loaded.source.token(t));
+  for (std::int32_t t : best) down.push_back(loaded.target.token(t));
+  down.emplace_back("<eos>");
+  char name[32];
+  std::snprintf(name, sizeof name, "%04zu.svg", index + 1);
+  const std::string svg = train::attention_svg(across, down, train::attention_matrix(*loaded.model, loaded, source, best),
+                                               train::sequence_text(source, loaded.source));
+  io::write_file_atomically((fs::path(o.attention_dir) / name).string(), svg);
+}
 
 void predict_sequences(const PredictOptions& o) {
   train::LoadedSeq2Seq loaded = train::load_seq2seq(o.model);
+  if (!o.attention_dir.empty()) {
+    RECUR_CHECK(loaded.model->attention, "--attention " << o.attention_dir << ": " << o.model
+                                                         << " has no attention to draw (trained with --attention none)");
+    std::error_code error;
+    fs::create_directories(o.attention_dir, error);
+    RECUR_CHECK(!error && fs::is_directory(o.attention_dir),
+                "--attention " << o.attention_dir << ": cannot create the directory (" << error.message() << ")");
+  }
   const std::string name = input_name(o.input), text = read_input(o.input);
   std::vector<std::string> lines;
   std::vector<std::vector<std::int32_t>> sources;
@@ -51,6 +78,9 @@ void predict_sequences(const PredictOptions& o) {
   }
   const std::vector<std::vector<nn::Hypothesis>> found =
       train::translate(*loaded.model, loaded, sources, o.beam, o.batch_size);
+  if (!o.attention_dir.empty())
+    for (std::size_t i = 0; i < found.size(); ++i)
+      write_attention(o, loaded, i, sources[i], found[i].empty() ? std::vector<std::int32_t>() : found[i][0].tokens);
   std::string out;
   for (std::size_t i = 0; i < found.size(); ++i) {
     if (o.json) {
@@ -165,6 +195,9 @@ void add_predict_command(CLI::App& app) {
                   "Sequence-to-sequence models: GNMT's alpha; 0 ranks targets by log-probability alone")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  cmd->add_option("--attention", options->attention_dir,
+                  "Sequence-to-sequence models: write DIR/NNNN.svg, a heatmap of where the model looked while "
+                  "writing line NNNN's best target");
   add_threads_option(*cmd);
   cmd->callback([options] { run_predict(*options); });
 }

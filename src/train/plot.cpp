@@ -355,4 +355,47 @@ void Plot::save(const std::string& path) const {
   }
 }
 
+std::string attention_svg(const std::vector<std::string>& source, const std::vector<std::string>& target,
+                          const std::vector<std::vector<float>>& weights, const std::string& title) {
+  RECUR_CHECK(weights.size() == target.size(), "attention_svg: " << weights.size() << " rows of weights for "
+                                                                  << target.size() << " target tokens");
+  for (const std::vector<float>& row : weights)
+    RECUR_CHECK(row.size() == source.size(), "attention_svg: a row of " << row.size() << " weights for "
+                                                                        << source.size() << " source tokens");
+  const double cell = 28, left = 90, top = 70 + (title.empty() ? 0 : 20);
+  const double width = left + cell * static_cast<double>(source.size()) + 20;
+  const double height = top + cell * static_cast<double>(target.size()) + 20;
+  std::ostringstream svg;
+  svg << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+      << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << px(width) << "\" height=\"" << px(height)
+      << "\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
+  if (!title.empty())
+    svg << "<text x=\"" << px(width / 2) << "\" y=\"20\" text-anchor=\"middle\" font-weight=\"bold\">"
+        << escape(title) << "</text>\n";
+  for (std::size_t s = 0; s < source.size(); ++s) {  // source tokens across the top, turned
+    const double x = left + cell * (static_cast<double>(s) + 0.5);
+    svg << "<text transform=\"translate(" << px(x + 4) << "," << px(top - 6) << ") rotate(-60)\">"
+        << escape(source[s]) << "</text>\n";
+  }
+  for (std::size_t t = 0; t < target.size(); ++t) {
+    const double y = top + cell * static_cast<double>(t);
+    svg << "<text x=\"" << px(left - 6) << "\" y=\"" << px(y + cell / 2 + 4) << "\" text-anchor=\"end\">"
+        << escape(target[t]) << "</text>\n";
+    for (std::size_t s = 0; s < source.size(); ++s) {
+      const double w = std::clamp(static_cast<double>(weights[t][s]), 0.0, 1.0);
+      const double x = left + cell * static_cast<double>(s);
+      // From white to #08306b (a dark blue) as w goes from 0 to 1.
+      auto shade = [w](int dark) { return static_cast<int>(std::lround(255 + (dark - 255) * w)); };
+      svg << "<rect x=\"" << px(x) << "\" y=\"" << px(y) << "\" width=\"" << px(cell) << "\" height=\"" << px(cell)
+          << "\" fill=\"rgb(" << shade(8) << "," << shade(48) << "," << shade(107) << ")\" stroke=\"#ddd\"/>\n";
+      if (w >= 0.1)
+        svg << "<text x=\"" << px(x + cell / 2) << "\" y=\"" << px(y + cell / 2 + 4)
+            << "\" text-anchor=\"middle\" font-size=\"9\" fill=\"" << (w > 0.5 ? "white" : "black") << "\">"
+            << format_tick(w, 0.01) << "</text>\n";
+    }
+  }
+  svg << "</svg>\n";
+  return svg.str();
+}
+
 }  // namespace recur::train

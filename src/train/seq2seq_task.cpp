@@ -149,6 +149,28 @@ std::vector<double> target_logprobs(nn::Seq2Seq& model, const Seq2SeqFacts& fact
   return result;
 }
 
+std::vector<std::vector<float>> attention_matrix(nn::Seq2Seq& model, const Seq2SeqFacts& facts,
+                                                 std::span<const std::int32_t> source,
+                                                 std::span<const std::int32_t> target) {
+  RECUR_CHECK(model.attention, "attention_matrix: the model has no attention");
+  RECUR_CHECK(!source.empty(), "attention_matrix: the source is empty");
+  const auto S = static_cast<std::int64_t>(source.size());
+  const bool was_training = model.is_training();
+  model.eval();
+  NoGradGuard no_grad;
+  nn::DecoderState state = model.encode(from_vector(std::vector<std::int64_t>(source.begin(), source.end()), {S, 1}),
+                                        from_vector(std::vector<std::int64_t>{S}, {1}));
+  std::vector<std::vector<float>> rows;
+  for (std::size_t t = 0; t <= target.size(); ++t) {
+    const std::int64_t previous = t == 0 ? facts.bos() : target[t - 1];
+    Tensor weights;
+    model.decode_step(state, from_vector(std::vector<std::int64_t>{previous}, {1}), &weights);
+    rows.push_back(to_dtype(to(weights, Device::cpu()), DType::Float32).to_vector<float>());
+  }
+  model.train(was_training);
+  return rows;
+}
+
 Seq2SeqScores evaluate_seq2seq(nn::Seq2Seq& model, const Seq2SeqFacts& facts, std::span<const Seq2SeqExample> examples,
                                const nn::BeamOptions& options) {
   RECUR_CHECK(!examples.empty(), "evaluate_seq2seq: no examples");

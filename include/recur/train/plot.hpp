@@ -1,6 +1,6 @@
 // Charts as standalone SVG text, with no dependencies: training curves (loss on the left
 // axis, accuracy on an optional right axis, against iterations), scatter plots coloured
-// by class, and data points with a fitted curve over them.
+// by class, and data points with a fitted curve over them; and attention heatmaps.
 //
 //   train::Plot plot("LeNet on Fashion-MNIST");
 //   plot.set_x_label("iteration").set_y_label("train loss").set_y_label("test accuracy", train::Axis::Right);
@@ -74,5 +74,12 @@ class Plot {
   std::vector<std::string> class_names_;
   int next_colour_ = 0;
 };
+
+// An encoder-decoder's attention as a standalone SVG heatmap: the source tokens across, the
+// target tokens down, cell (t, s) shaded from white (0) to dark blue (1) by weights[t][s], the
+// weight printed in cells of at least 0.1. Requires weights.size() == target.size() and every
+// row of source.size() values (checked).
+std::string attention_svg(const std::vector<std::string>& source, const std::vector<std::string>& target,
+                          const std::vector<std::vector<float>>& weights, const std::string& title = "");
 
 }  // namespace recur::train

@@ -61,6 +61,14 @@ std::vector<double> target_logprobs(nn::Seq2Seq& model, const Seq2SeqFacts& fact
                                     std::span<const Seq2SeqExample> examples, std::int64_t batch_size = 64,
                                     std::vector<std::vector<double>>* per_token = nullptr);
 
+// Where the model looks while writing `target` for `source` (forced decoding, in evaluation
+// mode): row t holds the attention weights over the source's tokens at the step that
+// predicts target token t, the last row the step that predicts <eos>. Requires a model with
+// attention and a non-empty source (checked).
+std::vector<std::vector<float>> attention_matrix(nn::Seq2Seq& model, const Seq2SeqFacts& facts,
+                                                 std::span<const std::int32_t> source,
+                                                 std::span<const std::int32_t> target);
+
 struct Seq2SeqScores {
   double loss = 0;  // mean negative log-probability per target token (<eos> included)
   ErrorRates rates;
