@@ -69,12 +69,8 @@ void predict_sequences(const PredictOptions& o) {
     std::string_view source = line;
     if (!source.empty() && source.back() == '\r') source.remove_suffix(1);
     if (const std::size_t tab = source.find('\t'); tab != std::string_view::npos) source = source.substr(0, tab);
-    const std::vector<std::string> tokens =
-        data::split_tokens(source, loaded.source.mode(), loaded.source.lowercase(), where);
-    RECUR_CHECK(!tokens.empty(), where << ": the source has no "
-                                       << (loaded.source.mode() == data::TokenMode::Word ? "words" : "characters"));
+    sources.push_back(train::sequence_tokens(source, loaded.source, where, "source"));
     lines.emplace_back(source);
-    sources.push_back(data::encode_tokens(tokens, loaded.source));
   }
   const std::vector<std::vector<nn::Hypothesis>> found =
       train::translate(*loaded.model, loaded, sources, o.beam, o.batch_size);

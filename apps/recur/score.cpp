@@ -39,14 +39,8 @@ void score_pairs(const ScoreOptions& o) {
     if (!body.empty() && body.back() == '\r') body.remove_suffix(1);
     const std::size_t tab = body.find('\t');
     RECUR_CHECK(tab != std::string_view::npos, where << ": no tab; each line must be SOURCE<TAB>TARGET");
-    auto encode = [&](std::string_view side, const data::Vocab& vocab, const char* what) {
-      const std::vector<std::string> tokens = data::split_tokens(side, vocab.mode(), vocab.lowercase(), where);
-      RECUR_CHECK(!tokens.empty(), where << ": the " << what << " has no "
-                                         << (vocab.mode() == data::TokenMode::Word ? "words" : "characters"));
-      return data::encode_tokens(tokens, vocab);
-    };
-    pairs.push_back({encode(body.substr(0, tab), loaded.source, "source before the tab"),
-                     {encode(body.substr(tab + 1), loaded.target, "target after the tab")}});
+    pairs.push_back({train::sequence_tokens(body.substr(0, tab), loaded.source, where, "source before the tab"),
+                     {train::sequence_tokens(body.substr(tab + 1), loaded.target, where, "target after the tab")}});
   }
   std::vector<std::vector<double>> per_token;
   const std::vector<double> logprobs =

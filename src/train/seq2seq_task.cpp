@@ -17,13 +17,13 @@ namespace recur::train {
 
 namespace fs = std::filesystem;
 
-namespace {
-
-std::vector<std::int32_t> encode_side(std::string_view text, const data::Vocab& vocab, const std::string& where) {
-  return data::encode_tokens(data::split_tokens(text, vocab.mode(), vocab.lowercase(), where), vocab);
+std::vector<std::int32_t> sequence_tokens(std::string_view text, const data::Vocab& vocab, const std::string& where,
+                                          std::string_view what) {
+  const std::vector<std::string> tokens = data::split_tokens(text, vocab.mode(), vocab.lowercase(), where);
+  RECUR_CHECK(!tokens.empty(), where << ": the " << what << " has no "
+                                     << (vocab.mode() == data::TokenMode::Word ? "words" : "characters"));
+  return data::encode_tokens(tokens, vocab);
 }
-
-}  // namespace
 
 std::string sequence_text(std::span<const std::int32_t> tokens, const data::Vocab& vocab) {
   std::string text;
@@ -39,10 +39,10 @@ std::vector<Seq2SeqExample> encode_pairs(std::span<const data::TextPair> pairs, 
   std::map<std::vector<std::int32_t>, std::size_t> by_source;
   for (const data::TextPair& p : pairs) {
     const std::string where = "line " + std::to_string(p.line);
-    std::vector<std::int32_t> source = encode_side(p.source, facts.source, where);
+    std::vector<std::int32_t> source = sequence_tokens(p.source, facts.source, where, "source");
     auto [it, added] = by_source.emplace(source, examples.size());
     if (added) examples.push_back({std::move(source), {}, p.line});
-    examples[it->second].targets.push_back(encode_side(p.target, facts.target, where));
+    examples[it->second].targets.push_back(sequence_tokens(p.target, facts.target, where, "target"));
   }
   return examples;
 }
@@ -175,24 +175,15 @@ Seq2SeqScores evaluate_seq2seq(nn::Seq2Seq& model, const Seq2SeqFacts& facts, st
                                const nn::BeamOptions& options) {
   RECUR_CHECK(!examples.empty(), "evaluate_seq2seq: no examples");
   Seq2SeqScores scores;
-  const bool was_training = model.is_training();
-  model.eval();
-  {
-    NoGradGuard no_grad;
-    double nll = 0;
-    std::int64_t tokens = 0;
-    std::vector<std::int64_t> lengths;
-    for (const Seq2SeqExample& e : examples) lengths.push_back(static_cast<std::int64_t>(e.source.size()));
-    for (const std::vector<std::int64_t>& picked :
-         data::LengthBatches(lengths, 64, 0, /*shuffle=*/false).epoch_batches(0)) {
-      const Seq2SeqBatch batch = seq2seq_batch(examples, picked, facts);
-      const Tensor logits = model.forward(batch.source, batch.source_lengths, batch.target_in);
-      const std::int64_t V = logits.size(2);
-      nll += cross_entropy(reshape(logits, {-1, V}), reshape(batch.target_out, {-1}), Reduction::Sum).item();
-      tokens += batch.target_tokens;
+  std::vector<Seq2SeqExample> pairs;  // one target each, for forced decoding
+  double logprob = 0, tokens = 0;
+  for (const Seq2SeqExample& e : examples)
+    for (const std::vector<std::int32_t>& target : e.targets) {
+      pairs.push_back({e.source, {target}, e.line});
+      tokens += static_cast<double>(target.size() + 1);  // and <eos>
     }
-    scores.loss = nll / static_cast<double>(tokens);
-  }
+  for (double lp : target_logprobs(model, facts, pairs)) logprob += lp;
+  scores.loss = -logprob / tokens;
   std::vector<std::vector<std::int32_t>> sources;
   for (const Seq2SeqExample& e : examples) sources.push_back(e.source);
   const std::vector<std::vector<nn::Hypothesis>> found = translate(model, facts, sources, options);
@@ -203,7 +194,6 @@ Seq2SeqScores evaluate_seq2seq(nn::Seq2Seq& model, const Seq2SeqFacts& facts, st
     scores.bleu.add(best, examples[i].targets);
   }
   scores.rates = errors.rates;
-  model.train(was_training);
   return scores;
 }
 

@@ -28,6 +28,11 @@ struct Seq2SeqExample {
   std::int64_t line = 0;  // of its first line
 };
 
+// One side of a pair as `vocab` reads it: its words or characters, encoded (unknown tokens as
+// <unk>). A side without a token is an Error "WHERE: the WHAT has no words" (or characters).
+std::vector<std::int32_t> sequence_tokens(std::string_view text, const data::Vocab& vocab, const std::string& where,
+                                          std::string_view what);
+
 // Tokens as text: word tokens joined by single spaces, characters run together.
 std::string sequence_text(std::span<const std::int32_t> tokens, const data::Vocab& vocab);
 
