@@ -135,6 +135,30 @@ TEST(Tensor, EmptyRejectsNegativeExtents) {
   expect_error([] { empty({2, -1}); }, {"empty", "negative", "[2, -1]"});
 }
 
+// Sizes from files are not trusted: a product past 2^63 elements or bytes is an error, not
+// a wrapped-around small allocation.
+TEST(Tensor, EmptyRejectsSizesPastTheAddressSpace) {
+  const std::int64_t big = std::int64_t{1} << 40;
+  expect_error([&] { empty({big, big}); }, {"shape [1099511627776, 1099511627776]", "more than 2^63 elements"});
+  expect_error([&] { empty({std::int64_t{1} << 62}, DType::Float64); }, {"empty", "more than 2^63 bytes"});
+}
+
+TEST(AllocationLimit, RefusesTheStorageThatWouldPassIt) {
+  {
+    AllocationLimit limit(1000, "building the model");
+    Tensor fits = empty({100}, DType::Float32);  // 400 bytes
+    Tensor also = empty({150}, DType::Float32);  // 600: exactly the limit
+    EXPECT_EQ(also.numel(), 150);
+    expect_error([] { empty({1}, DType::Float32); }, {"building the model", "4 more bytes would pass the limit"});
+    {
+      AllocationLimit inner(8, "inner");
+      EXPECT_EQ(empty({2}, DType::Float32).numel(), 2);  // the innermost limit counts
+    }
+    expect_error([] { empty({1}, DType::Float32); }, {"building the model"});
+  }
+  EXPECT_EQ(empty({1000}, DType::Float32).numel(), 1000);  // no limit once it is gone
+}
+
 TEST(Tensor, SizeAndStrideCheckTheDimension) {
   Tensor t = empty({2, 3});
   expect_error([&] { t.size(2); }, {"size", "rank 2"});

@@ -21,7 +21,8 @@ void Shape::push_back(std::int64_t extent) {
 
 std::int64_t Shape::numel() const {
   std::int64_t n = 1;
-  for (int i = 0; i < ndim; ++i) n *= dims[i];
+  for (int i = 0; i < ndim; ++i)
+    RECUR_CHECK(!__builtin_mul_overflow(n, dims[i], &n), "shape " << str() << " has more than 2^63 elements");
   return n;
 }
 

@@ -1,6 +1,7 @@
 #include "recur/core/tensor.hpp"
 
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <sstream>
 #include <utility>
@@ -72,7 +73,9 @@ Tensor Tensor::make_view(Storage storage, const Shape& shape, const Shape& strid
 
 Tensor empty(const Shape& shape, DType dtype, Device device) {
   for (std::int64_t e : shape) RECUR_CHECK(e >= 0, "empty: negative extent in shape " << shape);
-  auto storage = std::make_shared<StorageImpl>(shape.numel() * dtype_size(dtype), device);
+  const std::int64_t numel = shape.numel(), elem = static_cast<std::int64_t>(dtype_size(dtype));
+  RECUR_CHECK(numel <= INT64_MAX / elem, "empty: shape " << shape << " needs more than 2^63 bytes");
+  auto storage = std::make_shared<StorageImpl>(static_cast<std::size_t>(numel * elem), device);
   return Tensor::make_view(std::move(storage), shape, contiguous_strides(shape), 0, dtype);
 }
 

@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "io/json_limits.hpp"
 #include "recur/io/safetensors.hpp"
 #include "recur/ops.hpp"
 
@@ -30,11 +31,10 @@ std::string config_to_json(const nn::LanguageModelConfig& config, const data::Vo
 namespace {
 
 nlohmann::json parse_json(const std::string& text, const std::string& source, const char* key) {
-  try {
-    return nlohmann::json::parse(text);
-  } catch (const nlohmann::json::exception&) {
-    RECUR_FAIL(source << ": metadata " << key << " is not valid JSON");
-  }
+  nlohmann::json j = io::parse_untrusted_json(text);
+  RECUR_CHECK(!j.is_discarded(), source << ": metadata " << key << " is not valid JSON (nesting at most "
+                                        << io::kMaxJsonDepth << " levels)");
+  return j;
 }
 
 // The field `name` of recur.config; a file written before the field existed gets `fallback`
@@ -49,7 +49,7 @@ T field(const nlohmann::json& j, const char* name, const std::string& source, st
   else if constexpr (std::is_same_v<T, bool>) fits = value.is_boolean();
   else if constexpr (std::is_same_v<T, double>) fits = value.is_number();
   else fits = value.is_number_integer();
-  RECUR_CHECK(fits, source << ": " << kConfigKey << " field \"" << name << "\" has the wrong type: " << value.dump());
+  RECUR_CHECK(fits, source << ": " << kConfigKey << " field \"" << name << "\" has the wrong type: " << io::excerpt(value.dump()));
   return value.get<T>();
 }
 
@@ -59,7 +59,7 @@ std::vector<std::string> string_array(const io::SafetensorsFile& file, const std
   RECUR_CHECK(items.is_array(), path << ": metadata " << key << " must be a JSON array of strings");
   std::vector<std::string> strings;
   for (const nlohmann::json& item : items) {
-    RECUR_CHECK(item.is_string(), path << ": metadata " << key << " holds a non-string: " << item.dump());
+    RECUR_CHECK(item.is_string(), path << ": metadata " << key << " holds a non-string: " << io::excerpt(item.dump()));
     strings.push_back(item.get<std::string>());
   }
   return strings;
@@ -84,7 +84,7 @@ nn::LanguageModelConfig config_from_json(const std::string& json, const std::str
     RECUR_CHECK(cutoffs.is_array(), source << ": " << kConfigKey << " field \"adaptive_softmax\" must be an array");
     for (const nlohmann::json& c : cutoffs) {
       RECUR_CHECK(c.is_number_integer(), source << ": " << kConfigKey
-                                                << " field \"adaptive_softmax\" holds a non-integer: " << c.dump());
+                                                << " field \"adaptive_softmax\" holds a non-integer: " << io::excerpt(c.dump()));
       config.adaptive_softmax.push_back(c.get<std::int64_t>());
     }
   }
@@ -142,6 +142,22 @@ void load_weights(nn::Module& model, const io::SafetensorsFile& file, const std:
   model.eval();
 }
 
+// Model(config) for the file at `path`. Every parameter of a model comes from its file, so
+// it is built under an allocation limit of twice the file's tensors (as float32) and 1 MiB for
+// the layers' other buffers: a configuration that asks for more than the file holds (layers
+// 2^31, hidden 2^40) fails at once, naming the file, instead of allocating for hours.
+template <class Model, class Config>
+std::shared_ptr<Model> build_model(const Config& config, const io::SafetensorsFile& file, const std::string& path) {
+  std::size_t bytes = 1 << 20;
+  for (const auto& [name, tensor] : file.tensors) bytes += 2 * sizeof(float) * static_cast<std::size_t>(tensor.numel());
+  try {
+    AllocationLimit limit(bytes, "it describes a larger model than the file's tensors");
+    return std::make_shared<Model>(config);
+  } catch (const Error& e) {
+    RECUR_FAIL(path << ": " << kConfigKey << ": " << e.what());
+  }
+}
+
 void save_model_file(const std::string& path, const nn::Module& model, std::map<std::string, std::string> metadata,
                      const std::map<std::string, std::string>& extra) {
   metadata.insert(extra.begin(), extra.end());
@@ -175,7 +191,7 @@ void read_labels(const io::SafetensorsFile& file, const std::string& path, std::
   RECUR_CHECK(items.is_array() && static_cast<std::int64_t>(items.size()) == num_labels,
               path << ": metadata " << kLabelCountsKey << " must be an array of " << num_labels << " counts");
   for (const nlohmann::json& c : items) {
-    RECUR_CHECK(c.is_number_integer(), path << ": metadata " << kLabelCountsKey << " holds " << c.dump());
+    RECUR_CHECK(c.is_number_integer(), path << ": metadata " << kLabelCountsKey << " holds " << io::excerpt(c.dump()));
     counts.push_back(c.get<std::int64_t>());
   }
 }
@@ -235,7 +251,7 @@ LoadedLanguageModel load_language_model(const std::string& path) {
   io::SafetensorsFile file = read_model_file(path, "lm", j);
   nn::LanguageModelConfig config = config_from_json(file.metadata.at(kConfigKey), path);
   data::Vocab vocab = read_vocab(file, j, path, config.vocab_size);
-  auto model = std::make_shared<nn::LanguageModel>(config);
+  auto model = build_model<nn::LanguageModel>(config, file, path);
   load_weights(*model, file, path);
   return {model, vocab, file.metadata};
 }
@@ -293,7 +309,7 @@ LoadedClassifier load_classifier(const std::string& path) {
   loaded.max_length = field<std::int64_t>(j, "max_length", path, std::int64_t{0});
   RECUR_CHECK(loaded.max_length >= 0, path << ": " << kConfigKey << " field \"max_length\" is negative");
   loaded.vocab = read_vocab(file, j, path, config.vocab_size);
-  loaded.model = std::make_shared<nn::SequenceClassifier>(config);
+  loaded.model = build_model<nn::SequenceClassifier>(config, file, path);
   load_weights(*loaded.model, file, path);
   loaded.metadata = file.metadata;
   return loaded;
@@ -355,7 +371,7 @@ LoadedTagger load_tagger(const std::string& path) {
                 path << ": " << kCharVocabKey << " must hold char_vocab_size " << config.char_vocab_size
                      << " characters, <unk> last");
   }
-  loaded.model = std::make_shared<nn::SequenceTagger>(config);
+  loaded.model = build_model<nn::SequenceTagger>(config, file, path);
   load_weights(*loaded.model, file, path);
   loaded.metadata = file.metadata;
   return loaded;
@@ -411,7 +427,7 @@ LoadedSeq2Seq load_seq2seq(const std::string& path) {
   }
   loaded.source = read_vocab(file, j, path, config.src_vocab, kSourceVocabKey, "src_tokens");
   loaded.target = read_vocab(file, j, path, config.tgt_vocab - 2, kTargetVocabKey, "tgt_tokens");
-  loaded.model = std::make_shared<nn::Seq2Seq>(config);
+  loaded.model = build_model<nn::Seq2Seq>(config, file, path);
   load_weights(*loaded.model, file, path);
   loaded.metadata = file.metadata;
   return loaded;

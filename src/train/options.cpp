@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "io/json_limits.hpp"
 #include "recur/core/error.hpp"
 
 namespace recur::train {
@@ -176,7 +177,7 @@ std::string OptionValues::to_json() const {
 }
 
 void OptionValues::from_json(const std::string& json, const std::string& source) {
-  ordered_json j = ordered_json::parse(json, nullptr, false);
+  ordered_json j = io::parse_untrusted_json<ordered_json>(json);
   RECUR_CHECK(!j.is_discarded() && j.is_object(),
               source << ": the saved training options are unreadable (not a JSON object)");
   for (std::size_t i = 0; i < specs_.size(); ++i) {
@@ -191,7 +192,7 @@ void OptionValues::from_json(const std::string& json, const std::string& source)
     if (!holder->contains(s.key)) continue;
     const ordered_json& v = holder->at(s.key);
     RECUR_CHECK(from_json_value(s.type, v, values_[i]), source << ": the saved option " << flag_name(s) << " should be "
-                                                               << type_name(s.type) << ", got " << v.dump());
+                                                               << type_name(s.type) << ", got " << io::excerpt(v.dump()));
   }
 }
 

@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "recur/core/device.hpp"
 
@@ -26,6 +27,27 @@ Allocator& allocator_for(Device device);
 // defined in the registry). copy_to_host returns once the bytes are on the host.
 void copy_to_host(Device device, void* host_dst, const void* src, std::size_t nbytes);
 void copy_from_host(Device device, void* dst, const void* host_src, std::size_t nbytes);
+
+// While an AllocationLimit lives, the storages that its thread creates may take `bytes` in
+// all (memory freed meanwhile is not given back); the one that would pass the limit throws
+// Error("<what>: ...") before anything is allocated. Loading a model builds it under the
+// limit of its file's tensors, so that a hostile configuration (layers: 2^31) fails at once
+// instead of allocating for hours. Limits nest; the innermost one counts.
+class AllocationLimit {
+ public:
+  AllocationLimit(std::size_t bytes, std::string what);
+  ~AllocationLimit();
+  AllocationLimit(const AllocationLimit&) = delete;
+  AllocationLimit& operator=(const AllocationLimit&) = delete;
+
+  // Counts `nbytes` against the innermost limit of this thread, if there is one.
+  static void take(std::size_t nbytes);
+
+ private:
+  std::size_t left_;
+  std::string what_;
+  AllocationLimit* outer_;
+};
 
 class StorageImpl {
  public:
