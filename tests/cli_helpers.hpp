@@ -48,9 +48,16 @@ inline std::ostream& operator<<(std::ostream& os, const Result& r) {
 }
 
 // Starts `recur args...` with stdout and stderr going to the files `capture`.out and .err,
-// and stdin read from `input`.
-inline pid_t spawn_recur(const Args& args, const fs::path& capture, const fs::path& input = "/dev/null") {
-  Args all = Args{RECUR_CLI_PATH} + args;
+// and stdin read from `input`; with `launcher` (e.g. {"/usr/bin/prlimit", "--fsize=1000"})
+// it starts `launcher... recur args...`, and `extra_env` ("NAME=value") joins the environment.
+inline pid_t spawn_recur(const Args& args, const fs::path& capture, const fs::path& input = "/dev/null",
+                         const Args& launcher = {}, const Args& extra_env = {}) {
+  Args all = launcher + Args{RECUR_CLI_PATH} + args;
+  Args env_strings = extra_env;
+  for (char** e = environ; *e; ++e) env_strings.emplace_back(*e);
+  std::vector<char*> env;
+  for (std::string& e : env_strings) env.push_back(e.data());
+  env.push_back(nullptr);
   std::vector<char*> argv;
   for (std::string& a : all) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -61,7 +68,7 @@ inline pid_t spawn_recur(const Args& args, const fs::path& capture, const fs::pa
   posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   posix_spawn_file_actions_addopen(&actions, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   pid_t pid = -1;
-  const int spawned = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
+  const int spawned = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), env.data());
   posix_spawn_file_actions_destroy(&actions);
   EXPECT_EQ(spawned, 0) << "cannot start " << argv[0];
   return pid;

@@ -18,6 +18,7 @@
 #include <fstream>
 #include <map>
 #include <regex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -286,6 +287,29 @@ TEST_F(CliCorruptModel, NotACharacterModel) {
   expect_refused(dir_ / "text.safetensors", {});
 }
 
+// Hostile files (issue 16): sizes far beyond the tensors present made info, eval and sample
+// hang allocating layer after layer; a vocabulary nested 100,000 arrays deep crashed them
+// all with a stack overflow.
+TEST_F(CliCorruptModel, SizesBeyondTheTensorsAndDeepNesting) {
+  const auto [header, data] = split(read_bytes(model()));
+  const json config = json::parse(header["__metadata__"]["recur.config"].get<std::string>());
+  const std::vector<std::pair<std::string, std::int64_t>> sizes{
+      {"layers", std::int64_t{1} << 31}, {"layers", INT64_MAX}, {"hidden", std::int64_t{1} << 40},
+      {"embed", std::int64_t{1} << 40}};
+  for (const auto& [field, value] : sizes) {
+    json hostile = header, hostile_config = config;
+    hostile_config[field] = value;
+    hostile["__metadata__"]["recur.config"] = hostile_config.dump();
+    const fs::path file = dir_ / (field + std::to_string(value) + ".safetensors");
+    write_bytes(file, join(hostile, data));
+    expect_refused(file, {"recur.config"});
+  }
+  json deep = header;
+  deep["__metadata__"]["recur.vocab"] = std::string(100'000, '[') + std::string(100'000, ']');
+  write_bytes(dir_ / "deep.safetensors", join(deep, data));
+  expect_refused(dir_ / "deep.safetensors", {"recur.vocab", "nesting at most 64 levels"});
+}
+
 TEST_F(Cli, PrimeOutsideTheVocabularyNamesTheCharacterAndPosition) {
   const fs::path out = previous_run();
   expect_error_leaving(out, {"sample", (out / "best.safetensors").string(), "--prime", "The 猫 sat", "--seed", "1"},
@@ -508,6 +532,74 @@ TEST_F(Cli, NonFiniteLossStopsTrainingAndKeepsTheLastGoodCheckpoint) {
   EXPECT_EQ(metrics.back()[0], static_cast<double>(kept));
   for (const auto& row : metrics) EXPECT_TRUE(std::isfinite(row[2]));
   EXPECT_TRUE(recur({"info", (out / "last.safetensors").string()}).ok());
+}
+
+// ------------------------------------------------------------------ writes that fail
+
+// A full disk or a file-size limit in the middle of any file that training writes stops the
+// run with one error line naming the file and leaves that file as it was; the files the same
+// evaluation wrote before it are complete, and --resume continues from the last good
+// checkpoint to the end an uninterrupted run reaches (issue 16).
+class CliFailedWrites : public Cli {
+ protected:
+  // Resumes a copy of base/ (40 steps, an evaluation every 20) towards step 60 in `out`,
+  // launched by `launcher` with `extra_env`, expecting writing `file` to fail for `reason`;
+  // of the files base/ has, only those in `written_before` may change.
+  void expect_failed_resume(const fs::path& out, const std::string& file, const std::string& reason,
+                            const Args& launcher, const Args& extra_env, const std::set<std::string>& written_before) {
+    fs::copy(base(), out, fs::copy_options::recursive);
+    const auto before = snapshot(out);
+    const Args resume{"train", "--resume", "--out", out.string(), "--max-steps", "60"};
+    const fs::path captured = capture();
+    const Result r = collect(spawn_recur(resume, captured, "/dev/null", launcher, extra_env), captured);
+    // Progress lines may come first; the error is the last line.
+    EXPECT_TRUE(WIFEXITED(r.status) && WEXITSTATUS(r.status) != 0) << r;
+    const std::string last_line = r.err.substr(r.err.rfind('\n', r.err.size() - 2) + 1);
+    EXPECT_EQ(last_line.rfind("recur: error: ", 0), 0u) << r.err;
+    EXPECT_NE(last_line.find((out / file).string()), std::string::npos) << last_line;
+    EXPECT_NE(last_line.find(reason), std::string::npos) << last_line;
+    const auto after = snapshot(out);
+    for (const auto& [name, bytes] : before) {
+      ASSERT_TRUE(after.count(name)) << name << " was removed";
+      if (!written_before.count(name)) {
+        EXPECT_TRUE(after.at(name) == bytes) << name << " changed";
+      }
+    }
+    for (const auto& [name, bytes] : after) {
+      EXPECT_EQ(name.find(".tmp-"), std::string::npos) << "a temporary file was left: " << name;
+      if (name.ends_with(".safetensors")) {
+        EXPECT_TRUE(recur({"info", (out / name).string()}).ok()) << name;
+      }
+    }
+    // The run goes on from step 40 and ends as an uninterrupted one.
+    const Result resumed = recur(resume);
+    ASSERT_TRUE(resumed.ok()) << resumed;
+    EXPECT_EQ(checkpoint_step(out / "last.safetensors"), 60);
+    const auto metrics = read_metrics(out / "metrics.jsonl");
+    ASSERT_EQ(metrics.size(), 3u);
+    for (std::size_t i = 0; i < metrics.size(); ++i) EXPECT_EQ(metrics[i][0], 20.0 * (i + 1));
+  }
+};
+
+TEST_F(CliFailedWrites, EachFileThatTrainingWrites) {
+  // The files of an evaluation in the order they are written. RECUR_TEST_FAIL_WRITE makes
+  // writes to files whose name starts so fail with ENOSPC halfway (src/io/file.cpp).
+  std::set<std::string> written_before;
+  for (const std::string file : {"step000060_val", "best.safetensors", "metrics.jsonl", "samples.jsonl", "loss.svg",
+                                 "last.safetensors"}) {
+    SCOPED_TRACE(file);
+    expect_failed_resume(dir_ / file, file, "No space left on device", {}, {"RECUR_TEST_FAIL_WRITE=" + file},
+                         written_before);
+    written_before.insert(file);
+  }
+}
+
+TEST_F(CliFailedWrites, FileSizeLimit) {
+  // Under `ulimit -f` the resumed run's first checkpoint passes the limit: recur reports it
+  // (EFBIG) instead of dying of SIGXFSZ.
+  const std::int64_t limit = static_cast<std::int64_t>(fs::file_size(base() / "best.safetensors")) / 2;
+  expect_failed_resume(dir_ / "limited", "step000060_val", "File too large",
+                       {"/usr/bin/prlimit", "--fsize=" + std::to_string(limit), "--"}, {}, {});
 }
 
 // ------------------------------------------------------------------ what the commands do

@@ -20,6 +20,7 @@
 #include <string_view>
 #include <vector>
 
+#include "io/json_limits.hpp"
 #include "recur/recur.hpp"
 #include "test_helpers.hpp"
 
@@ -705,6 +706,54 @@ TEST(AtomicWrite, FailureInTheMiddleOfAWriteLeavesTheOldFile) {
   EXPECT_THAT(message, HasSubstr("File too large"));
   EXPECT_EQ(io::read_file(path), before);
   EXPECT_EQ(dir.entries(), std::vector<std::string>{"model.safetensors"});
+}
+
+// JSON from other people's files nests at most io::kMaxJsonDepth levels (src/io/json_limits.hpp).
+TEST(JsonLimits, DepthCountsBracketsOutsideStrings) {
+  EXPECT_EQ(io::json_depth("3"), 0);
+  EXPECT_EQ(io::json_depth(R"({"a": [1, {"b": []}]})"), 4);
+  EXPECT_EQ(io::json_depth(R"(["[[[", "\"[{", "\\"])"), 1);
+  const auto nested = [](int depth) { return std::string(depth, '[') + std::string(depth, ']'); };
+  EXPECT_EQ(io::json_depth(nested(io::kMaxJsonDepth + 1)), io::kMaxJsonDepth + 1);
+  EXPECT_FALSE(io::parse_untrusted_json(nested(io::kMaxJsonDepth)).is_discarded());
+  EXPECT_TRUE(io::parse_untrusted_json(nested(io::kMaxJsonDepth + 1)).is_discarded());
+  EXPECT_TRUE(io::parse_untrusted_json("[1,").is_discarded());
+  EXPECT_EQ(io::excerpt(std::string(100, 'x'), 10), "xxxxxxxxxx...");
+}
+
+TEST(AppendFile, AppendsAndCreates) {
+  TempDir dir;
+  const std::string path = dir.file("metrics.jsonl");
+  io::append_file(path, "{\"step\": 1}\n");
+  io::append_file(path, "{\"step\": 2}\n");
+  EXPECT_EQ(io::read_file(path), "{\"step\": 1}\n{\"step\": 2}\n");
+  expect_error([&] { io::append_file(dir.file("missing/metrics.jsonl"), "x"); },
+               {"cannot append to '" + dir.file("missing/metrics.jsonl") + "'", "No such file or directory"});
+}
+
+// An append that passes a file-size limit halfway is cut back off: the log ends with its
+// last whole line, and the error names the file and the reason.
+TEST(AppendFile, FailureInTheMiddleLeavesTheFileAsItWas) {
+  TempDir dir;
+  const std::string path = dir.file("metrics.jsonl");
+  io::append_file(path, std::string(3000, 'a') + "\n");
+  struct rlimit saved;
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &saved), 0);
+  struct rlimit small = saved;
+  small.rlim_cur = 4096;
+  auto previous_handler = ::signal(SIGXFSZ, SIG_IGN);
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &small), 0);
+  std::string message;
+  try {
+    io::append_file(path, std::string(3000, 'b') + "\n");
+  } catch (const Error& e) {
+    message = e.what();
+  }
+  ::setrlimit(RLIMIT_FSIZE, &saved);
+  ::signal(SIGXFSZ, previous_handler);
+  EXPECT_THAT(message, HasSubstr("cannot append to '" + path + "'"));
+  EXPECT_THAT(message, HasSubstr("File too large"));
+  EXPECT_EQ(io::read_file(path), std::string(3000, 'a') + "\n");
 }
 
 TEST(AtomicWrite, FailedRenameRemovesTheTemporary) {

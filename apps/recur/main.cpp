@@ -1,6 +1,7 @@
 // recur: train recurrent language models and text classifiers, sample from them, measure
 // them and predict with them. One file per subcommand; this one parses and reports errors.
 
+#include <csignal>
 #include <cstdio>
 #include <string>
 #include <string_view>
@@ -37,6 +38,9 @@ std::string train_task(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A write past a file-size limit (ulimit -f) then fails with EFBIG, which recur reports
+  // naming the file and stops in order, instead of the process dying silently of SIGXFSZ.
+  std::signal(SIGXFSZ, SIG_IGN);
   CLI::App app{"recur: recurrent networks over characters or words: language models (char-rnn, done better)\n"
                "and text classifiers.\n"
                "  recur train [TEXT]        train a language model on a UTF-8 text (default: the bundled\n"

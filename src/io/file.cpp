@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstdlib>
+#include <cstring>
 #include <system_error>
 #include <utility>
 
@@ -39,6 +41,34 @@ void sync_directory(const std::string& directory) {
 
 // Linux caps a single write() or read() a little below 2 GiB.
 constexpr std::size_t kMaxChunk = std::size_t{1} << 30;
+
+// A test-only switch: the tests of a training run whose writes fail halfway (a full disk in
+// the middle of a checkpoint, a metrics line, a chart) set RECUR_TEST_FAIL_WRITE to the
+// start of a file name, and writes to files so named then fail with ENOSPC after half their
+// bytes.
+bool injected_failure(const std::string& path) {
+  static const char* const name = std::getenv("RECUR_TEST_FAIL_WRITE");
+  if (!name || !*name) return false;
+  const std::size_t slash = path.rfind('/');
+  return path.compare(slash == std::string::npos ? 0 : slash + 1, std::strlen(name), name) == 0;
+}
+
+// Writes all `size` bytes to `fd` (the file `path`); 0, or the errno of the write that failed.
+int write_all(int fd, const char* bytes, std::size_t size, const std::string& path) {
+  const bool fail_halfway = injected_failure(path);
+  if (fail_halfway) size /= 2;
+  while (size > 0) {
+    ssize_t written = ::write(fd, bytes, std::min(size, kMaxChunk));
+    if (written < 0) {
+      if (errno == EINTR) continue;
+      return errno;
+    }
+    if (written == 0) return EIO;  // a regular file never accepts 0 of n > 0 bytes
+    bytes += written;
+    size -= static_cast<std::size_t>(written);
+  }
+  return fail_halfway ? ENOSPC : 0;
+}
 
 }  // namespace
 
@@ -90,17 +120,8 @@ void AtomicFileWriter::fail(const std::string& what, int error_number) {
 
 void AtomicFileWriter::write(const void* data, std::size_t size) {
   RECUR_CHECK(fd_ >= 0 && !committed_, "cannot write '" << path_ << "': the writer is already closed");
-  const char* bytes = static_cast<const char*>(data);
-  while (size > 0) {
-    ssize_t written = ::write(fd_, bytes, std::min(size, kMaxChunk));
-    if (written < 0) {
-      if (errno == EINTR) continue;
-      fail("writing", errno);
-    }
-    if (written == 0) fail("writing", EIO);  // a regular file never accepts 0 of n > 0 bytes
-    bytes += written;
-    size -= static_cast<std::size_t>(written);
-  }
+  // The final path names the file, so a test's injected failure hits it too.
+  if (int error_number = write_all(fd_, static_cast<const char*>(data), size, path_)) fail("writing", error_number);
 }
 
 void AtomicFileWriter::commit() {
@@ -120,6 +141,17 @@ void write_file_atomically(const std::string& path, std::string_view contents) {
   AtomicFileWriter out(path);
   out.write(contents.data(), contents.size());
   out.commit();
+}
+
+void append_file(const std::string& path, std::string_view text) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0666);
+  RECUR_CHECK(fd >= 0, "cannot append to '" << path << "': " << os_reason(errno));
+  struct stat info;
+  int error_number = ::fstat(fd, &info) == 0 ? write_all(fd, text.data(), text.size(), path) : errno;
+  // Cut a partial append back off, so the file ends where the last whole write left it.
+  if (error_number != 0 && ::ftruncate(fd, info.st_size) != 0) error_number = errno;
+  if (::close(fd) != 0 && errno != EINTR && error_number == 0) error_number = errno;
+  RECUR_CHECK(error_number == 0, "cannot append to '" << path << "': " << os_reason(error_number));
 }
 
 std::string read_file(const std::string& path) {

@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "io/json_limits.hpp"
 #include "recur/autograd.hpp"
 #include "recur/core/random.hpp"
 #include "recur/io/file.hpp"
@@ -132,20 +133,25 @@ struct Record {
 };
 
 // The JSON lines of `path` (metrics.jsonl, samples.jsonl) up to `last_step` (a resumed run
-// drops what came after its checkpoint), and the file, if there is one, rewritten to hold
-// just those.
+// drops what came after its checkpoint), and the file, if that dropped any, rewritten to
+// hold just those.
 std::vector<ordered_json> reload_records(const std::string& path, std::int64_t last_step) {
   std::vector<ordered_json> records;
   if (!fs::exists(path)) return records;
   std::ifstream in(path);
   std::string line, kept;
+  bool dropped = false;
   while (std::getline(in, line)) {
-    ordered_json j = ordered_json::parse(line, nullptr, false);
-    if (j.is_discarded() || !j.contains("step") || j["step"].get<std::int64_t>() > last_step) continue;
+    ordered_json j = io::parse_untrusted_json<ordered_json>(line);
+    if (j.is_discarded() || !j.contains("step") || !j["step"].is_number_integer() ||
+        j["step"].get<std::int64_t>() > last_step) {
+      dropped = true;
+      continue;
+    }
     records.push_back(std::move(j));
     kept += line + "\n";
   }
-  io::write_file_atomically(path, kept);
+  if (dropped) io::write_file_atomically(path, kept);
   return records;
 }
 
@@ -316,7 +322,8 @@ void Trainer::Impl::build() {
     std::map<std::string, std::string> meta = load_checkpoint(last_path_, state_);
     step_ = saved_step_ = state_.step;
     if (meta.count(kProgressKey)) {
-      ordered_json p = ordered_json::parse(meta.at(kProgressKey));
+      ordered_json p = io::parse_untrusted_json<ordered_json>(meta.at(kProgressKey));
+      RECUR_CHECK(p.is_object(), last_path_ << ": metadata " << kProgressKey << " is not a JSON object");
       std::map<std::string, std::int64_t> facts = task_.data_facts();
       for (auto& [key, value] : facts) value = static_cast<std::int64_t>(number_or(p, key, -1));
       task_.check_resumed_data(facts);
@@ -456,13 +463,13 @@ void Trainer::Impl::evaluate_and_save() {
   // The record before last.safetensors: a run killed between the two resumes from the
   // previous checkpoint, drops this record and writes it again.
   records_.push_back(r);
-  std::ofstream((dir / "metrics.jsonl").string(), std::ios::app) << r.json.dump() << "\n";
+  io::append_file((dir / "metrics.jsonl").string(), r.json.dump() + "\n");
   // The sample's generator is seeded by the run's seed and the step: the training's own
   // stream of numbers stays as it is.
   if (const std::int64_t length = o_.integer("sample_length"); length > 0) {
     const ordered_json sample{{"step", step_}, {"text", task_.sample(length, o_.seed("seed") + step_)}};
     if (!sample["text"].get_ref<const std::string&>().empty())
-      std::ofstream((dir / "samples.jsonl").string(), std::ios::app) << sample.dump() << "\n";
+      io::append_file((dir / "samples.jsonl").string(), sample.dump() + "\n");
   }
   draw_chart((dir / "loss.svg").string(), records_, "recur: " + task_.title(o_), task_);
   save_last();

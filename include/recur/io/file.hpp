@@ -21,6 +21,11 @@ namespace recur::io {
 // untouched and removes the temporary file.
 void write_file_atomically(const std::string& path, std::string_view contents);
 
+// Appends `text` to the file at `path`, creating it if missing (a log such as metrics.jsonl).
+// On failure it throws recur::Error naming `path` and the operating system's reason, and the
+// file is cut back to its length before the call: a failed append leaves no partial line.
+void append_file(const std::string& path, std::string_view text);
+
 // The whole contents of the file at `path`.
 // Throws recur::Error naming `path` and the reason when it is missing, a directory, or
 // unreadable.
