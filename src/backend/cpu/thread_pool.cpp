@@ -138,7 +138,8 @@ void ThreadPool::run_job(int parts, Call call, const void* fn) {
 // the kernel shares a core between processes (or sessions, or cgroups) rather than threads.
 // So when the caller itself was preempted during a window of jobs, or waited long for a
 // worker's part, it works alone for a while (workers then sleep): from 1 ms, twice as long
-// each time it happens again, half as long after each clean window.
+// each time it happens again (up to kMaxAlone: a second, since each return to two threads
+// under load risks a stalled window), half as long after each clean window.
 void ThreadPool::note_wait(Clock::time_point waiting_since) {
   const Clock::time_point now = Clock::now();
   const bool straggler = now - waiting_since > kStraggler;

@@ -63,7 +63,7 @@ class ThreadPool {
   // Working alone while other processes share the cores (note_wait); the caller's, under busy_.
   using Clock = std::chrono::steady_clock;
   void note_wait(Clock::time_point waiting_since);
-  static constexpr std::chrono::microseconds kFirstAlone{1000}, kMaxAlone{100000};
+  static constexpr std::chrono::microseconds kFirstAlone{1000}, kMaxAlone{1000000};
   Clock::time_point alone_until_{};
   Clock::duration alone_for_ = kFirstAlone;
   int window_jobs_ = 0;
