@@ -141,6 +141,8 @@ TEST(Tensor, EmptyRejectsSizesPastTheAddressSpace) {
   const std::int64_t big = std::int64_t{1} << 40;
   expect_error([&] { empty({big, big}); }, {"shape [1099511627776, 1099511627776]", "more than 2^63 elements"});
   expect_error([&] { empty({std::int64_t{1} << 62}, DType::Float64); }, {"empty", "more than 2^63 bytes"});
+  // Empty, but its strides would overflow (an IDX header found by fuzzing).
+  expect_error([&] { empty({0, big, big}); }, {"shape [0, 1099511627776, 1099511627776]", "strides past 2^63"});
 }
 
 TEST(AllocationLimit, RefusesTheStorageThatWouldPassIt) {

@@ -48,7 +48,9 @@ Shape contiguous_strides(const Shape& shape) {
   std::int64_t stride = 1;
   for (int i = shape.ndim - 1; i >= 0; --i) {
     strides[i] = stride;
-    stride *= shape[i] > 0 ? shape[i] : 1;
+    // An empty tensor's strides still multiply its other extents: [0, 2^32, 2^32] overflows.
+    RECUR_CHECK(!__builtin_mul_overflow(stride, shape[i] > 0 ? shape[i] : 1, &stride),
+                "shape " << shape << " has strides past 2^63");
   }
   return strides;
 }

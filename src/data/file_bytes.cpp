@@ -21,10 +21,13 @@ std::string gunzip(const std::string& path, const std::string& compressed) {
   const auto* in_bytes = reinterpret_cast<const std::uint8_t*>(compressed.data());
   const std::size_t in_size = compressed.size();
   std::string out;
-  // A gzip member ends with its uncompressed size mod 2^32: a good first guess.
+  // A gzip member ends with its uncompressed size mod 2^32: a good first guess, but only a
+  // claim of the file, so never more than deflate can expand its input to (1032:1); a
+  // 150-byte file claiming 4 GB made this reserve them.
   if (in_size >= 18) {
     const std::uint8_t* t = in_bytes + in_size - 4;
-    out.reserve(static_cast<std::size_t>(t[0]) | t[1] << 8 | t[2] << 16 | static_cast<std::size_t>(t[3]) << 24);
+    const std::size_t claimed = t[0] | t[1] << 8 | t[2] << 16 | static_cast<std::size_t>(t[3]) << 24;
+    out.reserve(std::min(claimed, in_size * 1032));
   }
   z_stream stream{};
   // 16 + MAX_WBITS: expect a gzip header and trailer, and check the trailer's CRC.
