@@ -186,10 +186,12 @@ TokenMode parse_token_mode(std::string_view name) {
 
 void Vocab::add(char32_t c) {
   const auto index = static_cast<std::int32_t>(tokens_.size());
-  if (c < kTableSize)
+  if (c < kTableSize) {
+    if (c >= table_.size()) table_.resize(c + 1, -1);
     table_[c] = index;
-  else
+  } else {
     large_[c] = index;
+  }
   std::string token;
   append_utf8(token, c);
   tokens_.push_back(std::move(token));
@@ -352,7 +354,7 @@ void Vocab::encode_into(std::u32string_view text, std::int32_t* out, std::size_t
   const auto unknown = static_cast<std::int32_t>(unknown_index_);
   for (std::size_t i = 0; i < text.size(); ++i) {
     const char32_t c = lowercase_ ? lower_case(text[i]) : text[i];
-    std::int32_t index = c < kTableSize ? table_[c] : find_large(c);
+    std::int32_t index = own_index(c);
     if (index < 0) {
       RECUR_CHECK(unknown >= 0, "character " << describe_char(c) << " at position " << first_position + i
                                              << " is not in the vocabulary (which has no unknown token)");

@@ -146,11 +146,11 @@ class Vocab {
 
   // Char mode: the index of `c`: its own, else the unknown token's, else -1.
   std::int64_t find(char32_t c) const {
-    std::int32_t index = c < kTableSize ? table_[c] : find_large(c);
+    std::int32_t index = own_index(c);
     return index >= 0 ? index : unknown_index_;
   }
   // Char mode: true when `c` has its own token (not merely the unknown token).
-  bool contains(char32_t c) const { return (c < kTableSize ? table_[c] : find_large(c)) >= 0; }
+  bool contains(char32_t c) const { return own_index(c) >= 0; }
   // Word mode: the index of `word` (UTF-8): its own, else the unknown token's.
   std::int64_t find_word(std::string_view word) const;
   // Word mode: true when `word` has its own token ("<unk>" has none: it stands for others).
@@ -190,11 +190,18 @@ class Vocab {
   void add(char32_t c);                          // appends a character token
   void add_word(std::string word);               // appends a word token
   std::int32_t find_large(char32_t c) const;
+  // The index of `c`'s own token, or -1.
+  std::int32_t own_index(char32_t c) const {
+    if (c < table_.size()) return table_[c];
+    return c < kTableSize ? -1 : find_large(c);
+  }
 
   TokenMode mode_ = TokenMode::Char;
   bool lowercase_ = false;
   std::vector<std::string> tokens_;
-  std::vector<std::int32_t> table_ = std::vector<std::int32_t>(kTableSize, -1);  // BMP -> index or -1
+  // Code points below kTableSize -> index or -1, as long as the largest such character of the
+  // vocabulary needs (English text: 128 entries, not 65,536 to fill for every vocabulary).
+  std::vector<std::int32_t> table_;
   std::unordered_map<char32_t, std::int32_t> large_;  // code points >= 65536 -> index
   std::unordered_map<std::string, std::int32_t, StringHash, std::equal_to<>> words_;  // word mode
   std::int64_t unknown_index_ = -1, end_index_ = -1;
