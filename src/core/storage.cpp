@@ -26,7 +26,9 @@ void AllocationLimit::take(std::size_t nbytes) {
 
 // take() runs first: a storage over the limit is never allocated.
 StorageImpl::StorageImpl(std::size_t nbytes, Device device)
-    : data_((AllocationLimit::take(nbytes), allocator_for(device).allocate(nbytes))), nbytes_(nbytes), device_(device) {}
+    : data_((AllocationLimit::take(nbytes), allocator_for(device).allocate(nbytes))),
+      nbytes_(nbytes),
+      device_(device) {}
 
 StorageImpl::~StorageImpl() { allocator_for(device_).deallocate(data_, nbytes_); }
 

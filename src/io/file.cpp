@@ -147,9 +147,12 @@ void append_file(const std::string& path, std::string_view text) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0666);
   RECUR_CHECK(fd >= 0, "cannot append to '" << path << "': " << os_reason(errno));
   struct stat info;
-  int error_number = ::fstat(fd, &info) == 0 ? write_all(fd, text.data(), text.size(), path) : errno;
-  // Cut a partial append back off, so the file ends where the last whole write left it.
-  if (error_number != 0 && ::ftruncate(fd, info.st_size) != 0) error_number = errno;
+  int error_number = ::fstat(fd, &info) == 0 ? 0 : errno;
+  if (error_number == 0) {
+    error_number = write_all(fd, text.data(), text.size(), path);
+    // Cut a partial append back off, so the file ends where the last whole write left it.
+    if (error_number != 0) (void)::ftruncate(fd, info.st_size);
+  }
   if (::close(fd) != 0 && errno != EINTR && error_number == 0) error_number = errno;
   RECUR_CHECK(error_number == 0, "cannot append to '" << path << "': " << os_reason(error_number));
 }

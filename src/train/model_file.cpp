@@ -49,7 +49,8 @@ T field(const nlohmann::json& j, const char* name, const std::string& source, st
   else if constexpr (std::is_same_v<T, bool>) fits = value.is_boolean();
   else if constexpr (std::is_same_v<T, double>) fits = value.is_number();
   else fits = value.is_number_integer();
-  RECUR_CHECK(fits, source << ": " << kConfigKey << " field \"" << name << "\" has the wrong type: " << io::excerpt(value.dump()));
+  RECUR_CHECK(fits, source << ": " << kConfigKey << " field \"" << name
+                           << "\" has the wrong type: " << io::excerpt(value.dump()));
   return value.get<T>();
 }
 
@@ -59,7 +60,8 @@ std::vector<std::string> string_array(const io::SafetensorsFile& file, const std
   RECUR_CHECK(items.is_array(), path << ": metadata " << key << " must be a JSON array of strings");
   std::vector<std::string> strings;
   for (const nlohmann::json& item : items) {
-    RECUR_CHECK(item.is_string(), path << ": metadata " << key << " holds a non-string: " << io::excerpt(item.dump()));
+    RECUR_CHECK(item.is_string(),
+                path << ": metadata " << key << " holds a non-string: " << io::excerpt(item.dump()));
     strings.push_back(item.get<std::string>());
   }
   return strings;
@@ -84,7 +86,8 @@ nn::LanguageModelConfig config_from_json(const std::string& json, const std::str
     RECUR_CHECK(cutoffs.is_array(), source << ": " << kConfigKey << " field \"adaptive_softmax\" must be an array");
     for (const nlohmann::json& c : cutoffs) {
       RECUR_CHECK(c.is_number_integer(), source << ": " << kConfigKey
-                                                << " field \"adaptive_softmax\" holds a non-integer: " << io::excerpt(c.dump()));
+                                                << " field \"adaptive_softmax\" holds a non-integer: "
+                                                << io::excerpt(c.dump()));
       config.adaptive_softmax.push_back(c.get<std::int64_t>());
     }
   }
@@ -149,7 +152,8 @@ void load_weights(nn::Module& model, const io::SafetensorsFile& file, const std:
 template <class Model, class Config>
 std::shared_ptr<Model> build_model(const Config& config, const io::SafetensorsFile& file, const std::string& path) {
   std::size_t bytes = 1 << 20;
-  for (const auto& [name, tensor] : file.tensors) bytes += 2 * sizeof(float) * static_cast<std::size_t>(tensor.numel());
+  for (const auto& [name, tensor] : file.tensors)
+    bytes += 2 * sizeof(float) * static_cast<std::size_t>(tensor.numel());
   try {
     AllocationLimit limit(bytes, "it describes a larger model than the file's tensors");
     return std::make_shared<Model>(config);
@@ -191,7 +195,8 @@ void read_labels(const io::SafetensorsFile& file, const std::string& path, std::
   RECUR_CHECK(items.is_array() && static_cast<std::int64_t>(items.size()) == num_labels,
               path << ": metadata " << kLabelCountsKey << " must be an array of " << num_labels << " counts");
   for (const nlohmann::json& c : items) {
-    RECUR_CHECK(c.is_number_integer(), path << ": metadata " << kLabelCountsKey << " holds " << io::excerpt(c.dump()));
+    RECUR_CHECK(c.is_number_integer(),
+                path << ": metadata " << kLabelCountsKey << " holds " << io::excerpt(c.dump()));
     counts.push_back(c.get<std::int64_t>());
   }
 }

@@ -19,7 +19,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     switch (reader % 4) {
       case 0: (void)data_::read_idx(path); (void)data_::read_idx(path, recur::DType::Float32); break;
       case 1: (void)data_::read_labeled_texts(path, mode); break;
-      case 2: (void)data_::read_text_pairs(path, mode, reader & 16 ? data_::TokenMode::Char : data_::TokenMode::Word); break;
+      case 2:
+        (void)data_::read_text_pairs(path, mode, reader & 16 ? data_::TokenMode::Char : data_::TokenMode::Word);
+        break;
       case 3: (void)data_::read_conll(path); break;
     }
   } catch (const recur::Error&) {
