@@ -14,6 +14,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <limits>
 #include <random>
 #include <string>
@@ -679,6 +680,27 @@ TEST(AtomicWrite, RefusedSaveLeavesTheOldFileAndNoTemporary) {
   EXPECT_EQ(dir.entries(), std::vector<std::string>{"model.safetensors"});
 }
 
+// The message of the Error that `write` throws while this process may write files of at most
+// `bytes` (RLIMIT_FSIZE, with SIGXFSZ ignored so the write fails with EFBIG); "" if none.
+// The limit and the signal's handler are restored before it returns.
+std::string error_under_file_size_limit(rlim_t bytes, const std::function<void()>& write) {
+  struct rlimit saved;
+  EXPECT_EQ(::getrlimit(RLIMIT_FSIZE, &saved), 0);
+  struct rlimit small = saved;
+  small.rlim_cur = bytes;
+  auto previous_handler = ::signal(SIGXFSZ, SIG_IGN);
+  EXPECT_EQ(::setrlimit(RLIMIT_FSIZE, &small), 0);
+  std::string message;
+  try {
+    write();
+  } catch (const Error& e) {
+    message = e.what();
+  }
+  ::setrlimit(RLIMIT_FSIZE, &saved);
+  ::signal(SIGXFSZ, previous_handler);
+  return message;
+}
+
 // A write that fails half-way (here: past the file size limit, which makes write() fail
 // with EFBIG) leaves the old file whole and removes the partial temporary file.
 TEST(AtomicWrite, FailureInTheMiddleOfAWriteLeavesTheOldFile) {
@@ -687,20 +709,8 @@ TEST(AtomicWrite, FailureInTheMiddleOfAWriteLeavesTheOldFile) {
   io::save_safetensors(path, {{"w", from_vector(std::vector<float>{1, 2, 3}, {3})}});
   const std::string before = io::read_file(path);
 
-  struct rlimit saved;
-  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &saved), 0);
-  struct rlimit small = saved;
-  small.rlim_cur = 4096;
-  auto previous_handler = ::signal(SIGXFSZ, SIG_IGN);
-  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &small), 0);
-  std::string message;
-  try {
-    io::save_safetensors(path, {{"w", zeros({100000})}});
-  } catch (const Error& e) {
-    message = e.what();
-  }
-  ::setrlimit(RLIMIT_FSIZE, &saved);
-  ::signal(SIGXFSZ, previous_handler);
+  const std::string message =
+      error_under_file_size_limit(4096, [&] { io::save_safetensors(path, {{"w", zeros({100000})}}); });
 
   EXPECT_THAT(message, HasSubstr("cannot write '" + path + "': writing the temporary file"));
   EXPECT_THAT(message, HasSubstr("File too large"));
@@ -737,20 +747,8 @@ TEST(AppendFile, FailureInTheMiddleLeavesTheFileAsItWas) {
   TempDir dir;
   const std::string path = dir.file("metrics.jsonl");
   io::append_file(path, std::string(3000, 'a') + "\n");
-  struct rlimit saved;
-  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &saved), 0);
-  struct rlimit small = saved;
-  small.rlim_cur = 4096;
-  auto previous_handler = ::signal(SIGXFSZ, SIG_IGN);
-  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &small), 0);
-  std::string message;
-  try {
-    io::append_file(path, std::string(3000, 'b') + "\n");
-  } catch (const Error& e) {
-    message = e.what();
-  }
-  ::setrlimit(RLIMIT_FSIZE, &saved);
-  ::signal(SIGXFSZ, previous_handler);
+  const std::string message =
+      error_under_file_size_limit(4096, [&] { io::append_file(path, std::string(3000, 'b') + "\n"); });
   EXPECT_THAT(message, HasSubstr("cannot append to '" + path + "'"));
   EXPECT_THAT(message, HasSubstr("File too large"));
   EXPECT_EQ(io::read_file(path), std::string(3000, 'a') + "\n");
