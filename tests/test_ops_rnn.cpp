@@ -227,6 +227,15 @@ TEST(RnnLayer, GradcheckEveryCellAndOption) {
   for (const Case& c : all_cases()) gradcheck_case(c, Through::All);
 }
 
+// From 4 steps of 2 or more rows the kernels multiply by a packed copy of W_hh (the
+// cases above, at 3 steps, use BLAS): the same checks on that path.
+TEST(RnnLayer, GradcheckWithPackedRecurrentWeights) {
+  for (Case c : all_cases()) {
+    c.steps = 4;
+    gradcheck_case(c, Through::All);
+  }
+}
+
 TEST(RnnLayer, GradcheckThroughOutputOnlyAndStatesOnly) {
   for (RnnCell cell : kCells) {
     Case c{cell};

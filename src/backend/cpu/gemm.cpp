@@ -74,10 +74,6 @@ void gemm_one(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, 
   }
 }
 
-// Products of fewer multiply-adds run on one thread (tens of microseconds: a split would
-// save less than handing out the parts costs).
-constexpr std::int64_t kSplitGemmWork = std::int64_t{1} << 19;
-
 // One product over the thread pool, in blocks of 16 columns (a cache line of floats) or
 // rows of C, at least kSplitGemmWork / 2 multiply-adds each. Every part covers the whole of
 // k, and the blocks depend only on the shape and the thread count.

@@ -20,6 +20,10 @@ namespace recur::backend::cpu {
 // line) when possible. f must not throw.
 constexpr int kMaxParts = 256;
 
+// Matrix products of fewer multiply-adds run on one thread (tens of microseconds: a split
+// would save less than handing out the parts costs).
+constexpr std::int64_t kSplitGemmWork = std::int64_t{1} << 19;
+
 template <class F>
 int parallel_parts(std::int64_t n, std::int64_t cost, F&& f, std::int64_t align = 16) {
   if (n <= 0) return 0;

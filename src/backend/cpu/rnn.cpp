@@ -23,8 +23,9 @@
 //           dh(t-1) += dG W_hh, one GEMM (MGU: two). After the loop, over all T*B rows at once:
 //           dW_ih = dG^T X, dW_hh = dG^T H_prev, dX = dG W_ih, db = 1^T dG (GEMMs).
 // Rows past their sequence's length keep their state and get dG = 0, so the gradient of a
-// carried state passes through unchanged. Workspaces come from the caller, sized once per
-// call: nothing is allocated per step.
+// carried state passes through unchanged. The per-step products use W_hh packed once per
+// call (packed_gemm.hpp) when the sequence is long enough to repay the packing. Workspaces
+// come from the caller, sized once per call: nothing is allocated per step.
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -32,9 +33,37 @@
 
 #include "backend/cpu/cpu_backend.hpp"
 #include "backend/cpu/loops.hpp"
+#include "backend/cpu/packed_gemm.hpp"
 #include "backend/cpu/vec_math.hpp"
 
 namespace recur::backend {
+namespace {
+
+using namespace cpu;
+
+// W_hh's blocks of gate rows with a product of their own: MGU's U_f and U_n (the second
+// product needs f), one block of all the gates otherwise.
+std::int64_t recurrent_blocks(RnnCell kind) { return kind == RnnCell::Mgu ? 2 : 1; }
+
+// Packing W_hh costs about as much as one BLAS product of a step; batch-1 rows go to BLAS's
+// matrix-vector product, which packs nothing.
+bool packs_recurrent_weights(const RnnDims& d) { return d.steps >= 4 && d.batch >= 2; }
+
+// Values of W_hh's packed blocks: each block transposed (k = H) for the forward products
+// h(t-1) W^T, as stored (n = H) for the backward products dG W.
+template <class T>
+std::int64_t packed_recurrent_size(const RnnDims& d, bool backward) {
+  if (!packs_recurrent_weights(d)) return 0;
+  const std::int64_t blocks = recurrent_blocks(d.kind), rows = rnn_gate_count(d.kind) * d.hidden / blocks;
+  return blocks * (backward ? packed_size<T>(rows, d.hidden) : packed_size<T>(d.hidden, rows));
+}
+
+std::int64_t packed_recurrent_size(const RnnDims& d, bool backward) {
+  return d.dtype == DType::Float64 ? packed_recurrent_size<double>(d, backward)
+                                   : packed_recurrent_size<float>(d, backward);
+}
+
+}  // namespace
 
 std::int64_t CpuBackend::rnn_saved_size(const RnnDims& d) {
   return d.steps * d.batch * rnn_saved_width(d.kind, d.hidden);
@@ -42,7 +71,8 @@ std::int64_t CpuBackend::rnn_saved_size(const RnnDims& d) {
 
 std::int64_t CpuBackend::rnn_forward_workspace(const RnnDims& d) {
   const std::int64_t gh = rnn_gate_count(d.kind) * d.hidden;
-  return gh + d.hidden + d.batch * gh;  // combined biases (+ GRU's b_hn), recurrent products
+  // combined biases (+ GRU's b_hn), recurrent products, packed W_hh
+  return gh + d.hidden + d.batch * gh + packed_recurrent_size(d, false);
 }
 
 std::int64_t CpuBackend::rnn_step_workspace(const RnnDims& d) {  // + saved values, new h and c
@@ -51,12 +81,11 @@ std::int64_t CpuBackend::rnn_step_workspace(const RnnDims& d) {  // + saved valu
 
 std::int64_t CpuBackend::rnn_backward_workspace(const RnnDims& d) {
   const std::int64_t rows = d.steps * d.batch;
-  return rows * rnn_grad_width(d.kind, d.hidden) + 3 * d.batch * d.hidden + rows;  // dG, dh, dc, d(f h), ones
+  // dG, dh, dc, d(f h), ones, packed W_hh
+  return rows * rnn_grad_width(d.kind, d.hidden) + 3 * d.batch * d.hidden + rows + packed_recurrent_size(d, true);
 }
 
 namespace {
-
-using namespace cpu;
 
 // ---- The pointwise passes over one batch row, written as plain loops over j < H with
 // restrict pointers and no branches inside, so that they vectorise. `g` holds the row's
@@ -201,15 +230,16 @@ struct RnnKernel {
   CpuBackend& be;
   RnnCell kind;
   std::int64_t steps, batch, input, hidden, gh, saved_width;
-  bool reverse;
+  bool reverse, packs_weights;
   DType dtype;
   const T *w_ih, *w_hh, *b_ih, *b_hh, *peep;
   const std::int64_t* lengths;
+  PackedMatrix<T> packed[2];  // W_hh's blocks for this call's direction, when packed
 
   RnnKernel(CpuBackend& backend, const RnnDims& d, const RnnWeights& w)
       : be(backend), kind(d.kind), steps(d.steps), batch(d.batch), input(d.input), hidden(d.hidden),
         gh(rnn_gate_count(d.kind) * d.hidden), saved_width(rnn_saved_width(d.kind, d.hidden)),
-        reverse(d.reverse), dtype(d.dtype), w_ih(static_cast<const T*>(w.w_ih)),
+        reverse(d.reverse), packs_weights(packs_recurrent_weights(d)), dtype(d.dtype), w_ih(static_cast<const T*>(w.w_ih)),
         w_hh(static_cast<const T*>(w.w_hh)), b_ih(static_cast<const T*>(w.b_ih)),
         b_hh(static_cast<const T*>(w.b_hh)), peep(static_cast<const T*>(w.peephole)), lengths(nullptr) {}
 
@@ -217,6 +247,36 @@ struct RnnKernel {
   void gemm(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, const T* a, std::int64_t lda,
             const T* b, std::int64_t ldb, double beta, T* c, std::int64_t ldc) {
     be.gemm(ta, tb, m, n, k, 1.0, a, lda, b, ldb, beta, c, ldc, dtype);
+  }
+
+  // Gate rows of each of W_hh's blocks (recurrent_blocks).
+  std::int64_t block_rows() const { return gh / recurrent_blocks(kind); }
+
+  // Packs W_hh's blocks into `storage` for forward (transposed) or backward products, when
+  // the sequence repays it; otherwise the products go to BLAS.
+  void pack_recurrent_weights(bool backward, T* storage) {
+    if (!packs_weights) return;
+    const std::int64_t rows = block_rows(), H = hidden;
+    for (std::int64_t block = 0; block < recurrent_blocks(kind); ++block) {
+      const T* w = w_hh + block * rows * H;
+      packed[block] = backward ? pack_matrix<T>(false, rows, H, w, H, storage) : pack_matrix<T>(true, H, rows, w, H, storage);
+      storage += backward ? packed_size<T>(rows, H) : packed_size<T>(H, rows);
+    }
+  }
+
+  // C (batch x block_rows, row stride gh) = A W_block^T.
+  void recurrent_forward(std::int64_t block, const T* a, std::int64_t lda, T* c) {
+    if (packed[block].data) return gemm_packed<T>(batch, a, lda, packed[block], false, c, gh);
+    gemm(false, true, batch, block_rows(), hidden, a, lda, w_hh + block * block_rows() * hidden, hidden, 0.0, c, gh);
+  }
+
+  // C (batch x H) = dG_block W_block, or += it, where dG_block is the block's columns of dG.
+  void recurrent_backward(std::int64_t block, const T* dg_all, T* c, bool accumulate) {
+    const std::int64_t rows = block_rows(), dw = rnn_grad_width(kind, hidden);
+    const T* dg = dg_all + block * rows;
+    if (packed[block].data) return gemm_packed<T>(batch, dg, dw, packed[block], accumulate, c, hidden);
+    gemm(false, false, batch, hidden, rows, dg, dw, w_hh + block * rows * hidden, hidden, accumulate ? 1.0 : 0.0, c,
+         hidden);
   }
 
   bool active(std::int64_t t, std::int64_t row) const { return lengths == nullptr || t < lengths[row]; }
@@ -250,13 +310,13 @@ struct RnnKernel {
   void forward_step(std::int64_t t, T* pre, const T* hprev, T* hnew, const T* cprev, T* cnew, T* out, T* hg,
                     const T* bias) {
     const std::int64_t H = hidden, sw = saved_width;
-    gemm(false, true, batch, kind == RnnCell::Mgu ? H : gh, H, hprev, H, w_hh, H, 0.0, hg, gh);
+    recurrent_forward(0, hprev, H, hg);
     if (kind == RnnCell::Mgu) {
       // f first: the candidate's recurrent product needs f * h(t-1).
       for_rows([&](std::int64_t r0, std::int64_t r1) {
         for (std::int64_t b = r0; b < r1; ++b) mgu_forward_row_f(H, pre + b * sw, hg + b * gh, bias, hprev + b * H);
       });
-      gemm(false, true, batch, H, H, pre + 2 * H, sw, w_hh + H * H, H, 0.0, hg + H, gh);
+      recurrent_forward(1, pre + 2 * H, sw, hg + H);
     }
     for_rows([&](std::int64_t r0, std::int64_t r1) {
       for (std::int64_t b = r0; b < r1; ++b) {
@@ -294,6 +354,7 @@ struct RnnKernel {
     T* bias = ws;
     T* hg = ws + gh + H;
     combined_bias(bias);
+    pack_recurrent_weights(false, hg + B * gh);
     T* gates = static_cast<T*>(f.gates);
     T* hs = static_cast<T*>(f.h_states);
     T* cs = static_cast<T*>(f.c_states);
@@ -354,17 +415,16 @@ struct RnnKernel {
       }
     });
     if (kind == RnnCell::Mgu) {
-      gemm(false, false, batch, H, H, dg_all + H, dw, w_hh + H * H, H, 0.0, dfh, H);
+      recurrent_backward(1, dg_all, dfh, false);
       for_rows([&](std::int64_t r0, std::int64_t r1) {
         for (std::int64_t b = r0; b < r1; ++b)
           if (active(t, b))
             mgu_backward_row_f(H, g_all + b * sw, hprev + b * H, dfh + b * H, dg_all + b * dw, dh + b * H);
       });
-      gemm(false, false, batch, H, H, dg_all, dw, w_hh, H, 1.0, dh, H);  // + df_pre U_f
+      recurrent_backward(0, dg_all, dh, true);  // + df_pre U_f
       return;
     }
-    const std::int64_t k = kind == RnnCell::Gru ? 3 * H : gh;
-    gemm(false, false, batch, H, k, dg_all, dw, w_hh, H, 1.0, dh, H);
+    recurrent_backward(0, dg_all, dh, true);
   }
 
   void backward(const RnnBackwardBuffers& bb) {
@@ -380,6 +440,7 @@ struct RnnKernel {
     T* dc = dh + B * H;
     T* dfh = dc + B * H;
     T* ones = dfh + B * H;
+    pack_recurrent_weights(true, ones + rows);
     auto start = [&](T* dst, const void* src) {
       if (src) std::memcpy(dst, src, sizeof(T) * B * H);
       else std::memset(dst, 0, sizeof(T) * B * H);

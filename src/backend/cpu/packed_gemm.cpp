@@ -1,0 +1,146 @@
+// The kernel of packed_gemm.hpp: GCC/Clang vector extensions, so that one source compiles to
+// AVX-512, AVX or SSE registers as the build targets. The auto-vectoriser would not keep a
+// tile of accumulators in registers across the k loop; written this way both compilers do.
+#include "backend/cpu/packed_gemm.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include "backend/cpu/loops.hpp"
+
+namespace recur::backend::cpu {
+namespace {
+
+// The build's widest vectors.
+#if defined(__AVX512F__)
+constexpr int kVectorBytes = 64;
+#elif defined(__AVX__)
+constexpr int kVectorBytes = 32;
+#else
+constexpr int kVectorBytes = 16;
+#endif
+template <class T>
+constexpr std::int64_t kPanel = 2 * kVectorBytes / static_cast<std::int64_t>(sizeof(T));
+
+template <class T>
+struct VectorOf;
+template <>
+struct VectorOf<float> {
+  typedef float type __attribute__((vector_size(kVectorBytes)));
+};
+template <>
+struct VectorOf<double> {
+  typedef double type __attribute__((vector_size(kVectorBytes)));
+};
+
+// Rows of A per kernel call: 2 * kTileRows accumulators, two panel values and a broadcast
+// fill the 32 vector registers of AVX-512 or the 16 of AVX and SSE.
+constexpr int kTileRows = kVectorBytes == 64 ? 8 : 6;
+
+// C's `rows` x `cols` block (cols <= the panel width) = A's rows times one panel, or += it.
+//   acc[r][j] = sum over i of a[r][i] * panel[i][j], in order of i.
+template <class T, int Rows>
+void tile_kernel(std::int64_t k, const T* a, std::int64_t lda, const T* panel, bool accumulate, T* c,
+                 std::int64_t ldc, std::int64_t cols) {
+  using V = typename VectorOf<T>::type;
+  constexpr std::int64_t lanes = kVectorBytes / sizeof(T), width = 2 * lanes;
+  V lo[Rows], hi[Rows];
+  for (int r = 0; r < Rows; ++r) lo[r] = hi[r] = V{};
+  for (std::int64_t i = 0; i < k; ++i) {
+    V b0, b1;
+    std::memcpy(&b0, panel + i * width, sizeof(V));
+    std::memcpy(&b1, panel + i * width + lanes, sizeof(V));
+#pragma GCC unroll 8
+    for (int r = 0; r < Rows; ++r) {
+      const T x = a[r * lda + i];
+      lo[r] += x * b0;
+      hi[r] += x * b1;
+    }
+  }
+  for (int r = 0; r < Rows; ++r) {
+    T sum[width];
+    std::memcpy(sum, &lo[r], sizeof(V));
+    std::memcpy(sum + lanes, &hi[r], sizeof(V));
+    T* row = c + r * ldc;
+    if (accumulate)
+      for (std::int64_t j = 0; j < cols; ++j) row[j] += sum[j];
+    else
+      std::memcpy(row, sum, sizeof(T) * cols);
+  }
+}
+
+template <class T>
+using TileKernel = void (*)(std::int64_t, const T*, std::int64_t, const T*, bool, T*, std::int64_t, std::int64_t);
+// By number of rows, 1 to kTileRows.
+template <class T>
+constexpr TileKernel<T> kTileKernels[] = {nullptr,           tile_kernel<T, 1>, tile_kernel<T, 2>, tile_kernel<T, 3>,
+                                          tile_kernel<T, 4>, tile_kernel<T, 5>, tile_kernel<T, 6>, tile_kernel<T, 7>,
+                                          tile_kernel<T, 8>};
+
+// Panels [first, last) of the product, every row of A against one panel while it is in cache.
+template <class T>
+void product_panels(std::int64_t m, const T* a, std::int64_t lda, const PackedMatrix<T>& p, bool accumulate, T* c,
+                    std::int64_t ldc, std::int64_t first, std::int64_t last) {
+  constexpr std::int64_t width = kPanel<T>;
+  for (std::int64_t panel = first; panel < last; ++panel) {
+    const std::int64_t col = panel * width, cols = std::min(width, p.n - col);
+    for (std::int64_t r = 0; r < m; r += kTileRows) {
+      const std::int64_t rows = std::min<std::int64_t>(kTileRows, m - r);
+      kTileKernels<T>[rows](p.k, a + r * lda, lda, p.data + panel * p.k * width, accumulate, c + r * ldc + col, ldc,
+                            cols);
+    }
+  }
+}
+
+}  // namespace
+
+template <class T>
+std::int64_t packed_panel_width() {
+  return kPanel<T>;
+}
+
+template <class T>
+std::int64_t packed_size(std::int64_t k, std::int64_t n) {
+  return k * ((n + kPanel<T> - 1) / kPanel<T>) * kPanel<T>;
+}
+
+template <class T>
+PackedMatrix<T> pack_matrix(bool trans, std::int64_t k, std::int64_t n, const T* b, std::int64_t ldb, T* storage) {
+  constexpr std::int64_t width = kPanel<T>;
+  const std::int64_t panels = (n + width - 1) / width;
+  for (std::int64_t panel = 0; panel < panels; ++panel) {
+    T* out = storage + panel * k * width;
+    const std::int64_t col = panel * width, cols = std::min(width, n - col);
+    if (cols < width) std::fill(out, out + k * width, T(0));
+    if (trans)  // column j of op(B) is row j of B: read along it
+      for (std::int64_t j = 0; j < cols; ++j)
+        for (std::int64_t i = 0; i < k; ++i) out[i * width + j] = b[(col + j) * ldb + i];
+    else
+      for (std::int64_t i = 0; i < k; ++i) std::memcpy(out + i * width, b + i * ldb + col, sizeof(T) * cols);
+  }
+  return {k, n, storage};
+}
+
+template <class T>
+void gemm_packed(std::int64_t m, const T* a, std::int64_t lda, const PackedMatrix<T>& p, bool accumulate, T* c,
+                 std::int64_t ldc) {
+  const std::int64_t panels = (p.n + kPanel<T> - 1) / kPanel<T>;
+  const int parts = static_cast<int>(std::min<std::int64_t>({get_num_threads(), panels, m * p.n * p.k / (kSplitGemmWork / 2)}));
+  if (parts <= 1) return product_panels(m, a, lda, p, accumulate, c, ldc, 0, panels);
+  thread_pool().run(parts, [&](int part) {
+    product_panels(m, a, lda, p, accumulate, c, ldc, panels * part / parts, panels * (part + 1) / parts);
+  });
+}
+
+template std::int64_t packed_panel_width<float>();
+template std::int64_t packed_panel_width<double>();
+template std::int64_t packed_size<float>(std::int64_t, std::int64_t);
+template std::int64_t packed_size<double>(std::int64_t, std::int64_t);
+template PackedMatrix<float> pack_matrix(bool, std::int64_t, std::int64_t, const float*, std::int64_t, float*);
+template PackedMatrix<double> pack_matrix(bool, std::int64_t, std::int64_t, const double*, std::int64_t, double*);
+template void gemm_packed(std::int64_t, const float*, std::int64_t, const PackedMatrix<float>&, bool, float*,
+                          std::int64_t);
+template void gemm_packed(std::int64_t, const double*, std::int64_t, const PackedMatrix<double>&, bool, double*,
+                          std::int64_t);
+
+}  // namespace recur::backend::cpu

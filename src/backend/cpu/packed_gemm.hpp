@@ -1,0 +1,43 @@
+// A matrix product for one right-hand matrix and many left-hand ones: a recurrent layer
+// multiplies its W_hh by a new h(t-1) at every step. BLAS packs both operands again on every
+// call, which for batch-sized products (32 x 128 by 128 x 512) costs a third of the call;
+// here the right-hand matrix is packed once per sequence and each step runs only the
+// register-tiled kernel (docs/BENCHMARKS.md, "Recurrent steps on pre-packed weights").
+//
+// Layout: op(B) (k x n) in panels of w = packed_panel_width<T>() columns (two vector
+// registers, which the library's compile flags decide: nothing here is inline, so code
+// built with other flags agrees); panel p holds columns [p w, p w + w) as k rows of w
+// contiguous values, the last panel padded with zeros. Results do not depend on the thread count (a part is a set of whole panels,
+// and each output value sums over k in order).
+#pragma once
+
+#include <cstdint>
+
+namespace recur::backend::cpu {
+
+template <class T>
+struct PackedMatrix {
+  std::int64_t k = 0, n = 0;
+  const T* data = nullptr;  // packed_size<T>(k, n) values
+};
+
+template <class T>
+std::int64_t packed_panel_width();
+
+// Values the packed form of a k x n matrix needs.
+template <class T>
+std::int64_t packed_size(std::int64_t k, std::int64_t n);
+
+// Packs op(B), a k x n matrix: B is stored k x n (trans false) or n x k (trans true) with
+// row stride ldb. Requires: `storage` holds packed_size<T>(k, n) values. The result points
+// into `storage`.
+template <class T>
+PackedMatrix<T> pack_matrix(bool trans, std::int64_t k, std::int64_t n, const T* b, std::int64_t ldb, T* storage);
+
+// C (m x n, row stride ldc) = A (m x k, row stride lda) P, or C += A P when `accumulate`;
+// over the thread pool when the product is large enough. Requires: p.k == k >= 1.
+template <class T>
+void gemm_packed(std::int64_t m, const T* a, std::int64_t lda, const PackedMatrix<T>& p, bool accumulate, T* c,
+                 std::int64_t ldc);
+
+}  // namespace recur::backend::cpu
