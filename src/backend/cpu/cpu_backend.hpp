@@ -5,7 +5,8 @@
 // softmax, index, loss, gemm, conv, pool, batch_norm, optim, random). They vectorise through
 // plain loops over contiguous runs (see loops.hpp, vec_math.hpp) and use the thread pool
 // (thread_pool.hpp) only above kParallelGrain elements. GEMM is OpenBLAS's single-threaded
-// cblas_sgemm/dgemm on the caller's buffers, split over the pool (gemm.cpp).
+// cblas_sgemm/dgemm on the caller's buffers, split over the pool (gemm.cpp); the recurrent
+// layers' per-step products use a kernel of our own on weights packed once (packed_gemm.hpp).
 #pragma once
 
 #include "backend/backend.hpp"

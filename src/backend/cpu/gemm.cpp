@@ -1,5 +1,6 @@
-// The one GEMM entry point: OpenBLAS's cblas_sgemm / cblas_dgemm, called directly on the
-// caller's buffers (no packing or copies of our own; OpenBLAS packs internally).
+// The backend's GEMM entry point: OpenBLAS's cblas_sgemm / cblas_dgemm, called directly on
+// the caller's buffers (no packing or copies of our own; OpenBLAS packs internally). The one
+// other product is packed_gemm.hpp's, for a recurrent layer's W_hh reused at every step.
 //
 // OpenBLAS runs single-threaded (threading.cpp); the thread pool splits the work instead, so
 // that a busy machine slows a product down to one thread's speed and no further
