@@ -1,8 +1,10 @@
 // recur: train recurrent language models and text classifiers, sample from them, measure
 // them and predict with them. One file per subcommand; this one parses and reports errors.
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <string_view>
 
@@ -33,6 +35,17 @@ std::string train_task(int argc, char** argv) {
     if (arg.starts_with("--task=")) return std::string(arg.substr(7));
   }
   return "lm";
+}
+
+// An error ends the command; in a data-parallel run (mpirun) it ends every process, which
+// would otherwise wait for this one in their next collective.
+int fail(const char* message) {
+  if (recur::dist::size() > 1) {
+    std::fprintf(stderr, "recur: error (process %d of %d): %s\n", recur::dist::rank(), recur::dist::size(), message);
+    recur::dist::abort_all(1);
+  }
+  std::fprintf(stderr, "recur: error: %s\n", message);
+  return 1;
 }
 
 }  // namespace
@@ -83,17 +96,17 @@ int main(int argc, char** argv) {
     return 1;
   }
   try {
+    recur::dist::init(argc, argv);
+    // The processes of an mpirun on one machine share its cores (--threads still decides).
+    if (recur::dist::local_size() > 1 && std::getenv("RECUR_NUM_THREADS") == nullptr)
+      recur::set_num_threads(std::max(1, recur::get_num_threads() / recur::dist::local_size()));
     app.parse(argc, argv);  // runs the chosen subcommand's callback
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help
     std::fprintf(stderr, "recur: error: %s (see recur --help)\n", e.what());
     return e.get_exit_code();
-  } catch (const recur::Error& e) {
-    std::fprintf(stderr, "recur: error: %s\n", e.what());
-    return 1;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "recur: error: %s\n", e.what());
-    return 1;
+  } catch (const std::exception& e) {  // recur::Error included
+    return fail(e.what());
   }
   return 0;
 }

@@ -14,6 +14,7 @@
 #include "recur/data/mnist.hpp"
 #include "recur/data/sequences.hpp"
 #include "recur/data/text.hpp"
+#include "recur/dist.hpp"
 #include "recur/io/file.hpp"
 #include "recur/io/safetensors.hpp"
 #include "recur/nn/activation.hpp"

@@ -194,6 +194,7 @@ std::vector<std::int32_t> LanguageModelTask::read_part(const std::string& path, 
 void LanguageModelTask::load_data(OptionValues& o) {
   text_path_ = o.text("text");
   batch_size_ = o.integer("batch_size"), seq_length_ = o.integer("seq_length");
+  streams_ = {0, batch_size_};
   // The vocabulary comes with the model when there is one to continue from.
   if (start_) {
     text_.vocab = start_->vocab;
@@ -285,17 +286,37 @@ bool LanguageModelTask::next_batch() {
 
 double LanguageModelTask::items_per_step() const { return static_cast<double>(batch_size_ * seq_length_); }
 
+// This process's streams: its columns of the (T, B) batch and of the (layers, B, H) state.
 Tensor LanguageModelTask::loss() {
-  nn::LanguageModel::Output out = model_->features(batch_.inputs, {carried_["h"], carried_["c"]});
+  const std::int64_t count = streams_.end - streams_.begin;
+  auto mine = [&](const Tensor& t) {
+    return t.defined() && count != batch_size_ ? contiguous(narrow(t, 1, streams_.begin, count)) : t;
+  };
+  nn::LanguageModel::Output out = model_->features(mine(batch_.inputs), {mine(carried_["h"]), mine(carried_["c"])});
   pending_ = out.state;
-  return model_->loss(out.logits, batch_.targets);
+  return model_->loss(out.logits, mine(batch_.targets));
 }
 
+// Every process keeps the state of all B streams, so that a checkpoint holds all of it and a
+// run resumes with any number of processes.
 void LanguageModelTask::end_step() {
-  carried_["h"] = pending_.h.detach();
-  if (pending_.c.defined()) carried_["c"] = pending_.c.detach();
+  auto all_streams = [&](const Tensor& mine) {
+    return streams_.end - streams_.begin != batch_size_ ? dist::all_gather(mine, 1) : mine;
+  };
+  carried_["h"] = all_streams(pending_.h.detach());
+  if (pending_.c.defined()) carried_["c"] = all_streams(pending_.c.detach());
   else carried_.erase("c");
   pending_ = {};
+}
+
+void LanguageModelTask::set_part(int part, int parts) {
+  RECUR_CHECK(parts <= batch_size_, "--batch-size " << batch_size_ << " cannot be split between " << parts
+                                                    << " processes: give each at least one stream");
+  streams_ = dist::share(batch_size_, part, parts);
+}
+
+double LanguageModelTask::part_weight() const {
+  return static_cast<double>(streams_.end - streams_.begin) / static_cast<double>(batch_size_);
 }
 
 // Char models report bits per character, word models perplexity per token.

@@ -14,6 +14,11 @@ const std::vector<std::string>& task_names() {
   return names;
 }
 
+void Task::set_part(int /*part*/, int parts) {
+  RECUR_CHECK(parts == 1, "--task " << name() << " cannot be trained by several processes yet (mpirun -np " << parts
+                                    << "); run it as one process");
+}
+
 std::unique_ptr<Task> make_task(const std::string& name, const std::string& default_text) {
   if (name == "lm") return std::make_unique<LanguageModelTask>(default_text);
   if (name == "classify") return std::make_unique<ClassifyTask>();

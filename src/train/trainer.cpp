@@ -20,6 +20,7 @@
 #include "recur/optim/adagrad.hpp"
 #include "recur/optim/adam.hpp"
 #include "recur/optim/clip.hpp"
+#include "recur/dist.hpp"
 #include "recur/optim/rmsprop.hpp"
 #include "recur/optim/schedule.hpp"
 #include "recur/optim/sgd.hpp"
@@ -235,6 +236,10 @@ struct Trainer::Impl {
   Task& task_;
   OptionValues o_;
   RunSettings s_;
+  // Data-parallel runs (recur/dist.hpp): every process trains on its part of each batch and
+  // evaluates; rank 0 alone writes files and prints.
+  const bool main_ = dist::is_main();
+  std::unique_ptr<dist::DataParallel> data_parallel_;
   std::string last_path_;
   double time_limit_ = 0;
   nn::Module* model_ = nullptr;
@@ -278,7 +283,7 @@ Trainer::Impl::Impl(Task& task, OptionValues options, RunSettings settings)
   time_limit_ = parse_duration(o_.text("max_time"));
   if (!s_.resume) task_.apply_defaults(o_, s_.given);
   task_.check_options(o_);
-  check_writable_dir(s_.out);
+  if (main_) check_writable_dir(s_.out);
   if (!s_.resume && !o_.text("init_from").empty()) task_.read_start(o_.text("init_from"));
   task_.load_data(o_);
   build();
@@ -316,6 +321,10 @@ void Trainer::Impl::build() {
   state_.optimizer = optimizer_.get();
   state_.generator = &default_generator();
   task_.add_state(state_);
+  if (dist::size() > 1) {
+    task_.set_part(dist::rank(), dist::size());
+    data_parallel_ = std::make_unique<dist::DataParallel>(model_->parameters());
+  }
   const std::string metrics_path = (fs::path(s_.out) / "metrics.jsonl").string();
   const std::string samples_path = (fs::path(s_.out) / "samples.jsonl").string();
   if (s_.resume) {
@@ -336,14 +345,21 @@ void Trainer::Impl::build() {
       loss_count_ = static_cast<std::int64_t>(number_or(p, "loss_count", 0));
       smoothed_loss_ = number_or(p, "smoothed_loss", NAN);
     }
-    remove_run_files(s_.out, /*temporaries_only=*/true);  // left by a kill during a save
-    records_ = reload_metrics(metrics_path, step_, metric_name());
-    reload_records(samples_path, step_);
+    if (main_) {
+      remove_run_files(s_.out, /*temporaries_only=*/true);  // left by a kill during a save
+      records_ = reload_metrics(metrics_path, step_, metric_name());
+      reload_records(samples_path, step_);
+    }
   } else {
     start_afresh();
-    records_ = reload_metrics(metrics_path, -1, metric_name());
-    reload_records(samples_path, -1);
+    if (main_) {
+      records_ = reload_metrics(metrics_path, -1, metric_name());
+      reload_records(samples_path, -1);
+    }
   }
+  // The replicas start equal (they are built from one seed, or read from one file: this
+  // guards against a file that changed between the processes' reads).
+  if (data_parallel_) data_parallel_->broadcast_parameters();
 }
 
 bool Trainer::Impl::budget_left() const {
@@ -394,7 +410,7 @@ void Trainer::Impl::start_afresh() const {
   RECUR_CHECK(s_.overwrite || !fs::exists(last_path_),
               s_.out << " already holds a run (" << last_path_ << "); continue it with --resume, replace it with "
                      << "--overwrite, or choose another --out");
-  if (s_.overwrite) remove_run_files(s_.out, /*temporaries_only=*/false);
+  if (s_.overwrite && main_) remove_run_files(s_.out, /*temporaries_only=*/false);
 }
 
 void Trainer::Impl::save_last() {
@@ -404,17 +420,19 @@ void Trainer::Impl::save_last() {
   // model file.
   std::map<std::string, std::string> meta = task_.model_metadata();
   for (auto& [key, value] : metadata()) meta[key] = value;
-  save_checkpoint(last_path_, state_, meta);
+  if (main_) save_checkpoint(last_path_, state_, meta);
   saved_step_ = step_;
 }
 
 void Trainer::Impl::train_step() {
   optimizer_->set_lr(0, optim::step_lr(schedule_, step_, task_.epoch()));
   Tensor loss = task_.loss();
-  const double value = loss.item();
+  // The batch's mean loss: each process's part weighs by its share of the batch.
+  const double value = dist::sum_over_processes(loss.item() * task_.part_weight());
   check_finite(value, "the training loss", step_ + 1);
   optimizer_->zero_grad();
   loss.backward();
+  if (data_parallel_) data_parallel_->reduce_gradients(task_.part_weight());
   std::vector<Tensor> params = model_->parameters();
   if (o_.real("clip_value") > 0) optim::clip_grad_value_(params, o_.real("clip_value"));
   if (o_.real("clip") > 0) check_finite(optim::clip_grad_norm_(params, o_.real("clip")), "the gradient norm", step_ + 1);
@@ -458,32 +476,34 @@ void Trainer::Impl::evaluate_and_save() {
   // Without validation data every checkpoint counts as the best so far.
   const bool best = !std::isfinite(r.metric) || improves(r.metric);
   if (best) best_ = std::isfinite(r.metric) ? r.metric : best_, best_path_ = checkpoint;
-  task_.save_model(checkpoint, metadata());
-  if (best) task_.save_model((dir / "best.safetensors").string(), metadata());
-  // The record before last.safetensors: a run killed between the two resumes from the
-  // previous checkpoint, drops this record and writes it again.
   records_.push_back(r);
-  io::append_file((dir / "metrics.jsonl").string(), r.json.dump() + "\n");
-  // The sample's generator is seeded by the run's seed and the step: the training's own
-  // stream of numbers stays as it is.
-  if (const std::int64_t length = o_.integer("sample_length"); length > 0) {
-    const ordered_json sample{{"step", step_}, {"text", task_.sample(length, o_.seed("seed") + step_)}};
-    if (!sample["text"].get_ref<const std::string&>().empty())
-      io::append_file((dir / "samples.jsonl").string(), sample.dump() + "\n");
+  if (main_) {
+    task_.save_model(checkpoint, metadata());
+    if (best) task_.save_model((dir / "best.safetensors").string(), metadata());
+    // The record before last.safetensors: a run killed between the two resumes from the
+    // previous checkpoint, drops this record and writes it again.
+    io::append_file((dir / "metrics.jsonl").string(), r.json.dump() + "\n");
+    // The sample's generator is seeded by the run's seed and the step: the training's own
+    // stream of numbers stays as it is.
+    if (const std::int64_t length = o_.integer("sample_length"); length > 0) {
+      const ordered_json sample{{"step", step_}, {"text", task_.sample(length, o_.seed("seed") + step_)}};
+      if (!sample["text"].get_ref<const std::string&>().empty())
+        io::append_file((dir / "samples.jsonl").string(), sample.dump() + "\n");
+    }
+    draw_chart((dir / "loss.svg").string(), records_, "recur: " + task_.title(o_), task_);
   }
-  draw_chart((dir / "loss.svg").string(), records_, "recur: " + task_.title(o_), task_);
   save_last();
   record_steps_ = 0;
   record_clock_.reset();  // the next record's rate leaves out the evaluation and the saving
 }
 
 void Trainer::Impl::run() {
-  Progress progress;
+  Progress progress(/*silent=*/!main_);
   std::vector<std::string> lines = task_.describe();
   if (s_.resume && !lines.empty()) lines.back() += "; resuming at step " + std::to_string(step_);
   for (const std::string& line : lines) progress.message(line);
   // The initial weights, for comparisons (bench/char_torch.py starts from them) and restarts.
-  if (!s_.resume) task_.save_model((fs::path(s_.out) / "init.safetensors").string(), {});
+  if (!s_.resume && main_) task_.save_model((fs::path(s_.out) / "init.safetensors").string(), {});
   record_clock_.reset();  // the rate counts training only, not the setup
   if (s_.resume && !budget_left())
     progress.message("the run's budget is already spent: give a larger --max-steps, --max-epochs or --max-time");
@@ -521,13 +541,16 @@ void Trainer::Impl::run() {
   }
   progress.message(std::isfinite(best_) ? "best validation " + task_.describe_metric(best_) + ": " + best_path_
                                         : "no validation split; the last model is " + best_path_);
-  const std::vector<Metric> test = measure_test();
+  // Rank 0 measures the best model alone (the others print nothing, and need not wait for
+  // its file).
+  const std::vector<Metric> test = main_ ? measure_test() : std::vector<Metric>{};
   // The test figure of the kind that picked the best model ("val_loss" -> "test_loss").
   const std::string test_name = "test_" + metric_name().substr(metric_name().starts_with("val_") ? 4 : 0);
   for (const Metric& m : test)
     if (m.name == test_name) progress.message("test of " + best_path_ + ": " + task_.describe_metric(m.value));
-  for (const std::string& line : task_.final_report()) progress.message(line);
-  if (s_.json) {
+  if (main_)
+    for (const std::string& line : task_.final_report()) progress.message(line);
+  if (s_.json && main_) {
     const std::string metric = metric_name();
     ordered_json summary{{"steps", step_},
                          {"epochs", epochs()},

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "recur/data/text.hpp"
+#include "recur/dist.hpp"
 #include "recur/nn/language_model.hpp"
 #include "recur/train/model_file.hpp"
 #include "recur/train/task.hpp"
@@ -49,6 +50,8 @@ class LanguageModelTask final : public Task {
   double items_per_step() const override;
   Tensor loss() override;
   void end_step() override;
+  void set_part(int part, int parts) override;
+  double part_weight() const override;
   std::vector<Metric> evaluate() override;
   bool has_validation() const override { return split_.validation.size() >= 2; }
   bool has_test() const override { return split_.test.size() >= 2; }
@@ -78,7 +81,8 @@ class LanguageModelTask final : public Task {
   std::unique_ptr<PositionOf<data::CharBatches>> position_;
   std::shared_ptr<nn::LanguageModel> model_;
   data::Batch batch_;
-  TensorMap carried_;  // "h" and "c": the hidden state carried from step to step
+  TensorMap carried_;  // "h" and "c": the hidden state carried from step to step, all B streams
+  dist::Range streams_;  // the streams this process trains on (all of them in one process)
   nn::LanguageModel::State pending_;  // the state the current batch's forward left
 };
 

@@ -12,7 +12,8 @@ namespace recur::train {
 
 class Progress {
  public:
-  Progress() : live_(isatty(fileno(stderr)) != 0) {}
+  // A silent one prints nothing (the processes of a data-parallel run other than rank 0).
+  explicit Progress(bool silent = false) : live_(!silent && isatty(fileno(stderr)) != 0), silent_(silent) {}
   ~Progress() { end_line(); }
   Progress(const Progress&) = delete;
   Progress& operator=(const Progress&) = delete;
@@ -20,6 +21,7 @@ class Progress {
   bool live() const { return live_; }
   // The status line: rewritten in place on a terminal, else printed as a line.
   void update(const std::string& status) {
+    if (silent_) return;
     if (live_) {
       std::fprintf(stderr, "\r%s\x1b[K", status.c_str());
       on_line_ = true;
@@ -30,6 +32,7 @@ class Progress {
   }
   // A line that stays (an evaluation, a summary).
   void message(const std::string& text) {
+    if (silent_) return;
     end_line();
     std::fprintf(stderr, "%s\n", text.c_str());
     std::fflush(stderr);
@@ -40,7 +43,7 @@ class Progress {
     if (on_line_) std::fprintf(stderr, "\r\x1b[K");
     on_line_ = false;
   }
-  bool live_;
+  bool live_, silent_;
   bool on_line_ = false;
 };
 

@@ -78,6 +78,12 @@ class Task {
   // trainer calls end_step() (a task that carries state from step to step keeps it there).
   virtual Tensor loss() = 0;
   virtual void end_step() {}
+  // Data-parallel training (recur/dist.hpp): this process takes part `part` of `parts` of
+  // every training batch (the same part each step); loss() is then the mean over that part,
+  // and part_weight() the part's share of the batch's items. Called once, before the first
+  // batch, when there are several processes; a task that cannot split its batches throws.
+  virtual void set_part(int part, int parts);
+  virtual double part_weight() const { return 1.0; }
 
   // Evaluates the model on the validation data. The metric named best_metric() is among
   // them and picks the best model (lower is better); it is NaN when there is no validation

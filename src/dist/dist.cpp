@@ -1,0 +1,227 @@
+// recur::dist (include/recur/dist.hpp) over MPI's C interface, or as one process without it.
+//
+// MPI starts only when mpirun (or a PMI/PMIx launcher) started this process: a plain
+// `recur train` in an MPI build never touches MPI, so it runs exactly as in a build without.
+#include "recur/dist.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+#include <string>
+
+#include "recur/core/error.hpp"
+#include "recur/ops.hpp"
+
+#ifdef RECUR_WITH_MPI
+#include <mpi.h>
+#endif
+
+namespace recur::dist {
+namespace {
+
+int g_rank = 0, g_size = 1, g_local_size = 1;
+bool g_started = false;
+
+// Set by the launchers that start the processes of an MPI job: Open MPI's mpirun, and the
+// PMI/PMIx of Slurm, Hydra (MPICH) and others.
+bool launched_by_mpi() {
+  for (const char* name : {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_SIZE", "PMI_RANK"})
+    if (std::getenv(name) != nullptr) return true;
+  return false;
+}
+
+#ifdef RECUR_WITH_MPI
+void check_mpi(int code, const char* what) {
+  if (code == MPI_SUCCESS) return;
+  char text[MPI_MAX_ERROR_STRING];
+  int length = 0;
+  MPI_Error_string(code, text, &length);
+  throw Error(std::string("MPI: ") + what + " failed: " + std::string(text, static_cast<std::size_t>(length)));
+}
+
+MPI_Datatype mpi_type(const Tensor& t) {
+  RECUR_CHECK(t.dtype() == DType::Float32 || t.dtype() == DType::Float64,
+              "dist: only float32 and float64 tensors travel between processes, got " << t.dtype());
+  return t.dtype() == DType::Float32 ? MPI_FLOAT : MPI_DOUBLE;
+}
+
+int mpi_count(std::int64_t n) {
+  RECUR_CHECK(n <= std::int64_t{1} << 30, "dist: " << n << " values are more than one MPI message carries here");
+  return static_cast<int>(n);
+}
+
+void finalize_at_exit() {
+  int finalized = 0;
+  MPI_Finalized(&finalized);
+  if (!finalized) MPI_Finalize();
+}
+#endif
+
+void check_buffer(const Tensor& t, const char* what) {
+  RECUR_CHECK(t.defined() && t.device().is_cpu() && t.is_contiguous(),
+              "dist::" << what << ": needs a contiguous CPU tensor");
+}
+
+}  // namespace
+
+void init(int& argc, char**& argv) {
+  if (g_started || !launched_by_mpi()) return;
+#ifdef RECUR_WITH_MPI
+  check_mpi(MPI_Init(&argc, &argv), "MPI_Init");
+  std::atexit(finalize_at_exit);
+  // Errors come back as codes (turned into recur::Error), not as an abort inside MPI.
+  MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+  MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &g_size);
+  MPI_Comm local;
+  MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, g_rank, MPI_INFO_NULL, &local);
+  MPI_Comm_size(local, &g_local_size);
+  MPI_Comm_free(&local);
+  g_started = true;
+#else
+  (void)argc, (void)argv;
+  if (const char* n = std::getenv("OMPI_COMM_WORLD_SIZE"); n != nullptr && std::string(n) != "1")
+    throw Error("this recur was built without MPI (RECUR_MPI), but mpirun started " + std::string(n) +
+                " processes of it: each would train alone. Install libopenmpi-dev and rebuild (scripts/setup)");
+#endif
+}
+
+bool built_with_mpi() {
+#ifdef RECUR_WITH_MPI
+  return true;
+#else
+  return false;
+#endif
+}
+
+int rank() { return g_rank; }
+int size() { return g_size; }
+int local_size() { return g_local_size; }
+
+void abort_all(int code) {
+#ifdef RECUR_WITH_MPI
+  if (g_started && g_size > 1) MPI_Abort(MPI_COMM_WORLD, code);
+#endif
+  std::exit(code);
+}
+
+void all_reduce_sum_(Tensor& t) {
+  check_buffer(t, "all_reduce_sum_");
+  if (g_size == 1) return;
+#ifdef RECUR_WITH_MPI
+  check_mpi(MPI_Allreduce(MPI_IN_PLACE, t.raw_data(), mpi_count(t.numel()), mpi_type(t), MPI_SUM, MPI_COMM_WORLD),
+            "MPI_Allreduce");
+#endif
+}
+
+double sum_over_processes(double value) {
+  if (g_size == 1) return value;
+#ifdef RECUR_WITH_MPI
+  check_mpi(MPI_Allreduce(MPI_IN_PLACE, &value, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD), "MPI_Allreduce");
+#endif
+  return value;
+}
+
+void broadcast_(Tensor& t, int root) {
+  check_buffer(t, "broadcast_");
+  if (g_size == 1) return;
+#ifdef RECUR_WITH_MPI
+  check_mpi(MPI_Bcast(t.raw_data(), mpi_count(t.numel()), mpi_type(t), root, MPI_COMM_WORLD), "MPI_Bcast");
+#else
+  (void)root;
+#endif
+}
+
+Tensor all_gather(const Tensor& part, int dim) {
+  if (g_size == 1) return part;
+#ifdef RECUR_WITH_MPI
+  // Each process's part travels whole (contiguous); the parts are then laid side by side.
+  const Tensor mine = contiguous(part);
+  std::vector<std::int64_t> extents(static_cast<std::size_t>(g_size));
+  std::int64_t extent = mine.size(dim);
+  check_mpi(MPI_Allgather(&extent, 1, MPI_INT64_T, extents.data(), 1, MPI_INT64_T, MPI_COMM_WORLD), "MPI_Allgather");
+  const std::int64_t per_unit = mine.numel() / std::max<std::int64_t>(extent, 1);
+  std::vector<int> counts(static_cast<std::size_t>(g_size)), offsets(static_cast<std::size_t>(g_size));
+  std::int64_t total = 0;
+  for (int p = 0; p < g_size; ++p) {
+    counts[p] = mpi_count(extents[p] * per_unit);
+    offsets[p] = mpi_count(total);
+    total += extents[p] * per_unit;
+  }
+  Tensor flat = empty({total}, mine.dtype());
+  check_mpi(MPI_Allgatherv(mine.raw_data(), mpi_count(mine.numel()), mpi_type(mine), flat.raw_data(), counts.data(),
+                           offsets.data(), mpi_type(mine), MPI_COMM_WORLD),
+            "MPI_Allgatherv");
+  std::vector<Tensor> parts;
+  for (int p = 0; p < g_size; ++p) {
+    std::vector<std::int64_t> shape(mine.shape().begin(), mine.shape().end());
+    shape[static_cast<std::size_t>(dim < 0 ? dim + mine.dim() : dim)] = extents[p];
+    parts.push_back(reshape(narrow(flat, 0, offsets[p], counts[p]), Shape(shape)));
+  }
+  return cat(parts, dim);
+#else
+  (void)dim;
+  return part;
+#endif
+}
+
+Range share(std::int64_t count, int part, int parts) {
+  return {count * part / parts, count * (part + 1) / parts};
+}
+
+DataParallel::DataParallel(std::vector<Tensor> parameters, std::int64_t bucket_bytes)
+    : parameters_(std::move(parameters)) {
+  // Buckets of consecutive parameters of one dtype, each up to bucket_bytes (a larger
+  // parameter alone).
+  std::int64_t bytes = 0;
+  for (std::size_t i = 0; i < parameters_.size(); ++i) {
+    const Tensor& p = parameters_[i];
+    const std::int64_t size = p.numel() * static_cast<std::int64_t>(dtype_size(p.dtype()));
+    const bool fits = !buckets_.empty() && bytes + size <= bucket_bytes &&
+                      parameters_[buckets_.back().front()].dtype() == p.dtype();
+    if (!fits) buckets_.emplace_back(), bytes = 0;
+    buckets_.back().push_back(i);
+    bytes += size;
+  }
+  for (const std::vector<std::size_t>& bucket : buckets_) {
+    std::int64_t n = 0;
+    for (std::size_t i : bucket) n += parameters_[i].numel();
+    flat_.push_back(empty({n}, parameters_[bucket.front()].dtype()));
+  }
+}
+
+void DataParallel::broadcast_parameters() {
+  if (g_size == 1) return;
+  for (Tensor& p : parameters_) {
+    Tensor values = contiguous(p.detach());
+    broadcast_(values);
+    if (values.raw_data() != p.raw_data()) copy_(p.detach(), values);
+  }
+}
+
+void DataParallel::reduce_gradients(double weight) {
+  if (g_size == 1) return;
+  for (std::size_t b = 0; b < buckets_.size(); ++b) {
+    Tensor& flat = flat_[b];
+    std::int64_t at = 0;
+    for (std::size_t i : buckets_[b]) {
+      const Tensor& p = parameters_[i];
+      Tensor slot = narrow(flat, 0, at, p.numel());
+      const Tensor g = p.grad();
+      if (g.defined()) copy_(slot, reshape(g, {p.numel()}));
+      else fill_(slot, 0.0);
+      at += p.numel();
+    }
+    mul_(flat, weight);
+    all_reduce_sum_(flat);
+    at = 0;
+    for (std::size_t i : buckets_[b]) {
+      const Tensor& p = parameters_[i];
+      const Tensor sum = reshape(narrow(flat, 0, at, p.numel()), p.shape());
+      if (p.grad().defined()) copy_(p.grad(), sum);
+      else p.set_grad(clone(sum));
+      at += p.numel();
+    }
+  }
+}
+
+}  // namespace recur::dist

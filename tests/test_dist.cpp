@@ -1,0 +1,217 @@
+// Data-parallel training (include/recur/dist.hpp) under `mpirun --oversubscribe -np 2`: two
+// processes train as one (the same losses at every step, the same weights), a run resumes
+// with another number of processes, and an error or a killed process ends the whole run.
+// Skipped, with the reason, in a build without MPI or where mpirun is not installed.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <chrono>
+#include <cmath>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "cli_helpers.hpp"
+#include "recur/recur.hpp"
+
+namespace recur {
+namespace {
+
+using json = nlohmann::json;
+
+const fs::path kMpirun = "/usr/bin/mpirun";
+// Open MPI refuses to run as root (CI containers) without these; the vader setting avoids
+// its cross-memory-attach copies, which containers without ptrace rights forbid.
+const Args kMpiEnv = {"OMPI_ALLOW_RUN_AS_ROOT=1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1",
+                      "OMPI_MCA_btl_vader_single_copy_mechanism=none"};
+
+Args mpirun(int processes) { return {kMpirun.string(), "--oversubscribe", "-np", std::to_string(processes)}; }
+
+// A small char model, one thread a process, an evaluation every step (so metrics.jsonl
+// holds every step's training loss). 7 streams: 3 and 4 for two processes, unequal shares.
+Args tiny_run(const fs::path& text, const fs::path& out, int steps) {
+  return {"train", text.string(), "--out", out.string(), "--hidden", "24", "--embed", "8", "--batch-size", "7",
+          "--seq-length", "12", "--max-steps", std::to_string(steps), "--eval-every", "1", "--sample-length", "0",
+          "--threads", "1"};
+}
+
+// Waits for `pid` at most `seconds`; kills it (and fails) if it has not ended by then, so
+// that a hang fails the test instead of holding the suite.
+Result collect_within(pid_t pid, const fs::path& capture, int seconds) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  int status = 0;
+  while (waitpid(pid, &status, WNOHANG) == 0) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      ADD_FAILURE() << "still running after " << seconds << " s: killed";
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  Result r;
+  r.status = status;
+  r.out = read_bytes(capture.string() + ".out");
+  r.err = read_bytes(capture.string() + ".err");
+  return r;
+}
+
+struct Losses {
+  std::vector<double> train, validation;
+};
+
+Losses read_losses(const fs::path& metrics) {
+  Losses l;
+  std::ifstream in(metrics);
+  for (std::string line; std::getline(in, line);) {
+    const json j = json::parse(line);
+    l.train.push_back(j.at("train_loss").get<double>());
+    l.validation.push_back(j.at("val_loss").get<double>());
+  }
+  return l;
+}
+
+void expect_close(const std::vector<double>& got, const std::vector<double>& want, const std::string& what) {
+  ASSERT_EQ(got.size(), want.size()) << what;
+  for (std::size_t i = 0; i < got.size(); ++i)
+    EXPECT_NEAR(got[i], want[i], 1e-5 * std::fabs(want[i])) << what << " at step " << i + 1;
+}
+
+// Every tensor of the two checkpoints (model, optimizer state, carried state) within 1e-5
+// of the larger magnitude in it.
+void expect_same_weights(const fs::path& a, const fs::path& b) {
+  const TensorMap ta = io::load_safetensors(a.string()).tensors, tb = io::load_safetensors(b.string()).tensors;
+  ASSERT_EQ(ta.size(), tb.size());
+  for (const auto& [name, tensor] : ta) {
+    ASSERT_TRUE(tb.count(name)) << b << " lacks " << name;
+    if (tensor.dtype() != DType::Float32) continue;
+    const std::vector<float> x = tensor.to_vector<float>(), y = tb.at(name).to_vector<float>();
+    ASSERT_EQ(x.size(), y.size()) << name;
+    double scale = 0, worst = 0;
+    for (std::size_t i = 0; i < x.size(); ++i)
+      scale = std::max(scale, double(std::fabs(x[i]))), worst = std::max(worst, double(std::fabs(x[i] - y[i])));
+    EXPECT_LE(worst, 1e-5 * std::max(scale, 1e-3)) << name;
+  }
+}
+
+class Dist : public testing::Test {
+ protected:
+  void SetUp() override {
+    if (!dist::built_with_mpi()) GTEST_SKIP() << "this build has no MPI (RECUR_MPI off): data-parallel runs not tested";
+    if (!fs::exists(kMpirun)) GTEST_SKIP() << kMpirun << " is not installed (openmpi-bin): data-parallel runs not tested";
+    dir_ = fs::temp_directory_path() / ("recur_dist_" + std::to_string(getpid()) + "_" +
+                                        testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    text_ = dir_ / "text.txt";
+    write_bytes(text_, read_bytes(RECUR_TINYSHAKESPEARE).substr(0, 8000));
+  }
+  void TearDown() override {
+    std::error_code ignored;
+    if (!dir_.empty()) fs::remove_all(dir_, ignored);
+  }
+
+  // `args` as one process (processes 0) or under mpirun.
+  Result run(const Args& args, int processes, int seconds = 120, const Args& env = {}) {
+    const fs::path capture = dir_ / ("run" + std::to_string(++runs_));
+    return collect_within(spawn_recur(args, capture, "/dev/null", processes ? mpirun(processes) : Args{}, kMpiEnv + env),
+                          capture, seconds);
+  }
+
+  fs::path dir_, text_;
+  int runs_ = 0;
+};
+
+TEST_F(Dist, TwoProcessesTrainAsOne) {
+  const Result one = run(tiny_run(text_, dir_ / "one", 8), 0);
+  ASSERT_TRUE(one.ok()) << one;
+  const Result two = run(tiny_run(text_, dir_ / "two", 8) + Args{"--json"}, 2);
+  ASSERT_TRUE(two.ok()) << two;
+  // Rank 0 alone prints: one summary line.
+  EXPECT_EQ(count_lines(two.out), 1u) << two.out;
+  const Losses a = read_losses(dir_ / "one" / "metrics.jsonl"), b = read_losses(dir_ / "two" / "metrics.jsonl");
+  ASSERT_EQ(a.train.size(), 8u);
+  expect_close(b.train, a.train, "training loss");
+  expect_close(b.validation, a.validation, "validation loss");
+  expect_same_weights(dir_ / "two" / "last.safetensors", dir_ / "one" / "last.safetensors");
+}
+
+// A checkpoint holds every stream's state, so a run continues with any number of processes.
+TEST_F(Dist, ResumesWithAnotherNumberOfProcesses) {
+  ASSERT_TRUE(run(tiny_run(text_, dir_ / "whole", 10), 0).ok());
+  ASSERT_TRUE(run(tiny_run(text_, dir_ / "split", 5), 2).ok());
+  const Result resumed = run(tiny_run(text_, dir_ / "split", 10) + Args{"--resume"}, 0);
+  ASSERT_TRUE(resumed.ok()) << resumed;
+  ASSERT_TRUE(run(tiny_run(text_, dir_ / "back", 5), 0).ok());
+  const Result resumed_two = run(tiny_run(text_, dir_ / "back", 10) + Args{"--resume"}, 2);
+  ASSERT_TRUE(resumed_two.ok()) << resumed_two;
+  const Losses whole = read_losses(dir_ / "whole" / "metrics.jsonl");
+  for (const char* name : {"split", "back"}) {
+    SCOPED_TRACE(name);
+    expect_close(read_losses(dir_ / name / "metrics.jsonl").train, whole.train, "training loss");
+    expect_same_weights(dir_ / name / "last.safetensors", dir_ / "whole" / "last.safetensors");
+  }
+}
+
+// Rank 0 alone writes: a write that fails there must end the other process too, which
+// would otherwise wait for it at the next step.
+TEST_F(Dist, AnErrorOnOneProcessEndsTheRun) {
+  const Result r = run(tiny_run(text_, dir_ / "fail", 8), 2, 60, {"RECUR_TEST_FAIL_WRITE=metrics"});
+  EXPECT_FALSE(r.ok()) << r;
+  EXPECT_NE(r.err.find("recur: error (process 0 of 2)"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("metrics.jsonl"), std::string::npos) << r.err;
+}
+
+TEST_F(Dist, TasksThatCannotSplitTheirBatchesSaySo) {
+  write_bytes(dir_ / "labelled.tsv", "a\tone two\nb\tthree four\na\tfive six\nb\tseven\n");
+  const Result r = run({"train", "--task", "classify", (dir_ / "labelled.tsv").string(), "--out",
+                        (dir_ / "classify").string(), "--max-steps", "1"},
+                       2, 60);
+  EXPECT_FALSE(r.ok()) << r;
+  EXPECT_NE(r.err.find("--task classify cannot be trained by several processes yet"), std::string::npos) << r.err;
+}
+
+// A process killed mid-run ends the run; the last checkpoint is intact and the run resumes
+// from it to the same result as a run never interrupted.
+TEST_F(Dist, KilledProcessEndsTheRunAndItResumes) {
+  const fs::path out = dir_ / "killed";
+  Args args = tiny_run(text_, out, 400);
+  args.insert(args.end(), {"--eval-every", "0", "--checkpoint-every", "2"});
+  const fs::path capture = dir_ / "killed-run";
+  const pid_t launcher = spawn_recur(args, capture, "/dev/null", mpirun(2), kMpiEnv);
+  // Once a checkpoint exists, kill one of mpirun's recur processes.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!fs::exists(out / "last.safetensors") && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  ASSERT_TRUE(fs::exists(out / "last.safetensors")) << read_bytes(capture.string() + ".err");
+  pid_t victim = -1;
+  for (const fs::directory_entry& e : fs::directory_iterator("/proc")) {
+    const std::string pid = e.path().filename().string();
+    if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
+    const std::string stat = read_bytes(e.path() / "stat");
+    const std::size_t close = stat.rfind(')');
+    if (close == std::string::npos || stat.find("(recur") == std::string::npos) continue;
+    int ppid = 0;
+    char state = 0;
+    if (std::sscanf(stat.c_str() + close + 1, " %c %d", &state, &ppid) == 2 && ppid == launcher)
+      victim = std::stoi(pid);
+  }
+  ASSERT_GT(victim, 0) << "no recur process under mpirun " << launcher;
+  kill(victim, SIGKILL);
+  const Result killed = collect_within(launcher, capture, 60);
+  EXPECT_FALSE(killed.ok()) << killed;
+  // The checkpoint loads, and the run continues from it, a few steps past where it stopped.
+  const auto meta = io::read_safetensors_metadata((out / "last.safetensors").string());
+  ASSERT_TRUE(meta.count("recur.progress"));
+  const int steps = json::parse(meta.at("recur.progress")).at("step").get<int>() + 6;
+  Args resume = tiny_run(text_, out, steps);
+  resume.insert(resume.end(), {"--eval-every", "0", "--checkpoint-every", "2", "--resume"});
+  const Result resumed = run(resume, 2);
+  ASSERT_TRUE(resumed.ok()) << resumed;
+  Args straight = tiny_run(text_, dir_ / "straight", steps);
+  straight.insert(straight.end(), {"--eval-every", "0", "--checkpoint-every", "2"});
+  ASSERT_TRUE(run(straight, 0).ok());
+  expect_same_weights(out / "last.safetensors", dir_ / "straight" / "last.safetensors");
+}
+
+}  // namespace
+}  // namespace recur
