@@ -6,6 +6,7 @@
 #include <signal.h>
 
 #include <chrono>
+#include <functional>
 #include <cmath>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -161,13 +162,113 @@ TEST_F(Dist, AnErrorOnOneProcessEndsTheRun) {
   EXPECT_NE(r.err.find("metrics.jsonl"), std::string::npos) << r.err;
 }
 
-TEST_F(Dist, TasksThatCannotSplitTheirBatchesSaySo) {
-  write_bytes(dir_ / "labelled.tsv", "a\tone two\nb\tthree four\na\tfive six\nb\tseven\n");
-  const Result r = run({"train", "--task", "classify", (dir_ / "labelled.tsv").string(), "--out",
-                        (dir_ / "classify").string(), "--max-steps", "1"},
-                       2, 60);
-  EXPECT_FALSE(r.ok()) << r;
-  EXPECT_NE(r.err.find("--task classify cannot be trained by several processes yet"), std::string::npos) << r.err;
+// `count` lines of generated data from a fixed linear congruential stream: `line(next)`
+// makes one from a source of numbers.
+std::string generated_lines(int count, std::uint32_t seed, const std::function<std::string(std::function<std::uint32_t(std::uint32_t)>)>& line) {
+  std::uint32_t state = seed;
+  auto next = [&](std::uint32_t n) {
+    state = state * 1664525u + 1013904223u;
+    return (state >> 8) % n;
+  };
+  std::string out;
+  for (int i = 0; i < count; ++i) out += line(next) + "\n";
+  return out;
+}
+
+// Texts of 1 to 12 words, labelled by whether "good" outnumbers "bad": unequal classes.
+std::string classification_lines(int count, std::uint32_t seed) {
+  const char* words[] = {"good", "bad", "the", "a", "film", "plot", "was", "very"};
+  return generated_lines(count, seed, [&](auto next) {
+    std::string text;
+    int score = 0;
+    for (std::uint32_t i = 0, n = 1 + next(12); i < n; ++i) {
+      const std::string w = words[next(8)];
+      score += w == "good" ? 1 : w == "bad" ? -1 : 0;
+      text += (i ? " " : "") + w;
+    }
+    return std::string(score > 0 ? "pos" : "neg") + "\t" + text;
+  });
+}
+
+// Spellings of 2 to 6 letters a-f and their upper-case letters reversed ("abc\tC B A").
+std::string spelling_lines(int count, std::uint32_t seed) {
+  return generated_lines(count, seed, [&](auto next) {
+    std::string source, target;
+    for (std::uint32_t i = 0, n = 2 + next(5); i < n; ++i) {
+      const char c = static_cast<char>('a' + next(6));
+      source += c;
+      target = static_cast<char>(c - 'a' + 'A') + std::string(target.empty() ? "" : " ") + target;
+    }
+    return source + "\t" + target;
+  });
+}
+
+// The classifier (a mean over texts weighted by balanced class weights) and the
+// encoder-decoder (a mean over target tokens, examples of different lengths) split the
+// examples of a batch and weigh each part by its share of the loss's denominator.
+TEST_F(Dist, ExampleTasksTrainAsOne) {
+  write_bytes(dir_ / "texts.tsv", classification_lines(120, 1));
+  write_bytes(dir_ / "texts_val.tsv", classification_lines(30, 2));
+  write_bytes(dir_ / "pairs.tsv", spelling_lines(120, 3));
+  write_bytes(dir_ / "pairs_val.tsv", spelling_lines(30, 4));
+  const Args common = {"--batch-size", "7", "--dropout", "0", "--max-steps", "6", "--eval-every", "1",
+                       "--sample-length", "0", "--threads", "1", "--hidden", "12", "--embed", "8"};
+  const std::vector<std::pair<std::string, Args>> tasks = {
+      {"classify", {"train", "--task", "classify", (dir_ / "texts.tsv").string(), "--val",
+                    (dir_ / "texts_val.tsv").string(), "--min-count", "1", "--class-weights", "balanced"}},
+      {"seq2seq", {"train", "--task", "seq2seq", (dir_ / "pairs.tsv").string(), "--val",
+                   (dir_ / "pairs_val.tsv").string(), "--tgt-tokens", "word", "--enc-layers", "1", "--dec-layers",
+                   "1"}}};
+  for (const auto& [name, args] : tasks) {
+    SCOPED_TRACE(name);
+    const fs::path one = dir_ / (name + "_one"), two = dir_ / (name + "_two");
+    const Result a = run(args + common + Args{"--out", one.string()}, 0);
+    ASSERT_TRUE(a.ok()) << a;
+    const Result b = run(args + common + Args{"--out", two.string()}, 2);
+    ASSERT_TRUE(b.ok()) << b;
+    const Losses la = read_losses(one / "metrics.jsonl"), lb = read_losses(two / "metrics.jsonl");
+    ASSERT_EQ(la.train.size(), 6u);
+    expect_close(lb.train, la.train, "training loss");
+    expect_close(lb.validation, la.validation, "validation loss");
+    expect_same_weights(two / "last.safetensors", one / "last.safetensors");
+  }
+}
+
+// Sentences of 1 to 10 words tagged by a rule (after "the" a NOUN, else by the word), many
+// words seen once: the tagger replaces those by <unk> at random, drawn over the whole batch.
+std::string tagged_lines(int count, std::uint32_t seed) {
+  const char* words[] = {"the", "cat", "runs", "fast", "dog", "sees", "a", "bird"};
+  return generated_lines(count, seed, [&](auto next) {
+    std::string sentence;
+    std::string previous;
+    for (std::uint32_t i = 0, n = 1 + next(10); i < n; ++i) {
+      std::string w = words[next(8)];
+      if (next(4) == 0) w += std::to_string(next(100000));  // mostly a word of its own
+      const char* tag = previous == "the" ? "NOUN" : w.starts_with("the") || w.starts_with("a") ? "DET" : "X";
+      sentence += w + " " + tag + "\n";
+      previous = w;
+    }
+    return sentence;
+  });
+}
+
+// The tagger splits a batch's sentences (a mean over tokens) after drawing the <unk>
+// replacements over the whole batch.
+TEST_F(Dist, TaggerTrainsAsOne) {
+  write_bytes(dir_ / "train.conll", tagged_lines(120, 5));
+  write_bytes(dir_ / "valid.conll", tagged_lines(30, 6));
+  const Args args = {"train", "--task", "tag", (dir_ / "train.conll").string(), "--val", (dir_ / "valid.conll").string(),
+                     "--batch-size", "7", "--dropout", "0", "--max-steps", "6", "--eval-every", "1",
+                     "--sample-length", "0", "--threads", "1", "--hidden", "12", "--embed", "8", "--min-count", "1"};
+  const Result a = run(args + Args{"--out", (dir_ / "one").string()}, 0);
+  ASSERT_TRUE(a.ok()) << a;
+  const Result b = run(args + Args{"--out", (dir_ / "two").string()}, 2);
+  ASSERT_TRUE(b.ok()) << b;
+  const Losses la = read_losses(dir_ / "one" / "metrics.jsonl"), lb = read_losses(dir_ / "two" / "metrics.jsonl");
+  ASSERT_EQ(la.train.size(), 6u);
+  expect_close(lb.train, la.train, "training loss");
+  expect_close(lb.validation, la.validation, "validation loss");
+  expect_same_weights(dir_ / "two" / "last.safetensors", dir_ / "one" / "last.safetensors");
 }
 
 // A process killed mid-run ends the run; the last checkpoint is intact and the run resumes

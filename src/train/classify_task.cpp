@@ -338,7 +338,12 @@ std::int64_t ClassifyTask::epoch() const { return batches_->epoch(); }
 bool ClassifyTask::next_batch() {
   std::vector<std::int64_t> picked;
   if (!batches_->next(picked)) return false;
-  batch_ = data::pad_batch(train_, picked, /*per_token=*/false);
+  // The loss is a mean over the batch's texts, each weighing its class weight.
+  const BatchPart mine = batch_part(picked, part_, parts_, [&](std::int64_t i) {
+    return class_weights_.empty() ? 1.0 : class_weights_[static_cast<std::size_t>(train_[i].labels.front())];
+  });
+  part_weight_ = mine.weight;
+  batch_ = data::pad_batch(train_, mine.picked, /*per_token=*/false);
   return true;
 }
 

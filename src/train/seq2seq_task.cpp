@@ -383,7 +383,14 @@ std::int64_t Seq2SeqTask::epoch() const { return batches_->epoch(); }
 bool Seq2SeqTask::next_batch() {
   std::vector<std::int64_t> picked;
   if (!batches_->next(picked)) return false;
-  batch_ = seq2seq_batch(train_, picked, facts_);
+  // The loss is a mean over the batch's target tokens: each target's and its <eos>.
+  const BatchPart mine = batch_part(picked, part_, parts_, [&](std::int64_t i) {
+    double tokens = 0;
+    for (const std::vector<std::int32_t>& target : train_[i].targets) tokens += static_cast<double>(target.size() + 1);
+    return tokens;
+  });
+  part_weight_ = mine.weight;
+  batch_ = seq2seq_batch(train_, mine.picked, facts_);
   return true;
 }
 

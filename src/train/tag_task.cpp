@@ -373,6 +373,20 @@ bool TagTask::next_batch() {
     if (draw % 4 == 0) draws = philox4x32(seed_, counter + draw / 4);
     if (draws[draw++ % 4] < kSingletonUnknownRate * 4294967296.0) words[i] = facts_.vocab.unknown_index();
   }
+  if (parts_ > 1) {
+    // This process's sentences (the loss is a mean over tokens), with the words as the draws
+    // above left them over the whole batch: the same whatever the number of processes.
+    const BatchPart mine = batch_part(picked, part_, parts_, [&](std::int64_t i) {
+      return static_cast<double>(train_.sentences[static_cast<std::size_t>(i)].tokens.size());
+    });
+    part_weight_ = mine.weight;
+    TaggerBatch part = tagger_batch(train_, mine.picked, model_->has_char_features());
+    const std::int64_t B = batch_.padded.inputs.size(1), T = part.padded.inputs.size(0), P = part.padded.inputs.size(1);
+    std::int64_t* part_words = part.padded.inputs.data<std::int64_t>();
+    for (std::int64_t t = 0; t < T; ++t)
+      for (std::int64_t j = 0; j < P; ++j) part_words[t * P + j] = words[t * B + mine.first + j];
+    batch_ = std::move(part);
+  }
   return true;
 }
 

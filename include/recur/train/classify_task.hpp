@@ -63,6 +63,8 @@ class ClassifyTask final : public Task {
   bool next_batch() override;
   double items_per_step() const override;
   Tensor loss() override;
+  void set_part(int part, int parts) override { part_ = part, parts_ = parts; }
+  double part_weight() const override { return part_weight_; }
   std::vector<Metric> evaluate() override;
   std::string best_metric() const override { return "val_macro_f1"; }
   bool higher_is_better() const override { return true; }
@@ -94,6 +96,8 @@ class ClassifyTask final : public Task {
   std::unique_ptr<PositionOf<data::LengthBatches>> position_;
   std::shared_ptr<nn::SequenceClassifier> model_;
   data::PaddedBatch batch_;
+  int part_ = 0, parts_ = 1;  // data-parallel runs: this process's part of each batch
+  double part_weight_ = 1;     // and its share of the batch's loss (batch_part)
 };
 
 }  // namespace recur::train

@@ -105,6 +105,8 @@ class Seq2SeqTask final : public Task {
   bool next_batch() override;
   double items_per_step() const override;
   Tensor loss() override;
+  void set_part(int part, int parts) override { part_ = part, parts_ = parts; }
+  double part_weight() const override { return part_weight_; }
   std::vector<Metric> evaluate() override;
   std::string best_metric() const override { return "val_sequence_error_rate"; }
   bool has_validation() const override { return !validation_.empty(); }
@@ -133,6 +135,8 @@ class Seq2SeqTask final : public Task {
   std::unique_ptr<PositionOf<data::LengthBatches>> position_;
   std::shared_ptr<nn::Seq2Seq> model_;
   Seq2SeqBatch batch_;
+  int part_ = 0, parts_ = 1;  // data-parallel runs: this process's part of each batch
+  double part_weight_ = 1;     // and its share of the batch's loss (batch_part)
 };
 
 }  // namespace recur::train

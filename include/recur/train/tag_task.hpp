@@ -84,6 +84,8 @@ class TagTask final : public Task {
   bool next_batch() override;
   double items_per_step() const override;
   Tensor loss() override;
+  void set_part(int part, int parts) override { part_ = part, parts_ = parts; }
+  double part_weight() const override { return part_weight_; }
   std::vector<Metric> evaluate() override;
   std::string best_metric() const override { return facts_bio_ ? "val_entity_f1" : "val_accuracy"; }
   bool higher_is_better() const override { return true; }
@@ -116,6 +118,8 @@ class TagTask final : public Task {
   std::unique_ptr<PositionOf<data::LengthBatches>> position_;
   std::shared_ptr<nn::SequenceTagger> model_;
   TaggerBatch batch_;
+  int part_ = 0, parts_ = 1;  // data-parallel runs: this process's part of each batch
+  double part_weight_ = 1;     // and its share of the batch's tokens (batch_part)
 };
 
 }  // namespace recur::train

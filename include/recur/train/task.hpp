@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -81,9 +82,9 @@ class Task {
   // Data-parallel training (recur/dist.hpp): this process takes part `part` of `parts` of
   // every training batch (the same part each step); loss() is then the mean over that part,
   // and part_weight() the part's share of the batch's items. Called once, before the first
-  // batch, when there are several processes; a task that cannot split its batches throws.
-  virtual void set_part(int part, int parts);
-  virtual double part_weight() const { return 1.0; }
+  // batch, when there are several processes.
+  virtual void set_part(int part, int parts) = 0;
+  virtual double part_weight() const = 0;
 
   // Evaluates the model on the validation data. The metric named best_metric() is among
   // them and picks the best model (lower is better); it is NaN when there is no validation
@@ -130,6 +131,20 @@ class Task {
   // Writes a model file (weights, model_metadata(), plus `extra`) atomically.
   virtual void save_model(const std::string& path, const std::map<std::string, std::string>& extra) const = 0;
 };
+
+// For tasks whose batches are lists of examples: the examples of `picked` that process `part`
+// of `parts` takes (a contiguous share) and their share of the batch's loss denominator, where
+// example i counts `weight_of(i)` (1 for a mean over examples, its target tokens for a mean
+// over tokens). A process whose share is empty (a last batch smaller than the processes)
+// takes the first example with weight 0: its step then counts for nothing, and every process
+// still takes one.
+struct BatchPart {
+  std::vector<std::int64_t> picked;
+  double weight = 1;
+  std::int64_t first = 0;  // where picked starts in the batch's list
+};
+BatchPart batch_part(const std::vector<std::int64_t>& picked, int part, int parts,
+                     const std::function<double(std::int64_t)>& weight_of);
 
 // The tasks there are, by name: "lm" (LanguageModelTask), "classify" (ClassifyTask), "tag"
 // (TagTask), "seq2seq" (Seq2SeqTask).
