@@ -36,6 +36,8 @@ inline bool is_main() { return rank() == 0; }
 // In place, on every process: the element-wise sum over all processes. Requires: every
 // process calls it with a contiguous CPU tensor of the same shape and dtype (float32/64).
 void all_reduce_sum_(Tensor& t);
+// Returns when every process has called it.
+void barrier();
 // The sum of `value` over all processes, on every process.
 double sum_over_processes(double value);
 // In place: every process gets `root`'s values. Same requirements.

@@ -113,6 +113,13 @@ void all_reduce_sum_(Tensor& t) {
 #endif
 }
 
+void barrier() {
+  if (g_size == 1) return;
+#ifdef RECUR_WITH_MPI
+  check_mpi(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier");
+#endif
+}
+
 double sum_over_processes(double value) {
   if (g_size == 1) return value;
 #ifdef RECUR_WITH_MPI

@@ -55,7 +55,7 @@ std::string format_cutoffs(const std::vector<std::int64_t>& cutoffs) {
 }  // namespace
 
 double stream_loss(nn::LanguageModel& model, std::span<const std::int32_t> tokens, std::int64_t batch_size,
-                   std::int64_t seq_length) {
+                   std::int64_t seq_length, int part, int parts) {
   const std::int64_t available = static_cast<std::int64_t>(tokens.size()) - 1;
   if (available < 1) return NAN;
   const std::int64_t T = std::min(seq_length, available);
@@ -66,12 +66,15 @@ double stream_loss(nn::LanguageModel& model, std::span<const std::int32_t> token
   nn::LanguageModel::State state;
   double total = 0;
   data::Batch batch;
-  while (batches.next(batch)) {
-    nn::LanguageModel::Output out = model.features(batch.inputs, state);
-    total += model.loss(out.logits, batch.targets, Reduction::Sum).item();
+  const dist::Range mine = dist::share(B, part, parts);
+  auto streams = [&](const Tensor& t) { return parts > 1 ? contiguous(narrow(t, 1, mine.begin, mine.end - mine.begin)) : t; };
+  while (mine.end > mine.begin && batches.next(batch)) {
+    nn::LanguageModel::Output out = model.features(streams(batch.inputs), state);
+    total += model.loss(out.logits, streams(batch.targets), Reduction::Sum).item();
     state = out.state;
   }
   model.train();
+  if (parts > 1) total = dist::sum_over_processes(total);
   return total / static_cast<double>(batches.steps_per_epoch() * B * T);
 }
 
@@ -321,7 +324,7 @@ double LanguageModelTask::part_weight() const {
 
 // Char models report bits per character, word models perplexity per token.
 std::vector<Metric> LanguageModelTask::metrics(std::span<const std::int32_t> tokens, const std::string& prefix) {
-  const double nats = stream_loss(*model_, tokens, batch_size_, seq_length_);
+  const double nats = stream_loss(*model_, tokens, batch_size_, seq_length_, dist::rank(), dist::size());
   if (words()) return {{prefix + "loss", nats}, {prefix + "perplexity", std::exp(nats)}};
   return {{prefix + "loss", nats}, {prefix + "bpc", nats / std::log(2.0)}, {prefix + "perplexity", std::exp(nats)}};
 }

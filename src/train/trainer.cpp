@@ -541,9 +541,10 @@ void Trainer::Impl::run() {
   }
   progress.message(std::isfinite(best_) ? "best validation " + task_.describe_metric(best_) + ": " + best_path_
                                         : "no validation split; the last model is " + best_path_);
-  // Rank 0 measures the best model alone (the others print nothing, and need not wait for
-  // its file).
-  const std::vector<Metric> test = main_ ? measure_test() : std::vector<Metric>{};
+  // Every process measures the best model (a language model shares the test streams out),
+  // once rank 0 has written it.
+  dist::barrier();
+  const std::vector<Metric> test = measure_test();
   // The test figure of the kind that picked the best model ("val_loss" -> "test_loss").
   const std::string test_name = "test_" + metric_name().substr(metric_name().starts_with("val_") ? 4 : 0);
   for (const Metric& m : test)

@@ -23,9 +23,11 @@ namespace recur::train {
 
 // Mean cross-entropy (nats per character) of `model` over `tokens`, in evaluation mode,
 // batched as training is (B streams, state carried), with B and T shrunk for short texts;
-// NaN for fewer than 2 tokens. The model is back in training mode afterwards.
+// NaN for fewer than 2 tokens. The model is back in training mode afterwards. With
+// `parts` > 1 (a data-parallel run), process `part` measures its share of the B streams and
+// every process returns the sum over all (it must call this with the same arguments).
 double stream_loss(nn::LanguageModel& model, std::span<const std::int32_t> tokens, std::int64_t batch_size,
-                   std::int64_t seq_length);
+                   std::int64_t seq_length, int part = 0, int parts = 1);
 
 class LanguageModelTask final : public Task {
  public:
