@@ -29,8 +29,8 @@ Args mpirun(int processes) { return {kMpirun.string(), "--oversubscribe", "-np",
 
 // A small char model, one thread a process, an evaluation every step (so metrics.jsonl
 // holds every step's training loss). 7 streams: 3 and 4 for two processes, unequal shares.
-Args tiny_run(const fs::path& text, const fs::path& out, int steps) {
-  return {"train", text.string(), "--out", out.string(), "--hidden", "24", "--embed", "8", "--batch-size", "7",
+Args tiny_run(const fs::path& text, int steps) {
+  return {"train", text.string(), "--hidden", "24", "--embed", "8", "--batch-size", "7",
           "--seq-length", "12", "--max-steps", std::to_string(steps), "--eval-every", "1", "--sample-length", "0",
           "--threads", "1"};
 }
@@ -118,32 +118,42 @@ class Dist : public testing::Test {
                           capture, seconds);
   }
 
+  // Runs `args` (a training of `steps` steps, an evaluation each) as one process and as two,
+  // into `name`_one and `name`_two: the same losses at every step, the same final weights.
+  // Returns the two processes' run.
+  Result expect_two_processes_train_as_one(const Args& args, const std::string& name, std::size_t steps) {
+    const fs::path one = dir_ / (name + "_one"), two = dir_ / (name + "_two");
+    const Result a = run(args + Args{"--out", one.string()}, 0);
+    const Result b = run(args + Args{"--out", two.string()}, 2);
+    EXPECT_TRUE(a.ok()) << a;
+    EXPECT_TRUE(b.ok()) << b;
+    if (!a.ok() || !b.ok()) return b;
+    const Losses la = read_losses(one / "metrics.jsonl"), lb = read_losses(two / "metrics.jsonl");
+    EXPECT_EQ(la.train.size(), steps);
+    expect_close(lb.train, la.train, "training loss");
+    expect_close(lb.validation, la.validation, "validation loss");
+    expect_same_weights(two / "last.safetensors", one / "last.safetensors");
+    return b;
+  }
+
   fs::path dir_, text_;
   int runs_ = 0;
 };
 
 TEST_F(Dist, TwoProcessesTrainAsOne) {
-  const Result one = run(tiny_run(text_, dir_ / "one", 8), 0);
-  ASSERT_TRUE(one.ok()) << one;
-  const Result two = run(tiny_run(text_, dir_ / "two", 8) + Args{"--json"}, 2);
-  ASSERT_TRUE(two.ok()) << two;
+  const Result two = expect_two_processes_train_as_one(tiny_run(text_, 8) + Args{"--json"}, "lm", 8);
   // Rank 0 alone prints: one summary line.
   EXPECT_EQ(count_lines(two.out), 1u) << two.out;
-  const Losses a = read_losses(dir_ / "one" / "metrics.jsonl"), b = read_losses(dir_ / "two" / "metrics.jsonl");
-  ASSERT_EQ(a.train.size(), 8u);
-  expect_close(b.train, a.train, "training loss");
-  expect_close(b.validation, a.validation, "validation loss");
-  expect_same_weights(dir_ / "two" / "last.safetensors", dir_ / "one" / "last.safetensors");
 }
 
 // A checkpoint holds every stream's state, so a run continues with any number of processes.
 TEST_F(Dist, ResumesWithAnotherNumberOfProcesses) {
-  ASSERT_TRUE(run(tiny_run(text_, dir_ / "whole", 10), 0).ok());
-  ASSERT_TRUE(run(tiny_run(text_, dir_ / "split", 5), 2).ok());
-  const Result resumed = run(tiny_run(text_, dir_ / "split", 10) + Args{"--resume"}, 0);
+  ASSERT_TRUE(run(tiny_run(text_, 10) + Args{"--out", (dir_ / "whole").string()}, 0).ok());
+  ASSERT_TRUE(run(tiny_run(text_, 5) + Args{"--out", (dir_ / "split").string()}, 2).ok());
+  const Result resumed = run(tiny_run(text_, 10) + Args{"--out", (dir_ / "split").string(), "--resume"}, 0);
   ASSERT_TRUE(resumed.ok()) << resumed;
-  ASSERT_TRUE(run(tiny_run(text_, dir_ / "back", 5), 0).ok());
-  const Result resumed_two = run(tiny_run(text_, dir_ / "back", 10) + Args{"--resume"}, 2);
+  ASSERT_TRUE(run(tiny_run(text_, 5) + Args{"--out", (dir_ / "back").string()}, 0).ok());
+  const Result resumed_two = run(tiny_run(text_, 10) + Args{"--out", (dir_ / "back").string(), "--resume"}, 2);
   ASSERT_TRUE(resumed_two.ok()) << resumed_two;
   const Losses whole = read_losses(dir_ / "whole" / "metrics.jsonl");
   for (const char* name : {"split", "back"}) {
@@ -156,7 +166,7 @@ TEST_F(Dist, ResumesWithAnotherNumberOfProcesses) {
 // Rank 0 alone writes: a write that fails there must end the other process too, which
 // would otherwise wait for it at the next step.
 TEST_F(Dist, AnErrorOnOneProcessEndsTheRun) {
-  const Result r = run(tiny_run(text_, dir_ / "fail", 8), 2, 60, {"RECUR_TEST_FAIL_WRITE=metrics"});
+  const Result r = run(tiny_run(text_, 8) + Args{"--out", (dir_ / "fail").string()}, 2, 60, {"RECUR_TEST_FAIL_WRITE=metrics"});
   EXPECT_FALSE(r.ok()) << r;
   EXPECT_NE(r.err.find("recur: error (process 0 of 2)"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("metrics.jsonl"), std::string::npos) << r.err;
@@ -221,16 +231,7 @@ TEST_F(Dist, ExampleTasksTrainAsOne) {
                    "1"}}};
   for (const auto& [name, args] : tasks) {
     SCOPED_TRACE(name);
-    const fs::path one = dir_ / (name + "_one"), two = dir_ / (name + "_two");
-    const Result a = run(args + common + Args{"--out", one.string()}, 0);
-    ASSERT_TRUE(a.ok()) << a;
-    const Result b = run(args + common + Args{"--out", two.string()}, 2);
-    ASSERT_TRUE(b.ok()) << b;
-    const Losses la = read_losses(one / "metrics.jsonl"), lb = read_losses(two / "metrics.jsonl");
-    ASSERT_EQ(la.train.size(), 6u);
-    expect_close(lb.train, la.train, "training loss");
-    expect_close(lb.validation, la.validation, "validation loss");
-    expect_same_weights(two / "last.safetensors", one / "last.safetensors");
+    expect_two_processes_train_as_one(args + common, name, 6);
   }
 }
 
@@ -260,22 +261,14 @@ TEST_F(Dist, TaggerTrainsAsOne) {
   const Args args = {"train", "--task", "tag", (dir_ / "train.conll").string(), "--val", (dir_ / "valid.conll").string(),
                      "--batch-size", "7", "--dropout", "0", "--max-steps", "6", "--eval-every", "1",
                      "--sample-length", "0", "--threads", "1", "--hidden", "12", "--embed", "8", "--min-count", "1"};
-  const Result a = run(args + Args{"--out", (dir_ / "one").string()}, 0);
-  ASSERT_TRUE(a.ok()) << a;
-  const Result b = run(args + Args{"--out", (dir_ / "two").string()}, 2);
-  ASSERT_TRUE(b.ok()) << b;
-  const Losses la = read_losses(dir_ / "one" / "metrics.jsonl"), lb = read_losses(dir_ / "two" / "metrics.jsonl");
-  ASSERT_EQ(la.train.size(), 6u);
-  expect_close(lb.train, la.train, "training loss");
-  expect_close(lb.validation, la.validation, "validation loss");
-  expect_same_weights(dir_ / "two" / "last.safetensors", dir_ / "one" / "last.safetensors");
+  expect_two_processes_train_as_one(args, "tag", 6);
 }
 
 // A process killed mid-run ends the run; the last checkpoint is intact and the run resumes
 // from it to the same result as a run never interrupted.
 TEST_F(Dist, KilledProcessEndsTheRunAndItResumes) {
   const fs::path out = dir_ / "killed";
-  Args args = tiny_run(text_, out, 400);
+  Args args = tiny_run(text_, 400) + Args{"--out", out.string()};
   args.insert(args.end(), {"--eval-every", "0", "--checkpoint-every", "2"});
   const fs::path capture = dir_ / "killed-run";
   const pid_t launcher = spawn_recur(args, capture, "/dev/null", mpirun(2), kMpiEnv);
@@ -304,11 +297,11 @@ TEST_F(Dist, KilledProcessEndsTheRunAndItResumes) {
   const auto meta = io::read_safetensors_metadata((out / "last.safetensors").string());
   ASSERT_TRUE(meta.count("recur.progress"));
   const int steps = json::parse(meta.at("recur.progress")).at("step").get<int>() + 6;
-  Args resume = tiny_run(text_, out, steps);
+  Args resume = tiny_run(text_, steps) + Args{"--out", out.string()};
   resume.insert(resume.end(), {"--eval-every", "0", "--checkpoint-every", "2", "--resume"});
   const Result resumed = run(resume, 2);
   ASSERT_TRUE(resumed.ok()) << resumed;
-  Args straight = tiny_run(text_, dir_ / "straight", steps);
+  Args straight = tiny_run(text_, steps) + Args{"--out", (dir_ / "straight").string()};
   straight.insert(straight.end(), {"--eval-every", "0", "--checkpoint-every", "2"});
   ASSERT_TRUE(run(straight, 0).ok());
   expect_same_weights(out / "last.safetensors", dir_ / "straight" / "last.safetensors");
