@@ -163,6 +163,16 @@ TEST_F(Dist, ResumesWithAnotherNumberOfProcesses) {
   }
 }
 
+// A time budget ends the run at one step for every process (rank 0's clock decides), so no
+// process waits at a step the others never take; the run then ends with one evaluation.
+TEST_F(Dist, ATimeBudgetStopsEveryProcessAtTheSameStep) {
+  const fs::path out = dir_ / "timed";
+  const Result r = run(tiny_run(text_, 0) + Args{"--out", out.string(), "--max-time", "1.5s", "--eval-every", "25"}, 2);
+  ASSERT_TRUE(r.ok()) << r;
+  const Losses l = read_losses(out / "metrics.jsonl");
+  EXPECT_GE(l.train.size(), 2u);
+}
+
 // Rank 0 alone writes: a write that fails there must end the other process too, which
 // would otherwise wait for it at the next step.
 TEST_F(Dist, AnErrorOnOneProcessEndsTheRun) {

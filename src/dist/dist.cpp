@@ -4,7 +4,6 @@
 // `recur train` in an MPI build never touches MPI, so it runs exactly as in a build without.
 #include "recur/dist.hpp"
 
-#include <algorithm>
 #include <cstdlib>
 #include <string>
 
@@ -146,7 +145,9 @@ Tensor all_gather(const Tensor& part, int dim) {
   std::vector<std::int64_t> extents(static_cast<std::size_t>(g_size));
   std::int64_t extent = mine.size(dim);
   check_mpi(MPI_Allgather(&extent, 1, MPI_INT64_T, extents.data(), 1, MPI_INT64_T, MPI_COMM_WORLD), "MPI_Allgather");
-  const std::int64_t per_unit = mine.numel() / std::max<std::int64_t>(extent, 1);
+  std::int64_t per_unit = 1;  // values per index of `dim`
+  for (int d = 0; d < mine.dim(); ++d)
+    if (d != (dim < 0 ? dim + mine.dim() : dim)) per_unit *= mine.size(d);
   std::vector<int> counts(static_cast<std::size_t>(g_size)), offsets(static_cast<std::size_t>(g_size));
   std::int64_t total = 0;
   for (int p = 0; p < g_size; ++p) {

@@ -15,12 +15,12 @@
 #include "io/json_limits.hpp"
 #include "recur/autograd.hpp"
 #include "recur/core/random.hpp"
+#include "recur/dist.hpp"
 #include "recur/io/file.hpp"
 #include "recur/io/safetensors.hpp"
 #include "recur/optim/adagrad.hpp"
 #include "recur/optim/adam.hpp"
 #include "recur/optim/clip.hpp"
-#include "recur/dist.hpp"
 #include "recur/optim/rmsprop.hpp"
 #include "recur/optim/schedule.hpp"
 #include "recur/optim/sgd.hpp"
@@ -364,8 +364,10 @@ void Trainer::Impl::build() {
 
 bool Trainer::Impl::budget_left() const {
   if (total_steps_ > 0 && step_ >= total_steps_) return false;
-  if (time_limit_ > 0 && seconds_before_ + run_clock_.seconds() >= time_limit_) return false;
-  return true;
+  if (time_limit_ <= 0) return true;
+  const bool left = seconds_before_ + run_clock_.seconds() < time_limit_;
+  // The processes of a data-parallel run stop at the same step: rank 0's clock decides.
+  return dist::size() == 1 ? left : dist::sum_over_processes(main_ && left ? 1.0 : 0.0) > 0;
 }
 
 std::map<std::string, std::string> Trainer::Impl::metadata() const {
@@ -535,7 +537,10 @@ void Trainer::Impl::run() {
       save_last();
     }
   }
-  if (records_.empty() || records_.back().step != step_) {
+  // The run ends with an evaluation unless its last step had one; rank 0 holds the records
+  // (a resumed run's come from its metrics.jsonl) and decides for every process.
+  const bool evaluated = !records_.empty() && records_.back().step == step_;
+  if (dist::size() == 1 ? !evaluated : dist::sum_over_processes(main_ && !evaluated ? 1.0 : 0.0) > 0) {
     evaluate_and_save();
     report_evaluation();
   }
