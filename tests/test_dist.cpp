@@ -56,6 +56,8 @@ Result collect_within(pid_t pid, const fs::path& capture, int seconds) {
   return r;
 }
 
+// metrics.jsonl's training losses, and every validation figure (loss, accuracy, F1...) in
+// the order of the records.
 struct Losses {
   std::vector<double> train, validation;
 };
@@ -66,7 +68,8 @@ Losses read_losses(const fs::path& metrics) {
   for (std::string line; std::getline(in, line);) {
     const json j = json::parse(line);
     l.train.push_back(j.at("train_loss").get<double>());
-    l.validation.push_back(j.at("val_loss").get<double>());
+    for (const auto& [key, value] : j.items())
+      if (key.starts_with("val_")) l.validation.push_back(value.get<double>());
   }
   return l;
 }
@@ -142,7 +145,7 @@ class Dist : public testing::Test {
     const Losses la = read_losses(one / "metrics.jsonl"), lb = read_losses(two / "metrics.jsonl");
     EXPECT_EQ(la.train.size(), steps);
     expect_close(lb.train, la.train, "training loss");
-    expect_close(lb.validation, la.validation, "validation loss");
+    expect_close(lb.validation, la.validation, "validation figures");
     expect_same_weights(two / "last.safetensors", one / "last.safetensors");
     return b;
   }

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "recur/core/tensor.hpp"
@@ -52,6 +53,12 @@ struct Range {
   std::int64_t begin = 0, end = 0;
 };
 Range share(std::int64_t count, int part, int parts);
+
+// Evaluation shared out: process `part` of `parts` computes `values(begin, end)` for its share
+// of `items`, and every process returns all the shares' values, concatenated in order
+// (values(0, items) with one part). Every process calls it with the same items and parts.
+std::vector<double> gather_shares(std::int64_t items, int part, int parts,
+                                  const std::function<std::vector<double>(std::int64_t, std::int64_t)>& values);
 
 // Keeps the replicas of a model in step: the same starting weights, and after each backward
 // pass the same gradients, sum_p w_p grad_p over the processes p, where w_p is p's share of

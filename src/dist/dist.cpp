@@ -176,6 +176,14 @@ Range share(std::int64_t count, int part, int parts) {
   return {count * part / parts, count * (part + 1) / parts};
 }
 
+std::vector<double> gather_shares(std::int64_t items, int part, int parts,
+                                  const std::function<std::vector<double>(std::int64_t, std::int64_t)>& values) {
+  if (parts == 1) return values(0, items);
+  const Range mine = share(items, part, parts);
+  const std::vector<double> local = mine.end > mine.begin ? values(mine.begin, mine.end) : std::vector<double>{};
+  return all_gather(from_vector(local, {static_cast<std::int64_t>(local.size())}), 0).to_vector<double>();
+}
+
 DataParallel::DataParallel(std::vector<Tensor> parameters, std::int64_t bucket_bytes)
     : parameters_(std::move(parameters)) {
   // Buckets of consecutive parameters of one dtype, each up to bucket_bytes (a larger

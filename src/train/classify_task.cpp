@@ -10,6 +10,7 @@
 
 #include "recur/autograd.hpp"
 #include "recur/data/loader.hpp"
+#include "recur/dist.hpp"
 #include "recur/ops.hpp"
 #include "recur/rnn_cell.hpp"
 
@@ -109,9 +110,11 @@ std::vector<data::Sequence> encode_labeled_texts(std::span<const data::LabeledTe
 }
 
 ClassificationReport evaluate_classifier(nn::SequenceClassifier& model, std::span<const data::Sequence> examples,
-                                         double& loss) {
+                                         double& loss, int part, int parts) {
   RECUR_CHECK(!examples.empty(), "evaluate_classifier: no examples");
-  const std::vector<double> log_probs = classifier_log_probs(model, examples);
+  const std::vector<double> log_probs = dist::gather_shares(
+      static_cast<std::int64_t>(examples.size()), part, parts,
+      [&](std::int64_t begin, std::int64_t end) { return classifier_log_probs(model, examples.subspan(begin, end - begin)); });
   const std::int64_t C = model.config.num_labels;
   std::vector<std::int32_t> truth, predicted;
   loss = 0;
@@ -369,7 +372,7 @@ Tensor ClassifyTask::loss() {
 std::vector<Metric> ClassifyTask::metrics(std::span<const data::Sequence> examples, const std::string& prefix) {
   if (examples.empty()) return {{prefix + "loss", NAN}, {prefix + "accuracy", NAN}, {prefix + "macro_f1", NAN}};
   double loss = 0;
-  const ClassificationReport r = evaluate_classifier(*model_, examples, loss);
+  const ClassificationReport r = evaluate_classifier(*model_, examples, loss, dist::rank(), dist::size());
   return {{prefix + "loss", loss}, {prefix + "accuracy", r.accuracy}, {prefix + "macro_f1", r.macro_f1}};
 }
 

@@ -10,6 +10,7 @@
 
 #include "recur/autograd.hpp"
 #include "recur/data/loader.hpp"
+#include "recur/dist.hpp"
 #include "recur/ops.hpp"
 #include "recur/rnn_cell.hpp"
 
@@ -417,10 +418,29 @@ Tensor Seq2SeqTask::loss() {
 std::vector<Metric> Seq2SeqTask::metrics(std::span<const Seq2SeqExample> examples, const std::string& prefix) {
   if (examples.empty())
     return {{prefix + "loss", NAN}, {prefix + "token_error_rate", NAN}, {prefix + "sequence_error_rate", NAN}};
-  const Seq2SeqScores s = evaluate_seq2seq(*model_, facts_, examples, {.beam = 1, .max_length = 0});
-  return {{prefix + "loss", s.loss},
-          {prefix + "token_error_rate", s.rates.token_error_rate()},
-          {prefix + "sequence_error_rate", s.rates.sequence_error_rate()}};
+  if (dist::size() == 1) {
+    const Seq2SeqScores s = evaluate_seq2seq(*model_, facts_, examples, {.beam = 1, .max_length = 0});
+    return {{prefix + "loss", s.loss},
+            {prefix + "token_error_rate", s.rates.token_error_rate()},
+            {prefix + "sequence_error_rate", s.rates.sequence_error_rate()}};
+  }
+  // A data-parallel run: each process evaluates its share of the pairs, and the loss's and
+  // the error rates' sums are added up.
+  const dist::Range mine = dist::share(static_cast<std::int64_t>(examples.size()), dist::rank(), dist::size());
+  double nats = 0, tokens = 0;
+  ErrorRates rates;
+  if (mine.end > mine.begin) {
+    const std::span<const Seq2SeqExample> part = examples.subspan(mine.begin, mine.end - mine.begin);
+    const Seq2SeqScores s = evaluate_seq2seq(*model_, facts_, part, {.beam = 1, .max_length = 0});
+    for (const Seq2SeqExample& e : part)
+      for (const std::vector<std::int32_t>& target : e.targets) tokens += static_cast<double>(target.size() + 1);
+    nats = s.loss * tokens, rates = s.rates;
+  }
+  auto add_up = [](std::int64_t& count) { count = std::llround(dist::sum_over_processes(static_cast<double>(count))); };
+  add_up(rates.examples), add_up(rates.wrong_sequences), add_up(rates.token_errors), add_up(rates.reference_tokens);
+  return {{prefix + "loss", dist::sum_over_processes(nats) / dist::sum_over_processes(tokens)},
+          {prefix + "token_error_rate", rates.token_error_rate()},
+          {prefix + "sequence_error_rate", rates.sequence_error_rate()}};
 }
 
 std::vector<Metric> Seq2SeqTask::evaluate() { return metrics(validation_, "val_"); }

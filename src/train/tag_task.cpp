@@ -11,6 +11,7 @@
 #include "recur/autograd.hpp"
 #include "recur/core/random.hpp"
 #include "recur/data/loader.hpp"
+#include "recur/dist.hpp"
 #include "recur/ops.hpp"
 #include "recur/rnn_cell.hpp"
 
@@ -94,21 +95,26 @@ TaggerBatch tagger_batch(const TaggedCorpus& corpus, std::span<const std::int64_
   return batch;
 }
 
-std::vector<double> tagger_log_probs(nn::SequenceTagger& model, const TaggedCorpus& corpus, std::int64_t batch_size) {
+std::vector<double> tagger_log_probs(nn::SequenceTagger& model, const TaggedCorpus& corpus, std::int64_t batch_size,
+                                     std::int64_t first_sentence, std::int64_t last_sentence) {
   const std::int64_t C = model.config.num_labels;
-  std::vector<std::int64_t> lengths, first{0};  // first[i]: sentence i's first token in the result
-  for (const data::Sequence& s : corpus.sentences) {
-    lengths.push_back(static_cast<std::int64_t>(s.tokens.size()));
+  if (last_sentence < 0) last_sentence = static_cast<std::int64_t>(corpus.sentences.size());
+  // Sentence first_sentence + i: lengths[i], and its first token in the result, first[i].
+  std::vector<std::int64_t> lengths, first{0};
+  for (std::int64_t i = first_sentence; i < last_sentence; ++i) {
+    lengths.push_back(static_cast<std::int64_t>(corpus.sentences[static_cast<std::size_t>(i)].tokens.size()));
     first.push_back(first.back() + lengths.back());
   }
   std::vector<double> result(static_cast<std::size_t>(first.back() * C));
-  if (corpus.sentences.empty()) return result;
+  if (lengths.empty()) return result;
   const bool was_training = model.is_training();
   model.eval();
   NoGradGuard no_grad;
   for (const std::vector<std::int64_t>& picked :
        data::LengthBatches(lengths, batch_size, 0, /*shuffle=*/false).epoch_batches(0)) {
-    const TaggerBatch batch = tagger_batch(corpus, picked, model.has_char_features());
+    std::vector<std::int64_t> sentences(picked);
+    for (std::int64_t& s : sentences) s += first_sentence;
+    const TaggerBatch batch = tagger_batch(corpus, sentences, model.has_char_features());
     const Tensor logits = model.forward(batch.padded.inputs, batch.padded.lengths, batch.spellings);
     const Tensor log_probs = contiguous(to_dtype(log_softmax(logits, 2), DType::Float64));
     const double* lp = log_probs.data<double>();
@@ -121,8 +127,11 @@ std::vector<double> tagger_log_probs(nn::SequenceTagger& model, const TaggedCorp
   return result;
 }
 
-TaggingReport evaluate_tagger(nn::SequenceTagger& model, const TaggerFacts& facts, const TaggedCorpus& corpus) {
-  const std::vector<double> log_probs = tagger_log_probs(model, corpus);
+TaggingReport evaluate_tagger(nn::SequenceTagger& model, const TaggerFacts& facts, const TaggedCorpus& corpus,
+                              int part, int parts) {
+  const std::vector<double> log_probs = dist::gather_shares(
+      static_cast<std::int64_t>(corpus.sentences.size()), part, parts,
+      [&](std::int64_t begin, std::int64_t end) { return tagger_log_probs(model, corpus, 64, begin, end); });
   const std::int64_t C = facts.labels.size();
   TaggingReport r;
   r.sentences = static_cast<std::int64_t>(corpus.sentences.size());
@@ -408,7 +417,7 @@ std::vector<Metric> TagTask::metrics(const TaggedCorpus& corpus, const std::stri
     if (facts_bio_) m.push_back({prefix + "entity_f1", NAN});
     return m;
   }
-  const TaggingReport r = evaluate_tagger(*model_, facts_, corpus);
+  const TaggingReport r = evaluate_tagger(*model_, facts_, corpus, dist::rank(), dist::size());
   m = {{prefix + "loss", r.loss}, {prefix + "accuracy", r.accuracy}, {prefix + "oov_accuracy", r.oov_accuracy}};
   if (r.bio)
     m.insert(m.end(), {{prefix + "entity_precision", r.entities.precision},

@@ -38,9 +38,11 @@ std::vector<double> classifier_log_probs(nn::SequenceClassifier& model, std::spa
                                          std::int64_t batch_size = 64);
 
 // The report of `model` on labelled `examples` (one label each; at least one example), its
-// prediction being the most probable label, and their mean cross-entropy in `loss`.
+// prediction being the most probable label, and their mean cross-entropy in `loss`. In a
+// data-parallel run, process `part` of `parts` scores its share of the examples
+// (dist::gather_shares) and every process gets the whole report.
 ClassificationReport evaluate_classifier(nn::SequenceClassifier& model, std::span<const data::Sequence> examples,
-                                         double& loss);
+                                         double& loss, int part = 0, int parts = 1);
 
 class ClassifyTask final : public Task {
  public:

@@ -50,9 +50,10 @@ TaggerBatch tagger_batch(const TaggedCorpus& corpus, std::span<const std::int64_
 
 // Each token's tag log-probabilities, [tokens of all sentences * C] row-major, sentences in
 // order, from `model` in evaluation mode, in length-sorted batches of at most batch_size
-// sentences (the result does not depend on the batching). The training mode is kept.
+// sentences (the result does not depend on the batching). The training mode is kept. Only
+// the sentences [first, last) when given (last -1: to the end).
 std::vector<double> tagger_log_probs(nn::SequenceTagger& model, const TaggedCorpus& corpus,
-                                     std::int64_t batch_size = 64);
+                                     std::int64_t batch_size = 64, std::int64_t first = 0, std::int64_t last = -1);
 
 // What a tagger scores on tagged sentences. Tokens whose tag the tagger does not know count
 // as errors in the accuracies and are left out of the loss.
@@ -62,7 +63,10 @@ struct TaggingReport {
   bool bio = false;                                 // entity scores only for BIO tag sets
   EntityScores entities;
 };
-TaggingReport evaluate_tagger(nn::SequenceTagger& model, const TaggerFacts& facts, const TaggedCorpus& corpus);
+// In a data-parallel run, process `part` of `parts` scores its share of the sentences
+// (dist::gather_shares) and every process gets the whole report.
+TaggingReport evaluate_tagger(nn::SequenceTagger& model, const TaggerFacts& facts, const TaggedCorpus& corpus,
+                              int part = 0, int parts = 1);
 
 class TagTask final : public Task {
  public:
