@@ -1,9 +1,9 @@
-// The table of tasks: a name for --task and the run's options, and how to make each.
+// The table of tasks: a name for --task and the run's options, and how to make each; and
+// batch_part, the examples of a batch that a process of a data-parallel run takes.
 
 #include "recur/train/task.hpp"
 
 #include "recur/dist.hpp"
-
 #include "recur/train/classify_task.hpp"
 #include "recur/train/language_model_task.hpp"
 #include "recur/train/seq2seq_task.hpp"
