@@ -45,6 +45,35 @@ TEST(Autograd, LeafUsedTwiceInOneGraph) {
   expect_values(a.grad(), {3 + 4, 7 + 4, 3 + 6, 7 + 6});
 }
 
+TEST(Autograd, PostAccumulateGradHookRunsOnceWithTheWholeGradient) {
+  Tensor x = leaf(f64({2, -1}, {2}));
+  int calls = 0;
+  std::vector<double> seen;
+  const std::uint64_t key = add_post_accumulate_grad_hook(x, [&](const Tensor& leaf) {
+    ++calls;
+    seen = leaf.grad().to_vector<double>();
+  });
+  // Both uses of x feed one accumulator: one call, with their sum.
+  sum(add(mul(x, 3.0), exp(x))).backward();
+  EXPECT_EQ(calls, 1);
+  EXPECT_THAT(seen, testing::ElementsAre(3 + std::exp(2.0), 3 + std::exp(-1.0)));
+  remove_post_accumulate_grad_hook(x, key);
+  sum(x).backward();
+  EXPECT_EQ(calls, 1);
+  EXPECT_THROW(add_post_accumulate_grad_hook(mul(x, 2.0), [](const Tensor&) {}), Error);
+}
+
+TEST(Autograd, PostAccumulateGradHookRunsBeforeTheRestOfThePass) {
+  // loss = sum(exp(exp(w1)) * w2): w2's gradient is complete before backward has gone
+  // through the two exps to w1, and its hook sees that.
+  Tensor w1 = leaf(f64({0.5, 0.25}, {2})), w2 = leaf(f64({1, 2}, {2}));
+  bool w1_done_before_w2_hook = true;
+  add_post_accumulate_grad_hook(w2, [&](const Tensor&) { w1_done_before_w2_hook = w1.grad().defined(); });
+  sum(mul(exp(exp(w1)), w2)).backward();
+  EXPECT_FALSE(w1_done_before_w2_hook);
+  EXPECT_TRUE(w1.grad().defined());
+}
+
 TEST(Autograd, ZeroGradStartsFromZero) {
   Tensor x = leaf(f64({1, 2}, {2}));
   sum(mul(x, 2.0)).backward();

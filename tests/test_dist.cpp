@@ -154,6 +154,67 @@ class Dist : public testing::Test {
   int runs_ = 0;
 };
 
+// One process, so without MPI too: DataParallel's buckets (a parameter each here, in
+// reverse order) start inside backward once their gradients are complete and every bucket
+// before them has started; finish_gradients gives weight * gradient (the sum over one
+// process), zeros for a parameter the pass did not reach.
+struct TwoLayers {
+  nn::Linear first{4, 8}, second{8, 3}, unused{2, 2};
+  Tensor input = uniform({5, 4}, -1, 1);
+  Tensor loss() { return sum(second.forward(tanh(first.forward(input)))); }
+};
+
+std::vector<std::vector<float>> gradients(const std::vector<Tensor>& parameters) {
+  std::vector<std::vector<float>> values;
+  for (const Tensor& p : parameters) values.push_back(p.grad().defined() ? p.grad().to_vector<float>() : std::vector<float>{});
+  return values;
+}
+
+TEST(DataParallel, BucketsStartWhileBackwardRuns) {
+  manual_seed(3);
+  TwoLayers net;
+  net.loss().backward();
+  const std::vector<Tensor> parameters = {net.first.weight, net.first.bias, net.second.weight, net.second.bias};
+  std::vector<std::vector<float>> want = gradients(parameters);
+  for (const Tensor& p : parameters) {
+    p.zero_grad();
+    for (float& g : want[&p - parameters.data()]) g *= 0.5f;
+  }
+  dist::DataParallel* parallel = nullptr;
+  std::size_t started_when_first_layer_done = 0;
+  add_post_accumulate_grad_hook(net.first.weight, [&](const Tensor&) {
+    started_when_first_layer_done = parallel->buckets_started();
+  });
+  dist::DataParallel data_parallel(parameters, /*bucket_bytes=*/1);
+  parallel = &data_parallel;
+  data_parallel.prepare_for_backward(0.5);
+  net.loss().backward();
+  // The second layer's two buckets at least, not the first layer's weight's.
+  EXPECT_GE(started_when_first_layer_done, 2u);
+  EXPECT_LT(started_when_first_layer_done, 4u);
+  data_parallel.finish_gradients();
+  EXPECT_EQ(data_parallel.buckets_started(), 4u);
+  EXPECT_EQ(gradients(parameters), want);
+}
+
+TEST(DataParallel, ABucketWithAnUnreachedParameterHoldsBackTheOnesAfterIt) {
+  manual_seed(3);
+  TwoLayers net;
+  // Last in the list, so first of the buckets: the pass never completes it.
+  const std::vector<Tensor> parameters = {net.first.weight, net.second.weight, net.unused.weight};
+  dist::DataParallel data_parallel(parameters, /*bucket_bytes=*/1);
+  std::size_t started_during_backward = 99;
+  add_post_accumulate_grad_hook(net.first.weight,
+                                [&](const Tensor&) { started_during_backward = data_parallel.buckets_started(); });
+  data_parallel.prepare_for_backward(1.0);
+  net.loss().backward();
+  EXPECT_EQ(started_during_backward, 0u);
+  data_parallel.finish_gradients();
+  EXPECT_EQ(data_parallel.buckets_started(), 3u);
+  EXPECT_EQ(net.unused.weight.grad().to_vector<float>(), std::vector<float>(4, 0.0f));
+  EXPECT_THROW(data_parallel.finish_gradients(), Error);
+}
+
 TEST_F(Dist, TwoProcessesTrainAsOne) {
   const Result two = expect_two_processes_train_as_one(tiny_run(text_, 8) + Args{"--json"}, "lm", 8);
   // Rank 0 alone prints: one summary line.

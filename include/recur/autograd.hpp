@@ -5,6 +5,7 @@
 // order, accumulates gradients into the leaves' grad(), and frees the graph.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
@@ -28,6 +29,16 @@ class NoGradGuard {
  private:
   bool previous_;
 };
+
+// Calls hook(leaf) when a backward pass has finished with leaf's gradient: every
+// contribution of that pass, summed, has been added to leaf.grad(). Runs once per pass that
+// reaches the leaf, inside backward, while the rest of the pass is still to run (PyTorch's
+// register_post_accumulate_grad_hook); data-parallel training starts sending gradients there.
+// Requires: leaf is a leaf tensor. Returns a key for remove_post_accumulate_grad_hook.
+using GradHook = std::function<void(const Tensor& leaf)>;
+std::uint64_t add_post_accumulate_grad_hook(const Tensor& leaf, GradHook hook);
+// Removes the hook that `key` names; nothing if there is none.
+void remove_post_accumulate_grad_hook(const Tensor& leaf, std::uint64_t key);
 
 struct GradcheckOptions {
   double eps = 1e-6;        // central-difference step

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <vector>
 
 #include "recur/core/tensor.hpp"
@@ -64,20 +65,52 @@ std::vector<double> gather_shares(std::int64_t items, int part, int parts,
 // pass the same gradients, sum_p w_p grad_p over the processes p, where w_p is p's share of
 // the batch (so that the result is the gradient of the whole batch's mean loss, whatever the
 // number of processes). Gradients travel in buckets of about `bucket_bytes`, flattened into
-// one buffer each.
+// one buffer each, and a bucket's sum starts (MPI_Iallreduce) as soon as the backward pass
+// has produced all of its gradients, so that it travels while the pass goes on: buckets
+// hold the parameters in reverse order, the order in which backward finishes them. With
+// more than one process a thread advances the sums in flight (MPI moves them on only
+// inside MPI calls).
+//
+// A step: prepare_for_backward(w); loss.backward(); finish_gradients(); optimizer step.
 class DataParallel {
  public:
   explicit DataParallel(std::vector<Tensor> parameters, std::int64_t bucket_bytes = std::int64_t{4} << 20);
+  ~DataParallel();
+  DataParallel(const DataParallel&) = delete;
+  DataParallel& operator=(const DataParallel&) = delete;
+
   // Every process gets rank 0's parameter values.
   void broadcast_parameters();
-  // grad = sum over processes of weight * grad, for every parameter (an undefined gradient
-  // counts as zeros and is defined afterwards). Every process calls it with its own weight.
-  void reduce_gradients(double weight);
+  // Arms the next backward pass with this process's weight w_p. Buckets start in one order
+  // on every process (MPI needs that): a bucket whose gradients are ready waits for the
+  // buckets before it.
+  void prepare_for_backward(double weight);
+  // After that pass: starts the buckets still waiting (a parameter the pass did not reach
+  // counts as zeros, and its gradient is defined afterwards), waits for every sum and
+  // writes it to the gradients. Requires: prepare_for_backward was called for this pass.
+  void finish_gradients();
+  // Buckets whose sum has started since prepare_for_backward (to test the overlap).
+  std::size_t buckets_started() const { return next_bucket_; }
 
  private:
+  struct Slot {  // where a parameter's gradient sits in the buffers
+    std::size_t bucket = 0;
+    std::int64_t offset = 0;
+  };
+  void gradient_ready(std::size_t parameter);
+  void start_ready_buckets();
+
   std::vector<Tensor> parameters_;
-  std::vector<std::vector<std::size_t>> buckets_;  // parameter indices, in order
-  std::vector<Tensor> flat_;                       // one buffer per bucket
+  std::vector<Slot> slots_;                 // per parameter
+  std::vector<std::uint64_t> hook_keys_;    // per parameter
+  std::vector<bool> copied_;                // per parameter: its gradient is in its bucket
+  std::vector<Tensor> flat_;                // per bucket
+  std::vector<std::size_t> missing_;        // per bucket: gradients not yet copied in
+  std::size_t next_bucket_ = 0;             // the first bucket not started
+  bool armed_ = false;
+  double weight_ = 1;
+  struct Requests;                          // the started sums, the thread advancing them
+  std::unique_ptr<Requests> requests_;
 };
 
 }  // namespace recur::dist

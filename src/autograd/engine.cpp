@@ -1,4 +1,5 @@
 // The backward engine: one topological pass over the recorded graph.
+#include <atomic>
 #include <unordered_map>
 
 #include "autograd/node.hpp"
@@ -25,6 +26,12 @@ struct AccumulateGrad final : Node {
       meta.grad = exclusive ? incoming : clone(incoming.dtype() == leaf->dtype ? incoming : to_dtype(incoming, leaf->dtype));
     } else {
       add_(meta.grad, incoming);
+    }
+    // Copied: a hook may remove itself.
+    const auto hooks = meta.post_accumulate_hooks;
+    if (!hooks.empty()) {
+      const Tensor leaf_tensor(leaf);
+      for (const auto& [key, hook] : hooks) hook(leaf_tensor);
     }
     return {};
   }
@@ -64,8 +71,13 @@ Edge gradient_edge(const Tensor& t) {
   if (!t.defined() || !t.impl().autograd) return {};
   AutogradMeta& meta = *t.impl().autograd;
   if (meta.grad_fn) return {meta.grad_fn, meta.output_nr};
-  if (meta.requires_grad) return {std::make_shared<AccumulateGrad>(t.impl_ptr()), 0};
-  return {};
+  if (!meta.requires_grad) return {};
+  std::shared_ptr<Node> accumulator = meta.grad_accumulator.lock();
+  if (!accumulator) {
+    accumulator = std::make_shared<AccumulateGrad>(t.impl_ptr());
+    meta.grad_accumulator = accumulator;
+  }
+  return {accumulator, 0};
 }
 
 void record(const std::shared_ptr<Node>& node, const std::vector<Tensor>& inputs,
@@ -171,6 +183,22 @@ const Tensor& Tensor::set_requires_grad(bool required) const {
   if (!impl().autograd) impl().autograd = std::make_shared<AutogradMeta>();
   impl().autograd->requires_grad = required;
   return *this;
+}
+
+std::uint64_t add_post_accumulate_grad_hook(const Tensor& leaf, GradHook hook) {
+  RECUR_CHECK(leaf.is_leaf(), "add_post_accumulate_grad_hook: only leaf tensors accumulate gradients; this tensor is "
+                                  "the result of " << leaf.impl().autograd->grad_fn->name());
+  static std::atomic<std::uint64_t> last_key{0};
+  const std::uint64_t key = ++last_key;
+  if (!leaf.impl().autograd) leaf.impl().autograd = std::make_shared<AutogradMeta>();
+  leaf.impl().autograd->post_accumulate_hooks.emplace_back(key, std::move(hook));
+  return key;
+}
+
+void remove_post_accumulate_grad_hook(const Tensor& leaf, std::uint64_t key) {
+  if (!leaf.impl().autograd) return;
+  auto& hooks = leaf.impl().autograd->post_accumulate_hooks;
+  std::erase_if(hooks, [key](const auto& entry) { return entry.first == key; });
 }
 
 Tensor Tensor::grad() const { return impl().autograd ? impl().autograd->grad : Tensor(); }

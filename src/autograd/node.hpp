@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "recur/autograd.hpp"
@@ -44,6 +45,10 @@ struct AutogradMeta {
   Tensor grad;
   std::shared_ptr<Node> grad_fn;  // null for leaves
   int output_nr = 0;
+  // A leaf's one accumulator node while a graph that uses it lives, so that every use of
+  // the leaf in a pass feeds one node, which runs once with the sum.
+  std::weak_ptr<Node> grad_accumulator;
+  std::vector<std::pair<std::uint64_t, GradHook>> post_accumulate_hooks;
 };
 
 // A tensor saved for backward, detached (so a node never owns its own output's history)
@@ -65,8 +70,8 @@ class SavedTensor {
 bool any_requires_grad(std::initializer_list<Tensor> inputs);
 bool any_requires_grad(const std::vector<Tensor>& inputs);
 
-// The edge that gradients for `t` flow along: its grad_fn, an accumulator for a leaf
-// that requires grad, or an empty edge.
+// The edge that gradients for `t` flow along: its grad_fn, the accumulator of a leaf that
+// requires grad (one per leaf), or an empty edge.
 Edge gradient_edge(const Tensor& t);
 
 // Records node as the producer of outputs (output i of node is outputs[i]) and connects

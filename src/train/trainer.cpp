@@ -433,8 +433,9 @@ void Trainer::Impl::train_step() {
   const double value = dist::sum_over_processes(loss.item() * task_.part_weight());
   check_finite(value, "the training loss", step_ + 1);
   optimizer_->zero_grad();
+  if (data_parallel_) data_parallel_->prepare_for_backward(task_.part_weight());
   loss.backward();
-  if (data_parallel_) data_parallel_->reduce_gradients(task_.part_weight());
+  if (data_parallel_) data_parallel_->finish_gradients();
   std::vector<Tensor> params = model_->parameters();
   if (o_.real("clip_value") > 0) optim::clip_grad_value_(params, o_.real("clip_value"));
   if (o_.real("clip") > 0) check_finite(optim::clip_grad_norm_(params, o_.real("clip")), "the gradient norm", step_ + 1);
