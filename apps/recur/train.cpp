@@ -33,9 +33,15 @@ void add_train_command(CLI::App& app, const std::string& task_name) {
   cmd->add_flag("--overwrite", settings->overwrite, "Replace the run already in --out (its checkpoints and metrics)")
       ->excludes(resume);
   cmd->add_flag("--json", settings->json, "End with one JSON summary line on stdout");
+  CLI::Option* tensorboard =
+      cmd->add_option("--tensorboard", settings->tensorboard_dir,
+                      "Also write TensorBoard event files at every evaluation, into DIR [the --out directory]")
+          ->expected(0, 1)
+          ->type_name("[DIR]");
   add_threads_option(*cmd);
-  cmd->callback([task, settings, flags] {
+  cmd->callback([task, settings, flags, tensorboard] {
     train::RunSettings run = *settings;
+    run.tensorboard = tensorboard->count() > 0;
     run.given = flags->given();
     train::Trainer trainer(*task, flags->values(), run);
     trainer.run();

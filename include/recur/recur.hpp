@@ -58,4 +58,5 @@
 #include "recur/train/stopwatch.hpp"
 #include "recur/train/tag_task.hpp"
 #include "recur/train/task.hpp"
+#include "recur/train/tensorboard.hpp"
 #include "recur/train/trainer.hpp"

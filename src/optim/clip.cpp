@@ -24,6 +24,11 @@ double total_norm(const std::vector<Tensor>& grads, double p) { return norm_of(n
 
 }  // namespace
 
+double grad_norm(const std::vector<Tensor>& params) {
+  const std::vector<Tensor> grads = defined_grads(params);
+  return grads.empty() ? 0 : total_norm(grads, 2);
+}
+
 double clip_grad_norm_(const std::vector<Tensor>& params, double max_norm, double norm_type, bool error_if_nonfinite) {
   RECUR_CHECK(max_norm >= 0, "clip_grad_norm_: max_norm must be >= 0, got " << max_norm);
   RECUR_CHECK(norm_type > 0, "clip_grad_norm_: norm_type must be positive or infinity, got " << norm_type);

@@ -30,6 +30,7 @@
 #include "recur/train/plot.hpp"
 #include "recur/train/progress.hpp"
 #include "recur/train/stopwatch.hpp"
+#include "recur/train/tensorboard.hpp"
 
 namespace recur::train {
 
@@ -199,15 +200,16 @@ void check_writable_dir(const std::string& dir) {
   fs::remove(probe, error);
 }
 
-// Removes what a run writes in `dir` (checkpoints, metrics.jsonl, samples.jsonl, loss.svg, and the
-// temporary files of writes a kill interrupted), or only those temporaries.
+// Removes what a run writes in `dir` (checkpoints, metrics.jsonl, samples.jsonl, loss.svg,
+// TensorBoard's event files, and the temporary files of writes a kill interrupted), or only
+// those temporaries.
 void remove_run_files(const std::string& dir, bool temporaries_only) {
   std::error_code error;
   for (const fs::directory_entry& entry : fs::directory_iterator(dir, error)) {
     const std::string name = entry.path().filename().string();
     const bool temporary = name.find(".tmp-") != std::string::npos;
     const bool output = name.ends_with(".safetensors") || name == "metrics.jsonl" || name == "samples.jsonl" ||
-                        name == "loss.svg";
+                        name == "loss.svg" || name.starts_with("events.out.tfevents.");
     if (entry.is_regular_file() && (temporary || (!temporaries_only && output))) fs::remove(entry.path(), error);
   }
 }
@@ -223,6 +225,7 @@ struct Trainer::Impl {
   bool budget_left() const;
   void train_step();
   void evaluate_and_save();
+  void write_tensorboard(const ordered_json& record, const std::string& sample);
   std::vector<Metric> measure_test();
   void save_last();
   void check_finite(double value, const std::string& what, std::int64_t step) const;
@@ -240,6 +243,7 @@ struct Trainer::Impl {
   // evaluates; rank 0 alone writes files and prints.
   const bool main_ = dist::is_main();
   std::unique_ptr<dist::DataParallel> data_parallel_;
+  std::unique_ptr<TensorBoardWriter> tensorboard_;  // rank 0's, when asked for
   std::string last_path_;
   double time_limit_ = 0;
   nn::Module* model_ = nullptr;
@@ -258,7 +262,7 @@ struct Trainer::Impl {
   std::string best_path_;
   std::vector<Record> records_;
   // Since the last record: the sum of train losses, their count, the stopwatch.
-  double loss_sum_ = 0;
+  double loss_sum_ = 0, grad_norm_sum_ = 0;
   std::int64_t loss_count_ = 0;
   double smoothed_loss_ = NAN;
   Stopwatch run_clock_, record_clock_;
@@ -343,6 +347,7 @@ void Trainer::Impl::build() {
       seconds_before_ = number_or(p, "seconds", 0);
       loss_sum_ = number_or(p, "loss_sum", 0);
       loss_count_ = static_cast<std::int64_t>(number_or(p, "loss_count", 0));
+      grad_norm_sum_ = number_or(p, "grad_norm_sum", 0);
       smoothed_loss_ = number_or(p, "smoothed_loss", NAN);
     }
     if (main_) {
@@ -357,6 +362,9 @@ void Trainer::Impl::build() {
       reload_records(samples_path, -1);
     }
   }
+  if (s_.tensorboard && main_)
+    tensorboard_ = std::make_unique<TensorBoardWriter>(s_.tensorboard_dir.empty() ? s_.out : s_.tensorboard_dir,
+                                                       s_.resume ? step_ : -1);
   // The replicas start equal (they are built from one seed, or read from one file: this
   // guards against a file that changed between the processes' reads).
   if (data_parallel_) data_parallel_->broadcast_parameters();
@@ -384,6 +392,7 @@ std::map<std::string, std::string> Trainer::Impl::metadata() const {
   // The record in progress, so a resumed run reports the same train losses.
   progress["loss_sum"] = loss_sum_;
   progress["loss_count"] = loss_count_;
+  progress["grad_norm_sum"] = finite_or_null(grad_norm_sum_);
   progress["smoothed_loss"] = finite_or_null(smoothed_loss_);
   meta[kProgressKey] = progress.dump();
   return meta;
@@ -437,6 +446,7 @@ void Trainer::Impl::train_step() {
   loss.backward();
   if (data_parallel_) data_parallel_->finish_gradients();
   std::vector<Tensor> params = model_->parameters();
+  grad_norm_sum_ += optim::grad_norm(params);  // before clipping
   if (o_.real("clip_value") > 0) optim::clip_grad_value_(params, o_.real("clip_value"));
   if (o_.real("clip") > 0) check_finite(optim::clip_grad_norm_(params, o_.real("clip")), "the gradient norm", step_ + 1);
   optimizer_->step();
@@ -450,13 +460,14 @@ void Trainer::Impl::evaluate_and_save() {
   Record r;
   r.step = step_;
   r.train_loss = loss_count_ > 0 ? loss_sum_ / static_cast<double>(loss_count_) : NAN;
+  const double grad_norm = loss_count_ > 0 ? grad_norm_sum_ / static_cast<double>(loss_count_) : NAN;
   const double lr = optimizer_->lr(0);
   const double items = static_cast<double>(record_steps_) * task_.items_per_step();
   const double rate = items / record_clock_.seconds();
   session_items_ += items, session_train_seconds_ += record_clock_.seconds();
   // The record is complete: the checkpoints below start the next one, so a run resumed
   // from them does not count these losses twice.
-  loss_sum_ = 0, loss_count_ = 0;
+  loss_sum_ = 0, grad_norm_sum_ = 0, loss_count_ = 0;
   check_finite_weights();
   std::vector<Metric> metrics = last_metrics_ = task_.evaluate();
   auto chosen = std::find_if(metrics.begin(), metrics.end(), [&](const Metric& m) { return m.name == metric_name(); });
@@ -467,7 +478,8 @@ void Trainer::Impl::evaluate_and_save() {
   r.json = {{"step", step_}, {"epoch", epochs()}, {"train_loss", finite_or_null(r.train_loss)}};
   if (std::isfinite(r.metric))
     for (const Metric& m : metrics) r.json[m.name] = m.value;
-  r.json["lr"] = lr, r.json[rate_key()] = rate, r.json["seconds"] = seconds;
+  r.json["lr"] = lr, r.json["grad_norm"] = finite_or_null(grad_norm), r.json[rate_key()] = rate;
+  r.json["seconds"] = seconds;
   const fs::path dir(s_.out);
   char name[96];
   if (std::isfinite(r.metric)) {
@@ -488,16 +500,31 @@ void Trainer::Impl::evaluate_and_save() {
     io::append_file((dir / "metrics.jsonl").string(), r.json.dump() + "\n");
     // The sample's generator is seeded by the run's seed and the step: the training's own
     // stream of numbers stays as it is.
-    if (const std::int64_t length = o_.integer("sample_length"); length > 0) {
-      const ordered_json sample{{"step", step_}, {"text", task_.sample(length, o_.seed("seed") + step_)}};
-      if (!sample["text"].get_ref<const std::string&>().empty())
-        io::append_file((dir / "samples.jsonl").string(), sample.dump() + "\n");
-    }
+    std::string sample;
+    if (const std::int64_t length = o_.integer("sample_length"); length > 0)
+      sample = task_.sample(length, o_.seed("seed") + step_);
+    if (!sample.empty())
+      io::append_file((dir / "samples.jsonl").string(), ordered_json{{"step", step_}, {"text", sample}}.dump() + "\n");
     draw_chart((dir / "loss.svg").string(), records_, "recur: " + task_.title(o_), task_);
+    if (tensorboard_) write_tensorboard(r.json, sample);
   }
   save_last();
   record_steps_ = 0;
   record_clock_.reset();  // the next record's rate leaves out the evaluation and the saving
+}
+
+// The record's figures as scalars, each parameter's values and gradient as histograms (the
+// gradient of the last step), and the sample as text.
+void Trainer::Impl::write_tensorboard(const ordered_json& record, const std::string& sample) {
+  for (const auto& [key, value] : record.items())
+    if (key != "step" && value.is_number()) tensorboard_->add_scalar(key, value.get<double>(), step_);
+  for (const auto& [name, parameter] : model_->named_parameters()) {
+    tensorboard_->add_histogram("weights/" + name, parameter, step_);
+    if (parameter.grad().defined()) tensorboard_->add_histogram("gradients/" + name, parameter.grad(), step_);
+  }
+  // A code block keeps the sample's lines (TensorBoard renders text as Markdown).
+  if (!sample.empty()) tensorboard_->add_text("sample", "```\n" + sample + "\n```", step_);
+  tensorboard_->flush();
 }
 
 void Trainer::Impl::run() {

@@ -10,6 +10,10 @@
 
 namespace recur::optim {
 
+// The L2 norm of all gradients taken together (0 if no gradient), changing nothing: what
+// clip_grad_norm_ would compare with its max_norm.
+double grad_norm(const std::vector<Tensor>& params);
+
 // PyTorch's clip_grad_norm_: the norm of all gradients taken together, as if concatenated
 // into one vector (norm_type > 0, or infinity for the largest |element|); when
 // coef = max_norm / (total + 1e-6) is below 1 every gradient is multiplied by coef.

@@ -1,9 +1,10 @@
 // The training loop, written once for every task (task.hpp). Every evaluation measures the
 // validation data, writes a model file named after the step and its first metric,
 // best.safetensors (the best model so far) and last.safetensors (the whole training state,
-// for --resume), appends to metrics.jsonl and redraws loss.svg; init.safetensors keeps the
-// initial weights. A loss, gradient norm or weight that is not finite stops the run before
-// anything is saved. A run killed at any moment and resumed continues bit-identically.
+// for --resume), appends to metrics.jsonl (and TensorBoard's event files, when asked) and
+// redraws loss.svg; init.safetensors keeps the initial weights. A loss, gradient norm or
+// weight that is not finite stops the run before anything is saved. A run killed at any
+// moment and resumed continues bit-identically.
 //
 //   train::LanguageModelTask task;
 //   train::OptionValues options(train::run_options(task));   // set from a command line
@@ -32,6 +33,11 @@ struct RunSettings {
   bool resume = false;        // continue the run in `out` from its last.safetensors
   bool overwrite = false;     // replace a run already in `out`
   bool json = false;          // end with one JSON summary line on stdout
+  // TensorBoard event files (train/tensorboard.hpp) at every evaluation, in tensorboard_dir
+  // ("" = `out`): metrics.jsonl's figures, histograms of each parameter and its gradient, and
+  // a language model's sample.
+  bool tensorboard = false;
+  std::string tensorboard_dir;
   std::set<std::string> given;  // the options the command line gave (resume checks these)
 };
 
