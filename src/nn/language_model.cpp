@@ -193,6 +193,81 @@ std::vector<double> LanguageModel::sequence_logprobs(std::span<const std::vector
   return logprobs;
 }
 
+// Layer by layer: layer l steps through all T + 1 inputs (rnn_step_ on one row), keeping
+// each step's h (and c), whose rows are then layer l + 1's inputs; the head reads the top
+// layer's rows a slice at a time.
+LanguageModel::Trace LanguageModel::trace(std::span<const std::int32_t> tokens, std::int64_t start,
+                                          std::int64_t top_k) {
+  RECUR_CHECK(top_k >= 1, "LanguageModel::trace: top_k must be at least 1, got " << top_k);
+  RECUR_CHECK(start >= 0 && start < config.vocab_size, "LanguageModel::trace: start token "
+                                                           << start << " is outside the vocabulary [0, "
+                                                           << config.vocab_size << ")");
+  for (std::size_t t = 0; t < tokens.size(); ++t)
+    RECUR_CHECK(tokens[t] >= 0 && tokens[t] < config.vocab_size,
+                "LanguageModel::trace: token " << tokens[t] << " at position " << t
+                                               << " is outside the vocabulary [0, " << config.vocab_size << ")");
+  EvalScope eval_scope(*this);
+  NoGradGuard no_grad;
+  const auto T = static_cast<std::int64_t>(tokens.size());
+  const std::int64_t steps = T + 1, H = config.hidden, V = config.vocab_size;
+  const Device device = this->device();
+  const DType dtype = this->dtype();
+  const bool has_cell_state = rnn_cell_info(cell).cell_state;
+
+  Trace out;
+  out.steps = T;
+  out.layers = config.layers;
+  out.hidden = H;
+  out.top_k = std::min(top_k, V);
+  std::vector<std::int64_t> inputs{start};
+  inputs.insert(inputs.end(), tokens.begin(), tokens.end());
+  const Tensor ids = from_vector(inputs, {steps}, device);
+  Tensor layer_input = embed ? embed->forward(ids) : to_dtype(one_hot(ids, V), dtype);  // [steps, I]
+  Tensor workspace;
+  for (std::int64_t layer = 0; layer < config.layers; ++layer) {
+    const Tensor h = zeros({1, H}, dtype, device), c = has_cell_state ? zeros({1, H}, dtype, device) : Tensor();
+    const Tensor hs = zeros({steps, H}, dtype, device), cs = has_cell_state ? zeros({steps, H}, dtype, device) : Tensor();
+    for (std::int64_t t = 0; t < steps; ++t) {
+      rnn_step_(cell, narrow(layer_input, 0, t, 1), rnn->layer_weights(layer, 0), h, c, workspace);
+      copy_(narrow(hs, 0, t, 1), h);
+      if (has_cell_state) copy_(narrow(cs, 0, t, 1), c);
+    }
+    // The state after `start` is not the text's.
+    out.h.push_back(to_dtype(narrow(hs, 0, 1, T), DType::Float32).contiguous().to_vector<float>());
+    if (has_cell_state) out.c.push_back(to_dtype(narrow(cs, 0, 1, T), DType::Float32).contiguous().to_vector<float>());
+    layer_input = hs;
+  }
+
+  // Row r of the head's output predicts tokens[r] (r < T) and, for r >= 1, is the
+  // prediction after tokens[r - 1]. A slice at a time, as in sequence_logprobs.
+  const std::int64_t k = out.top_k;
+  out.logprobs.resize(static_cast<std::size_t>(T));
+  out.next_tokens.resize(static_cast<std::size_t>(T * k));
+  out.next_logprobs.resize(static_cast<std::size_t>(T * k));
+  std::vector<std::int32_t> order(static_cast<std::size_t>(V));
+  constexpr std::int64_t kSlice = 1024;
+  for (std::int64_t first = 0; first < steps; first += kSlice) {
+    const std::int64_t rows = std::min(kSlice, steps - first);
+    const Tensor features = narrow(layer_input, 0, first, rows);
+    const Tensor log_probs = head ? log_softmax(head->forward(features), 1) : adaptive_head->log_prob(features);
+    const std::vector<float> values = to_dtype(log_probs, DType::Float32).contiguous().to_vector<float>();
+    for (std::int64_t r = 0; r < rows; ++r) {
+      const std::int64_t row = first + r;
+      const float* p = values.data() + r * V;
+      if (row < T) out.logprobs[row] = p[tokens[row]];
+      if (row == 0) continue;
+      for (std::int64_t i = 0; i < V; ++i) order[i] = static_cast<std::int32_t>(i);
+      std::partial_sort(order.begin(), order.begin() + k, order.end(),
+                        [&](std::int32_t a, std::int32_t b) { return p[a] > p[b] || (p[a] == p[b] && a < b); });
+      for (std::int64_t i = 0; i < k; ++i) {
+        out.next_tokens[(row - 1) * k + i] = order[i];
+        out.next_logprobs[(row - 1) * k + i] = p[order[i]];
+      }
+    }
+  }
+  return out;
+}
+
 // ---------------------------------------------------------------- sampling
 
 TokenSampler::TokenSampler(const LanguageModel& model, std::int64_t batch)

@@ -96,6 +96,17 @@ class LanguageModel : public Module {
                                         std::int64_t batch = 64,
                                         std::vector<std::vector<double>>* per_token = nullptr);
 
+  // What the network computes at each step of one text (for `recur inspect`): every layer's
+  // state after each token and the head's predictions. See LanguageModelTrace.
+  struct Trace;
+  // Reads `start` (as sequence_logprobs does: a word model's <eos>, a char model's line
+  // break), then tokens[0..T), one step at a time from a zero state, layer by layer, in
+  // evaluation mode and without autograd. Requires `start` and every token in
+  // [0, vocab_size) (checked) and top_k >= 1 (checked; more than vocab_size keeps them all).
+  // Guarantees: the same numbers as forward() on [start, tokens...] up to float rounding (the
+  // per-step kernel, rnn_step_, is the sampler's); results are read back to host memory.
+  Trace trace(std::span<const std::int32_t> tokens, std::int64_t start, std::int64_t top_k = 5);
+
   const LanguageModelConfig config;
   const RnnCell cell;
   std::shared_ptr<Embedding> embed;  // null with one-hot input
@@ -107,6 +118,23 @@ class LanguageModel : public Module {
   // The device and dtype of the parameters.
   Device device() const;
   DType dtype() const;
+};
+
+// LanguageModel::trace's result for T tokens, layers L, hidden size H, k = top_k.
+struct LanguageModel::Trace {
+  std::int64_t steps = 0, layers = 0, hidden = 0, top_k = 0;
+  // h[l][t * H + j]: unit j of layer l's hidden state after reading tokens[t] (layer 0 reads
+  // the tokens, layer L - 1 feeds the head).
+  std::vector<std::vector<float>> h;
+  // An LSTM's cell state c, laid out as h; empty for the other cells.
+  std::vector<std::vector<float>> c;
+  // logprobs[t] = ln p(tokens[t] | start, tokens[0..t)): how expected each token was.
+  std::vector<double> logprobs;
+  // After reading tokens[t], the k most likely next tokens, most likely first (equal
+  // probabilities: smaller index first): next_tokens[t * k + i], with their log-probabilities
+  // next_logprobs[t * k + i].
+  std::vector<std::int32_t> next_tokens;
+  std::vector<float> next_logprobs;
 };
 
 struct SamplingOptions {
