@@ -22,6 +22,7 @@ void add_sample_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
 void add_score_command(CLI::App& app);
 void add_info_command(CLI::App& app);
+void add_inspect_command(CLI::App& app);
 
 void add_predict_command(CLI::App& app);
 

@@ -63,7 +63,9 @@ int main(int argc, char** argv) {
                "                            accuracy, macro-F1, per-class scores on labelled texts)\n"
                "  recur score MODEL [FILE]  the log-probability of each line as a sentence\n"
                "  recur predict MODEL [FILE]  a classifier's label for each line\n"
-               "  recur info MODEL          what a model file holds",
+               "  recur info MODEL          what a model file holds\n"
+               "  recur inspect MODEL TEXT --html OUT.html  a language model's cells and predictions over a\n"
+               "                            text, as one HTML page",
                "recur"};
   app.require_subcommand(1);
   // Shown in --help; main() answers it before parsing, as it needs no command.
@@ -78,6 +80,7 @@ int main(int argc, char** argv) {
   recur::cli::add_score_command(app);
   recur::cli::add_predict_command(app);
   recur::cli::add_info_command(app);
+  recur::cli::add_inspect_command(app);
   // CLI11 answers a missing or misspelt command with "A subcommand is required".
   std::string commands;
   for (const CLI::App* command : app.get_subcommands([](const CLI::App*) { return true; }))
