@@ -180,12 +180,14 @@ TEST(TextFeatures, FollowTheLineTheWordTheQuotesAndTheBrackets) {
   const std::vector<train::TextFeature> f = train::text_features(curly, data::TokenMode::Char);
   EXPECT_EQ(f[2].values, (std::vector<double>{1, 1, 0, 0, 0}));
   EXPECT_EQ(f[3].values, (std::vector<double>{0, 0, 0, 0, 1}));
-  // Words: each word is position 1 in itself, a line end 0.
-  const std::vector<std::string> words = {"I", "am", "(sure)", "\n", "a"};
+  // Words: no position in word; brackets and quotes inside words count.
+  const std::vector<std::string> words = {"I", "am", "(sure", "\"so\")", "\n", "a"};
   const std::vector<train::TextFeature> w = train::text_features(words, data::TokenMode::Word);
-  EXPECT_EQ(w[0].values, (std::vector<double>{0, 1, 2, 3, 0}));
-  EXPECT_EQ(w[1].values, (std::vector<double>{1, 1, 0, 0, 1}));
-  EXPECT_EQ(w[3].values, (std::vector<double>{0, 0, 0, 0, 0}));
+  ASSERT_EQ(w.size(), 3u);
+  EXPECT_EQ(w[0].values, (std::vector<double>{0, 1, 2, 3, 4, 0}));
+  EXPECT_EQ(w[1].name, "inside quotes");
+  EXPECT_EQ(w[1].values, (std::vector<double>{0, 0, 0, 0, 0, 0}));
+  EXPECT_EQ(w[2].values, (std::vector<double>{0, 0, 1, 0, 0, 0}));
 }
 
 TEST(Correlation, IsPearsonsAndZeroForAConstant) {

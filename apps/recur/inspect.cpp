@@ -86,9 +86,10 @@ void run_inspect(const InspectOptions& o) {
                       : state == train::CellState::Cell ? "tanh(c), the LSTM's cell state as its output gate reads it"
                                                         : "h, the LSTM's hidden state") +
           ", after reading the token.",
-      chosen.empty() ? "Cells shown: first, for each feature (position in line, position in word, inside quotes, "
-                       "bracket depth), the cell best correlated with it if |r| >= 0.3; then the cells of largest "
-                       "variance."
+      chosen.empty() ? std::string("Cells shown: first, for each feature (position in line, ") +
+                           (words ? "" : "position in word, ") +
+                           "inside quotes, bracket depth), the cell best correlated with it if |r| >= 0.3; then the "
+                           "cells of largest variance."
                      : "Cells shown: those chosen with --neuron."};
   page.words = words;
   page.tokens = shown;

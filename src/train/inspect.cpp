@@ -102,7 +102,7 @@ std::vector<TextFeature> text_features(std::span<const std::string> tokens, data
     line.values[t] = column;
     column = tokens[t] == "\n" ? 0 : column + 1;
     const bool whole_word = !chars.empty() && std::all_of(chars.begin(), chars.end(), is_word_char);
-    run = !whole_word ? 0 : mode == data::TokenMode::Word ? 1 : run + 1;
+    run = whole_word ? run + 1 : 0;
     word.values[t] = run;
     for (char32_t c : chars) {
       if (c == U'"') inside = !inside;
@@ -114,6 +114,7 @@ std::vector<TextFeature> text_features(std::span<const std::string> tokens, data
     quotes.values[t] = inside ? 1 : 0;
     brackets.values[t] = depth;
   }
+  if (mode == data::TokenMode::Word) return {line, quotes, brackets};
   return {line, word, quotes, brackets};
 }
 
@@ -289,7 +290,7 @@ h1{font-size:22px;margin:0 0 6px}h2{font-size:15px;margin:22px 0 6px;font-weight
 .t.s{box-shadow:inset 0 -2px 0 #000}.t:hover{outline:1px solid #000}
 .mark{box-shadow:inset 0 -2px 0 #000;padding:0 3px}
 #tip{position:fixed;z-index:10;background:#fff;border:1px solid #888;border-radius:4px;box-shadow:0 2px 8px rgba(0,0,0,.25);padding:6px 9px;font-size:13px;min-width:170px;pointer-events:none}
-#tip table{border-collapse:collapse}#tip td{padding:0 6px 0 0}
+#tip table{border-collapse:collapse}#tip .mono{background:#eee;padding:0 3px}#tip td{padding:0 6px 0 0}
 .mono{font-family:"DejaVu Sans Mono",Menlo,Consolas,monospace;white-space:pre}
 .bar{height:8px;background:#b2182b;opacity:.6}.sub{color:#666;margin-top:4px}
 table.predictions{border-collapse:collapse;font-size:13px;margin-top:8px}
@@ -314,11 +315,11 @@ constexpr const char* kScript = R"(
     parent.appendChild(e);
     return e;
   }
-  function fill(i, panel) {
+  function fill(i, panel, surprising) {
     tip.textContent = '';
     var head = add(tip, 'div');
     add(head, 'span', 'mono', data.tokens[i]);
-    add(head, 'span', '', '  p = ' + fmt(data.p[i]) + (data.p[i] < data.surprise ? '  (surprising)' : ''));
+    add(head, 'span', '', '  p = ' + fmt(data.p[i]) + (surprising ? '  (surprising)' : ''));
     if (panel >= 0) {
       var v = data.panels[panel].values[i];
       add(tip, 'div', '', 'cell ' + data.panels[panel].cell + ': ' + (v >= 0 ? '+' : '') + v.toFixed(3));
@@ -340,7 +341,7 @@ constexpr const char* kScript = R"(
   document.addEventListener('mouseover', function (e) {
     var t = e.target.closest ? e.target.closest('.panel .t') : null;
     if (!t) { tip.hidden = true; return; }
-    fill(+t.dataset.i, +t.closest('.panel').dataset.panel);
+    fill(+t.dataset.i, +t.closest('.panel').dataset.panel, t.classList.contains('s'));
     tip.hidden = false;
     place(e.clientX, e.clientY);
   });

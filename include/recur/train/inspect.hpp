@@ -65,14 +65,13 @@ struct TextFeature {
   std::vector<double> values;
 };
 
-// Four features of `tokens` (as display_tokens gives them for `mode`; "\n" ends a line),
-// each value what holds after reading the token:
+// Features of `tokens` (as display_tokens gives them for `mode`; "\n" ends a line), in this
+// order, each value what holds after reading the token:
 //   position in line  tokens since the line began (its first token 0; a line break counts
 //                     as the last token of its line);
-//   position in word  characters in a row ending here that are letters, digits or
-//                     apostrophes (any non-ASCII character but a separator or a double quote
-//                     counts as a letter), 0 elsewhere; in word mode 1 for a word, 0 for a
-//                     line end;
+//   position in word  char mode only: characters in a row ending here that are letters,
+//                     digits or apostrophes (any non-ASCII character but a separator or a
+//                     double quote counts as a letter), 0 elsewhere;
 //   inside quotes     1 between an opening and a closing double quote (" toggles, “ opens,
 //                     ” closes; the opening quote is inside, the closing one outside);
 //   bracket depth     ( [ { opened and not yet closed by ) ] }, never below 0.
