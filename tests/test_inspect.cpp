@@ -160,6 +160,12 @@ TEST(DisplayTokens, AreWholeCodePointsOrTheWordsAndLineEndsOfEncodeText) {
       EXPECT_EQ(shown[i] == "\n", encoded.tokens[i] == encoded.vocab.end_index()) << i;
   }
   expect_error([] { train::display_tokens("ok\xFF", data::TokenMode::Char, "input.txt"); }, {"input.txt"});
+  // The first `limit` only.
+  EXPECT_EQ(train::display_tokens("abc", data::TokenMode::Char, "t", 2), (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(train::display_tokens("a b\nc d", data::TokenMode::Word, "t", 3),
+            (std::vector<std::string>{"a", "b", "\n"}));
+  EXPECT_EQ(train::display_tokens("a b", data::TokenMode::Word, "t", 2), (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(train::display_tokens("a b", data::TokenMode::Word, "t", 0), (std::vector<std::string>{}));
 }
 
 TEST(TextFeatures, FollowTheLineTheWordTheQuotesAndTheBrackets) {

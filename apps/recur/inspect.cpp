@@ -4,6 +4,7 @@
 // token's probability, surprising tokens marked, and the model's next-token predictions on
 // hover and in a table. Stdout: one line per cell shown, "LAYER:INDEX<TAB>why".
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <memory>
@@ -51,14 +52,13 @@ void run_inspect(const InspectOptions& o) {
 
   const std::string name = input_name(o.input), text = read_input(o.input);
   std::vector<std::int32_t> tokens = data::encode_text(text, name, vocab);
-  std::vector<std::string> shown = train::display_tokens(text, vocab.mode(), name);
+  const std::size_t total = tokens.size();
+  RECUR_CHECK(total > 0, name << ": no tokens to show (the text is empty" << (words ? " or blank)" : ")"));
+  tokens.resize(std::min(total, static_cast<std::size_t>(o.max_tokens)));
+  const std::vector<std::string> shown = train::display_tokens(text, vocab.mode(), name, tokens.size());
   RECUR_CHECK(shown.size() == tokens.size(), name << ": " << tokens.size() << " tokens but " << shown.size()
                                                   << " to show (a bug in recur inspect)");
-  RECUR_CHECK(!tokens.empty(), name << ": no tokens to show (the text is empty" << (words ? " or blank)" : ")"));
-  const std::size_t total = tokens.size();
-  if (static_cast<std::int64_t>(total) > o.max_tokens) {
-    tokens.resize(static_cast<std::size_t>(o.max_tokens));
-    shown.resize(static_cast<std::size_t>(o.max_tokens));
+  if (tokens.size() < total) {
     std::fprintf(stderr, "recur inspect: %s has %zu tokens; showing the first %lld (--max-tokens)\n", name.c_str(),
                  total, static_cast<long long>(o.max_tokens));
   }
@@ -78,9 +78,9 @@ void run_inspect(const InspectOptions& o) {
           std::to_string(config.layers) + (config.layers == 1 ? " layer" : " layers") + " of " +
           std::to_string(config.hidden) + " cells, " + std::to_string(vocab.size()) + " tokens in its vocabulary.",
       "Text: " + name + ", " +
-          (shown.size() < total ? "the first " + std::to_string(shown.size()) + " of " + std::to_string(total) + " tokens"
-                                : std::to_string(total) + " tokens") +
-          ", read from a zero state after a line end, as the start of a line.",
+          (shown.size() < total ? "the first " + std::to_string(shown.size()) + " of " + std::to_string(total)
+                                : std::to_string(total)) +
+          " tokens, read from a zero state after a line end, as the start of a line.",
       "A cell LAYER:INDEX counts layers from 0 (the layer reading the tokens); its activation is " +
           std::string(!lstm ? "its hidden state h"
                       : state == train::CellState::Cell ? "tanh(c), the LSTM's cell state as its output gate reads it"

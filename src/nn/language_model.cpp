@@ -225,8 +225,9 @@ LanguageModel::Trace LanguageModel::trace(std::span<const std::int32_t> tokens, 
   Tensor layer_input = embed ? embed->forward(ids) : to_dtype(one_hot(ids, V), dtype);  // [steps, I]
   Tensor workspace;
   for (std::int64_t layer = 0; layer < config.layers; ++layer) {
-    const Tensor h = zeros({1, H}, dtype, device), c = has_cell_state ? zeros({1, H}, dtype, device) : Tensor();
-    const Tensor hs = zeros({steps, H}, dtype, device), cs = has_cell_state ? zeros({steps, H}, dtype, device) : Tensor();
+    const Tensor h = zeros({1, H}, dtype, device), hs = zeros({steps, H}, dtype, device);
+    const Tensor c = has_cell_state ? zeros({1, H}, dtype, device) : Tensor();
+    const Tensor cs = has_cell_state ? zeros({steps, H}, dtype, device) : Tensor();
     for (std::int64_t t = 0; t < steps; ++t) {
       rnn_step_(cell, narrow(layer_input, 0, t, 1), rnn->layer_weights(layer, 0), h, c, workspace);
       copy_(narrow(hs, 0, t, 1), h);

@@ -56,11 +56,13 @@ Activations activations_of(const nn::LanguageModel::Trace& trace, CellState stat
   return acts;
 }
 
-std::vector<std::string> display_tokens(std::string_view text, data::TokenMode mode, std::string_view source) {
+std::vector<std::string> display_tokens(std::string_view text, data::TokenMode mode, std::string_view source,
+                                        std::size_t limit) {
   const std::u32string chars = data::decode_utf8(text, source);
   std::vector<std::string> tokens;
   if (mode == data::TokenMode::Char) {
-    for (char32_t c : chars) data::append_utf8(tokens.emplace_back(), c);
+    for (std::size_t i = 0; i < chars.size() && tokens.size() < limit; ++i)
+      data::append_utf8(tokens.emplace_back(), chars[i]);
     return tokens;
   }
   // encode_text's word rule: words are runs of non-separators; a line holding a word ends
@@ -68,6 +70,7 @@ std::vector<std::string> display_tokens(std::string_view text, data::TokenMode m
   std::string word;
   bool line_has_word = false;
   for (char32_t c : chars) {
+    if (tokens.size() >= limit) break;
     if (!data::is_word_separator(c)) {
       data::append_utf8(word, c);
       continue;
@@ -77,6 +80,7 @@ std::vector<std::string> display_tokens(std::string_view text, data::TokenMode m
   }
   if (!word.empty()) tokens.push_back(std::move(word)), line_has_word = true;
   if (line_has_word) tokens.emplace_back("\n");
+  if (tokens.size() > limit) tokens.resize(limit);
   return tokens;
 }
 
@@ -198,7 +202,8 @@ std::vector<CellPick> interesting_cells(const Activations& acts, std::span<const
   // 2. The most variable of the rest.
   std::vector<std::int64_t> order(static_cast<std::size_t>(cells));
   std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](std::int64_t a, std::int64_t b) { return variance[a] > variance[b]; });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](std::int64_t a, std::int64_t b) { return variance[a] > variance[b]; });
   for (std::size_t rank = 0; rank < order.size() && static_cast<std::int64_t>(picks.size()) < count; ++rank) {
     const std::int64_t k = order[rank];
     if (variance[k] <= 0) break;
@@ -280,21 +285,25 @@ double rounded(double value) { return std::stod(format("%.4g", value)); }
 
 // The page's style and script: fixed text.
 constexpr const char* kStyle = R"(
-body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#222;margin:24px auto;max-width:1100px;padding:0 16px}
+body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#222;
+  margin:24px auto;max-width:1100px;padding:0 16px}
 h1{font-size:22px;margin:0 0 6px}h2{font-size:15px;margin:22px 0 6px;font-weight:600}
 .facts{color:#555;margin:2px 0;font-size:13.5px}
 .legend{display:flex;align-items:center;gap:8px;font-size:13px;color:#444;margin:12px 0}
 .scale{width:180px;height:12px;border:1px solid #aaa;background:linear-gradient(to right,#2166ac,#fff,#b2182b)}
-.text{font:13.5px/1.75 "DejaVu Sans Mono",Menlo,Consolas,monospace;white-space:pre-wrap;word-break:break-all;border:1px solid #ddd;border-radius:4px;padding:8px 10px}
+.text{font:13.5px/1.75 "DejaVu Sans Mono",Menlo,Consolas,monospace;white-space:pre-wrap;word-break:break-all;
+  border:1px solid #ddd;border-radius:4px;padding:8px 10px}
 .t{cursor:default}.t.d{color:#fff}.t.nl{color:#888}.t.d.nl{color:#ddd}
 .t.s{box-shadow:inset 0 -2px 0 #000}.t:hover{outline:1px solid #000}
 .mark{box-shadow:inset 0 -2px 0 #000;padding:0 3px}
-#tip{position:fixed;z-index:10;background:#fff;border:1px solid #888;border-radius:4px;box-shadow:0 2px 8px rgba(0,0,0,.25);padding:6px 9px;font-size:13px;min-width:170px;pointer-events:none}
+#tip{position:fixed;z-index:10;background:#fff;border:1px solid #888;border-radius:4px;
+  box-shadow:0 2px 8px rgba(0,0,0,.25);padding:6px 9px;font-size:13px;min-width:170px;pointer-events:none}
 #tip table{border-collapse:collapse}#tip .mono{background:#eee;padding:0 3px}#tip td{padding:0 6px 0 0}
 .mono{font-family:"DejaVu Sans Mono",Menlo,Consolas,monospace;white-space:pre}
 .bar{height:8px;background:#b2182b;opacity:.6}.sub{color:#666;margin-top:4px}
 table.predictions{border-collapse:collapse;font-size:13px;margin-top:8px}
-table.predictions th,table.predictions td{border-bottom:1px solid #e4e4e4;padding:2px 10px 2px 0;text-align:left;vertical-align:top}
+table.predictions th,table.predictions td{border-bottom:1px solid #e4e4e4;padding:2px 10px 2px 0;
+  text-align:left;vertical-align:top}
 table.predictions td.num{text-align:right;font-variant-numeric:tabular-nums}
 table.predictions tr.s td{background:#fff4d6}table.predictions tr.s td.mono{text-decoration:underline 2px}
 .check{color:#888;font-size:12px;margin-top:18px}
@@ -403,9 +412,10 @@ std::string inspect_html(const InspectPage& page) {
     const InspectPanel& panel = page.panels[k];
     double largest = 1;  // a ReLU cell's values are scaled into [-1, 1]
     for (float v : panel.values) largest = std::max(largest, std::abs(static_cast<double>(v)));
+    const std::string scaled =
+        largest > 1 ? " (colours scaled by its largest value, " + format("%.3g", largest) + ")" : "";
     html += "<section class=\"panel\" data-panel=\"" + std::to_string(k) + "\" data-cell=\"" + panel.cell.str() +
-            "\">\n<h2>cell " + panel.cell.str() + " &mdash; " + html_escape(panel.reason) +
-            (largest > 1 ? html_escape(" (colours scaled by its largest value, " + format("%.3g", largest) + ")") : "") +
+            "\">\n<h2>cell " + panel.cell.str() + " &mdash; " + html_escape(panel.reason + scaled) +
             "</h2>\n<div class=\"text\">";
     for (std::size_t t = 0; t < n; ++t) {
       const double s = panel.values[t] / largest;
@@ -444,7 +454,8 @@ std::string inspect_html(const InspectPage& page) {
   for (std::size_t t = 0; t < n; ++t) {
     p.push_back(rounded(page.probabilities[t]));
     nlohmann::json row = nlohmann::json::array();
-    for (const auto& [token, probability] : page.next[t]) row.push_back(nlohmann::json::array({token_label(token), rounded(probability)}));
+    for (const auto& [token, probability] : page.next[t])
+      row.push_back(nlohmann::json::array({token_label(token), rounded(probability)}));
     next.push_back(std::move(row));
   }
   for (const InspectPanel& panel : page.panels) {

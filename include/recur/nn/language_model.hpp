@@ -97,7 +97,7 @@ class LanguageModel : public Module {
                                         std::vector<std::vector<double>>* per_token = nullptr);
 
   // What the network computes at each step of one text (for `recur inspect`): every layer's
-  // state after each token and the head's predictions. See LanguageModelTrace.
+  // state after each token and the head's predictions (LanguageModel::Trace, below).
   struct Trace;
   // Reads `start` (as sequence_logprobs does: a word model's <eos>, a char model's line
   // break), then tokens[0..T), one step at a time from a zero state, layer by layer, in

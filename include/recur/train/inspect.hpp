@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <span>
 #include <string>
 #include <string_view>
@@ -56,8 +57,10 @@ Activations activations_of(const nn::LanguageModel::Trace& trace, CellState stat
 // The tokens data::encode_text(text, source, vocab) gives for a vocabulary of `mode`, as they
 // were written (before any case folding): char mode one code point each; word mode each word,
 // and "\n" where a line holding words ends (the <eos> token; encode_text's rule, so the two
-// have one length). Throws recur::Error naming `source` when `text` is not UTF-8.
-std::vector<std::string> display_tokens(std::string_view text, data::TokenMode mode, std::string_view source);
+// have one length); only the first `limit` of them. Throws recur::Error naming `source` when
+// `text` is not UTF-8.
+std::vector<std::string> display_tokens(std::string_view text, data::TokenMode mode, std::string_view source,
+                                        std::size_t limit = std::numeric_limits<std::size_t>::max());
 
 // A number for each token of a text, known once the token is read.
 struct TextFeature {
