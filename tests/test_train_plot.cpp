@@ -1,5 +1,5 @@
 // The train layer's utilities: nice tick values and their labels, SVG charts (well formed,
-// labelled, NaN-proof), check_finite and Stopwatch.
+// labelled, NaN-proof; panels stacked over one x axis), check_finite and Stopwatch.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -307,6 +307,104 @@ TEST(Plot, SavesToAFile) {
   fs::remove(path);
   std::string bad = (fs::temp_directory_path() / "recur-no-such-dir" / "plot.svg").string();
   expect_error([&] { plot.save(bad); }, {"Plot::save", "cannot write", bad, "No such file"});
+}
+
+TEST(Plot, DashedLinesShareAChosenColour) {
+  train::Plot plot;
+  plot.add_line("run a", {0, 1}, {2, 1}, train::Axis::Left, {.colour = 3});
+  plot.add_line("run a train", {0, 1}, {2.5, 1.5}, train::Axis::Left, {.dashed = true, .colour = 3});
+  plot.add_line("next", {0, 1}, {1, 1});  // the next unused colour: the palette's first
+  const std::string svg = plot.to_svg();
+  ASSERT_TRUE(parse_xml(svg).ok);
+  // Both paths and both legend markers in the fourth colour; one path and one marker dashed.
+  EXPECT_EQ(occurrences(svg, "stroke=\"#d62728\""), 4u);
+  EXPECT_EQ(occurrences(svg, "stroke-dasharray"), 2u);
+  EXPECT_EQ(occurrences(svg, "stroke=\"#1f77b4\""), 2u);
+  expect_error([&] { plot.add_line("bad", {}, {}, train::Axis::Left, {.colour = -2}); }, {"'bad'", "colour -2"});
+}
+
+TEST(LogTicks, PowersOfTenWithTwoAndFiveBetweenOverFewDecades) {
+  auto expect_log_ticks = [](double lo, double hi, const std::vector<double>& expected) {
+    const std::vector<double> ticks = train::log_ticks(lo, hi);
+    ASSERT_EQ(ticks.size(), expected.size()) << "ticks for [" << lo << ", " << hi << "]";
+    for (std::size_t i = 0; i < ticks.size(); ++i) EXPECT_NEAR(ticks[i], expected[i], 1e-12 * expected[i]);
+  };
+  expect_log_ticks(1.3, 4.2, {1, 2, 5});
+  expect_log_ticks(0.03, 7, {0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10});
+  expect_log_ticks(4.2, 1.3, {1, 2, 5});        // swapped bounds
+  expect_log_ticks(3e-5, 80, {1e-5, 1e-4, 1e-3, 1e-2, 0.1, 1, 10, 100});  // many decades: powers alone
+  expect_log_ticks(2, 2, {2, 5});                // at least two
+  expect_log_ticks(0, 5, {1, 2, 5, 10});         // not positive: [1, 10]
+  expect_log_ticks(kNaN, 5, {1, 2, 5, 10});
+  // Over very many decades, every few powers: no more than a dozen ticks.
+  const std::vector<double> wide = train::log_ticks(1e-30, 1e30);
+  EXPECT_LE(wide.size(), 12u);
+  EXPECT_LE(wide.front(), 1e-30);
+  EXPECT_GE(wide.back(), 1e30);
+}
+
+TEST(Plot, LogarithmicAxisSkipsValuesThatAreNotPositive) {
+  train::Plot plot;
+  plot.set_log_y();
+  plot.add_line("loss", {0, 1, 2, 3, 4}, {4.0, 2.0, 0.0, 1.2, -1.0});
+  const std::string svg = plot.to_svg();
+  Parsed p = parse_xml(svg);
+  ASSERT_TRUE(p.ok) << p.error;
+  // 1, 2, 5 from 1.2 to 4; 0 and -1 are left out: a run {0, 1} and a lone dot at x = 3.
+  for (const char* tick : {"1", "2", "5"}) EXPECT_TRUE(contains(p.texts, tick)) << tick;
+  EXPECT_FALSE(contains(p.texts, "0"));
+  EXPECT_EQ(count_of(p.elements, "path"), 1u);
+  EXPECT_EQ(count_of(p.elements, "circle"), 1u);
+  EXPECT_THAT(svg, Not(HasSubstr("nan")));
+}
+
+// Two panels over one x axis, as loss.svg draws them: the losses and the accuracy above,
+// the learning rate and the gradient norm below.
+TEST(Figure, StackedPanelsShareTheXAxis) {
+  train::Plot losses;
+  losses.set_y_label("loss").set_y_label("fraction (0 to 1)", train::Axis::Right);
+  losses.add_line("train", {100, 200, 300}, {2.0, 1.5, 1.2});
+  losses.add_line("val_accuracy", {100, 200, 300}, {0.5, 0.7, 0.8}, train::Axis::Right);
+  train::Plot optimizer;
+  optimizer.set_size(800, 260).set_x_label("step").set_y_label("learning rate");
+  optimizer.set_y_label("gradient norm", train::Axis::Right);
+  // An old record without a gradient norm (NaN) is skipped; the steps reach 1000 here.
+  optimizer.add_line("lr", {100, 200, 1000}, {0.002, 0.002, 0.001});
+  optimizer.add_line("grad_norm", {100, 200, 1000}, {kNaN, 3.5, 2.5}, train::Axis::Right);
+  train::Figure figure("recur: tiny");
+  figure.add_panel(losses).add_panel(optimizer);
+  const std::string svg = figure.to_svg();
+  Parsed p = parse_xml(svg);
+  ASSERT_TRUE(p.ok) << p.error;
+  EXPECT_THAT(svg, HasSubstr("width=\"800\" height=\"790\""));  // the title's 30 pixels and both panels
+  EXPECT_EQ(count_of(p.elements, "svg"), 1u);
+  for (const char* text : {"recur: tiny", "loss", "fraction (0 to 1)", "learning rate", "gradient norm", "train",
+                           "val_accuracy", "lr", "grad_norm", "step"})
+    EXPECT_EQ(count_of(p.texts, text), 1u) << text;
+  EXPECT_EQ(occurrences(svg, "rotate(90)"), 2u);  // a right axis on each panel
+  EXPECT_EQ(count_of(p.elements, "path"), 4u);
+  EXPECT_THAT(svg, Not(HasSubstr("nan")));
+  // The shared x axis: both panels span 0..1000, with the same ticks at the same pixels.
+  EXPECT_EQ(count_of(p.texts, "1000"), 2u);
+  EXPECT_EQ(count_of(p.texts, "0"), 2u);
+  const std::string tick_1000 = "text-anchor=\"middle\">1000</text>";
+  const std::size_t first = svg.find(tick_1000), second = svg.find(tick_1000, first + 1);
+  ASSERT_NE(second, std::string::npos);
+  auto x_of = [&](std::size_t at) {
+    const std::size_t x = svg.rfind("<text x=\"", at) + 9;
+    return svg.substr(x, svg.find('"', x) - x);
+  };
+  EXPECT_EQ(x_of(first), x_of(second));
+
+  // Saved atomically, like Plot; an empty figure is still a document.
+  const fs::path path = fs::temp_directory_path() / ("recur-test-figure-" + std::to_string(::getpid()) + ".svg");
+  figure.save(path.string());
+  std::ifstream in(path);
+  std::stringstream contents;
+  contents << in.rdbuf();
+  EXPECT_EQ(contents.str(), svg);
+  fs::remove(path);
+  EXPECT_TRUE(parse_xml(train::Figure().to_svg()).ok);
 }
 
 // ---------------------------------------------------------------- check_finite, Stopwatch

@@ -63,17 +63,24 @@ struct Range {
   bool empty() const { return lo > hi; }
 };
 
-// Maps [first tick, last tick] linearly onto pixels [p0, p1] (p0 > p1 for a y axis).
+// Maps [first tick, last tick] onto pixels [p0, p1] (p0 > p1 for a y axis), linearly or, on
+// a logarithmic axis, linearly in log10 of the value.
 struct Scale {
   std::vector<double> ticks;
   double p0 = 0, p1 = 1;
+  bool log = false;
 
-  Scale(const Range& range, double pixel0, double pixel1)
-      : ticks(range.empty() ? nice_ticks(0, 1) : nice_ticks(range.lo, range.hi)), p0(pixel0), p1(pixel1) {}
+  Scale(const Range& range, double pixel0, double pixel1, bool logarithmic = false)
+      : ticks(logarithmic ? (range.empty() ? log_ticks(1, 10) : log_ticks(range.lo, range.hi))
+                          : (range.empty() ? nice_ticks(0, 1) : nice_ticks(range.lo, range.hi))),
+        p0(pixel0), p1(pixel1), log(logarithmic) {}
   double operator()(double v) const {
+    if (log) return p0 + std::log10(v / ticks.front()) / std::log10(ticks.back() / ticks.front()) * (p1 - p0);
     return p0 + (v - ticks.front()) / (ticks.back() - ticks.front()) * (p1 - p0);
   }
-  double step() const { return ticks[1] - ticks[0]; }
+  // Tick i's label: as many decimals as the step between ticks needs (on a logarithmic
+  // axis, as the tick itself needs).
+  std::string label(std::size_t i) const { return format_tick(ticks[i], log ? ticks[i] : ticks[1] - ticks[0]); }
 };
 
 // 1, 2, 5 or 10 times the power of ten below x > 0: the nearest such "nice" number.
@@ -83,12 +90,6 @@ double nice_step(double x) {
   double nice = fraction < 1.5 ? 1 : fraction < 3 ? 2 : fraction < 7 ? 5 : 10;
   return nice * power;
 }
-
-struct LegendEntry {
-  std::string name;
-  const char* colour;
-  bool is_line;
-};
 
 }  // namespace
 
@@ -133,6 +134,27 @@ std::string format_tick(double value, double step) {
   return text;
 }
 
+std::vector<double> log_ticks(double lo, double hi) {
+  auto usable = [](double v) { return std::isfinite(v) && v > 0; };
+  if (!usable(lo) || !usable(hi)) lo = 1, hi = 10;
+  if (lo > hi) std::swap(lo, hi);
+  lo = std::max(lo, 1e-300), hi = std::min(hi, 1e300);
+  const int first = static_cast<int>(std::floor(std::log10(lo))), last = static_cast<int>(std::ceil(std::log10(hi)));
+  const int decades = std::max(1, last - first);
+  // Over a few decades 2 and 5 between the powers; over many, every `stride`-th power alone.
+  const std::vector<double> mantissas = decades <= 3 ? std::vector<double>{1, 2, 5} : std::vector<double>{1};
+  const int stride = decades <= 10 ? 1 : (decades + 9) / 10;
+  std::vector<double> candidates;
+  for (int k = first - ((first % stride) + stride) % stride; k <= last + stride; k += stride)
+    for (double m : mantissas) candidates.push_back(m * std::pow(10.0, k));
+  // From the last candidate <= lo to the first >= hi, and at least two of them.
+  std::size_t begin = 0, end = candidates.size() - 1;
+  while (begin + 2 < candidates.size() && candidates[begin + 1] <= lo) ++begin;
+  while (end > begin + 1 && candidates[end - 1] >= hi) --end;
+  return std::vector<double>(candidates.begin() + static_cast<std::ptrdiff_t>(begin),
+                             candidates.begin() + static_cast<std::ptrdiff_t>(end) + 1);
+}
+
 Plot::Plot(std::string title) : title_(std::move(title)) {}
 
 Plot& Plot::set_title(std::string title) {
@@ -158,10 +180,18 @@ Plot& Plot::set_size(int width, int height) {
   return *this;
 }
 
-Plot& Plot::add_line(std::string name, std::vector<double> xs, std::vector<double> ys, Axis axis) {
+Plot& Plot::set_log_y(bool log) {
+  log_y_ = log;
+  return *this;
+}
+
+Plot& Plot::add_line(std::string name, std::vector<double> xs, std::vector<double> ys, Axis axis, LineStyle style) {
   RECUR_CHECK(xs.size() == ys.size(), "Plot::add_line: line '" << name << "' has " << xs.size() << " x values but "
                                                                << ys.size() << " y values");
-  series_.push_back({Kind::Line, std::move(name), std::move(xs), std::move(ys), {}, axis, next_colour_++});
+  RECUR_CHECK(style.colour >= -1, "Plot::add_line: line '" << name << "' has colour " << style.colour
+                                                           << "; expected a palette index or -1");
+  const int colour = style.colour >= 0 ? style.colour : next_colour_++;
+  series_.push_back({Kind::Line, std::move(name), std::move(xs), std::move(ys), {}, axis, colour, style.dashed});
   return *this;
 }
 
@@ -186,48 +216,75 @@ Plot& Plot::add_class_points(std::vector<double> xs, std::vector<double> ys, std
   return *this;
 }
 
-std::string Plot::to_svg() const {
-  // ---- what the legend lists, which sets how much room it takes on the right
-  std::vector<LegendEntry> legend;
-  bool has_right_axis = false;
-  Range x_range, left_range, right_range;
+std::vector<Plot::LegendEntry> Plot::legend() const {
+  std::vector<LegendEntry> entries;
   for (const Series& s : series_) {
-    has_right_axis |= s.axis == Axis::Right;
-    Range& y_range = s.axis == Axis::Left ? left_range : right_range;
-    for (std::size_t i = 0; i < s.xs.size(); ++i) {
-      if (!std::isfinite(s.xs[i]) || !std::isfinite(s.ys[i])) continue;
-      x_range.add(s.xs[i]);
-      y_range.add(s.ys[i]);
-    }
     if (s.kind != Kind::ClassPoints) {
-      legend.push_back({s.name, colour(s.colour), s.kind == Kind::Line});
+      entries.push_back({s.name, s.colour, s.kind == Kind::Line, s.dashed});
       continue;
     }
     for (std::int64_t c : std::set<std::int64_t>(s.classes.begin(), s.classes.end())) {
       std::string name = c < static_cast<std::int64_t>(class_names_.size()) ? class_names_[c] : "class " + std::to_string(c);
-      legend.push_back({name, colour(c), false});
+      entries.push_back({name, static_cast<int>(c % kPaletteSize), false, false});
     }
   }
+  return entries;
+}
+
+bool Plot::has_right_axis() const {
+  return std::any_of(series_.begin(), series_.end(), [](const Series& s) { return s.axis == Axis::Right; });
+}
+
+bool Plot::drawable(const Series& s, std::size_t i) const {
+  return std::isfinite(s.xs[i]) && std::isfinite(s.ys[i]) && (!log_y_ || s.axis != Axis::Left || s.ys[i] > 0);
+}
+
+Plot::Frame Plot::own_frame() const {
+  Frame frame{.width = static_cast<double>(width_), .top = 0, .height = static_cast<double>(height_)};
   std::size_t longest_name = 0;
-  for (const LegendEntry& e : legend) longest_name = std::max(longest_name, e.name.size());
+  const std::vector<LegendEntry> entries = legend();
+  for (const LegendEntry& e : entries) longest_name = std::max(longest_name, e.name.size());
   // About 7 pixels a character at 12 px, after a 30-pixel marker.
-  double legend_width = legend.empty() ? 0 : std::min(44.0 + 7.0 * static_cast<double>(longest_name), width_ / 3.0);
+  frame.legend_width = entries.empty() ? 0 : std::min(44.0 + 7.0 * static_cast<double>(longest_name), width_ / 3.0);
+  frame.right_axis_room = has_right_axis();
+  Range x_range;
+  for (const Series& s : series_)
+    for (std::size_t i = 0; i < s.xs.size(); ++i)
+      if (drawable(s, i)) x_range.add(s.xs[i]);
+  frame.x_lo = x_range.lo, frame.x_hi = x_range.hi;
+  return frame;
+}
 
-  // ---- the plot area and the scales
-  double left = 75, right = has_right_axis ? 75 : 25;
-  double top = title_.empty() ? 20 : 45, bottom = 55;
-  double x0 = left, x1 = width_ - right - legend_width, y0 = top, y1 = height_ - bottom;
-  Scale x(x_range, x0, x1), y(left_range, y1, y0), y2(right_range, y1, y0);
-
+std::string Plot::to_svg() const {
   std::ostringstream svg;
   svg << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
       << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << width_ << "\" height=\"" << height_
       << "\" viewBox=\"0 0 " << width_ << " " << height_
       << "\" font-family=\"Helvetica, Arial, sans-serif\" font-size=\"12\">\n"
       << "<rect x=\"0\" y=\"0\" width=\"" << width_ << "\" height=\"" << height_ << "\" fill=\"white\"/>\n";
+  draw(svg, own_frame());
+  svg << "</svg>\n";
+  return svg.str();
+}
+
+void Plot::draw(std::ostream& svg, const Frame& frame) const {
+  // ---- the plot area and the scales
+  Range x_range, left_range, right_range;
+  if (frame.x_lo <= frame.x_hi) x_range.add(frame.x_lo), x_range.add(frame.x_hi);
+  for (const Series& s : series_) {
+    Range& y_range = s.axis == Axis::Left ? left_range : right_range;
+    for (std::size_t i = 0; i < s.xs.size(); ++i)
+      if (drawable(s, i)) y_range.add(s.ys[i]);
+  }
+  const bool has_right = has_right_axis();
+  double left = 75, right = frame.right_axis_room ? 75 : 25;
+  double top = frame.top + (title_.empty() ? 20 : 45), bottom = 55;
+  double x0 = left, x1 = frame.width - right - frame.legend_width, y0 = top, y1 = frame.top + frame.height - bottom;
+  Scale x(x_range, x0, x1), y(left_range, y1, y0, log_y_), y2(right_range, y1, y0);
+
   if (!title_.empty()) {
-    svg << "<text x=\"" << px((x0 + x1) / 2) << "\" y=\"28\" text-anchor=\"middle\" font-size=\"16\" "
-        << "font-weight=\"bold\">" << escape(title_) << "</text>\n";
+    svg << "<text x=\"" << px((x0 + x1) / 2) << "\" y=\"" << px(frame.top + 28) << "\" text-anchor=\"middle\" "
+        << "font-size=\"16\" font-weight=\"bold\">" << escape(title_) << "</text>\n";
   }
 
   // ---- grid, frame, ticks and their labels
@@ -247,25 +304,25 @@ std::string Plot::to_svg() const {
   for (double t : y.ticks) {
     svg << "<line x1=\"" << px(x0 - 5) << "\" y1=\"" << px(y(t)) << "\" x2=\"" << px(x0) << "\" y2=\"" << px(y(t)) << "\"/>\n";
   }
-  if (has_right_axis) {
+  if (has_right) {
     for (double t : y2.ticks) {
       svg << "<line x1=\"" << px(x1) << "\" y1=\"" << px(y2(t)) << "\" x2=\"" << px(x1 + 5) << "\" y2=\"" << px(y2(t))
           << "\"/>\n";
     }
   }
   svg << "</g>\n<g font-size=\"11\" fill=\"#333\">\n";
-  for (double t : x.ticks) {
-    svg << "<text x=\"" << px(x(t)) << "\" y=\"" << px(y1 + 18) << "\" text-anchor=\"middle\">"
-        << format_tick(t, x.step()) << "</text>\n";
+  for (std::size_t i = 0; i < x.ticks.size(); ++i) {
+    svg << "<text x=\"" << px(x(x.ticks[i])) << "\" y=\"" << px(y1 + 18) << "\" text-anchor=\"middle\">" << x.label(i)
+        << "</text>\n";
   }
-  for (double t : y.ticks) {
-    svg << "<text x=\"" << px(x0 - 8) << "\" y=\"" << px(y(t) + 4) << "\" text-anchor=\"end\">"
-        << format_tick(t, y.step()) << "</text>\n";
+  for (std::size_t i = 0; i < y.ticks.size(); ++i) {
+    svg << "<text x=\"" << px(x0 - 8) << "\" y=\"" << px(y(y.ticks[i]) + 4) << "\" text-anchor=\"end\">" << y.label(i)
+        << "</text>\n";
   }
-  if (has_right_axis) {
-    for (double t : y2.ticks) {
-      svg << "<text x=\"" << px(x1 + 8) << "\" y=\"" << px(y2(t) + 4) << "\" text-anchor=\"start\">"
-          << format_tick(t, y2.step()) << "</text>\n";
+  if (has_right) {
+    for (std::size_t i = 0; i < y2.ticks.size(); ++i) {
+      svg << "<text x=\"" << px(x1 + 8) << "\" y=\"" << px(y2(y2.ticks[i]) + 4) << "\" text-anchor=\"start\">"
+          << y2.label(i) << "</text>\n";
     }
   }
   svg << "</g>\n";
@@ -279,7 +336,7 @@ std::string Plot::to_svg() const {
     svg << "<text transform=\"translate(" << px(x0 - 58) << " " << px((y0 + y1) / 2)
         << ") rotate(-90)\" text-anchor=\"middle\">" << escape(y_label_) << "</text>\n";
   }
-  if (!y2_label_.empty() && has_right_axis) {
+  if (!y2_label_.empty() && has_right) {
     svg << "<text transform=\"translate(" << px(x1 + 58) << " " << px((y0 + y1) / 2)
         << ") rotate(90)\" text-anchor=\"middle\">" << escape(y2_label_) << "</text>\n";
   }
@@ -287,10 +344,10 @@ std::string Plot::to_svg() const {
   // ---- the series, in the order they were added
   for (const Series& s : series_) {
     const Scale& ys = s.axis == Axis::Left ? y : y2;
-    auto finite = [&](std::size_t i) { return std::isfinite(s.xs[i]) && std::isfinite(s.ys[i]); };
+    auto finite = [&](std::size_t i) { return drawable(s, i); };
     if (s.kind == Kind::Line) {
-      // One path; a non-finite value ends a run of points, and the next finite one starts
-      // a new run ("M"). A run of a single point is drawn as a dot.
+      // One path; a skipped value ends a run of points, and the next drawn one starts a
+      // new run ("M"). A run of a single point is drawn as a dot.
       std::ostringstream path, dots;
       std::size_t n = s.xs.size();
       for (std::size_t i = 0; i < n; ++i) {
@@ -304,7 +361,8 @@ std::string Plot::to_svg() const {
       }
       if (path.tellp() > 0) {
         svg << "<path d=\"" << path.str() << "\" fill=\"none\" stroke=\"" << colour(s.colour)
-            << "\" stroke-width=\"1.5\" stroke-linejoin=\"round\"/>\n";
+            << "\" stroke-width=\"1.5\" stroke-linejoin=\"round\"" << (s.dashed ? " stroke-dasharray=\"6 4\"" : "")
+            << "/>\n";
       }
       if (dots.tellp() > 0) svg << "<g fill=\"" << colour(s.colour) << "\">\n" << dots.str() << "</g>\n";
     } else if (s.kind == Kind::Points) {
@@ -328,23 +386,24 @@ std::string Plot::to_svg() const {
   }
 
   // ---- legend, to the right of the plot area (and of the right axis)
-  if (!legend.empty()) {
-    double lx = width_ - legend_width + 8, ly = y0 + 10;
+  const std::vector<LegendEntry> entries = legend();
+  if (!entries.empty()) {
+    double lx = frame.width - frame.legend_width + 8, ly = y0 + 10;
     svg << "<g>\n";
-    for (const LegendEntry& e : legend) {
+    for (const LegendEntry& e : entries) {
       if (e.is_line) {
         svg << "<line x1=\"" << px(lx) << "\" y1=\"" << px(ly) << "\" x2=\"" << px(lx + 22) << "\" y2=\"" << px(ly)
-            << "\" stroke=\"" << e.colour << "\" stroke-width=\"2\"/>\n";
+            << "\" stroke=\"" << colour(e.colour) << "\" stroke-width=\"2\""
+            << (e.dashed ? " stroke-dasharray=\"6 4\"" : "") << "/>\n";
       } else {
-        svg << "<circle cx=\"" << px(lx + 11) << "\" cy=\"" << px(ly) << "\" r=\"4\" fill=\"" << e.colour << "\"/>\n";
+        svg << "<circle cx=\"" << px(lx + 11) << "\" cy=\"" << px(ly) << "\" r=\"4\" fill=\"" << colour(e.colour)
+            << "\"/>\n";
       }
       svg << "<text x=\"" << px(lx + 30) << "\" y=\"" << px(ly + 4) << "\">" << escape(e.name) << "</text>\n";
       ly += 20;
     }
     svg << "</g>\n";
   }
-  svg << "</svg>\n";
-  return svg.str();
 }
 
 void Plot::save(const std::string& path) const {
@@ -352,6 +411,59 @@ void Plot::save(const std::string& path) const {
     io::write_file_atomically(path, to_svg());
   } catch (const Error& e) {
     RECUR_FAIL("Plot::save: " << e.what());
+  }
+}
+
+Figure::Figure(std::string title) : title_(std::move(title)) {}
+
+Figure& Figure::add_panel(Plot plot) {
+  panels_.push_back(std::move(plot));
+  return *this;
+}
+
+std::string Figure::to_svg() const {
+  // The panels' shared frame: the widest panel, the widest legend, the union of the x values.
+  const double title_height = title_.empty() ? 0 : 30;
+  Plot::Frame shared{.width = 200, .top = title_height};
+  double height = title_height;
+  Range x_range;
+  for (const Plot& panel : panels_) {
+    const Plot::Frame own = panel.own_frame();
+    shared.width = std::max(shared.width, own.width);
+    shared.legend_width = std::max(shared.legend_width, own.legend_width);
+    shared.right_axis_room |= own.right_axis_room;
+    if (own.x_lo <= own.x_hi) x_range.add(own.x_lo), x_range.add(own.x_hi);
+    height += own.height;
+  }
+  shared.x_lo = x_range.lo, shared.x_hi = x_range.hi;
+  height = std::max(height, 200.0);
+  std::ostringstream svg;
+  svg << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+      << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << shared.width << "\" height=\"" << height
+      << "\" viewBox=\"0 0 " << shared.width << " " << height
+      << "\" font-family=\"Helvetica, Arial, sans-serif\" font-size=\"12\">\n"
+      << "<rect x=\"0\" y=\"0\" width=\"" << shared.width << "\" height=\"" << height << "\" fill=\"white\"/>\n";
+  if (!title_.empty()) {
+    svg << "<text x=\"" << px(shared.width / 2) << "\" y=\"24\" text-anchor=\"middle\" font-size=\"16\" "
+        << "font-weight=\"bold\">" << escape(title_) << "</text>\n";
+  }
+  for (const Plot& panel : panels_) {
+    Plot::Frame frame = shared;
+    frame.height = panel.own_frame().height;
+    svg << "<g>\n";
+    panel.draw(svg, frame);
+    svg << "</g>\n";
+    shared.top += frame.height;
+  }
+  svg << "</svg>\n";
+  return svg.str();
+}
+
+void Figure::save(const std::string& path) const {
+  try {
+    io::write_file_atomically(path, to_svg());
+  } catch (const Error& e) {
+    RECUR_FAIL("Figure::save: " << e.what());
   }
 }
 
