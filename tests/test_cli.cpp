@@ -678,10 +678,39 @@ TEST_F(Cli, TrainWritesCheckpointsMetricsChartAndAJsonSummary) {
   ASSERT_EQ(texts.size(), 3u);
   EXPECT_NE(texts[0], texts[2]);
 
+  // loss.svg: the losses above; the learning rate and the gradient norm below. A language
+  // model has no figure for a right axis on the upper panel.
   const std::string svg = read_bytes(out / "loss.svg");
   EXPECT_NE(svg.find("<svg"), std::string::npos);
   EXPECT_NE(svg.find("</svg>"), std::string::npos);
-  EXPECT_NE(svg.find("validation"), std::string::npos);
+  for (const char* text : {">train</text>", ">validation</text>", ">learning rate</text>", ">lr</text>",
+                           ">gradient norm (before clipping)</text>", ">grad_norm</text>", ">step</text>"})
+    EXPECT_NE(svg.find(text), std::string::npos) << text;
+  EXPECT_EQ(svg.find("fraction"), std::string::npos);
+}
+
+TEST_F(Cli, ChartOfMetricsWrittenBeforeGradNorm) {
+  // A metrics.jsonl from before grad_norm was recorded (one record without it, one null): the
+  // resumed run's loss.svg skips those and draws the gradient norm it records, a lone dot.
+  const fs::path out = previous_run();
+  std::string old_records;
+  std::ifstream in(out / "metrics.jsonl");
+  for (std::string line; std::getline(in, line);) {
+    json j = json::parse(line);
+    if (old_records.empty()) j.erase("grad_norm");
+    else j["grad_norm"] = nullptr;
+    old_records += j.dump() + "\n";
+  }
+  in.close();
+  write_bytes(out / "metrics.jsonl", old_records);
+  Result r = recur(train(text_path(), out, {"--eval-every", "20", "--max-steps", "60", "--resume"}));
+  ASSERT_TRUE(r.ok()) << r;
+  const std::string svg = read_bytes(out / "loss.svg");
+  EXPECT_NE(svg.find("</svg>"), std::string::npos);
+  EXPECT_EQ(svg.find("nan"), std::string::npos);
+  EXPECT_NE(svg.find(">grad_norm</text>"), std::string::npos);
+  // grad_norm is the fourth colour (after train, validation and lr): one point, drawn as a dot.
+  EXPECT_NE(svg.find("<g fill=\"#d62728\">\n<circle"), std::string::npos) << svg;
 }
 
 TEST_F(Cli, SamplePrintsThePrimeAndExactlyLengthCharacters) {

@@ -103,7 +103,7 @@ TEST_F(CliSequences, TrainsAndReportsAccuracyAndMacroF1) {
   EXPECT_GE(summary.at("test_accuracy").get<double>(), 0.9) << summary;
   EXPECT_GE(summary.at("best_val_macro_f1").get<double>(), 0.85) << summary;
   EXPECT_GT(summary.at("examples_per_sec").get<double>(), 0);
-  // Every evaluation logs the three figures; the chart draws accuracy on a second axis.
+  // Every evaluation logs the three figures.
   std::ifstream metrics(root_ / "base" / "metrics.jsonl");
   std::string line;
   int records = 0;
@@ -113,7 +113,12 @@ TEST_F(CliSequences, TrainsAndReportsAccuracyAndMacroF1) {
     ++records;
   }
   EXPECT_EQ(records, 2);
-  EXPECT_NE(read_bytes(root_ / "base" / "loss.svg").find("val_accuracy"), std::string::npos);
+  // loss.svg: accuracy and macro-F1 on the right axis beside the losses; the learning rate
+  // and the gradient norm on a panel below.
+  const std::string svg = read_bytes(root_ / "base" / "loss.svg");
+  for (const char* text : {">val_accuracy</text>", ">val_macro_f1</text>", ">fraction (0 to 1)</text>",
+                           ">learning rate</text>", ">lr</text>", ">grad_norm</text>"})
+    EXPECT_NE(svg.find(text), std::string::npos) << text;
   // The end: per-class scores and the confusion matrix of the best model on the test texts.
   for (const char* fragment : {"the best model on the test texts", "precision", "predicted:", "true:", "meh", "neg"})
     EXPECT_NE(base_run_.err.find(fragment), std::string::npos) << fragment << " missing in:\n" << base_run_.err;

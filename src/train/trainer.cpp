@@ -164,23 +164,33 @@ std::vector<Record> reload_metrics(const std::string& path, std::int64_t last_st
   return records;
 }
 
-// The train and validation losses against the left axis, and the task's chart_metric()
-// (when it has one: a classifier's validation accuracy) against the right one.
+// loss.svg, two panels over the steps: the train and validation losses against the left
+// axis and the task's chart_metrics() (a classifier's accuracy and macro-F1, a decoder's
+// error rates) against the right one; below, the learning rate and the gradient norm. A
+// figure a record lacks (grad_norm before it was recorded, null) is skipped.
 void draw_chart(const std::string& path, const std::vector<Record>& records, const std::string& title,
                 const Task& task) {
-  const std::string right = task.chart_metric();
-  std::vector<double> train_x, train_y, val_x, val_y, right_x, right_y;
-  for (const Record& r : records) {
-    const auto x = static_cast<double>(r.step);
-    if (std::isfinite(r.train_loss)) train_x.push_back(x), train_y.push_back(r.train_loss);
-    if (const double v = number_or(r.json, "val_loss", NAN); std::isfinite(v)) val_x.push_back(x), val_y.push_back(v);
-    if (const double v = number_or(r.json, right, NAN); std::isfinite(v)) right_x.push_back(x), right_y.push_back(v);
-  }
-  Plot plot(title);
-  plot.set_x_label("step").set_y_label(task.loss_label());
-  plot.add_line("train", train_x, train_y).add_line("validation", val_x, val_y);
-  if (!right.empty()) plot.set_y_label(right, Axis::Right).add_line(right, right_x, right_y, Axis::Right);
-  plot.save(path);
+  std::vector<double> steps;
+  for (const Record& r : records) steps.push_back(static_cast<double>(r.step));
+  auto series = [&](const std::string& key) {
+    std::vector<double> values;
+    for (const Record& r : records) values.push_back(number_or(r.json, key, NAN));
+    return values;
+  };
+  Plot losses;
+  losses.set_y_label(task.loss_label());
+  losses.add_line("train", steps, series("train_loss")).add_line("validation", steps, series("val_loss"));
+  const std::vector<std::string> right = task.chart_metrics();
+  if (!right.empty()) losses.set_y_label("fraction (0 to 1)", Axis::Right);
+  for (const std::string& key : right) losses.add_line(key, steps, series(key), Axis::Right);
+  // Colours apart from the losses' and the metrics' above.
+  const int colour = 2 + static_cast<int>(right.size());
+  Plot optimizer;
+  optimizer.set_size(800, 260).set_x_label("step").set_y_label("learning rate");
+  optimizer.set_y_label("gradient norm (before clipping)", Axis::Right);
+  optimizer.add_line("lr", steps, series("lr"), Axis::Left, {.colour = colour});
+  optimizer.add_line("grad_norm", steps, series("grad_norm"), Axis::Right, {.colour = colour + 1});
+  Figure(title).add_panel(losses).add_panel(optimizer).save(path);
 }
 
 // Fails early, before any work, when `dir` cannot be created or written.

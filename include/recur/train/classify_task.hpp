@@ -75,7 +75,7 @@ class ClassifyTask final : public Task {
   std::vector<Metric> evaluate_test() override;
   std::string describe_metric(double macro_f1) const override;
   std::string describe_evaluation(const std::vector<Metric>& metrics) const override;
-  std::string chart_metric() const override { return "val_accuracy"; }
+  std::vector<std::string> chart_metrics() const override { return {"val_accuracy", "val_macro_f1"}; }
   std::vector<std::string> final_report() override;
   std::string sample(std::int64_t length, std::uint64_t seed) override;
   void add_state(TrainingState& state) override;

@@ -114,7 +114,9 @@ class Seq2SeqTask final : public Task {
   std::vector<Metric> evaluate_test() override;
   std::string describe_metric(double sequence_error_rate) const override;
   std::string describe_evaluation(const std::vector<Metric>& metrics) const override;
-  std::string chart_metric() const override { return "val_sequence_error_rate"; }
+  std::vector<std::string> chart_metrics() const override {
+    return {"val_token_error_rate", "val_sequence_error_rate"};
+  }
   std::string sample(std::int64_t length, std::uint64_t seed) override;
   void add_state(TrainingState& state) override;
   std::map<std::string, std::int64_t> data_facts() const override;

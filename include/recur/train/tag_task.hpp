@@ -98,7 +98,10 @@ class TagTask final : public Task {
   std::vector<Metric> evaluate_test() override;
   std::string describe_metric(double value) const override;
   std::string describe_evaluation(const std::vector<Metric>& metrics) const override;
-  std::string chart_metric() const override { return best_metric(); }
+  std::vector<std::string> chart_metrics() const override {
+    if (facts_bio_) return {"val_accuracy", "val_oov_accuracy", "val_entity_f1"};
+    return {"val_accuracy", "val_oov_accuracy"};
+  }
   std::string sample(std::int64_t length, std::uint64_t seed) override;
   void add_state(TrainingState& state) override;
   std::map<std::string, std::int64_t> data_facts() const override;

@@ -106,8 +106,9 @@ class Task {
       if (m.name == best_metric()) return describe_metric(m.value);
     return describe_metric(NAN);
   }
-  // A metric of evaluate()'s drawn on the chart's right axis beside the losses; "": none.
-  virtual std::string chart_metric() const { return {}; }
+  // The metrics of evaluate()'s that loss.svg draws on the right axis beside the losses
+  // (none: no right axis). Each is a fraction from 0 to 1: an accuracy, an F1, an error rate.
+  virtual std::vector<std::string> chart_metrics() const { return {}; }
   // Lines printed once training is over and the best model is loaded (after the test
   // figures): a classifier's per-class scores and confusion matrix.
   virtual std::vector<std::string> final_report() { return {}; }
