@@ -1,5 +1,6 @@
 // The train layer's utilities: nice tick values and their labels, SVG charts (well formed,
-// labelled, NaN-proof; panels stacked over one x axis), check_finite and Stopwatch.
+// labelled, NaN-proof; panels stacked over one x axis), comparing runs' metrics.jsonl
+// (recur plot's library half), check_finite and Stopwatch.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -18,6 +19,7 @@
 #include "recur/data/mnist.hpp"
 #include "recur/recur.hpp"
 #include "recur/train/check_finite.hpp"
+#include "recur/train/compare_runs.hpp"
 #include "recur/train/plot.hpp"
 #include "recur/train/stopwatch.hpp"
 #include "test_helpers.hpp"
@@ -405,6 +407,137 @@ TEST(Figure, StackedPanelsShareTheXAxis) {
   EXPECT_EQ(contents.str(), svg);
   fs::remove(path);
   EXPECT_TRUE(parse_xml(train::Figure().to_svg()).ok);
+}
+
+// ---------------------------------------------------------------- comparing runs
+
+// A temporary directory for one test, removed at its end.
+struct TempDir {
+  fs::path path;
+  explicit TempDir(const std::string& name)
+      : path(fs::temp_directory_path() / ("recur-test-" + name + "-" + std::to_string(::getpid()))) {
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
+  ~TempDir() { fs::remove_all(path); }
+};
+
+void write_text(const fs::path& path, const std::string& text) {
+  fs::create_directories(path.parent_path());
+  std::ofstream(path, std::ios::binary) << text;
+}
+
+TEST(CompareRuns, ReadsMetricsLogsSkippingNullsAndNamingBadLines) {
+  TempDir dir("metrics-log");
+  const fs::path log = dir.path / "metrics.jsonl";
+  write_text(log, "{\"step\":10,\"train_loss\":2.5,\"val_loss\":2.4,\"grad_norm\":null,\"note\":\"x\"}\n\n"
+                  "{\"step\":20,\"val_loss\":2.1}\n");
+  const std::vector<train::MetricsRecord> records = train::read_metrics_log(log.string());
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_EQ(records[0], (train::MetricsRecord{{"step", 10}, {"train_loss", 2.5}, {"val_loss", 2.4}}));
+  EXPECT_EQ(records[1], (train::MetricsRecord{{"step", 20}, {"val_loss", 2.1}}));
+
+  write_text(log, "{\"step\":10}\n{\"step\":20,\n");
+  expect_error([&] { train::read_metrics_log(log.string()); }, {log.string(), "line 2", "is not JSON"});
+  write_text(log, "[1, 2]\n");
+  expect_error([&] { train::read_metrics_log(log.string()); }, {"line 1", "not a JSON object"});
+  write_text(log, std::string(100000, '[') + "\n");  // untrusted input: too deep to parse
+  expect_error([&] { train::read_metrics_log(log.string()); }, {"line 1", "is not JSON"});
+  expect_error([&] { train::read_metrics_log((dir.path / "none.jsonl").string()); }, {"none.jsonl"});
+}
+
+TEST(CompareRuns, ShortestDistinguishingNames) {
+  using Names = std::vector<std::string>;
+  EXPECT_EQ(train::short_run_names({"runs/h128", "runs/h256/"}), (Names{"h128", "h256"}));
+  EXPECT_EQ(train::short_run_names({"a/run", "b/run", "c"}), (Names{"a/run", "b/run", "c"}));
+  EXPECT_EQ(train::short_run_names({"/x/a/run", "/y/a/run"}), (Names{"x/a/run", "y/a/run"}));
+  EXPECT_EQ(train::short_run_names({"/a/run", "run"}), (Names{"a/run", "run"}));
+  EXPECT_EQ(train::short_run_names({"/run", "run"}), (Names{"/run", "run"}));
+  EXPECT_EQ(train::short_run_names({"only"}), (Names{"only"}));
+  expect_error([] { train::short_run_names({"runs/a", "runs/b", "runs/./a"}); }, {"runs/a", "given twice"});
+}
+
+TEST(CompareRuns, TheMetricOfACheckpoint) {
+  EXPECT_EQ(train::checkpoint_metric({{"recur.progress", R"({"step":40,"val_macro_f1":0.8,"best_val_macro_f1":0.9,)"
+                                                         R"("best_checkpoint":"x","seconds":3})"}}),
+            "val_macro_f1");
+  EXPECT_EQ(train::checkpoint_metric({{"recur.progress", R"({"step":40})"}}), "");
+  EXPECT_EQ(train::checkpoint_metric({{"recur.progress", "not json"}}), "");
+  EXPECT_EQ(train::checkpoint_metric({}), "");
+}
+
+train::RunMetrics run_of(const std::string& name, const std::string& task, const std::string& metric,
+                         std::vector<train::MetricsRecord> records) {
+  train::RunMetrics run;
+  run.dir = "runs/" + name, run.name = name, run.task = task, run.metric = metric, run.records = std::move(records);
+  return run;
+}
+
+TEST(CompareRuns, OneLinePerRunNamedByTheRun) {
+  const train::RunMetrics small = run_of("h16", "lm", "val_loss",
+                                         {{{"step", 10}, {"epoch", 0.5}, {"train_loss", 3.0}, {"val_loss", 2.9}},
+                                          {{"step", 20}, {"epoch", 1.0}, {"train_loss", 2.5}, {"val_loss", 2.6}}});
+  const train::RunMetrics large = run_of("h32", "lm", "val_loss",
+                                         {{{"step", 10}, {"epoch", 0.5}, {"train_loss", 2.8}, {"val_loss", 2.7}},
+                                          {{"step", 20}, {"epoch", 1.0}, {"train_loss", 2.2}},  // no validation
+                                          {{"step", 30}, {"epoch", 1.5}, {"train_loss", 2.0}, {"val_loss", 2.1}},
+                                          {{"step", 40}, {"epoch", 2.0}, {"train_loss", 1.9}, {"val_loss", 2.0}}});
+  std::string svg = train::compare_runs({small, large}, {}).to_svg();
+  Parsed p = parse_xml(svg);
+  ASSERT_TRUE(p.ok) << p.error;
+  for (const char* text : {"val_loss by step", "val_loss", "step", "h16", "h32"})
+    EXPECT_TRUE(contains(p.texts, text)) << text;
+  // h32's missing validation breaks its line into a dot and a run.
+  EXPECT_EQ(count_of(p.elements, "path"), 2u);
+  EXPECT_EQ(count_of(p.elements, "circle"), 1u);
+  EXPECT_THAT(svg, Not(HasSubstr("stroke-dasharray")));
+
+  svg = train::compare_runs({small, large}, {.metric = "val_loss", .x = "epoch", .log_y = true, .train_loss = true})
+            .to_svg();
+  p = parse_xml(svg);
+  ASSERT_TRUE(p.ok) << p.error;
+  for (const char* text : {"val_loss by epoch", "h16 train_loss", "h32 train_loss"})
+    EXPECT_TRUE(contains(p.texts, text)) << text;
+  EXPECT_EQ(count_of(p.elements, "path"), 4u);
+  EXPECT_EQ(occurrences(svg, "stroke-dasharray"), 4u);  // two dashed lines, two legend markers
+  EXPECT_TRUE(contains(p.texts, "5"));                  // log ticks 1, 2, 5
+}
+
+TEST(CompareRuns, Errors) {
+  const train::RunMetrics lm = run_of("lm", "lm", "val_loss", {{{"step", 10}, {"val_loss", 2.0}, {"lr", 0.002}}});
+  const train::RunMetrics classifier =
+      run_of("cls", "classify", "val_macro_f1", {{{"step", 10}, {"val_loss", 0.5}, {"val_macro_f1", 0.7}}});
+  const train::RunMetrics tagger = run_of("tag", "", "val_accuracy", {{{"step", 10}, {"val_accuracy", 0.9}}});
+  expect_error([&] { train::compare_runs({lm, classifier}, {}); },
+               {"runs/lm is a run of --task lm and runs/cls of --task classify"});
+  expect_error([&] { train::compare_runs({lm, classifier}, {.metric = "val_loss"}); }, {"--task lm", "--task classify"});
+  expect_error([&] { train::compare_runs({lm, tagger}, {}); },
+               {"runs/lm picks its best model by val_loss and runs/tag by val_accuracy", "--metric"});
+  expect_error([&] { train::compare_runs({lm}, {.metric = "val_bpc"}); },
+               {"the run runs/lm has no val_bpc", "it has lr, step, val_loss"});
+  train::ComparisonOptions by_seconds, with_train_loss;
+  by_seconds.x = "seconds", with_train_loss.train_loss = true;
+  expect_error([&] { train::compare_runs({lm}, by_seconds); }, {"runs/lm has no seconds"});
+  expect_error([&] { train::compare_runs({lm}, with_train_loss); }, {"runs/lm has no train_loss"});
+  expect_error([&] { train::compare_runs({}, {}); }, {"no runs"});
+}
+
+TEST(CompareRuns, ReadsARunDirectory) {
+  TempDir dir("read-run");
+  expect_error([&] { train::read_run((dir.path / "empty").string()); }, {"empty has no metrics.jsonl"});
+  write_text(dir.path / "run" / "metrics.jsonl", "{\"step\":5,\"val_loss\":1.5}\n");
+  train::RunMetrics run = train::read_run((dir.path / "run").string());
+  EXPECT_EQ(run.name, "run");
+  EXPECT_EQ(run.task, "");  // no last.safetensors
+  EXPECT_EQ(run.metric, "val_loss");
+  ASSERT_EQ(run.records.size(), 1u);
+  // With a checkpoint: its task and metric.
+  io::save_safetensors((dir.path / "run" / "last.safetensors").string(), {},
+                       {{"recur.config", R"({"task":"classify"})"},
+                        {"recur.progress", R"({"step":5,"val_macro_f1":0.5,"best_val_macro_f1":0.5})"}});
+  run = train::read_run((dir.path / "run").string());
+  EXPECT_EQ(run.task, "classify");
+  EXPECT_EQ(run.metric, "val_macro_f1");
 }
 
 // ---------------------------------------------------------------- check_finite, Stopwatch

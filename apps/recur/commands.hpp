@@ -23,6 +23,7 @@ void add_eval_command(CLI::App& app);
 void add_score_command(CLI::App& app);
 void add_info_command(CLI::App& app);
 void add_inspect_command(CLI::App& app);
+void add_plot_command(CLI::App& app);
 
 void add_predict_command(CLI::App& app);
 

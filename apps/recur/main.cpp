@@ -65,7 +65,8 @@ int main(int argc, char** argv) {
                "  recur predict MODEL [FILE]  a classifier's label for each line\n"
                "  recur info MODEL          what a model file holds\n"
                "  recur inspect MODEL TEXT --html OUT.html  a language model's cells and predictions over a\n"
-               "                            text, as one HTML page",
+               "                            text, as one HTML page\n"
+               "  recur plot RUN_DIR...     the validation curves of several runs on one SVG chart",
                "recur"};
   app.require_subcommand(1);
   // Shown in --help; main() answers it before parsing, as it needs no command.
@@ -81,6 +82,7 @@ int main(int argc, char** argv) {
   recur::cli::add_predict_command(app);
   recur::cli::add_info_command(app);
   recur::cli::add_inspect_command(app);
+  recur::cli::add_plot_command(app);
   // CLI11 answers a missing or misspelt command with "A subcommand is required".
   std::string commands;
   for (const CLI::App* command : app.get_subcommands([](const CLI::App*) { return true; }))

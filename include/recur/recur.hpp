@@ -45,6 +45,7 @@
 #include "recur/optim/schedule.hpp"
 #include "recur/optim/sgd.hpp"
 #include "recur/train/classify_task.hpp"
+#include "recur/train/compare_runs.hpp"
 #include "recur/train/inspect.hpp"
 #include "recur/train/language_model_task.hpp"
 #include "recur/train/check_finite.hpp"
