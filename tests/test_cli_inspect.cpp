@@ -119,7 +119,7 @@ TEST_F(CliInspect, DefaultPageShowsTheChosenNumberOfCellsEachWithEveryToken) {
 
 TEST_F(CliInspect, EscapesTheTextAndKeepsCodePointsWhole) {
   const std::string html = page({char_model(), text(), "--cells", "1"});
-  for (const char* escaped : {">&lt;</span>", ">&gt;</span>", ">&amp;</span>", ">&quot;</span>", ">&#39;</span>",
+  for (const char* escaped : {">&lt;</span>", ">&gt;</span>", ">&amp;</span>", ">&quot;</span>", ">&apos;</span>",
                               ">\xC3\xA9</span>", "\u21B5</span>\n"})
     EXPECT_NE(html.find(escaped), std::string::npos) << escaped;
   EXPECT_EQ(html.find("<b>"), std::string::npos);
@@ -155,7 +155,7 @@ TEST_F(CliInspect, LstmShowsTanhOfTheCellStateOrOnRequestTheHiddenState) {
   const std::string cell = page({char_model(), text(), "--neuron", "1:4"});
   const std::string hidden = page({char_model(), text(), "--neuron", "1:4", "--lstm-state", "hidden"});
   EXPECT_NE(cell.find("tanh(c)"), std::string::npos);
-  EXPECT_NE(hidden.find("h, the LSTM&#39;s hidden state"), std::string::npos);
+  EXPECT_NE(hidden.find("h, the LSTM&apos;s hidden state"), std::string::npos);
   // The values differ (the same text, the same model).
   EXPECT_NE(page_data(cell)["panels"][0]["values"], page_data(hidden)["panels"][0]["values"]);
 }

@@ -251,9 +251,10 @@ TEST(InterestingCells, PutEachFeaturesBestCellFirstThenTheMostVariable) {
                {"short", "2 values for 12 tokens"});
 }
 
-TEST(HtmlEscape, ReplacesTheFiveSpecialCharacters) {
-  EXPECT_EQ(train::html_escape("<a href=\"x\">Tom & Jerry's</a>"),
-            "&lt;a href=&quot;x&quot;&gt;Tom &amp; Jerry&#39;s&lt;/a&gt;");
+TEST(EscapeMarkup, ReplacesTheFiveSpecialCharactersAndControls) {
+  EXPECT_EQ(train::escape_markup("<a href=\"x\">Tom & Jerry's</a>"),
+            "&lt;a href=&quot;x&quot;&gt;Tom &amp; Jerry&apos;s&lt;/a&gt;");
+  EXPECT_EQ(train::escape_markup("a\tb\nc\x01" "d"), "a\tb\nc?d");
 }
 
 train::InspectPage small_page() {
@@ -280,7 +281,7 @@ TEST(InspectHtml, ColoursEveryTokenOfEveryPanelAndEscapesAllText) {
   EXPECT_NE(html.find(">&lt;</span>"), std::string::npos);
   EXPECT_NE(html.find(">&amp;</span>"), std::string::npos);
   EXPECT_NE(html.find(">&quot;</span>"), std::string::npos);
-  EXPECT_NE(html.find(">&#39;</span>"), std::string::npos);
+  EXPECT_NE(html.find(">&apos;</span>"), std::string::npos);
   EXPECT_NE(html.find(">&lt;/script&gt;</span>"), std::string::npos);
   EXPECT_NE(html.find(">\xC3\xA9</span>"), std::string::npos);
   EXPECT_NE(html.find("<title>model &lt;1&gt;</title>"), std::string::npos);

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "recur/core/error.hpp"
+#include "recur/train/plot.hpp"
 
 namespace recur::train {
 
@@ -222,22 +223,6 @@ std::vector<CellPick> interesting_cells(const Activations& acts, std::span<const
   return picks;
 }
 
-std::string html_escape(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (char c : text) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
-
 namespace {
 
 // How a token reads in the tooltip and the table: visible marks for a line break, a space
@@ -262,7 +247,7 @@ std::string token_label(const std::string& token) {
 std::string token_text(const std::string& token) {
   if (token == "\n") return "\u21B5";
   if (token == " " || token == "\t") return token;
-  return html_escape(token_label(token));
+  return escape_markup(token_label(token));
 }
 
 // Blue (-1) through white (0) to red (+1): ColorBrewer's RdBu ends, mixed linearly with white.
@@ -401,9 +386,9 @@ std::string inspect_html(const InspectPage& page) {
   std::string html;
   html += "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n";
   html += "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n";
-  html += "<title>" + html_escape(page.title) + "</title>\n<style>" + kStyle + "</style>\n</head>\n<body>\n";
-  html += "<h1>" + html_escape(page.title) + "</h1>\n";
-  for (const std::string& fact : page.facts) html += "<p class=\"facts\">" + html_escape(fact) + "</p>\n";
+  html += "<title>" + escape_markup(page.title) + "</title>\n<style>" + kStyle + "</style>\n</head>\n<body>\n";
+  html += "<h1>" + escape_markup(page.title) + "</h1>\n";
+  for (const std::string& fact : page.facts) html += "<p class=\"facts\">" + escape_markup(fact) + "</p>\n";
   html += "<div class=\"legend\"><span>activation &minus;1</span><span class=\"scale\"></span><span>+1</span>"
           "<span class=\"mark\">underlined</span><span>: surprising, probability below " +
           format("%g", page.surprise_below) + "</span></div>\n";
@@ -415,7 +400,7 @@ std::string inspect_html(const InspectPage& page) {
     const std::string scaled =
         largest > 1 ? " (colours scaled by its largest value, " + format("%.3g", largest) + ")" : "";
     html += "<section class=\"panel\" data-panel=\"" + std::to_string(k) + "\" data-cell=\"" + panel.cell.str() +
-            "\">\n<h2>cell " + panel.cell.str() + " &mdash; " + html_escape(panel.reason + scaled) +
+            "\">\n<h2>cell " + panel.cell.str() + " &mdash; " + escape_markup(panel.reason + scaled) +
             "</h2>\n<div class=\"text\">";
     for (std::size_t t = 0; t < n; ++t) {
       const double s = panel.values[t] / largest;
@@ -437,11 +422,11 @@ std::string inspect_html(const InspectPage& page) {
   html += "<table class=\"predictions\">\n<tr><th>#</th><th>token</th><th>probability</th><th>next token</th></tr>\n";
   for (std::size_t t = 0; t < n; ++t) {
     html += page.probabilities[t] < page.surprise_below ? "<tr class=\"s\">" : "<tr>";
-    html += "<td class=\"num\">" + std::to_string(t) + "</td><td class=\"mono\">" + html_escape(labels[t]) +
+    html += "<td class=\"num\">" + std::to_string(t) + "</td><td class=\"mono\">" + escape_markup(labels[t]) +
             "</td><td class=\"num\">" + probability(page.probabilities[t]) + "</td><td>";
     for (std::size_t i = 0; i < page.next[t].size(); ++i)
       html += (i > 0 ? "&ensp; " : "") + std::string("<span class=\"mono\">") +
-              html_escape(token_label(page.next[t][i].first)) + "</span> " + probability(page.next[t][i].second);
+              escape_markup(token_label(page.next[t][i].first)) + "</span> " + probability(page.next[t][i].second);
     html += "</td></tr>\n";
   }
   html += "</table>\n<p id=\"check\" class=\"check\">Page check: the page's script did not run.</p>\n";

@@ -26,24 +26,6 @@ constexpr std::int64_t kPaletteSize = 10;
 
 const char* colour(std::int64_t index) { return kPalette[index % kPaletteSize]; }
 
-// Text safe inside an XML element or a quoted attribute. Control characters other than
-// tab and newline are not allowed in XML 1.0 at all; they become '?'.
-std::string escape(const std::string& text) {
-  std::string out;
-  out.reserve(text.size());
-  for (char c : text) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&apos;"; break;
-      default: out += static_cast<unsigned char>(c) < 0x20 && c != '\t' && c != '\n' ? '?' : c;
-    }
-  }
-  return out;
-}
-
 // A pixel coordinate: a tenth of a pixel is finer than any screen shows.
 std::string px(double v) {
   char text[32];
@@ -92,6 +74,22 @@ double nice_step(double x) {
 }
 
 }  // namespace
+
+std::string escape_markup(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&apos;"; break;
+      default: out += static_cast<unsigned char>(c) < 0x20 && c != '\t' && c != '\n' ? '?' : c;
+    }
+  }
+  return out;
+}
 
 std::vector<double> nice_ticks(double lo, double hi, int count) {
   RECUR_CHECK(count >= 2 && count <= 100, "nice_ticks: count must be in 2..100, got " << count);
@@ -284,7 +282,7 @@ void Plot::draw(std::ostream& svg, const Frame& frame) const {
 
   if (!title_.empty()) {
     svg << "<text x=\"" << px((x0 + x1) / 2) << "\" y=\"" << px(frame.top + 28) << "\" text-anchor=\"middle\" "
-        << "font-size=\"16\" font-weight=\"bold\">" << escape(title_) << "</text>\n";
+        << "font-size=\"16\" font-weight=\"bold\">" << escape_markup(title_) << "</text>\n";
   }
 
   // ---- grid, frame, ticks and their labels
@@ -330,15 +328,15 @@ void Plot::draw(std::ostream& svg, const Frame& frame) const {
   // ---- axis labels
   if (!x_label_.empty()) {
     svg << "<text x=\"" << px((x0 + x1) / 2) << "\" y=\"" << px(y1 + 42) << "\" text-anchor=\"middle\">"
-        << escape(x_label_) << "</text>\n";
+        << escape_markup(x_label_) << "</text>\n";
   }
   if (!y_label_.empty()) {
     svg << "<text transform=\"translate(" << px(x0 - 58) << " " << px((y0 + y1) / 2)
-        << ") rotate(-90)\" text-anchor=\"middle\">" << escape(y_label_) << "</text>\n";
+        << ") rotate(-90)\" text-anchor=\"middle\">" << escape_markup(y_label_) << "</text>\n";
   }
   if (!y2_label_.empty() && has_right) {
     svg << "<text transform=\"translate(" << px(x1 + 58) << " " << px((y0 + y1) / 2)
-        << ") rotate(90)\" text-anchor=\"middle\">" << escape(y2_label_) << "</text>\n";
+        << ") rotate(90)\" text-anchor=\"middle\">" << escape_markup(y2_label_) << "</text>\n";
   }
 
   // ---- the series, in the order they were added
@@ -399,7 +397,7 @@ void Plot::draw(std::ostream& svg, const Frame& frame) const {
         svg << "<circle cx=\"" << px(lx + 11) << "\" cy=\"" << px(ly) << "\" r=\"4\" fill=\"" << colour(e.colour)
             << "\"/>\n";
       }
-      svg << "<text x=\"" << px(lx + 30) << "\" y=\"" << px(ly + 4) << "\">" << escape(e.name) << "</text>\n";
+      svg << "<text x=\"" << px(lx + 30) << "\" y=\"" << px(ly + 4) << "\">" << escape_markup(e.name) << "</text>\n";
       ly += 20;
     }
     svg << "</g>\n";
@@ -445,7 +443,7 @@ std::string Figure::to_svg() const {
       << "<rect x=\"0\" y=\"0\" width=\"" << shared.width << "\" height=\"" << height << "\" fill=\"white\"/>\n";
   if (!title_.empty()) {
     svg << "<text x=\"" << px(shared.width / 2) << "\" y=\"24\" text-anchor=\"middle\" font-size=\"16\" "
-        << "font-weight=\"bold\">" << escape(title_) << "</text>\n";
+        << "font-weight=\"bold\">" << escape_markup(title_) << "</text>\n";
   }
   for (const Plot& panel : panels_) {
     Plot::Frame frame = shared;
@@ -483,16 +481,16 @@ std::string attention_svg(const std::vector<std::string>& source, const std::vec
       << "\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
   if (!title.empty())
     svg << "<text x=\"" << px(width / 2) << "\" y=\"20\" text-anchor=\"middle\" font-weight=\"bold\">"
-        << escape(title) << "</text>\n";
+        << escape_markup(title) << "</text>\n";
   for (std::size_t s = 0; s < source.size(); ++s) {  // source tokens across the top, turned
     const double x = left + cell * (static_cast<double>(s) + 0.5);
     svg << "<text transform=\"translate(" << px(x + 4) << "," << px(top - 6) << ") rotate(-60)\">"
-        << escape(source[s]) << "</text>\n";
+        << escape_markup(source[s]) << "</text>\n";
   }
   for (std::size_t t = 0; t < target.size(); ++t) {
     const double y = top + cell * static_cast<double>(t);
     svg << "<text x=\"" << px(left - 6) << "\" y=\"" << px(y + cell / 2 + 4) << "\" text-anchor=\"end\">"
-        << escape(target[t]) << "</text>\n";
+        << escape_markup(target[t]) << "</text>\n";
     for (std::size_t s = 0; s < source.size(); ++s) {
       const double w = std::clamp(static_cast<double>(weights[t][s]), 0.0, 1.0);
       const double x = left + cell * static_cast<double>(s);

@@ -100,9 +100,6 @@ std::vector<CellPick> interesting_cells(const Activations& acts, std::span<const
 // Pearson's correlation of two series of one length; 0 when either does not vary.
 double correlation(std::span<const double> a, std::span<const double> b);
 
-// `text` with & < > " ' replaced by their character references.
-std::string html_escape(std::string_view text);
-
 // One coloured copy of the text.
 struct InspectPanel {
   CellRef cell;
@@ -134,7 +131,7 @@ struct InspectPage {
 // inline script checks on load that every token has its colour and data and writes what it
 // found into <p id="check"> (data-coloured, data-predicted, data-hover: "ok" or "failed").
 // Opened as page.html#t=N, it shows token N's tooltip as if hovered.
-// Every text is HTML-escaped. Requires tokens, probabilities, next and every panel's values
+// Every text is escaped (escape_markup). Requires tokens, probabilities, next and every panel's values
 // of one length (checked).
 std::string inspect_html(const InspectPage& page);
 

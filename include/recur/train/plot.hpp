@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace recur::train {
@@ -44,6 +45,11 @@ struct LineStyle {
   bool dashed = false;
   int colour = -1;  // -1: the next unused palette colour
 };
+
+// `text` safe inside an element or a quoted attribute of XML (SVG) or HTML: & < > " ' as
+// character references, and control characters other than tab and newline, which XML 1.0
+// does not allow at all, as '?'.
+std::string escape_markup(std::string_view text);
 
 class Plot {
  public:
