@@ -24,7 +24,7 @@ void run_plot(const PlotOptions& o) {
     runs.push_back(train::read_run(o.dirs[i]));
     runs.back().name = names[i];
   }
-  io::write_file_atomically(o.out, train::compare_runs(runs, o.comparison).to_svg());
+  train::compare_runs(runs, o.comparison).save(o.out);
 }
 
 }  // namespace
