@@ -425,14 +425,14 @@ TEST_F(Cli, VersionNamesTheBuildsBackends) {
 class CliResume : public Cli {
  protected:
   static constexpr std::int64_t kSteps = 300, kEvalEvery = 50;
-  Args run_flags() const {
+  Args run_flags(const Args& more = {}) const {
     return kTiny + Args{"--max-steps", std::to_string(kSteps), "--eval-every", std::to_string(kEvalEvery),
-                        "--checkpoint-every", "5"};
+                        "--checkpoint-every", "5"} + more;
   }
   // The run without interruption.
-  fs::path whole_run() {
+  fs::path whole_run(const Args& more = {}) {
     const fs::path out = dir_ / "whole";
-    Result r = recur(Args{"train", text_path().string(), "--out", out.string()} + run_flags());
+    Result r = recur(Args{"train", text_path().string(), "--out", out.string()} + run_flags(more));
     EXPECT_TRUE(r.ok()) << r;
     return out;
   }
@@ -492,6 +492,37 @@ TEST_F(CliResume, ResumingFromAnEvaluationWithALargerBudgetGivesTheLongerRun) {
   r = recur({"train", "--resume", "--out", split.string(), "--threads", "1", "--max-steps", std::to_string(kSteps)});
   ASSERT_TRUE(r.ok()) << r;
   expect_same_run(whole, split);
+}
+
+// --lr-decay-stalled: the learning rate is multiplied by --lr-decay after that many
+// evaluations in a row without a better validation loss, and a run resumed at any
+// evaluation carries the count and the factor on. A rate too small to move any weight makes
+// every evaluation equal the first, so the rate halves after the third and the fifth.
+TEST_F(CliResume, StalledEvaluationsDecayTheLearningRateAcrossResumes) {
+  const Args decay = {"--lr", "1e-30", "--lr-decay", "0.5", "--lr-decay-stalled", "2"};
+  // Each record's "lr" (the one its steps used) and "val_loss".
+  auto read_column = [](const fs::path& run, const char* key) {
+    std::vector<double> values;
+    std::ifstream in(run / "metrics.jsonl");
+    for (std::string line; std::getline(in, line);) values.push_back(json::parse(line).at(key).get<double>());
+    return values;
+  };
+  const fs::path whole = whole_run(decay);
+  const std::vector<double> val_loss = read_column(whole, "val_loss");
+  ASSERT_EQ(val_loss, std::vector<double>(6, val_loss.front()));
+  const double r = 1e-30;
+  const std::vector<double> rates = read_column(whole, "lr");
+  EXPECT_EQ(rates, (std::vector<double>{r, r, r, r * 0.5, r * 0.5, r * 0.25}));
+  for (std::int64_t at = kEvalEvery; at < kSteps; at += kEvalEvery) {
+    const fs::path split = dir_ / ("split" + std::to_string(at));
+    Result run = recur(Args{"train", text_path().string(), "--out", split.string()} + run_flags(decay) +
+                       Args{"--max-steps", std::to_string(at)});
+    ASSERT_TRUE(run.ok()) << run;
+    run = recur({"train", "--resume", "--out", split.string(), "--threads", "1", "--max-steps", std::to_string(kSteps)});
+    ASSERT_TRUE(run.ok()) << run;
+    EXPECT_EQ(read_column(split, "lr"), rates) << "resumed at step " << at;
+    expect_same_run(whole, split);
+  }
 }
 
 TEST_F(Cli, NonFiniteLossStopsTrainingAndKeepsTheLastGoodCheckpoint) {

@@ -111,6 +111,10 @@ TEST_F(CliSeq2Seq, TrainsAndReportsErrorRates) {
     ++records;
   }
   EXPECT_EQ(records, 2);
+  // The task's learning rate halves after 4 evaluations without a better one, unless told.
+  const json run = json::parse(io::read_safetensors_metadata(model()).at("recur.run"));
+  EXPECT_EQ(run.at("lr_decay").get<double>(), 0.5) << run;
+  EXPECT_EQ(run.at("lr_decay_stalled").get<std::int64_t>(), 4) << run;
 }
 
 TEST_F(CliSeq2Seq, EvalPredictAndInfoAgree) {

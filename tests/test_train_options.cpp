@@ -80,6 +80,7 @@ TEST(OptionRegistry, JsonKeepsTheLayoutOfEarlierCheckpoints) {
   insert_after(R"("peephole":false)", R"(,"tie_weights":false,"adaptive_softmax":"")");
   insert_after(R"("adaptive_softmax":""},)", R"("min_count":1,)");
   insert_after(R"("max_vocab":0,)", R"("val":"","test":"",)");
+  insert_after(R"("lr_decay_after":10,)", R"("lr_decay_stalled":0,)");
   expected.insert(1, R"("task":"lm",)");  // the first of all: what the run trains
   EXPECT_EQ(values.to_json(), expected);
 }

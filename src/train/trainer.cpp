@@ -51,10 +51,14 @@ std::vector<OptionSpec> trainer_options() {
       {.key = "weight_decay", .type = T::Real, .default_value = 0.0, .help = "Weight decay", .group = G::Optimizer,
        .check = C::NonNegative},
       {.key = "lr_decay", .type = T::Real, .default_value = 1.0,
-       .help = "Multiply the learning rate by this after each epoch past --lr-decay-after", .group = G::Optimizer,
-       .check = C::Fraction},
+       .help = "Multiply the learning rate by this after each epoch past --lr-decay-after (or see --lr-decay-stalled)",
+       .group = G::Optimizer, .check = C::Fraction},
       {.key = "lr_decay_after", .type = T::Int, .default_value = std::int64_t{10},
        .help = "Epochs before --lr-decay starts", .group = G::Optimizer, .check = C::NonNegative},
+      {.key = "lr_decay_stalled", .type = T::Int, .default_value = std::int64_t{0},
+       .help = "Instead of by epochs, multiply the learning rate by --lr-decay after N evaluations in a row "
+               "without a better validation figure (0: off; --task seq2seq: 4, with --lr-decay 0.5)",
+       .group = G::Optimizer, .check = C::NonNegative},
       {.key = "lr_schedule", .type = T::Text, .default_value = std::string("constant"),
        .help = "Learning-rate schedule over --max-steps/--max-epochs", .group = G::Optimizer,
        .choices = {"constant", "cosine", "linear"}},
@@ -268,6 +272,10 @@ struct Trainer::Impl {
   }
 
   double best_ = NAN, last_ = NAN;  // the task's metric: best so far (NaN: none yet), last
+  // --lr-decay-stalled: evaluations since the last better one (or the last decay), and the
+  // factor the decays so far put on the scheduled learning rate.
+  std::int64_t stalled_evaluations_ = 0;
+  double stalled_lr_factor_ = 1;
   std::vector<Metric> last_metrics_;  // the last evaluation's
   std::string best_path_;
   std::vector<Record> records_;
@@ -329,7 +337,7 @@ void Trainer::Impl::build() {
                .warmup = o_.integer("warmup"),
                .decay = optim::decay_from_name(o_.text("lr_schedule")),
                .total_steps = total_steps_,
-               .epoch_decay = o_.real("lr_decay"),
+               .epoch_decay = o_.integer("lr_decay_stalled") > 0 ? 1.0 : o_.real("lr_decay"),
                .decay_after = o_.integer("lr_decay_after")};
   state_.model = model_;
   state_.optimizer = optimizer_.get();
@@ -358,6 +366,8 @@ void Trainer::Impl::build() {
       loss_sum_ = number_or(p, "loss_sum", 0);
       loss_count_ = static_cast<std::int64_t>(number_or(p, "loss_count", 0));
       grad_norm_sum_ = number_or(p, "grad_norm_sum", 0);
+      stalled_evaluations_ = static_cast<std::int64_t>(number_or(p, "stalled_evaluations", 0));
+      stalled_lr_factor_ = number_or(p, "stalled_lr_factor", 1);
       smoothed_loss_ = number_or(p, "smoothed_loss", NAN);
     }
     if (main_) {
@@ -403,6 +413,8 @@ std::map<std::string, std::string> Trainer::Impl::metadata() const {
   progress["loss_sum"] = loss_sum_;
   progress["loss_count"] = loss_count_;
   progress["grad_norm_sum"] = finite_or_null(grad_norm_sum_);
+  progress["stalled_evaluations"] = stalled_evaluations_;
+  progress["stalled_lr_factor"] = stalled_lr_factor_;
   progress["smoothed_loss"] = finite_or_null(smoothed_loss_);
   meta[kProgressKey] = progress.dump();
   return meta;
@@ -446,7 +458,7 @@ void Trainer::Impl::save_last() {
 }
 
 void Trainer::Impl::train_step() {
-  optimizer_->set_lr(0, optim::step_lr(schedule_, step_, task_.epoch()));
+  optimizer_->set_lr(0, optim::step_lr(schedule_, step_, task_.epoch()) * stalled_lr_factor_);
   Tensor loss = task_.loss();
   // The batch's mean loss: each process's part weighs by its share of the batch.
   const double value = dist::sum_over_processes(loss.item() * task_.part_weight());
@@ -501,6 +513,10 @@ void Trainer::Impl::evaluate_and_save() {
   // Without validation data every checkpoint counts as the best so far.
   const bool best = !std::isfinite(r.metric) || improves(r.metric);
   if (best) best_ = std::isfinite(r.metric) ? r.metric : best_, best_path_ = checkpoint;
+  if (const std::int64_t patience = o_.integer("lr_decay_stalled"); patience > 0 && std::isfinite(r.metric)) {
+    stalled_evaluations_ = best ? 0 : stalled_evaluations_ + 1;
+    if (stalled_evaluations_ >= patience) stalled_lr_factor_ *= o_.real("lr_decay"), stalled_evaluations_ = 0;
+  }
   records_.push_back(r);
   if (main_) {
     task_.save_model(checkpoint, metadata());

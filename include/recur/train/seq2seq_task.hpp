@@ -94,6 +94,7 @@ class Seq2SeqTask final : public Task {
   std::vector<OptionSpec> options() const override;
   std::string default_out(const OptionValues& o) const override;
   std::string item_name() const override { return "examples"; }
+  void apply_defaults(OptionValues& o, const std::set<std::string>& given) const override;
   void check_options(const OptionValues& o) const override;
   std::map<std::string, std::string> read_start(const std::string& path) override;
   void load_data(OptionValues& o) override;
