@@ -114,13 +114,22 @@ void run_backward(const TensorList& roots, const TensorList& grads, bool retain_
     }
   }
 
-  // Gradients waiting at each node's outputs, summed as they arrive.
+  // Gradients waiting at each node's outputs, summed as they arrive: into the sum's own
+  // buffer when nothing else holds it (a tensor read at every step of a sequence, such as
+  // attention's keys, would otherwise take a new buffer for each use).
   std::unordered_map<Node*, TensorList> pending;
   auto deliver = [&](const Edge& e, Tensor grad) {
     TensorList& slot = pending[e.node.get()];
     if (slot.empty()) slot.resize(e.node->num_outputs);
     Tensor& acc = slot[e.input_nr];
-    acc = acc.defined() ? add(acc, grad) : std::move(grad);
+    if (!acc.defined()) {
+      acc = std::move(grad);
+    } else if (acc.impl_ptr().use_count() == 1 && acc.storage().use_count() == 1 && acc.is_contiguous() &&
+               acc.shape() == grad.shape() && acc.dtype() == grad.dtype()) {
+      add_(acc, grad);
+    } else {
+      acc = add(acc, grad);
+    }
   };
 
   std::vector<std::shared_ptr<Node>> ready;
