@@ -246,6 +246,55 @@ TEST(LinearGrad, AllInputs) {
   expect_gradcheck(with_bias, {leaf(randn64({4, 3}, 107)), randn64({2, 3}, 108), randn64({2}, 109)});
 }
 
+// ------------------------------------------------------------------ constant weights
+
+// Products by weights under a ConstantWeightsGuard (the CPU backend keeps their packed form)
+// give the products without it, to rounding: every row count on both sides of the packed
+// path's limit, the weight as linear's W^T and as matmul's right operand, a column block of
+// it, and both float types.
+TEST(ConstantWeights, ProductsEqualThoseWithoutTheGuard) {
+  for (DType dtype : {DType::Float32, DType::Float64}) {
+    const double tolerance = dtype == DType::Float32 ? 2e-5 : 1e-12;
+    Tensor w = to_dtype(randn64({96, 70}, 120), dtype), v = to_dtype(randn64({70, 40}, 121), dtype);
+    for (std::int64_t rows : {1, 7, 32, 512, 513}) {
+      Tensor x = to_dtype(randn64({rows, 70}, 122 + rows), dtype), y = to_dtype(randn64({rows, 96}, 123), dtype);
+      Tensor expected[] = {linear(x, w), matmul(y, w), matmul(x, v), linear(x, narrow(w, 0, 10, 50)),
+                           matmul(narrow(x, 1, 0, 33), narrow(v, 0, 37, 33))};
+      ConstantWeightsGuard constant({w, v});
+      for (int repeat = 0; repeat < 2; ++repeat) {  // the second time from the kept packs
+        Tensor got[] = {linear(x, w), matmul(y, w), matmul(x, v), linear(x, narrow(w, 0, 10, 50)),
+                        matmul(narrow(x, 1, 0, 33), narrow(v, 0, 37, 33))};
+        for (int i = 0; i < 5; ++i)
+          expect_close_rel(to_dtype(got[i], DType::Float64), to_dtype(expected[i], DType::Float64), tolerance);
+      }
+    }
+  }
+}
+
+// An op that writes a weight bumps its version and the next product packs it again; a
+// write through the raw pointer, which the guard's contract rules out, goes unseen until
+// the guard ends: the packs are kept, and they go with the guard.
+TEST(ConstantWeights, InPlaceOpsAreSeenAndThePacksEndWithTheGuard) {
+  Tensor w = randn32({64, 48}, 130), x = randn32({8, 48}, 131);
+  const Tensor before = linear(x, w);
+  {
+    ConstantWeightsGuard constant({w});
+    expect_close_rel(to_dtype(linear(x, w), DType::Float64), to_dtype(before, DType::Float64), 2e-5);
+    add_(w, ones({64, 48}));
+    const Tensor after_op = linear(x, w);
+    expect_close_rel(to_dtype(after_op, DType::Float64),
+                     to_dtype(add(before, sum(x, {1}, true)), DType::Float64), 2e-5);
+    float* raw = w.data<float>();
+    for (std::int64_t i = 0; i < w.numel(); ++i) raw[i] = 0;
+    expect_close_rel(to_dtype(linear(x, w), DType::Float64), to_dtype(after_op, DType::Float64), 0);
+    {
+      ConstantWeightsGuard nested({w});  // the same weight again: still the outer guard's pack
+      expect_close_rel(to_dtype(linear(x, w), DType::Float64), to_dtype(after_op, DType::Float64), 0);
+    }
+  }
+  EXPECT_EQ(linear(x, w).to_vector<float>(), std::vector<float>(8 * 64, 0.0f));
+}
+
 // ------------------------------------------------------------------ bad input
 
 TEST(LinalgErrors, MatmulInnerDimensionsDiffer) {

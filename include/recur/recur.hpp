@@ -2,6 +2,7 @@
 #pragma once
 
 #include "recur/autograd.hpp"
+#include "recur/core/constant_weights.hpp"
 #include "recur/core/device.hpp"
 #include "recur/core/dtype.hpp"
 #include "recur/core/error.hpp"

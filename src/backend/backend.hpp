@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "recur/core/device.hpp"
 #include "recur/core/dtype.hpp"
@@ -233,6 +234,12 @@ class Backend {
                     double alpha, const void* a, std::int64_t lda, const void* b, std::int64_t ldb,
                     double beta, void* c, std::int64_t ldc, DType dtype, std::int64_t batch = 1,
                     std::int64_t stride_a = 0, std::int64_t stride_b = 0, std::int64_t stride_c = 0) = 0;
+  // Until the matching end_constant_weights(), `weights` (tensors of this device) are only
+  // read, or written by ops that bump their version: gemm may keep work derived from them
+  // and reuse it in every product whose B lies inside one of them (ConstantWeightsGuard,
+  // recur/core/constant_weights.hpp). Calls nest; they apply to the calling thread.
+  virtual void begin_constant_weights(const std::vector<Tensor>& weights) { (void)weights; }
+  virtual void end_constant_weights() {}
 
   // 2-D convolution, NCHW, dense operands: input (N, C, H, W), weight (O, C, kh, kw), bias (O)
   // or null data, out (N, O, out_h, out_w); `w` describes the input and the window.

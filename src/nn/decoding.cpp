@@ -113,7 +113,7 @@ std::vector<std::vector<Hypothesis>> beam_search(StepModel& model, std::int64_t 
 }
 
 Seq2SeqStepper::Seq2SeqStepper(Seq2Seq& model, DecoderState state)
-    : model_(model), state_(std::move(state)), was_training_(model.is_training()) {
+    : model_(model), state_(std::move(state)), was_training_(model.is_training()), constant_(model.parameters()) {
   model_.eval();
 }
 

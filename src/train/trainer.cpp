@@ -14,6 +14,7 @@
 
 #include "io/json_limits.hpp"
 #include "recur/autograd.hpp"
+#include "recur/core/constant_weights.hpp"
 #include "recur/core/random.hpp"
 #include "recur/dist.hpp"
 #include "recur/io/file.hpp"
@@ -459,15 +460,20 @@ void Trainer::Impl::save_last() {
 
 void Trainer::Impl::train_step() {
   optimizer_->set_lr(0, optim::step_lr(schedule_, step_, task_.epoch()) * stalled_lr_factor_);
-  Tensor loss = task_.loss();
-  // The batch's mean loss: each process's part weighs by its share of the batch.
-  const double value = dist::sum_over_processes(loss.item() * task_.part_weight());
-  check_finite(value, "the training loss", step_ + 1);
-  optimizer_->zero_grad();
-  if (data_parallel_) data_parallel_->prepare_for_backward(task_.part_weight());
-  loss.backward();
-  if (data_parallel_) data_parallel_->finish_gradients();
   std::vector<Tensor> params = model_->parameters();
+  double value = 0;
+  {
+    // The weights change only in the optimizer's step, after the backward pass.
+    ConstantWeightsGuard constant(params);
+    Tensor loss = task_.loss();
+    // The batch's mean loss: each process's part weighs by its share of the batch.
+    value = dist::sum_over_processes(loss.item() * task_.part_weight());
+    check_finite(value, "the training loss", step_ + 1);
+    optimizer_->zero_grad();
+    if (data_parallel_) data_parallel_->prepare_for_backward(task_.part_weight());
+    loss.backward();
+    if (data_parallel_) data_parallel_->finish_gradients();
+  }
   grad_norm_sum_ += optim::grad_norm(params);  // before clipping
   if (o_.real("clip_value") > 0) optim::clip_grad_value_(params, o_.real("clip_value"));
   if (o_.real("clip") > 0) check_finite(optim::clip_grad_norm_(params, o_.real("clip")), "the gradient norm", step_ + 1);
@@ -491,7 +497,11 @@ void Trainer::Impl::evaluate_and_save() {
   // from them does not count these losses twice.
   loss_sum_ = 0, grad_norm_sum_ = 0, loss_count_ = 0;
   check_finite_weights();
-  std::vector<Metric> metrics = last_metrics_ = task_.evaluate();
+  std::vector<Metric> metrics;
+  {
+    ConstantWeightsGuard constant(model_->parameters());
+    metrics = last_metrics_ = task_.evaluate();
+  }
   auto chosen = std::find_if(metrics.begin(), metrics.end(), [&](const Metric& m) { return m.name == metric_name(); });
   RECUR_CHECK(chosen != metrics.end(), "the task's evaluation lacks its metric " << metric_name());
   r.metric = last_ = chosen->value;

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "recur/core/constant_weights.hpp"
 #include "recur/core/tensor.hpp"
 #include "recur/nn/seq2seq.hpp"
 
@@ -55,7 +56,8 @@ struct BeamOptions {
 std::vector<std::vector<Hypothesis>> beam_search(StepModel& model, std::int64_t inputs, const BeamOptions& options);
 
 // A Seq2Seq model as a StepModel: its decode_step and log_softmax(head), with no autograd,
-// in eval mode (restored to the model's mode when the stepper ends).
+// in eval mode (restored to the model's mode when the stepper ends), its weights held
+// constant (ConstantWeightsGuard) while it lives. Used on the thread that made it.
 class Seq2SeqStepper : public StepModel {
  public:
   Seq2SeqStepper(Seq2Seq& model, DecoderState state);
@@ -69,6 +71,7 @@ class Seq2SeqStepper : public StepModel {
   Seq2Seq& model_;
   DecoderState state_;
   bool was_training_;
+  ConstantWeightsGuard constant_;
 };
 
 }  // namespace recur::nn

@@ -46,6 +46,8 @@ class CpuBackend final : public Backend {
             const void* a, std::int64_t lda, const void* b, std::int64_t ldb, double beta, void* c,
             std::int64_t ldc, DType dtype, std::int64_t batch = 1, std::int64_t stride_a = 0,
             std::int64_t stride_b = 0, std::int64_t stride_c = 0) override;
+  void begin_constant_weights(const std::vector<Tensor>& weights) override;
+  void end_constant_weights() override;
 
   void conv2d(const View& out, const View& input, const View& weight, const View& bias, const Window2d& w) override;
   void conv2d_backward(const View& grad_input, const View& grad_weight, const View& grad_bias, const View& grad_out,

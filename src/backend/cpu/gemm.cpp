@@ -1,6 +1,7 @@
 // The backend's GEMM entry point: OpenBLAS's cblas_sgemm / cblas_dgemm, called directly on
-// the caller's buffers (no packing or copies of our own; OpenBLAS packs internally). The one
-// other product is packed_gemm.hpp's, for a recurrent layer's W_hh reused at every step.
+// the caller's buffers (no packing or copies of our own; OpenBLAS packs internally), except
+// for products by a constant weight (below). The one other product is packed_gemm.hpp's, for
+// a recurrent layer's W_hh reused at every step.
 //
 // OpenBLAS runs single-threaded (threading.cpp); the thread pool splits the work instead, so
 // that a busy machine slows a product down to one thread's speed and no further
@@ -11,10 +12,14 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
+#include <optional>
+#include <vector>
 
 #include "backend/cpu/cpu_backend.hpp"
 #include "backend/cpu/loops.hpp"
+#include "backend/cpu/packed_gemm.hpp"
 
 namespace recur::backend {
 namespace {
@@ -97,6 +102,67 @@ void gemm_split(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k
   });
 }
 
+// ---- Products by constant weights (ConstantWeightsGuard)
+//
+// A product with few rows (a decoder step: 32 x 384 by 384 x 1024) spends a third of its
+// BLAS call packing B. When B lies in a weight that a guard declared constant, its packed
+// form is made once, kept until the guard ends, and each product runs packed_gemm's kernel
+// alone (docs/BENCHMARKS.md, "Packed constant weights"). With hundreds of rows BLAS's packing
+// is a small part of the call, and past kMaxPackedRows its kernel is as fast as ours.
+constexpr std::int64_t kMaxPackedRows = 512;
+
+struct WeightPack {
+  // op(B) as gemm saw it.
+  const void* b;
+  bool trans;
+  std::int64_t k, n, ldb;
+  DType dtype;
+  std::size_t scope;            // the guard whose weight holds B: the pack ends with it
+  std::uint64_t version;        // the weight's storage version when packed
+  std::vector<std::byte> data;  // packed_size(k, n) values
+};
+
+struct ConstantWeights {
+  std::vector<std::vector<Tensor>> scopes;  // each open guard's weights, outermost first
+  std::vector<WeightPack> packs;
+};
+
+thread_local ConstantWeights t_constant;
+
+// The packed form of op(B), a k x n matrix (stored k x n, or n x k when trans, rows ldb
+// apart), when B lies inside a constant weight of this thread; made or remade (the weight
+// was written since) as needed.
+template <class T>
+std::optional<PackedMatrix<T>> constant_pack(bool trans, std::int64_t k, std::int64_t n, const T* b,
+                                             std::int64_t ldb) {
+  constexpr DType dtype = sizeof(T) == 4 ? DType::Float32 : DType::Float64;
+  const std::int64_t rows = trans ? n : k, cols = trans ? k : n;
+  const T* end = b + (rows - 1) * ldb + cols;
+  for (std::size_t scope = 0; scope < t_constant.scopes.size(); ++scope)
+    for (const Tensor& w : t_constant.scopes[scope]) {
+      const T* first = static_cast<const T*>(w.raw_data());
+      if (w.dtype() != dtype || b < first || end > first + w.numel()) continue;
+      const std::uint64_t version = w.storage()->version();
+      WeightPack* pack = nullptr;
+      for (WeightPack& p : t_constant.packs)
+        if (p.b == b && p.trans == trans && p.k == k && p.n == n && p.ldb == ldb && p.dtype == dtype) pack = &p;
+      if (!pack) {
+        // One version behind, so that it is packed below.
+        const std::size_t bytes = static_cast<std::size_t>(packed_size<T>(k, n)) * sizeof(T);
+        pack = &t_constant.packs.emplace_back(WeightPack{.b = b, .trans = trans, .k = k, .n = n, .ldb = ldb,
+                                                         .dtype = dtype, .scope = scope, .version = version - 1,
+                                                         .data = std::vector<std::byte>(bytes)});
+      }
+      T* packed = reinterpret_cast<T*>(pack->data.data());
+      if (pack->version != version) {
+        pack_matrix<T>(trans, k, n, b, ldb, packed);
+        pack->version = version;
+      }
+      return PackedMatrix<T>{k, n, packed};
+    }
+  return std::nullopt;
+}
+
 // C = beta * C for an empty inner dimension (k == 0), which BLAS may reject via lda.
 template <class T>
 void scale_c(std::int64_t m, std::int64_t n, T beta, T* c, std::int64_t ldc) {
@@ -117,6 +183,10 @@ void gemm_typed(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k
   lda = ta ? fix_ld(lda, k, m) : fix_ld(lda, m, k);
   ldb = tb ? fix_ld(ldb, n, k) : fix_ld(ldb, k, n);
   ldc = fix_ld(ldc, m, n);
+  if (batch == 1 && !ta && m <= kMaxPackedRows && alpha == T(1) && (beta == T(0) || beta == T(1)) &&
+      !t_constant.scopes.empty())
+    if (std::optional<PackedMatrix<T>> packed = constant_pack<T>(tb, k, n, b, ldb))
+      return gemm_packed<T>(m, a, lda, *packed, beta == T(1), c, ldc);
   const std::int64_t work = m * n * k;  // multiply-adds of one product
   if (batch > 1 && work < kSplitGemmWork) {
     const int parts = static_cast<int>(std::min<std::int64_t>({get_num_threads(), batch, batch * work / kSplitGemmWork}));
@@ -146,6 +216,20 @@ void CpuBackend::gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n
                       static_cast<const float*>(b), ldb, beta, static_cast<float*>(c), ldc, batch, stride_a,
                       stride_b, stride_c);
   }
+}
+
+// Contiguous floating weights only: constant_pack finds B by address range.
+void CpuBackend::begin_constant_weights(const std::vector<Tensor>& weights) {
+  std::vector<Tensor>& scope = t_constant.scopes.emplace_back();
+  for (const Tensor& w : weights)
+    if (w.defined() && w.is_contiguous() && (w.dtype() == DType::Float32 || w.dtype() == DType::Float64))
+      scope.push_back(w);
+}
+
+void CpuBackend::end_constant_weights() {
+  if (t_constant.scopes.empty()) return;
+  t_constant.scopes.pop_back();
+  std::erase_if(t_constant.packs, [](const WeightPack& p) { return p.scope >= t_constant.scopes.size(); });
 }
 
 }  // namespace recur::backend
