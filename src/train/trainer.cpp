@@ -474,9 +474,16 @@ void Trainer::Impl::train_step() {
     loss.backward();
     if (data_parallel_) data_parallel_->finish_gradients();
   }
-  grad_norm_sum_ += optim::grad_norm(params);  // before clipping
-  if (o_.real("clip_value") > 0) optim::clip_grad_value_(params, o_.real("clip_value"));
-  if (o_.real("clip") > 0) check_finite(optim::clip_grad_norm_(params, o_.real("clip")), "the gradient norm", step_ + 1);
+  // The gradients' L2 norm before clipping, for the metrics: the first clipping returns it.
+  const double clip_value = o_.real("clip_value"), clip = o_.real("clip");
+  double norm = clip_value > 0 ? optim::clip_grad_value_(params, clip_value) : NAN;
+  if (clip > 0) {
+    const double clipped_from = optim::clip_grad_norm_(params, clip);
+    check_finite(clipped_from, "the gradient norm", step_ + 1);
+    if (clip_value == 0) norm = clipped_from;
+  }
+  if (clip_value == 0 && clip == 0) norm = optim::grad_norm(params);
+  grad_norm_sum_ += norm;
   optimizer_->step();
   task_.end_step();
   ++step_, ++record_steps_;
