@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <set>
 
 #include <nlohmann/json.hpp>
 
@@ -96,11 +97,11 @@ namespace {
 
 // The keys of a run's records, for an error message: "epoch, lr, step, val_loss".
 std::string keys_of(const RunMetrics& run) {
-  std::map<std::string, bool> keys;
+  std::set<std::string> keys;
   for (const MetricsRecord& record : run.records)
-    for (const auto& [key, value] : record) keys[key] = true;
+    for (const auto& [key, value] : record) keys.insert(key);
   std::string list;
-  for (const auto& [key, present] : keys) list += (list.empty() ? "" : ", ") + key;
+  for (const std::string& key : keys) list += (list.empty() ? "" : ", ") + key;
   return list.empty() ? "no records" : list;
 }
 
@@ -133,14 +134,12 @@ Plot compare_runs(const std::vector<RunMetrics>& runs, const ComparisonOptions& 
                           << run.metric << "; choose the figure to compare with --metric");
   }
   const std::string metric = options.metric.empty() ? first.metric : options.metric;
-  for (const RunMetrics& run : runs) {
-    for (const std::string& key : {metric, options.x})
+  std::vector<std::string> needed = {metric, options.x};
+  if (options.train_loss) needed.push_back("train_loss");
+  for (const RunMetrics& run : runs)
+    for (const std::string& key : needed)
       RECUR_CHECK(has_key(run, key), "the run " << run.dir << " has no " << key << " in its metrics.jsonl; it has "
                                                 << keys_of(run));
-    if (options.train_loss)
-      RECUR_CHECK(has_key(run, "train_loss"), "the run " << run.dir << " has no train_loss in its metrics.jsonl; it has "
-                                                         << keys_of(run));
-  }
   Plot plot(metric + " by " + options.x);
   plot.set_x_label(options.x).set_y_label(metric).set_log_y(options.log_y);
   for (std::size_t i = 0; i < runs.size(); ++i) {
