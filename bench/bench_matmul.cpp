@@ -4,11 +4,17 @@
 // backend's gemm writing into a preallocated output: recur without the allocator.
 // Reported as GFLOP/s (2 n^3 per product) in wall-clock time, since all use every thread.
 //
+// BM_LinearByWeight[Constant]: a decoder step's products, linear(x, W) with x of m rows and
+// W of n x k, as BLAS runs them and under a ConstantWeightsGuard (W packed once, outside
+// the timing); arguments m, k, n.
+//
 //   scripts/bench matmul
 #include <benchmark/benchmark.h>
 #include <cblas.h>
 
 #include <cstdint>
+#include <optional>
+#include <tuple>
 #include <vector>
 
 #include "recur/recur.hpp"
@@ -67,6 +73,36 @@ void BM_RecurGemmKernel(benchmark::State& state) {
   set_flops(state, n);
 }
 
+// y = x W^T, x (m, k), W (n, k), optionally with W held constant.
+void linear_by_weight(benchmark::State& state, bool constant) {
+  const std::int64_t m = state.range(0), k = state.range(1), n = state.range(2);
+  recur::NoGradGuard no_grad;
+  recur::Generator gen(1);
+  recur::Tensor x = recur::uniform({m, k}, -1, 1, recur::DType::Float32, &gen);
+  recur::Tensor w = recur::uniform({n, k}, -1, 1, recur::DType::Float32, &gen);
+  std::optional<recur::ConstantWeightsGuard> guard;
+  if (constant) guard.emplace(std::vector<recur::Tensor>{w});
+  benchmark::DoNotOptimize(recur::linear(x, w).raw_data());  // packs W once, when constant
+  for (auto _ : state) {
+    recur::Tensor y = recur::linear(x, w);
+    benchmark::DoNotOptimize(y.raw_data());
+  }
+  state.counters["GFLOP"] = benchmark::Counter(2.0 * m * k * n * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["threads"] = recur::get_num_threads();
+}
+
+void BM_LinearByWeight(benchmark::State& state) { linear_by_weight(state, false); }
+void BM_LinearByWeightConstant(benchmark::State& state) { linear_by_weight(state, true); }
+
+// A seq2seq decoder step's products at batch 32 (LSTM layers 1 and 2, the combine layer),
+// and beam search's 320 rows.
+void decoder_shapes(benchmark::internal::Benchmark* b) {
+  for (const auto& [m, k, n] : {std::tuple{32, 384, 1024}, {32, 256, 1024}, {32, 512, 256}, {320, 384, 1024}})
+    b->Args({m, k, n});
+}
+
+BENCHMARK(BM_LinearByWeight)->Apply(decoder_shapes)->UseRealTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_LinearByWeightConstant)->Apply(decoder_shapes)->UseRealTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_RecurMatmul)->RangeMultiplier(2)->Range(128, 2048)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_RecurGemmKernel)->RangeMultiplier(2)->Range(128, 2048)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_CblasSgemm)->RangeMultiplier(2)->Range(128, 2048)->UseRealTime()->Unit(benchmark::kMillisecond);
