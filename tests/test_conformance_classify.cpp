@@ -118,7 +118,7 @@ TEST_P(ConformanceClassify, VocabularyAndLabelsAreTheFixtures) {
   const auto train_labels = json::parse(loaded_.metadata.at("test.train_labels")).get<std::vector<std::string>>();
   std::vector<std::vector<std::string>> tokens;
   for (const std::string& text : train_texts) {
-    tokens.push_back(data::split_tokens(text, loaded_.vocab.mode(), loaded_.vocab.lowercase(), "train text"));
+    tokens.push_back(data::split_tokens(text, loaded_.vocab.token_options(), "train text"));
     if (loaded_.max_length > 0 && static_cast<std::int64_t>(tokens.back().size()) > loaded_.max_length)
       tokens.back().resize(static_cast<std::size_t>(loaded_.max_length));
   }

@@ -132,8 +132,8 @@ TEST_P(ConformanceTag, VocabulariesAndTagsAreTheFixtures) {
     tags.insert(tags.end(), train_tags[i].begin(), train_tags[i].end());
     std::vector<std::string>& folded = words.emplace_back();
     for (const std::string& w : train_sentences[i]) {
-      folded.push_back(data::split_tokens(w, data::TokenMode::Word, loaded_.vocab.lowercase(), "train word").at(0));
-      spelled.push_back(data::split_tokens(w, data::TokenMode::Char, false, "train word"));
+      folded.push_back(data::split_tokens(w, loaded_.vocab.token_options(), "train word").at(0));
+      spelled.push_back(data::split_tokens(w, {.mode = data::TokenMode::Char}, "train word"));
     }
   }
   const data::TokenOptions options{.mode = data::TokenMode::Word, .lowercase = loaded_.vocab.lowercase(),

@@ -91,10 +91,10 @@ TEST(Labels, SortedDistinctAndStoredOrder) {
 }
 
 TEST(SequenceTokens, SplitsWordsOrCharactersWithFolding) {
-  EXPECT_EQ(data::split_tokens("  Héllo\tWORLD \u00A0x ", TokenMode::Word, true, "t"),
+  EXPECT_EQ(data::split_tokens("  Héllo\tWORLD \u00A0x ", {.mode = TokenMode::Word, .lowercase = true}, "t"),
             (std::vector<std::string>{"héllo", "world", "x"}));
-  EXPECT_EQ(data::split_tokens("Ab é", TokenMode::Char, false, "t"), (std::vector<std::string>{"A", "b", " ", "é"}));
-  expect_error([] { data::split_tokens("a\xFF", TokenMode::Word, false, "sample"); }, {"sample"});
+  EXPECT_EQ(data::split_tokens("Ab é", {.mode = TokenMode::Char}, "t"), (std::vector<std::string>{"A", "b", " ", "é"}));
+  expect_error([] { data::split_tokens("a\xFF", {.mode = TokenMode::Word}, "sample"); }, {"sample"});
 }
 
 TEST(SequenceTokens, WordVocabularyByFrequencyWithUnknown) {

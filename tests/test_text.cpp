@@ -1,5 +1,6 @@
 // Text data: UTF-8 decoding, case folding, character and word vocabularies, splits and
 // char-rnn batching.
+#include <cctype>
 #include <filesystem>
 #include <map>
 
@@ -262,6 +263,18 @@ TEST(WordSeparator, ExactlyPythonsStrSplitWhitespace) {
         << std::hex << static_cast<std::uint32_t>(c);
 }
 
+TEST(Punctuation, AsciiPunctuationAndUnicodesPunctuationAndSymbols) {
+  for (char32_t c = 0; c < 0x80; ++c)
+    EXPECT_EQ(data::is_punctuation(c), std::ispunct(static_cast<int>(c)) && c != '_') << static_cast<int>(c);
+  // Above ASCII: categories P* and S* (but not Pc) are punctuation; letters, digits, marks,
+  // spaces and the connector U+203F are not.
+  for (char32_t c : {U'¡', U'¿', U'«', U'©', U'°', U'×', U'÷', U'—', U'…', U'“', U'€', U'→', U'∑', U'、', U'。',
+                     U'！', U'\U0001F600'})
+    EXPECT_TRUE(data::is_punctuation(c)) << std::hex << static_cast<std::uint32_t>(c);
+  for (char32_t c : {U'é', U'ß', U'Ω', U'ж', U'中', U'٣', U'\u0301', U'\u00A0', U'\u203F', U'ª', U'²'})
+    EXPECT_FALSE(data::is_punctuation(c)) << std::hex << static_cast<std::uint32_t>(c);
+}
+
 // ------------------------------------------------------------------ words
 
 // The word tokens of `text` by a new vocabulary, as strings ("<eos>" for line ends).
@@ -284,6 +297,25 @@ TEST(Words, LinesOfWordsEachEndWithEos) {
   EXPECT_EQ(words_of(" \n\t\n"), V{});
   // Case folding, Unicode-aware.
   EXPECT_EQ(words_of("The ΣΟΦΙΑ Жук ÉTÉ", {.lowercase = true}), (V{"the", "σοφια", "жук", "été", "<eos>"}));
+}
+
+TEST(Words, SplitPunctuationMakesRunsOfPunctuationWordsOfTheirOwn) {
+  using V = std::vector<std::string>;
+  const data::TokenOptions split{.split_punctuation = true};
+  EXPECT_EQ(words_of("Income...First $500!!! don't\nsnake_case (a)", split),
+            (V{"Income", "...", "First", "$", "500", "!!!", "don", "'", "t", "<eos>", "snake_case", "(", "a", ")",
+               "<eos>"}));
+  EXPECT_EQ(words_of("¿Qué? ÉTÉ—été «ok»", {.lowercase = true, .split_punctuation = true}),
+            (V{"¿", "qué", "?", "été", "—", "été", "«", "ok", "»", "<eos>"}));
+  // A line of punctuation alone is words too; without the option nothing is split.
+  EXPECT_EQ(words_of("?!", split), (V{"?!", "<eos>"}));
+  EXPECT_EQ(words_of("a,b c."), (V{"a,b", "c.", "<eos>"}));
+  // split_words is the same rule without line ends, and the vocabulary keeps the option.
+  EXPECT_EQ(data::split_words("x,y\nz.", "s", split), (V{"x", ",", "y", "z", "."}));
+  const data::EncodedText encoded = data::encode_text("a, b", "s", {.mode = data::TokenMode::Word,
+                                                                     .split_punctuation = true});
+  EXPECT_TRUE(encoded.vocab.split_punctuation());
+  EXPECT_EQ(encoded.vocab.decode(data::encode_text("b,a", "t", encoded.vocab)), "b , a\n");
 }
 
 TEST(Words, VocabularyByCountThenBytes) {
@@ -360,6 +392,13 @@ TEST(Words, ChunkedCountingAndEncodingSeeWordsAcrossChunkBoundaries) {
   }());
   expect_error([&] { data::encode_text(bytes + "\xFF", "big.txt", {.mode = data::TokenMode::Word}); },
                {"big.txt", "byte offset " + std::to_string(bytes.size())});
+  // A run of punctuation across a chunk boundary stays one word: 1 MB is 4 bytes into the
+  // pattern's 116,509th "ab....cd ", inside its "....".
+  std::string runs;
+  while (runs.size() < 1'100'000) runs += "ab....cd ";
+  const data::WordCounts split = data::count_words(runs, "runs.txt", {.split_punctuation = true});
+  const std::int64_t n = static_cast<std::int64_t>(runs.size() / 9);
+  EXPECT_EQ(split.words, (decltype(split.words){{"ab", n}, {"....", n}, {"cd", n}}));
 }
 
 TEST(Words, FromTokensChecksAWordVocabulary) {

@@ -98,7 +98,7 @@ void predict_tags(const PredictOptions& o) {
   train::TaggedCorpus corpus;  // the sentences with words; an empty line is an empty sentence
   for (const std::string_view& line : lines_of(text)) {
     const std::string where = name + " line " + std::to_string(sentences.size() + 1);
-    sentences.push_back(data::split_tokens(line, data::TokenMode::Word, /*lowercase=*/false, where));
+    sentences.push_back(data::split_tokens(line, {.mode = data::TokenMode::Word}, where));
     if (!sentences.back().empty())
       corpus.add(sentences.back(), std::vector<std::int32_t>(sentences.back().size(), 0), loaded);  // tags unread
   }

@@ -44,7 +44,7 @@ std::vector<LabeledText> read_labeled_texts(const std::string& path, TokenMode m
                 path << " line " << number << ": no tab; each line must be LABEL<TAB>TEXT");
     RECUR_CHECK(tab > 0, path << " line " << number << ": the label before the tab is empty");
     std::string_view text = line.substr(tab + 1);
-    RECUR_CHECK(!split_tokens(text, mode, false, path).empty(),
+    RECUR_CHECK(!split_tokens(text, {.mode = mode}, path).empty(),
                 path << " line " << number << ": the text after the tab has no "
                      << (mode == TokenMode::Word ? "words" : "characters"));
     examples.push_back({std::string(line.substr(0, tab)), std::string(text), number});
@@ -62,7 +62,7 @@ std::vector<TextPair> read_text_pairs(const std::string& path, TokenMode source_
                 path << " line " << number << ": no tab; each line must be SOURCE<TAB>TARGET");
     const std::string_view source = line.substr(0, tab), target = line.substr(tab + 1);
     auto check = [&](std::string_view side, TokenMode mode, const char* name) {
-      RECUR_CHECK(!split_tokens(side, mode, false, path).empty(),
+      RECUR_CHECK(!split_tokens(side, {.mode = mode}, path).empty(),
                   path << " line " << number << ": the " << name << " has no "
                        << (mode == TokenMode::Word ? "words" : "characters"));
     };
@@ -132,21 +132,10 @@ std::int64_t Labels::find(std::string_view name) const {
   return it == index_.end() ? -1 : it->second;
 }
 
-std::vector<std::string> split_tokens(std::string_view text, TokenMode mode, bool lowercase, std::string_view source) {
+std::vector<std::string> split_tokens(std::string_view text, const TokenOptions& how, std::string_view source) {
+  if (how.mode == TokenMode::Word) return split_words(text, source, how);
   std::vector<std::string> tokens;
-  std::string current;
-  for (char32_t c : decode_utf8(text, source)) {
-    if (lowercase) c = lower_case(c);
-    if (mode == TokenMode::Char) {
-      append_utf8(tokens.emplace_back(), c);
-    } else if (!is_word_separator(c)) {
-      append_utf8(current, c);
-    } else if (!current.empty()) {
-      tokens.push_back(std::move(current));
-      current.clear();
-    }
-  }
-  if (!current.empty()) tokens.push_back(std::move(current));
+  for (char32_t c : decode_utf8(text, source)) append_utf8(tokens.emplace_back(), how.lowercase ? lower_case(c) : c);
   return tokens;
 }
 
@@ -158,7 +147,7 @@ Vocab build_vocab(std::span<const std::vector<std::string>> examples, const Toke
       ++counts.lines;
     }
     const Vocab built = Vocab::build_words(counts, options.min_count, options.max_size);
-    return Vocab::from_tokens(built.tokens(), TokenMode::Word, options.lowercase);
+    return Vocab::from_tokens(built.tokens(), TokenMode::Word, options.lowercase, options.split_punctuation);
   }
   RECUR_CHECK(options.max_size == 0 || options.max_size >= 2,
               "--max-vocab must be 0 (every character) or at least 2 (one character and <unk>), got "

@@ -156,6 +156,13 @@ constexpr LowerCasePair kLowerCase[] = {
 #include "lower_case_table.inc"
 };
 
+struct CodePointRange {
+  char32_t first, last;
+};
+constexpr CodePointRange kPunctuation[] = {
+#include "punctuation_table.inc"
+};
+
 }  // namespace
 
 char32_t lower_case(char32_t c) {
@@ -170,6 +177,15 @@ bool is_word_separator(char32_t c) {
   if (c < 0x80) return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20);
   return c == 0x85 || c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 ||
          c == 0x202F || c == 0x205F || c == 0x3000;
+}
+
+bool is_punctuation(char32_t c) {
+  if (c < 0x80) return (c >= '!' && c <= '/') || (c >= ':' && c <= '@') || (c >= '[' && c <= '`' && c != '_') ||
+                       (c >= '{' && c <= '~');
+  // The last range that starts at or before c.
+  const CodePointRange* it = std::upper_bound(std::begin(kPunctuation), std::end(kPunctuation), c,
+                                              [](char32_t x, const CodePointRange& r) { return x < r.first; });
+  return it != std::begin(kPunctuation) && c <= (it - 1)->last;
 }
 
 // ------------------------------------------------------------------ tokens
@@ -299,9 +315,11 @@ Vocab Vocab::build_words(const WordCounts& counts, std::int64_t min_count, std::
   return vocab;
 }
 
-Vocab Vocab::from_tokens(const std::vector<std::string>& tokens, TokenMode mode, bool lowercase) {
+Vocab Vocab::from_tokens(const std::vector<std::string>& tokens, TokenMode mode, bool lowercase,
+                         bool split_punctuation) {
   Vocab vocab;
   vocab.lowercase_ = lowercase;
+  vocab.split_punctuation_ = mode == TokenMode::Word && split_punctuation;
   if (mode == TokenMode::Word) {
     vocab.mode_ = TokenMode::Word;
     for (std::size_t i = 0; i < tokens.size(); ++i) {
@@ -425,20 +443,26 @@ void for_each_decoded_chunk(std::string_view bytes, std::string_view source, boo
 }
 
 // Calls word(utf8) for each word of `bytes` and line_end() after each line holding one
-// (TokenMode::Word's rule); a word may span chunks.
+// (TokenMode::Word's rule, with options.lowercase and options.split_punctuation); a word
+// may span chunks.
 template <class Word, class LineEnd>
-void for_each_word(std::string_view bytes, std::string_view source, bool lowercase, Word word, LineEnd line_end) {
+void for_each_word(std::string_view bytes, std::string_view source, const TokenOptions& options, Word word,
+                   LineEnd line_end) {
   std::string current;
-  bool line_has_word = false;
+  bool line_has_word = false, in_punctuation = false;
   auto end_word = [&] {
     if (current.empty()) return;
     word(std::string_view(current));
     current.clear();
     line_has_word = true;
   };
-  for_each_decoded_chunk(bytes, source, lowercase, [&](std::u32string_view chars, std::size_t) {
+  for_each_decoded_chunk(bytes, source, options.lowercase, [&](std::u32string_view chars, std::size_t) {
     for (char32_t c : chars) {
       if (!is_word_separator(c)) {
+        if (options.split_punctuation) {
+          const bool punctuation = is_punctuation(c);
+          if (punctuation != in_punctuation) end_word(), in_punctuation = punctuation;
+        }
         if (c < 0x80) current += static_cast<char>(c);
         else append_utf8(current, c);
       } else {
@@ -453,10 +477,16 @@ void for_each_word(std::string_view bytes, std::string_view source, bool lowerca
 
 }  // namespace
 
-WordCounts count_words(std::string_view bytes, std::string_view source, bool lowercase) {
+std::vector<std::string> split_words(std::string_view text, std::string_view source, const TokenOptions& options) {
+  std::vector<std::string> words;
+  for_each_word(text, source, options, [&](std::string_view word) { words.emplace_back(word); }, [] {});
+  return words;
+}
+
+WordCounts count_words(std::string_view bytes, std::string_view source, const TokenOptions& options) {
   WordCounts counts;
   for_each_word(
-      bytes, source, lowercase,
+      bytes, source, options,
       [&](std::string_view word) {
         auto it = counts.words.find(word);
         if (it == counts.words.end()) counts.words.emplace(std::string(word), 1);
@@ -467,13 +497,12 @@ WordCounts count_words(std::string_view bytes, std::string_view source, bool low
 }
 
 std::vector<std::int32_t> encode_text(std::string_view bytes, std::string_view source, const Vocab& vocab) {
-  const bool lowercase = vocab.lowercase();
   std::vector<std::int32_t> tokens;
   if (vocab.mode() == TokenMode::Word) {
     tokens.reserve(bytes.size() / 4);  // English averages about 5.5 bytes a word with its space
     const auto end = static_cast<std::int32_t>(vocab.end_index());
     for_each_word(
-        bytes, source, lowercase, [&](std::string_view word) { tokens.push_back(static_cast<std::int32_t>(vocab.find_word(word))); },
+        bytes, source, vocab.token_options(), [&](std::string_view word) { tokens.push_back(static_cast<std::int32_t>(vocab.find_word(word))); },
         [&] { tokens.push_back(end); });
     return tokens;
   }
@@ -494,8 +523,9 @@ std::vector<std::int32_t> encode_text(std::string_view bytes, std::string_view s
 EncodedText encode_text(std::string_view bytes, std::string_view source, const TokenOptions& options) {
   EncodedText out;
   if (options.mode == TokenMode::Word) {
-    out.vocab = Vocab::build_words(count_words(bytes, source, options.lowercase), options.min_count, options.max_size);
+    out.vocab = Vocab::build_words(count_words(bytes, source, options), options.min_count, options.max_size);
     out.vocab.lowercase_ = options.lowercase;
+    out.vocab.split_punctuation_ = options.split_punctuation;
     out.tokens = encode_text(bytes, source, out.vocab);
     return out;
   }

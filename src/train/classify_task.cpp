@@ -59,7 +59,7 @@ std::string percent(double fraction) {
 
 std::vector<std::int32_t> classifier_tokens(std::string_view text, const ClassifierFacts& facts,
                                             std::string_view source) {
-  std::vector<std::string> tokens = data::split_tokens(text, facts.vocab.mode(), facts.vocab.lowercase(), source);
+  std::vector<std::string> tokens = data::split_tokens(text, facts.vocab.token_options(), source);
   RECUR_CHECK(!tokens.empty(), source << ": the text has no "
                                       << (facts.vocab.mode() == data::TokenMode::Word ? "words" : "characters"));
   if (facts.max_length > 0 && static_cast<std::int64_t>(tokens.size()) > facts.max_length)
@@ -254,7 +254,7 @@ void ClassifyTask::load_data(OptionValues& o) {
     facts_.max_length = o.integer("max_length");
     std::vector<std::vector<std::string>> tokens;
     for (const data::LabeledText& t : split.train) {
-      tokens.push_back(data::split_tokens(t.text, mode, o.flag("lowercase"), data_path_));
+      tokens.push_back(data::split_tokens(t.text, {.mode = mode, .lowercase = o.flag("lowercase")}, data_path_));
       if (facts_.max_length > 0 && static_cast<std::int64_t>(tokens.back().size()) > facts_.max_length)
         tokens.back().resize(static_cast<std::size_t>(facts_.max_length));
     }

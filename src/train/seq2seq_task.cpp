@@ -20,7 +20,7 @@ namespace fs = std::filesystem;
 
 std::vector<std::int32_t> sequence_tokens(std::string_view text, const data::Vocab& vocab, const std::string& where,
                                           std::string_view what) {
-  const std::vector<std::string> tokens = data::split_tokens(text, vocab.mode(), vocab.lowercase(), where);
+  const std::vector<std::string> tokens = data::split_tokens(text, vocab.token_options(), where);
   RECUR_CHECK(!tokens.empty(), where << ": the " << what << " has no "
                                      << (vocab.mode() == data::TokenMode::Word ? "words" : "characters"));
   return data::encode_tokens(tokens, vocab);
@@ -330,8 +330,8 @@ void Seq2SeqTask::load_data(OptionValues& o) {
   } else {
     std::vector<std::vector<std::string>> sources, targets;
     for (const data::TextPair& p : train) {
-      sources.push_back(data::split_tokens(p.source, src_mode, false, data_path_));
-      targets.push_back(data::split_tokens(p.target, tgt_mode, false, data_path_));
+      sources.push_back(data::split_tokens(p.source, {.mode = src_mode}, data_path_));
+      targets.push_back(data::split_tokens(p.target, {.mode = tgt_mode}, data_path_));
     }
     facts_.source = data::build_vocab(sources, {.mode = src_mode});
     facts_.target = data::build_vocab(targets, {.mode = tgt_mode});

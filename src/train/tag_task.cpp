@@ -279,7 +279,7 @@ void TagTask::load_data(OptionValues& o) {
       std::vector<std::string>& folded = words.emplace_back();
       for (const std::string& w : s.words) {
         folded.push_back(fold(w, o.flag("lowercase")));
-        if (o.integer("char_embed") > 0) chars.push_back(data::split_tokens(w, data::TokenMode::Char, false, data_path_));
+        if (o.integer("char_embed") > 0) chars.push_back(data::split_tokens(w, {.mode = data::TokenMode::Char}, data_path_));
       }
     }
     facts_.labels = data::Labels::build(tags);

@@ -90,18 +90,18 @@ class Labels {
   std::unordered_map<std::string, std::int64_t, StringHash, std::equal_to<>> index_;
 };
 
-// The tokens of one example's text: its characters (char mode) or its words (word mode:
-// runs of characters that are not is_word_separator, no <eos>), folded with lower_case when
-// `lowercase`. Throws recur::Error naming `source` when `text` is not UTF-8.
-std::vector<std::string> split_tokens(std::string_view text, TokenMode mode, bool lowercase,
-                                      std::string_view source);
+// The tokens of one example's text by `how`: its characters (char mode) or its words (word
+// mode: split_words, no <eos>), folded with lower_case when how.lowercase. Throws
+// recur::Error naming `source` when `text` is not UTF-8.
+std::vector<std::string> split_tokens(std::string_view text, const TokenOptions& how, std::string_view source);
 
 // A vocabulary for examples whose tokens are `examples` (each a list as split_tokens gives):
 // word mode as Vocab::build_words (the words seen at least min_count times, at most
 // max_size in all with <unk> and <eos>, most frequent first); char mode the characters by
 // frequency, at most max_size with <unk>, which is always there (the last index), since
 // validation and test texts hold characters that training lacks. The vocabulary folds case
-// when options.lowercase (the tokens must be folded already). Requires the options'
+// when options.lowercase and splits at punctuation when options.split_punctuation (the
+// tokens must be split so already). Requires the options'
 // checks of Vocab::build_words and, for chars, max_size 0 or >= 2.
 Vocab build_vocab(std::span<const std::vector<std::string>> examples, const TokenOptions& options);
 

@@ -59,12 +59,20 @@ char32_t lower_case(char32_t code_point);
 // paragraph separators).
 bool is_word_separator(char32_t code_point);
 
+// Punctuation and symbols: ASCII's !"#$%&'()*+,-./:;<=>?@[\]^`{|}~ and, above ASCII, Unicode's
+// general categories P and S, except the connectors (Pc) such as '_', which Python's \w
+// counts as word characters.
+bool is_punctuation(char32_t code_point);
+
 // ------------------------------------------------------------------ tokens
 
 // What a token is. Char: one code point. Word: a maximal run of non-separator characters
 // (is_word_separator) within a line; each line holding a word ends with the token
 // kEndToken ("<eos>"), lines end at '\n', and blank lines add nothing (the Penn Treebank
 // convention of PyTorch's word-language-model example, without its <eos> for blank lines).
+// With split_punctuation a word also ends where punctuation meets a letter or digit, so a
+// run of punctuation is a word of its own (NLTK's wordpunct_tokenize, \w+|[^\w\s]+):
+// "Income...First" -> "Income", "...", "First"; "don't" -> "don", "'", "t".
 enum class TokenMode { Char, Word };
 // "char" / "word".
 std::string_view token_mode_name(TokenMode mode);
@@ -75,6 +83,7 @@ TokenMode parse_token_mode(std::string_view name);
 struct TokenOptions {
   TokenMode mode = TokenMode::Char;
   bool lowercase = false;      // fold the text with lower_case first
+  bool split_punctuation = false;  // word mode: split words at punctuation (TokenMode)
   std::int64_t min_count = 1;  // word mode: a word seen fewer times becomes <unk>; >= 1
   std::int64_t max_size = 0;   // at most this many tokens, specials included (0: no limit)
 };
@@ -128,10 +137,16 @@ class Vocab {
   // the last token). Word mode: non-empty UTF-8 without separators, kUnknownToken and
   // kEndToken present. Throws recur::Error naming the index of a bad or repeated token.
   static Vocab from_tokens(const std::vector<std::string>& tokens, TokenMode mode = TokenMode::Char,
-                           bool lowercase = false);
+                           bool lowercase = false, bool split_punctuation = false);
 
   TokenMode mode() const { return mode_; }
   bool lowercase() const { return lowercase_; }
+  // Word mode: whether the texts it encodes split their words at punctuation (TokenMode).
+  bool split_punctuation() const { return split_punctuation_; }
+  // How the texts it encodes become tokens: its mode, lowercase() and split_punctuation().
+  TokenOptions token_options() const {
+    return {.mode = mode_, .lowercase = lowercase_, .split_punctuation = split_punctuation_};
+  }
   std::int64_t size() const { return static_cast<std::int64_t>(tokens_.size()); }
   // Tokens as UTF-8 strings in index order (storable as a JSON array).
   const std::vector<std::string>& tokens() const { return tokens_; }
@@ -197,7 +212,7 @@ class Vocab {
   }
 
   TokenMode mode_ = TokenMode::Char;
-  bool lowercase_ = false;
+  bool lowercase_ = false, split_punctuation_ = false;
   std::vector<std::string> tokens_;
   // Code points below kTableSize -> index or -1, as long as the largest such character of the
   // vocabulary needs (English text: 128 entries, not 65,536 to fill for every vocabulary).
@@ -213,9 +228,15 @@ struct WordCounts {
   std::int64_t lines = 0;
 };
 
+// The words of `text` by TokenMode::Word's rule (no <eos>), folded with lower_case when
+// options.lowercase and split at punctuation when options.split_punctuation. Errors name
+// `source` (a text that is not UTF-8).
+std::vector<std::string> split_words(std::string_view text, std::string_view source, const TokenOptions& options);
+
 // The words of `bytes` (UTF-8, checked as decode_utf8 does; errors name `source`), folded
-// with lower_case when `lowercase`, counted.
-WordCounts count_words(std::string_view bytes, std::string_view source, bool lowercase = false);
+// with lower_case when options.lowercase and split at punctuation when
+// options.split_punctuation (the mode and the limits are not used), counted.
+WordCounts count_words(std::string_view bytes, std::string_view source, const TokenOptions& options = {});
 
 // ------------------------------------------------------------------ bytes to tokens
 
