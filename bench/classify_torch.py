@@ -20,7 +20,9 @@ first tab, and must hold a token. The labels are the training texts' distinct la
 order; a validation label outside them is an error.
 
 The tokens (data::split_tokens, then the first --max-length): with --tokens word, Python's
-str.split() of the text (recur's separators are exactly its whitespace); with --tokens char,
+str.split() of the text (recur's separators are exactly its whitespace), and with
+--split-punctuation each word cut into runs of punctuation and runs of other characters
+(recur's data::is_punctuation: Unicode categories P and S except Pc); with --tokens char,
 every code point; with --lowercase the text folded first (word_torch.fold). The vocabulary
 (data::build_vocab of the training texts' tokens, truncated): for words, word_torch.build_vocab
 with one "<eos>" per text (recur counts the lines): the words seen at least --min-count times
@@ -28,7 +30,7 @@ with one "<eos>" per text (recur counts the lines): the words seen at least --mi
 first, ties by the words' UTF-8 bytes, "<unk>" (the words left out) and "<eos>" placed by their
 counts; for characters, every character seen (--min-count must be 1), most frequent first, ties
 by code point, the first --max-vocab - 1 of them, then "<unk>". A token outside it is "<unk>".
-With --init the file's vocabulary, tokens, lowercase and max_length are used, as `recur train
+With --init the file's vocabulary, tokens, lowercase, split_punctuation and max_length are used, as `recur train
 --init-from` does.
 
 The model (recur's nn::SequenceClassifier): embed (nn.Embedding(V, E)) -> rnn (nn.LSTM / nn.GRU /
@@ -75,11 +77,13 @@ line {"examples", "tokens", "seconds", "examples_per_sec", "threads", "batch_siz
 of reading and tokenising the file, classifying and writing, loading the model excluded.
 """
 import argparse
+import itertools
 import json
 import math
 import os
 import sys
 import time
+import unicodedata
 
 import numpy as np
 import torch
@@ -136,12 +140,20 @@ def read_labeled(path, tokens):
     return examples
 
 
-class Tokenizer:
-    """A text -> its token indices, as recur's classifier_tokens: split (words or characters), folded
-    with `lowercase`, the first `max_length` (0: all), each looked up in `vocab` (else <unk>)."""
+def is_punctuation(c):
+    """recur's data::is_punctuation."""
+    category = unicodedata.category(c)
+    return category[0] in "PS" and category != "Pc"
 
-    def __init__(self, vocab, tokens="word", lowercase=False, max_length=0):
+
+class Tokenizer:
+    """A text -> its token indices, as recur's classifier_tokens: split (words, cut at punctuation
+    with `split_punctuation`, or characters), folded with `lowercase`, the first `max_length`
+    (0: all), each looked up in `vocab` (else <unk>)."""
+
+    def __init__(self, vocab, tokens="word", lowercase=False, max_length=0, split_punctuation=False):
         self.vocab, self.words, self.lowercase, self.max_length = vocab, tokens == "word", lowercase, max_length
+        self.split_punctuation = split_punctuation
         self.index = {t: i for i, t in enumerate(vocab)}
         self.unknown = self.index[UNKNOWN]
         self.index.pop(UNKNOWN)  # a literal "<unk>" is looked up as unknown anyway
@@ -150,6 +162,8 @@ class Tokenizer:
         if self.lowercase:
             text = fold(text)
         tokens = text.split() if self.words else list(text)
+        if self.words and self.split_punctuation:
+            tokens = ["".join(run) for word in tokens for _, run in itertools.groupby(word, is_punctuation)]
         return tokens[:self.max_length] if self.max_length > 0 else tokens
 
     def encode(self, text, where=""):
@@ -344,10 +358,11 @@ def train(o):
     if o.threads:
         torch.set_num_threads(o.threads)
     torch.manual_seed(o.seed)
-    tokens, lowercase, max_length = o.tokens, o.lowercase, o.max_length
+    tokens, lowercase, max_length, split_punctuation = o.tokens, o.lowercase, o.max_length, o.split_punctuation
     if o.init:
         model, config, vocab, labels = load_classifier(o.init, o.dropout)
         tokens, lowercase, max_length = config["tokens"], config.get("lowercase", False), config["max_length"]
+        split_punctuation = config.get("split_punctuation", False)
         for key in ARCHITECTURE:
             given = getattr(o, key)
             if given is not None and given != config[key]:
@@ -368,14 +383,15 @@ def train(o):
             sys.exit(f"{NAME}: {o.data}: its labels differ from those of {o.init}")
     else:
         labels = data_labels
-        splitter = Tokenizer([UNKNOWN], tokens, lowercase, max_length)
+        splitter = Tokenizer([UNKNOWN], tokens, lowercase, max_length, split_punctuation)
         vocab = classifier_vocab([splitter.split(text) for _, text in train_set], tokens, min_count, o.max_vocab)
         config = {key: getattr(o, key) if getattr(o, key) is not None else default
                   for key, default in ARCHITECTURE.items()}
-        config.update(task="classify", tokens=tokens, lowercase=lowercase, max_length=max_length,
+        config.update(task="classify", tokens=tokens, lowercase=lowercase, split_punctuation=split_punctuation,
+                      max_length=max_length,
                       vocab_size=len(vocab), num_labels=len(labels), dropout=0.3 if o.dropout is None else o.dropout)
         model = SequenceClassifier(config)
-    tokenizer = Tokenizer(vocab, tokens, lowercase, max_length)
+    tokenizer = Tokenizer(vocab, tokens, lowercase, max_length, split_punctuation)
     label_index = {label: i for i, label in enumerate(labels)}
 
     def encode(pairs, path):
@@ -461,7 +477,8 @@ def predict(o):
     model, config, vocab, labels = load_classifier(o.model)
     model.eval()
     began = time.perf_counter()
-    tokenizer = Tokenizer(vocab, config["tokens"], config.get("lowercase", False), config["max_length"])
+    tokenizer = Tokenizer(vocab, config["tokens"], config.get("lowercase", False), config["max_length"],
+                          config.get("split_punctuation", False))
     name = "standard input" if o.file == "-" else o.file
     sequences = [tokenizer.encode(line.partition("\t")[2] if "\t" in line else line, f"{name} line {number}")
                  for number, line in enumerate(read_lines(o.file), 1)]
@@ -496,6 +513,7 @@ def main():
     t.add_argument("--test-fraction", type=float, default=0.1, help="held out (not measured: no --test here)")
     t.add_argument("--tokens", default="word", choices=["word", "char"])
     t.add_argument("--lowercase", action="store_true")
+    t.add_argument("--split-punctuation", action="store_true")
     t.add_argument("--min-count", type=int, help="default 2 for words, 1 for characters")
     t.add_argument("--max-vocab", type=int, default=30000)
     t.add_argument("--max-length", type=int, default=400)

@@ -1,8 +1,10 @@
 #!/usr/bin/python3
-"""A baseline for spam classification (issue 13): multinomial naive Bayes on the lowercased,
-whitespace-separated tokens of the data of `scripts/get-data spam`.
+"""A baseline for spam classification (issue 13): multinomial naive Bayes on the lowercased
+words of the data of `scripts/get-data spam`: split at whitespace, or with
+--split-punctuation also where punctuation meets letters or digits, as the classifier's
+default reads them (re.findall(r"\w+|[^\w\s]+"), recur's --split-punctuation).
 
-  bench/spam_naive_bayes.py TRAIN VALID TEST      (data/spam/{train,valid,test}.tsv)
+  bench/spam_naive_bayes.py TRAIN VALID TEST [--split-punctuation]   (data/spam/{train,valid,test}.tsv)
 
 Each file holds one `LABEL<TAB>TEXT` a line. The model is fitted on TRAIN alone: class
 priors from the label counts, word likelihoods (n(word, label) + alpha) / (n(label) +
@@ -15,14 +17,16 @@ import argparse
 import collections
 import json
 import math
+import re
 
 ALPHAS = (0.01, 0.1, 1.0)
 
 
-def read_tsv(path):
+def read_tsv(path, split_punctuation):
     """[(label, [token, ...])] of a LABEL<TAB>TEXT file, the text lowercased and split."""
+    split = (lambda text: re.findall(r"\w+|[^\w\s]+", text)) if split_punctuation else str.split
     with open(path, encoding="utf-8") as f:
-        return [(label, text.lower().split())
+        return [(label, split(text.lower()))
                 for label, text in (line.rstrip("\n").split("\t", 1) for line in f)]
 
 
@@ -72,8 +76,10 @@ def main():
     parser.add_argument("train")
     parser.add_argument("valid")
     parser.add_argument("test")
+    parser.add_argument("--split-punctuation", action="store_true",
+                        help="split words at punctuation too, as recur's classifier does by default")
     args = parser.parse_args()
-    train, valid, test = (read_tsv(p) for p in (args.train, args.valid, args.test))
+    train, valid, test = (read_tsv(p, args.split_punctuation) for p in (args.train, args.valid, args.test))
     model = NaiveBayes(train)
     valid_accuracy = {}
     for alpha in ALPHAS:
@@ -82,7 +88,8 @@ def main():
     alpha = max(ALPHAS, key=valid_accuracy.get)  # the first best
     predicted = [model.predict(tokens, alpha) for _, tokens in test]
     print(json.dumps({
-        "model": "multinomial naive Bayes, lowercased whitespace tokens",
+        "model": "multinomial naive Bayes, lowercased words split at whitespace"
+                 + (" and punctuation" if args.split_punctuation else ""),
         "train_examples": len(train), "vocabulary": len(model.vocabulary),
         "valid_accuracy": {str(a): valid_accuracy[a] for a in ALPHAS},
         "alpha": alpha,

@@ -178,6 +178,39 @@ TEST_F(CliSequences, InfoShowsTheTaskAndLabels) {
     EXPECT_NE(r.out.find(fragment), std::string::npos) << fragment << " missing in:\n" << r.out;
 }
 
+TEST_F(CliSequences, WordsAreSplitAtPunctuationUnlessTurnedOff) {
+  write_bytes(dir_ / "punct.tsv", "pos\tGood, GOOD film!\nneg\tbad film... Bad!\npos\tgood film!\nneg\tbad, bad\n");
+  auto vocabulary_of = [&](const std::string& run, const Args& more) {
+    const fs::path out = dir_ / run;
+    Result r = recur(Args{"train", "--task", "classify", (dir_ / "punct.tsv").string(), "--val-fraction", "0",
+                          "--test-fraction", "0", "--max-steps", "1", "--out", out.string()} + kTiny + more);
+    EXPECT_TRUE(r.ok()) << r;
+    auto tokens = json::parse(io::read_safetensors_metadata((out / "last.safetensors").string()).at("recur.vocab"))
+                      .get<std::vector<std::string>>();
+    std::sort(tokens.begin(), tokens.end());
+    return tokens;
+  };
+  using V = std::vector<std::string>;
+  EXPECT_EQ(vocabulary_of("default", {}),
+            (V{"!", ",", "...", "<eos>", "<unk>", "Bad", "GOOD", "Good", "bad", "film", "good"}));
+  EXPECT_EQ(vocabulary_of("as_written", {"--split-punctuation=false"}),
+            (V{"<eos>", "<unk>", "Bad!", "GOOD", "Good,", "bad", "bad,", "film!", "film...", "good"}));
+  EXPECT_EQ(vocabulary_of("lowercased", {"--lowercase"}), (V{"!", ",", "...", "<eos>", "<unk>", "bad", "film", "good"}));
+  Result info = recur({"info", (dir_ / "lowercased" / "best.safetensors").string()});
+  EXPECT_NE(info.out.find("words (split at whitespace and punctuation), lowercased"), std::string::npos) << info;
+  // predict reads its texts by the model's rule.
+  write_bytes(dir_ / "texts.txt", "GOOD!! film,bad\nGOOD !! film , bad\n");
+  Result predicted = recur({"predict", (dir_ / "default" / "best.safetensors").string(), (dir_ / "texts.txt").string()});
+  ASSERT_TRUE(predicted.ok()) << predicted;
+  const std::vector<std::string> lines = lines_of_output(predicted.out);
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(lines[0], lines[1]);
+  expect_error_leaving(dir_ / "default",
+                       Args{"train", "--task", "classify", (dir_ / "punct.tsv").string(), "--tokens", "char",
+                            "--split-punctuation", "--out", (dir_ / "default").string(), "--overwrite"},
+                       {"--split-punctuation", "--tokens word"});
+}
+
 TEST_F(CliSequences, ResumedRunIsTheUninterruptedRun) {
   const Args half = {"--max-steps", "60", "--eval-every", "30"};
   ASSERT_TRUE(recur(train_args(dir_ / "resumed", half)).ok());

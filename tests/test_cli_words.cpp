@@ -290,6 +290,29 @@ TEST_F(CliWords, MinCountMaxVocabLowercaseAndTiedWeights) {
   EXPECT_EQ(std::memcmp(embed.raw_data(), head.raw_data(), embed.numel() * sizeof(float)), 0);
 }
 
+TEST_F(CliWords, SplitPunctuationReadsAttachedPunctuationAsWords) {
+  // The training text with each sentence's "." attached to its last word: split, it has the
+  // base run's vocabulary.
+  std::string attached = sentences(300, 1);
+  for (std::size_t at; (at = attached.find(" .")) != std::string::npos;) attached.erase(at, 1);
+  write_bytes(dir_ / "attached.txt", attached);
+  const fs::path out = dir_ / "run";
+  Result r = recur(Args{"train", (dir_ / "attached.txt").string(), "--out", out.string(), "--split-punctuation",
+                        "--max-steps", "2"} + kTinyWords);
+  ASSERT_TRUE(r.ok()) << r;
+  const train::LoadedLanguageModel loaded = train::load_language_model((out / "best.safetensors").string());
+  EXPECT_TRUE(loaded.vocab.split_punctuation());
+  EXPECT_EQ(loaded.vocab.tokens(), train::load_language_model(model()).vocab.tokens());
+  // score reads by the model's rule: "tree." is "tree" and ".".
+  write_bytes(dir_ / "lines.txt", "the cat sees a tree.\nthe cat sees a tree .\n");
+  Result scored = recur({"score", (out / "best.safetensors").string(), (dir_ / "lines.txt").string()});
+  ASSERT_TRUE(scored.ok()) << scored;
+  const std::vector<std::string> lines = lines_of_output(scored.out);
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(lines[0], lines[1]);
+  EXPECT_EQ(json::parse(lines[0]).at("unknown"), 0);
+}
+
 TEST_F(CliWords, AdaptiveSoftmaxTrainsEvaluatesAndSamples) {
   const fs::path out = dir_ / "adaptive";
   Result r = recur(train_into(out, {"--adaptive-softmax", "6,15", "--max-steps", "40", "--val-fraction", "0.1",
@@ -376,6 +399,8 @@ TEST_F(CliWords, BadInputIsAOneLineErrorThatLeavesThePreviousRun) {
                        {"--adaptive-softmax", "cutoff 29", "vocabulary size 29"});
   expect_error_leaving(out, Args{"train", (root_ / "train.txt").string(), "--out", out.string(), "--min-count", "2"},
                        {"--min-count", "word models"});
+  expect_error_leaving(out, Args{"train", (root_ / "train.txt").string(), "--out", out.string(), "--split-punctuation"},
+                       {"--split-punctuation", "word models"});
 }
 
 }  // namespace

@@ -1,7 +1,8 @@
 // Sequence classifiers written by PyTorch (tests/conformance/make_classifier_fixtures.py): an
 // LSTM of two bidirectional layers with max pooling (3 labels), a bidirectional GRU with last
-// pooling (lowercase, max_length 5) and a one-direction character LSTM with mean pooling. recur
-// reads each file, tokenises the fixture's texts as PyTorch's side did, and gives PyTorch's
+// pooling (lowercase, split at punctuation, max_length 5) and a one-direction character LSTM
+// with mean pooling. recur reads each file, tokenises the fixture's texts as PyTorch's side
+// did, and gives PyTorch's
 // probabilities within 1e-5, in one padded batch and each text alone (issue 13: a PyTorch model
 // built from the file's names and the pooling definitions gives the same probabilities). A file
 // recur writes back reads as the same model.
@@ -105,6 +106,7 @@ TEST_P(ConformanceClassify, VocabularyAndLabelsAreTheFixtures) {
   EXPECT_EQ(json(loaded_.label_counts), json::parse(loaded_.metadata.at("recur.label_counts")));
   EXPECT_EQ(data::token_mode_name(loaded_.vocab.mode()), config.at("tokens").get<std::string>());
   EXPECT_EQ(loaded_.vocab.lowercase(), config.at("lowercase").get<bool>());
+  EXPECT_EQ(loaded_.vocab.split_punctuation(), config.at("split_punctuation").get<bool>());
   EXPECT_EQ(loaded_.max_length, config.at("max_length").get<std::int64_t>());
   const nn::SequenceClassifierConfig& model = loaded_.model->config;
   EXPECT_EQ(model.cell, config.at("cell").get<std::string>());
@@ -122,7 +124,7 @@ TEST_P(ConformanceClassify, VocabularyAndLabelsAreTheFixtures) {
     if (loaded_.max_length > 0 && static_cast<std::int64_t>(tokens.back().size()) > loaded_.max_length)
       tokens.back().resize(static_cast<std::size_t>(loaded_.max_length));
   }
-  data::TokenOptions options{.mode = loaded_.vocab.mode(), .lowercase = loaded_.vocab.lowercase()};
+  data::TokenOptions options = loaded_.vocab.token_options();
   if (loaded_.metadata.count("test.min_count")) options.min_count = std::stoll(loaded_.metadata.at("test.min_count"));
   EXPECT_EQ(data::build_vocab(tokens, options).tokens(), loaded_.vocab.tokens());
   EXPECT_EQ(data::Labels::build(train_labels).names(), loaded_.labels.names());
@@ -158,6 +160,7 @@ TEST_P(ConformanceClassify, SavedFileLoadsAsTheSameModel) {
   EXPECT_EQ(again.vocab.tokens(), loaded_.vocab.tokens());
   EXPECT_EQ(again.vocab.mode(), loaded_.vocab.mode());
   EXPECT_EQ(again.vocab.lowercase(), loaded_.vocab.lowercase());
+  EXPECT_EQ(again.vocab.split_punctuation(), loaded_.vocab.split_punctuation());
   EXPECT_EQ(again.labels.names(), loaded_.labels.names());
   EXPECT_EQ(again.label_counts, loaded_.label_counts);
   EXPECT_EQ(again.max_length, loaded_.max_length);

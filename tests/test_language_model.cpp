@@ -688,8 +688,8 @@ TEST(ModelFile, ConfigJsonRoundTrip) {
   nn::LanguageModelConfig config{.cell = "lstm", .layers = 3, .hidden = 17, .embed = 0, .vocab_size = 9,
                              .dropout = 0.25, .peephole = true};
   const std::string json = train::config_to_json(config, data::Vocab::from_tokens({"a"}, data::TokenMode::Char, true));
-  EXPECT_EQ(json, R"({"tokens":"char","lowercase":true,"cell":"lstm","layers":3,"hidden":17,"embed":0,)"
-                  R"("vocab_size":9,"dropout":0.25,"peephole":true,"tie_weights":false})");
+  EXPECT_EQ(json, R"({"tokens":"char","lowercase":true,"split_punctuation":false,"cell":"lstm","layers":3,)"
+                  R"("hidden":17,"embed":0,"vocab_size":9,"dropout":0.25,"peephole":true,"tie_weights":false})");
   nn::LanguageModelConfig back = train::config_from_json(json, "x");
   EXPECT_EQ(back.cell, "lstm");
   EXPECT_EQ(back.layers, 3);

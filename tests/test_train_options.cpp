@@ -76,7 +76,7 @@ TEST(OptionRegistry, JsonKeepsTheLayoutOfEarlierCheckpoints) {
     expected.insert(expected.find(key_before) + key_before.size(), added);
   };
   insert_after(R"("checkpoint_every":0,)", R"("sample_length":200,)");
-  insert_after(R"("text":"t.txt",)", R"("tokens":"char","lowercase":false,)");
+  insert_after(R"("text":"t.txt",)", R"("tokens":"char","lowercase":false,"split_punctuation":false,)");
   insert_after(R"("peephole":false)", R"(,"tie_weights":false,"adaptive_softmax":"")");
   insert_after(R"("adaptive_softmax":""},)", R"("min_count":1,)");
   insert_after(R"("max_vocab":0,)", R"("val":"","test":"",)");

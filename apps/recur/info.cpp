@@ -56,11 +56,12 @@ void print_vocabulary(const data::Vocab& vocab, bool lines) {
                ", " + std::string(data::Vocab::kEndToken) + " at " + std::to_string(vocab.end_index());
   else if (vocab.has_unknown())
     specials = ", " + std::string(data::Vocab::kUnknownToken) + " at " + std::to_string(vocab.unknown_index());
-  std::printf("  tokens      %s%s%s\n",
-              vocab.mode() == data::TokenMode::Char ? "characters"
-              : lines                               ? "words (split at whitespace, <eos> ending each line)"
-                                                    : "words (split at whitespace)",
-              vocab.lowercase() ? ", lowercased" : "", specials.c_str());
+  std::string tokens = "characters";
+  if (vocab.mode() == data::TokenMode::Word)
+    tokens = std::string("words (split at whitespace") + (vocab.split_punctuation() ? " and punctuation" : "") +
+             (lines ? ", <eos> ending each line)" : ")");
+  if (vocab.lowercase()) tokens += ", lowercased";
+  std::printf("  tokens      %s%s\n", tokens.c_str(), specials.c_str());
   std::string preview;
   const std::int64_t shown = std::min<std::int64_t>(vocab.size(), 40);
   for (std::int64_t i = 0; i < shown; ++i) preview += (i ? " " : "") + preview_token(vocab, i);

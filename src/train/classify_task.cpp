@@ -143,6 +143,9 @@ std::vector<OptionSpec> ClassifyTask::options() const {
        .choices = {"char", "word"}},
       {.key = "lowercase", .type = T::Flag, .default_value = false, .help = "Fold the texts to lower case",
        .group = G::Data},
+      {.key = "split_punctuation", .type = T::Flag, .default_value = true,
+       .help = "Words: split them where punctuation meets letters or digits (\"deal!!\" -> \"deal\", \"!!\")",
+       .group = G::Data},
       {.key = "min_count", .type = T::Int, .default_value = std::int64_t{2},
        .help = "Words seen fewer times in the training texts become <unk>", .group = G::Data, .check = C::Positive},
       {.key = "max_vocab", .type = T::Int, .default_value = std::int64_t{30000},
@@ -188,9 +191,11 @@ std::vector<OptionSpec> ClassifyTask::options() const {
   };
 }
 
-// Characters are few: every one seen is kept.
+// Characters are few: every one seen is kept; and they have no words to split.
 void ClassifyTask::apply_defaults(OptionValues& o, const std::set<std::string>& given) const {
-  if (o.text("tokens") == "char" && !given.count("min_count")) o.set("min_count", std::int64_t{1});
+  if (o.text("tokens") != "char") return;
+  if (!given.count("min_count")) o.set("min_count", std::int64_t{1});
+  if (!given.count("split_punctuation")) o.set("split_punctuation", false);
 }
 
 std::string ClassifyTask::default_out(const OptionValues& o) const {
@@ -208,6 +213,7 @@ void ClassifyTask::check_options(const OptionValues& o) const {
                   << least << (words ? " (one word, <unk> and <eos>)" : " (one character and <unk>)") << ", got "
                   << max_vocab);
   RECUR_CHECK(words || o.integer("min_count") == 1, "--min-count applies to word models (--tokens word)");
+  RECUR_CHECK(words || !o.flag("split_punctuation"), "--split-punctuation applies to word models (--tokens word)");
   nn::parse_pool(o.text("pool"));
   if (!o.text("val").empty() || !o.text("test").empty()) return;
   RECUR_CHECK(o.real("val_fraction") + o.real("test_fraction") < 1,
@@ -227,6 +233,7 @@ void ClassifyTask::load_data(OptionValues& o) {
   if (start_) {
     o.set("tokens", std::string(data::token_mode_name(start_->vocab.mode())));
     o.set("lowercase", start_->vocab.lowercase());
+    o.set("split_punctuation", start_->vocab.split_punctuation());
     o.set("max_length", start_->max_length);
   }
   const data::TokenMode mode = data::parse_token_mode(o.text("tokens"));
@@ -252,14 +259,18 @@ void ClassifyTask::load_data(OptionValues& o) {
     facts_.vocab = start_->vocab;
   } else {
     facts_.max_length = o.integer("max_length");
+    const data::TokenOptions how{.mode = mode,
+                                 .lowercase = o.flag("lowercase"),
+                                 .split_punctuation = o.flag("split_punctuation"),
+                                 .min_count = o.integer("min_count"),
+                                 .max_size = o.integer("max_vocab")};
     std::vector<std::vector<std::string>> tokens;
     for (const data::LabeledText& t : split.train) {
-      tokens.push_back(data::split_tokens(t.text, {.mode = mode, .lowercase = o.flag("lowercase")}, data_path_));
+      tokens.push_back(data::split_tokens(t.text, how, data_path_));
       if (facts_.max_length > 0 && static_cast<std::int64_t>(tokens.back().size()) > facts_.max_length)
         tokens.back().resize(static_cast<std::size_t>(facts_.max_length));
     }
-    facts_.vocab = data::build_vocab(tokens, {.mode = mode, .lowercase = o.flag("lowercase"),
-                                              .min_count = o.integer("min_count"), .max_size = o.integer("max_vocab")});
+    facts_.vocab = data::build_vocab(tokens, how);
   }
   facts_.max_length = o.integer("max_length");
   train_ = encode_labeled_texts(split.train, facts_, data_path_);

@@ -94,6 +94,9 @@ std::vector<OptionSpec> LanguageModelTask::options() const {
        .choices = {"char", "word"}},
       {.key = "lowercase", .type = T::Flag, .default_value = false, .help = "Fold the text to lower case",
        .group = G::Data},
+      {.key = "split_punctuation", .type = T::Flag, .default_value = false,
+       .help = "Word models: split words where punctuation meets letters or digits (\"end.\" -> \"end\", \".\")",
+       .group = G::Data},
       {.key = "cell", .type = T::Text, .default_value = std::string("lstm"), .help = "Recurrent cell",
        .group = G::Model, .choices = rnn_cell_key_list(), .section = "model"},
       {.key = "layers", .type = T::Int, .default_value = std::int64_t{2}, .help = "Recurrent layers",
@@ -166,6 +169,7 @@ void LanguageModelTask::check_options(const OptionValues& o) const {
                   << max_vocab);
   RECUR_CHECK(o.integer("min_count") >= 1, "--min-count must be at least 1, got " << o.integer("min_count"));
   RECUR_CHECK(words || o.integer("min_count") == 1, "--min-count applies to word models (--tokens word)");
+  RECUR_CHECK(words || !o.flag("split_punctuation"), "--split-punctuation applies to word models (--tokens word)");
   RECUR_CHECK(!o.flag("tie_weights") || o.integer("embed") == o.integer("hidden"),
               "--tie-weights needs --embed equal to --hidden, got --embed " << o.integer("embed") << " and --hidden "
                                                                             << o.integer("hidden"));
@@ -205,12 +209,14 @@ void LanguageModelTask::load_data(OptionValues& o) {
   } else {
     text_ = data::read_encoded_text(text_path_, {.mode = data::parse_token_mode(o.text("tokens")),
                                                  .lowercase = o.flag("lowercase"),
+                                                 .split_punctuation = o.flag("split_punctuation"),
                                                  .min_count = o.integer("min_count"),
                                                  .max_size = o.integer("max_vocab")});
   }
   // A fine-tuned or resumed model keeps its own way of reading text.
   o.set("tokens", std::string(data::token_mode_name(text_.vocab.mode())));
   o.set("lowercase", text_.vocab.lowercase());
+  o.set("split_punctuation", text_.vocab.split_punctuation());
   RECUR_CHECK(!text_.tokens.empty(),
               text_path_ << (words() ? " has no words" : " is empty") << ": there is nothing to train on");
   if (explicit_split(o)) {

@@ -16,6 +16,7 @@ std::string config_to_json(const nn::LanguageModelConfig& config, const data::Vo
   nlohmann::ordered_json j;
   j["tokens"] = data::token_mode_name(vocab.mode());
   j["lowercase"] = vocab.lowercase();
+  j["split_punctuation"] = vocab.split_punctuation();
   j["cell"] = config.cell;
   j["layers"] = config.layers;
   j["hidden"] = config.hidden;
@@ -109,7 +110,7 @@ std::map<std::string, std::string> model_metadata(const nn::LanguageModelConfig&
 namespace {
 
 // The vocabulary of a model file: recur.vocab's tokens in the token mode of its recur.config
-// `j` ("tokens" and "lowercase"; files without them are char models) and of the config's
+// `j` ("tokens", "lowercase" and "split_punctuation"; files without them are char models) and of the config's
 // vocab_size. Errors name `path`.
 data::Vocab read_vocab(const io::SafetensorsFile& file, const nlohmann::json& j, const std::string& path,
                        std::int64_t vocab_size, const char* key = kVocabKey, const char* mode_field = "tokens") {
@@ -119,10 +120,11 @@ data::Vocab read_vocab(const io::SafetensorsFile& file, const nlohmann::json& j,
                                                                << mode_name << "\"");
   const data::TokenMode mode = data::parse_token_mode(mode_name);
   const bool lowercase = field<bool>(j, "lowercase", path, false);
+  const bool split_punctuation = field<bool>(j, "split_punctuation", path, false);
   const std::vector<std::string> token_strings = string_array(file, path, key);
   data::Vocab vocab;
   try {
-    vocab = data::Vocab::from_tokens(token_strings, mode, lowercase);
+    vocab = data::Vocab::from_tokens(token_strings, mode, lowercase, split_punctuation);
   } catch (const Error& e) {
     RECUR_FAIL(path << ": " << key << ": " << e.what());
   }
@@ -288,6 +290,7 @@ std::map<std::string, std::string> classifier_metadata(const ClassifierFacts& fa
   j["task"] = "classify";
   j["tokens"] = data::token_mode_name(facts.vocab.mode());
   j["lowercase"] = facts.vocab.lowercase();
+  j["split_punctuation"] = facts.vocab.split_punctuation();
   j["max_length"] = facts.max_length;
   write_network_fields(j, config);
   j["pool"] = nn::pool_name(config.pool);

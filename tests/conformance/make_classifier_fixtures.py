@@ -15,7 +15,8 @@ tensors (float32) under recur's names, with recur's metadata:
   classifier_torch_lstm_bi_max.safetensors    word tokens; Embedding(V, 6) -> LSTM(6, 5, 2 layers,
                                               bidirectional, dropout 0.1) -> max pool ->
                                               Linear(10, 3)
-  classifier_torch_gru_bi_last.safetensors    word tokens, lowercase, max_length 5;
+  classifier_torch_gru_bi_last.safetensors    word tokens, lowercase, split at punctuation,
+                                              max_length 5;
                                               Embedding(V, 5) -> GRU(5, 4, bidirectional) ->
                                               last pool -> Linear(8, 2)
   classifier_torch_lstm_mean_char.safetensors char tokens; Embedding(V, 5) -> LSTM(5, 6) ->
@@ -36,7 +37,9 @@ softmax. With L a text's length:
   max   the elementwise max over the real steps only
 
 Tokens, as recur makes them (data::split_tokens, data::encode_tokens): words as str.split()
-splits (recur's separators) or every code point (char mode); folded with str.lower() when
+splits (recur's separators), with "split_punctuation" each cut into runs of punctuation
+(data::is_punctuation: Unicode's categories P and S except Pc) and runs of other characters,
+or every code point (char mode); folded with str.lower() when
 "lowercase" (recur's lower_case: the same on the ASCII fixture texts); the first max_length
 kept when max_length > 0; a token outside the vocabulary (a literal "<unk>" too) is <unk>.
 The vocabulary and labels are what recur builds from the training set (data::build_vocab of the
@@ -45,7 +48,8 @@ training texts' tokens as above, max_length applied, with min_count MIN_COUNT; d
 first, ties by code point, then <unk> last; labels in byte order.
 
 "__metadata__" holds, besides
-  recur.config        {"task": "classify", "tokens", "lowercase", "max_length", "cell",
+  recur.config        {"task": "classify", "tokens", "lowercase", "split_punctuation",
+                      "max_length", "cell",
                       "layers", "hidden", "embed", "vocab_size", "num_labels",
                       "bidirectional", "pool", "dropout"}
   recur.vocab         the tokens in index order (JSON array)
@@ -63,10 +67,12 @@ what PyTorch computes from the stored float32 weights, in float64:
 The training is not part of the contract; the files are.
 """
 import collections
+import itertools
 import json
 import math
 import os
 import sys
+import unicodedata
 
 import torch
 import torch.nn.functional as F
@@ -111,32 +117,34 @@ TOPIC_TEST = [
     "the cat and the dog ate the bread",
 ]
 
-# Sentiment: two labels, word tokens folded to lower case, the first 5 words read.
+# Sentiment: two labels, word tokens folded to lower case and split at punctuation, the first 5
+# words read.
 SENTIMENT_TRAIN = [
-    ("neg", "Bad film and a dull plot"),
-    ("neg", "a Boring and bad story"),
-    ("neg", "dull acting , bad music"),
-    ("neg", "I hated it"),
-    ("neg", "Awful , boring , DULL"),
+    ("neg", "Bad film and a dull plot."),
+    ("neg", "a Boring and bad story!"),
+    ("neg", "dull acting, bad music"),
+    ("neg", "I hated it..."),
+    ("neg", "Awful, boring, DULL"),
     ("neg", "the plot was bad and the acting was dull"),
-    ("neg", "we HATED the music"),
-    ("pos", "Great film and a fine plot"),
-    ("pos", "a lovely and great story"),
-    ("pos", "fine acting , great music"),
-    ("pos", "I loved it"),
-    ("pos", "Superb , lovely , GREAT"),
+    ("neg", "we HATED the music!!"),
+    ("pos", "Great film and a fine plot."),
+    ("pos", "a lovely and great story!"),
+    ("pos", "fine acting, great music"),
+    ("pos", "I loved it..."),
+    ("pos", "Superb, lovely, GREAT"),
     ("pos", "the plot was great and the acting was fine"),
-    ("pos", "we Loved the music"),
+    ("pos", "we Loved the music!!"),
 ]
 SENTIMENT_TEST = [
-    "GREAT",
-    "Bad Film",
-    "I Loved It",
+    "GREAT!",
+    "Bad Film.",
+    "I Loved It!!!",
     "a dull\tand  BORING plot",
-    "great acting , bad plot and a dull story",
-    "Dull plot but the MUSIC was great and lovely",
-    "an unseen marvel",
-    "LOVELY lovely Lovely loVely lovely bad bad bad",
+    "great acting, bad plot and a dull story",
+    "Dull—plot but the MUSIC was great and lovely",
+    "¿an unseen marvel?",
+    "LOVELY,lovely Lovely loVely lovely bad bad bad",
+    "don't_know (great)",
 ]
 
 # Language: two labels, character tokens.
@@ -166,11 +174,23 @@ LANGUAGE_TEST = [
 # ------------------------------------------------------------------ recur's rules
 
 
+def is_punctuation(c):
+    """data::is_punctuation: Unicode's categories P and S except the connectors (Pc)."""
+    category = unicodedata.category(c)
+    return category[0] in "PS" and category != "Pc"
+
+
 def split_tokens(text, config):
-    """data::split_tokens then the first max_length: words (str.split()) or code points."""
+    """data::split_tokens then the first max_length: words (str.split(), each cut into runs of
+    punctuation and runs of other characters with "split_punctuation") or code points."""
     if config["lowercase"]:
         text = text.lower()
-    tokens = text.split() if config["tokens"] == "word" else list(text)
+    if config["tokens"] == "char":
+        tokens = list(text)
+    elif config["split_punctuation"]:
+        tokens = ["".join(run) for word in text.split() for _, run in itertools.groupby(word, is_punctuation)]
+    else:
+        tokens = text.split()
     if config["max_length"] > 0:
         tokens = tokens[:config["max_length"]]
     return tokens
@@ -294,12 +314,12 @@ def main():
     out_dir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "..", "fixtures")
     os.makedirs(out_dir, exist_ok=True)
     torch.set_num_threads(1)
-    common = {"task": "classify", "tokens": "word", "lowercase": False, "max_length": 0}
+    common = {"task": "classify", "tokens": "word", "lowercase": False, "split_punctuation": False, "max_length": 0}
     write_model(os.path.join(out_dir, "classifier_torch_lstm_bi_max.safetensors"),
                 dict(common, cell="lstm", layers=2, hidden=5, embed=6, bidirectional=True, pool="max", dropout=0.1),
                 TOPIC_TRAIN, TOPIC_TEST, 20261213)
     write_model(os.path.join(out_dir, "classifier_torch_gru_bi_last.safetensors"),
-                dict(common, lowercase=True, max_length=5, cell="gru", layers=1, hidden=4, embed=5,
+                dict(common, lowercase=True, split_punctuation=True, max_length=5, cell="gru", layers=1, hidden=4, embed=5,
                      bidirectional=True, pool="last", dropout=0.0),
                 SENTIMENT_TRAIN, SENTIMENT_TEST, 13)
     write_model(os.path.join(out_dir, "classifier_torch_lstm_mean_char.safetensors"),

@@ -23,10 +23,10 @@
 
 namespace recur::train {
 
-// {"tokens": "char", "lowercase": false, "cell": "lstm", "layers": 2, "hidden": 256,
-//  "embed": 64, "vocab_size": 65, "dropout": 0, "peephole": false, "tie_weights": false}
-// (and "adaptive_softmax": [cutoffs] with an adaptive head): the architecture, and vocab's
-// mode and case folding.
+// {"tokens": "char", "lowercase": false, "split_punctuation": false, "cell": "lstm",
+//  "layers": 2, "hidden": 256, "embed": 64, "vocab_size": 65, "dropout": 0, "peephole": false,
+//  "tie_weights": false} (and "adaptive_softmax": [cutoffs] with an adaptive head): the
+// architecture, and vocab's mode, case folding and splitting.
 std::string config_to_json(const nn::LanguageModelConfig& config, const data::Vocab& vocab);
 // The architecture back; unknown keys are ignored, a missing or mistyped key is an Error
 // naming `source` and the key (tie_weights, added later, may be missing: false), and the
@@ -44,8 +44,8 @@ struct LoadedLanguageModel {
 };
 
 // Reads the model in the file at `path`: builds a LanguageModel from recur.config, the
-// vocabulary from recur.vocab in the config's token mode ("tokens" and "lowercase"; files
-// without them are char models), and loads
+// vocabulary from recur.vocab in the config's token mode ("tokens", "lowercase" and
+// "split_punctuation"; files without them are char models, without splitting), and loads
 // every tensor whose name has no '/' into it strictly (a missing, unexpected or misshapen
 // tensor is an Error naming it); tensors under "optimizer/", "train/", ... are ignored.
 // float64 or half-precision files load as float32. Errors name `path`: a missing,
@@ -71,8 +71,9 @@ struct ClassifierFacts {
   std::int64_t max_length = 0;              // an example's first max_length tokens are read; 0: all
 };
 
-// recur.config {"task": "classify", "tokens", "lowercase", "max_length", "cell", "layers",
-// "hidden", "embed", "vocab_size", "num_labels", "bidirectional", "pool", "dropout"},
+// recur.config {"task": "classify", "tokens", "lowercase", "split_punctuation", "max_length",
+// "cell", "layers", "hidden", "embed", "vocab_size", "num_labels", "bidirectional", "pool",
+// "dropout"},
 // recur.vocab, recur.labels and (when known) recur.label_counts. Requires the config's
 // vocab_size and num_labels to be the facts' (checked).
 std::map<std::string, std::string> classifier_metadata(const ClassifierFacts& facts,
