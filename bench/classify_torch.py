@@ -81,6 +81,7 @@ import itertools
 import json
 import math
 import os
+import re
 import sys
 import time
 import unicodedata
@@ -146,6 +147,19 @@ def is_punctuation(c):
     return category[0] in "PS" and category != "Pc"
 
 
+# The same split for ASCII text in one regular expression, 2-3 times faster than groupby on
+# is_punctuation: ASCII's punctuation is !-/ :-@ [-^ ` {-~ (not '_').
+ASCII_PUNCTUATION = r"!-/:-@\[-^`{-~"
+ASCII_WORDS = re.compile(f"[{ASCII_PUNCTUATION}]+|[^\\s{ASCII_PUNCTUATION}]+")
+
+
+def split_punctuation(text):
+    """The words of `text` (str.split()), each cut into runs of punctuation and of the rest."""
+    if text.isascii():
+        return ASCII_WORDS.findall(text)
+    return ["".join(run) for word in text.split() for _, run in itertools.groupby(word, is_punctuation)]
+
+
 class Tokenizer:
     """A text -> its token indices, as recur's classifier_tokens: split (words, cut at punctuation
     with `split_punctuation`, or characters), folded with `lowercase`, the first `max_length`
@@ -161,9 +175,10 @@ class Tokenizer:
     def split(self, text):
         if self.lowercase:
             text = fold(text)
-        tokens = text.split() if self.words else list(text)
-        if self.words and self.split_punctuation:
-            tokens = ["".join(run) for word in tokens for _, run in itertools.groupby(word, is_punctuation)]
+        if not self.words:
+            tokens = list(text)
+        else:
+            tokens = split_punctuation(text) if self.split_punctuation else text.split()
         return tokens[:self.max_length] if self.max_length > 0 else tokens
 
     def encode(self, text, where=""):

@@ -110,8 +110,8 @@ std::map<std::string, std::string> model_metadata(const nn::LanguageModelConfig&
 namespace {
 
 // The vocabulary of a model file: recur.vocab's tokens in the token mode of its recur.config
-// `j` ("tokens", "lowercase" and "split_punctuation"; files without them are char models) and of the config's
-// vocab_size. Errors name `path`.
+// `j` ("tokens", "lowercase" and "split_punctuation"; files without them are char models,
+// unsplit) and of the config's vocab_size. Errors name `path`.
 data::Vocab read_vocab(const io::SafetensorsFile& file, const nlohmann::json& j, const std::string& path,
                        std::int64_t vocab_size, const char* key = kVocabKey, const char* mode_field = "tokens") {
   const std::string mode_name = field<std::string>(j, mode_field, path, std::string("char"));

@@ -82,10 +82,10 @@ TokenMode parse_token_mode(std::string_view name);
 // How a text becomes tokens and which of them a new vocabulary keeps.
 struct TokenOptions {
   TokenMode mode = TokenMode::Char;
-  bool lowercase = false;      // fold the text with lower_case first
-  bool split_punctuation = false;  // word mode: split words at punctuation (TokenMode)
-  std::int64_t min_count = 1;  // word mode: a word seen fewer times becomes <unk>; >= 1
-  std::int64_t max_size = 0;   // at most this many tokens, specials included (0: no limit)
+  bool lowercase = false;          // fold the text with lower_case first
+  bool split_punctuation = false;  // word mode: split words at punctuation too (TokenMode)
+  std::int64_t min_count = 1;      // word mode: a word seen fewer times becomes <unk>; >= 1
+  std::int64_t max_size = 0;       // at most this many tokens, specials included (0: no limit)
 };
 
 // ------------------------------------------------------------------ vocabulary
