@@ -43,7 +43,7 @@ BENCHMARK(BM_LoadFashionMnistTrain)->Unit(benchmark::kMillisecond);
 
 // 64 MB of tinyshakespeare repeated, every fourth copy with a line of Tang poetry, so the
 // multi-byte paths and a vocabulary beyond ASCII are part of it.
-// Arg 0: characters; 1: words; 2: lowercased words.
+// Arg 0: characters; 1: words; 2: lowercased words; 3: words split at punctuation too.
 void BM_EncodeText(benchmark::State& state) {
   const std::string shakespeare = recur::io::read_file(RECUR_SOURCE_DIR "/data/tinyshakespeare.txt");
   const std::string poem = "\n\u5e8a\u524d\u660e\u6708\u5149\uff0c\u7591\u662f\u5730\u4e0a\u971c\u3002\n";
@@ -51,14 +51,15 @@ void BM_EncodeText(benchmark::State& state) {
   for (int copy = 0; text.size() < (std::size_t{64} << 20); ++copy) text += copy % 4 == 0 ? shakespeare + poem : shakespeare;
   const recur::data::TokenOptions options{
       .mode = state.range(0) == 0 ? recur::data::TokenMode::Char : recur::data::TokenMode::Word,
-      .lowercase = state.range(0) == 2};
+      .lowercase = state.range(0) == 2,
+      .split_punctuation = state.range(0) == 3};
   for (auto _ : state) {
     recur::data::EncodedText encoded = recur::data::encode_text(text, "bench", options);
     benchmark::DoNotOptimize(encoded.tokens.data());
   }
   state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(text.size()));
 }
-BENCHMARK(BM_EncodeText)->Arg(0)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_EncodeText)->Arg(0)->Arg(1)->Arg(2)->Arg(3)->Unit(benchmark::kMillisecond);
 
 // Strict UTF-8 decoding alone, of the bundled 1.1 MB text (all ASCII: the eight-byte path).
 void BM_DecodeUtf8(benchmark::State& state) {
