@@ -193,10 +193,10 @@ std::vector<OptionSpec> ClassifyTask::options() const {
 }
 
 // Characters are few: every one seen is kept; and they have no words to split.
+const OptionDefault kCharDefaults[] = {{"min_count", std::int64_t{1}}, {"split_punctuation", false}};
+
 void ClassifyTask::apply_defaults(OptionValues& o, const std::set<std::string>& given) const {
-  if (o.text("tokens") != "char") return;
-  if (!given.count("min_count")) o.set("min_count", std::int64_t{1});
-  if (!given.count("split_punctuation")) o.set("split_punctuation", false);
+  if (o.text("tokens") == "char") set_defaults(o, kCharDefaults, given);
 }
 
 std::string ClassifyTask::default_out(const OptionValues& o) const {

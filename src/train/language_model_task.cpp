@@ -145,13 +145,11 @@ std::vector<OptionSpec> LanguageModelTask::options() const {
 // A word model's defaults where they differ from a char model's: words carry more
 // information than characters (a larger embedding), a sentence is tens of tokens (shorter
 // unrolls), and a vocabulary of thousands of words overfits a small corpus without dropout.
-const std::pair<const char*, OptionValue> kWordDefaults[] = {
+const OptionDefault kWordDefaults[] = {
     {"embed", std::int64_t{256}}, {"dropout", 0.3}, {"seq_length", std::int64_t{35}}};
 
 void LanguageModelTask::apply_defaults(OptionValues& o, const std::set<std::string>& given) const {
-  if (o.text("tokens") != "word") return;
-  for (const auto& [key, value] : kWordDefaults)
-    if (!given.count(key)) o.set(key, value);
+  if (o.text("tokens") == "word") set_defaults(o, kWordDefaults, given);
 }
 
 std::string LanguageModelTask::default_out(const OptionValues& o) const {

@@ -196,6 +196,11 @@ void OptionValues::from_json(const std::string& json, const std::string& source)
   }
 }
 
+void set_defaults(OptionValues& o, std::span<const OptionDefault> defaults, const std::set<std::string>& given) {
+  for (const auto& [key, value] : defaults)
+    if (!given.count(key)) o.set(key, value);
+}
+
 OptionValues resumed_options(const OptionValues& stored, const OptionValues& given,
                              const std::set<std::string>& given_keys, const std::string& where) {
   OptionValues resumed = stored;

@@ -259,12 +259,10 @@ std::vector<OptionSpec> Seq2SeqTask::options() const {
 // The task's defaults where they differ from the trainer's: at a constant rate the
 // validation error stops falling within a few epochs of CMUdict while the training loss
 // stays level; halving the rate whenever it stalls lets it fall further.
-const std::pair<const char*, OptionValue> kSeq2SeqDefaults[] = {{"lr_decay", 0.5},
-                                                                {"lr_decay_stalled", std::int64_t{4}}};
+const OptionDefault kSeq2SeqDefaults[] = {{"lr_decay", 0.5}, {"lr_decay_stalled", std::int64_t{4}}};
 
 void Seq2SeqTask::apply_defaults(OptionValues& o, const std::set<std::string>& given) const {
-  for (const auto& [key, value] : kSeq2SeqDefaults)
-    if (!given.count(key)) o.set(key, value);
+  set_defaults(o, kSeq2SeqDefaults, given);
 }
 
 std::string Seq2SeqTask::default_out(const OptionValues& o) const {

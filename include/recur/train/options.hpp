@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <set>
+#include <span>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -83,6 +84,11 @@ class OptionValues {
   std::vector<OptionSpec> specs_;
   std::vector<OptionValue> values_;
 };
+
+// A task's defaults where they differ from the options' own (Task::apply_defaults): sets
+// each (key, value) of `defaults` unless the command line gave that key (`given`).
+using OptionDefault = std::pair<const char*, OptionValue>;
+void set_defaults(OptionValues& o, std::span<const OptionDefault> defaults, const std::set<std::string>& given);
 
 // The options of a resumed run: the checkpoint's (`stored`), with the resumable ones the
 // command line gave (`given`, keys in `given_keys`) taken from it. A non-resumable option
