@@ -25,10 +25,16 @@ void cpu_relax() {
 // would only take the core from other processes.
 constexpr auto kSpin = std::chrono::microseconds(100);
 
-// A caller that waited longer than this for a worker's part saw it descheduled (a worker
-// woken late from sleep starts within about a hundred microseconds).
+// A caller that waited longer than this, beyond the time it spent on parts itself, for a
+// worker's part saw the worker descheduled (a worker woken late from sleep starts within
+// about a hundred microseconds; parts of one job are about as long as each other, so a
+// worker that ran all along ends within about a part's length of the caller).
 constexpr auto kStraggler = std::chrono::microseconds(500);
+// Preemptions are counted over a window of jobs (a count costs a system call, long next to
+// a recurrent step's job), or over a single job as long as this (a bidirectional layer's
+// directions side by side).
 constexpr int kWindowJobs = 64;
+constexpr auto kLongJob = std::chrono::milliseconds(1);
 
 // Involuntary context switches of the calling thread so far: the OS took its core to run
 // another process's thread.
@@ -118,6 +124,7 @@ void ThreadPool::run_job(int parts, Call call, const void* fn) {
     generation_.store(generation);
     if (sleeping_workers_.load() > 0) generation_.notify_all();
 
+    const auto working_since = Clock::now();
     work_on(word);  // the caller claims parts like any worker
 
     // Only parts that a running worker has claimed are left: wait for them.
@@ -126,7 +133,7 @@ void ThreadPool::run_job(int parts, Call call, const void* fn) {
     if (!spin_until(all_done)) {
       sleep_until(done_, [&](std::uint32_t done) { return done == static_cast<std::uint32_t>(parts); }, caller_sleeping_);
     }
-    note_wait(waiting_since);
+    note_wait(working_since, waiting_since);
   }
   t_in_job = false;
   busy_.store(false, std::memory_order_release);
@@ -136,14 +143,15 @@ void ThreadPool::run_job(int parts, Call call, const void* fn) {
 // that the OS descheduled while it held a part keeps the caller waiting until it runs
 // again, and a worker spinning for the next job takes CPU time from its own caller where
 // the kernel shares a core between processes (or sessions, or cgroups) rather than threads.
-// So when the caller itself was preempted during a window of jobs, or waited long for a
-// worker's part, it works alone for a while (workers then sleep): from 1 ms, twice as long
+// So when the caller itself was preempted during a window of jobs or a long job, or waited
+// for a worker's part much longer than its own parts took, it works alone for a while (workers then sleep): from 1 ms, twice as long
 // each time it happens again (up to kMaxAlone: a second, since each return to two threads
 // under load risks a stalled window), half as long after each clean window.
-void ThreadPool::note_wait(Clock::time_point waiting_since) {
+void ThreadPool::note_wait(Clock::time_point working_since, Clock::time_point waiting_since) {
   const Clock::time_point now = Clock::now();
-  const bool straggler = now - waiting_since > kStraggler;
-  if (!straggler && ++window_jobs_ < kWindowJobs) return;
+  const Clock::duration worked = waiting_since - working_since;
+  const bool straggler = now - waiting_since > kStraggler + worked;
+  if (!straggler && worked < kLongJob && ++window_jobs_ < kWindowJobs) return;
   if (straggler || preemptions_of_this_thread() != window_preemptions_) {
     alone_until_ = now + alone_for_;
     alone_for_ = std::min<Clock::duration>(2 * alone_for_, kMaxAlone);

@@ -32,6 +32,12 @@ class ThreadPool {
 
   int size() const { return static_cast<int>(workers_.size()) + 1; }
 
+  // Whether the calling thread has lately seen other processes take the cores (it works
+  // alone now, or did within its last windows of jobs): then a job of few long parts is
+  // better run as one part, since a descheduled worker would hold its part for long.
+  // Call it from the thread that calls run().
+  bool contended() const { return Clock::now() < alone_until_ || alone_for_ > kFirstAlone; }
+
   // Calls f(part) once for each part in [0, parts) and returns when all have returned.
   // Requires: 0 <= parts <= kMaxJobParts; f does not throw. From inside a part, or while
   // another thread's job is running, the parts run one after another on the calling
@@ -62,7 +68,7 @@ class ThreadPool {
   std::atomic<bool> busy_{false};  // a job is running: another caller runs serially
   // Working alone while other processes share the cores (note_wait); the caller's, under busy_.
   using Clock = std::chrono::steady_clock;
-  void note_wait(Clock::time_point waiting_since);
+  void note_wait(Clock::time_point working_since, Clock::time_point waiting_since);
   static constexpr std::chrono::microseconds kFirstAlone{1000}, kMaxAlone{1000000};
   Clock::time_point alone_until_{};
   Clock::duration alone_for_ = kFirstAlone;
