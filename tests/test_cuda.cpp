@@ -5,6 +5,7 @@
 //
 // Without the CUDA backend or without a GPU every test here is skipped and says why (the
 // tests in test_backend.cpp check the kernels one by one, on every backend present).
+#include <array>
 #include <cmath>
 #include <functional>
 #include <string>
@@ -129,6 +130,22 @@ std::vector<OpCase> op_cases() {
                          return lstm ? result + sum(out.c_n) : result;
                        }});
     }
+  }
+  for (RnnCell cell : cells) {  // rnn_bidirectional_layer: the backend's rnn_forward_all / rnn_backward_all
+    const std::int64_t g = rnn_gate_count(cell), h = 4, in = 3, batch = 3, steps = 5;
+    const bool lstm = cell == RnnCell::Lstm;
+    std::vector<Input> inputs = {val({steps, batch, in}), val({g * h, in}), val({g * h, h}), val({g * h}),
+                                 val({g * h, in}), val({g * h, h}), val({g * h}), val({2, batch, h})};
+    cases.push_back({std::string("rnn_bidirectional_") + rnn_cell_name(cell), inputs, [=](const V& x) {
+                       const std::array<RnnLayerWeights, 2> w{RnnLayerWeights{x[1], x[2], x[3], Tensor(), Tensor()},
+                                                              RnnLayerWeights{x[4], x[5], Tensor(), x[6], Tensor()}};
+                       const std::array<Tensor, 2> h0{select(x[7], 0, 0), select(x[7], 0, 1)};
+                       Tensor lengths = to(from_vector(std::vector<std::int64_t>{2, 5, 3}, {batch}), x[0].device());
+                       const auto out = rnn_bidirectional_layer(cell, x[0], w, h0, lstm ? h0 : std::array<Tensor, 2>{},
+                                                                lengths);
+                       Tensor result = sum(out[0].output * 0.5, {2}) + sum(out[1].output, {2}) + sum(out[1].h_n);
+                       return lstm ? result + sum(out[0].c_n) : result;
+                     }});
   }
   cases.push_back({"rnn_LSTM_peephole", {val({4, 2, 3}), val({12, 3}), val({12, 3}), val({3, 3})},
                    [](const V& x) {

@@ -4,6 +4,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -314,6 +315,90 @@ TEST(RnnLayer, LengthsEqualSeparateRuns) {
         }
       }
     }
+}
+
+// ---- rnn_bidirectional_layer: two directions as one op. Its inputs: x, the first direction's
+// weights and states, then the second's (the first's scaled by -0.7, so that they differ).
+std::vector<Tensor> make_bidirectional_inputs(const Case& c, DType dtype) {
+  std::vector<Tensor> in = make_inputs(c, dtype), other = make_inputs(c, dtype);
+  for (std::size_t i = 1; i < other.size(); ++i) in.push_back(mul(other[i], -0.7));
+  return in;
+}
+
+// The two directions' operands of make_bidirectional_inputs: x and the first half, x and
+// the second.
+std::array<Unpacked, 2> split_directions(const Case& c, const std::vector<Tensor>& in) {
+  const auto half = static_cast<std::ptrdiff_t>((in.size() - 1) / 2);
+  std::vector<Tensor> forward(in.begin(), in.begin() + 1 + half), reverse{in[0]};
+  reverse.insert(reverse.end(), in.begin() + 1 + half, in.end());
+  return {unpack(c, forward), unpack(c, reverse)};
+}
+
+std::array<RnnLayerOutput, 2> bidirectional(const Case& c, const std::vector<Tensor>& in) {
+  const auto [f, r] = split_directions(c, in);
+  return rnn_bidirectional_layer(c.cell, in[0], {f.w, r.w}, {f.h0, r.h0}, {f.c0, r.c0}, lengths_of(c));
+}
+
+// The same directions as two rnn_layer calls, the second reversed.
+std::array<RnnLayerOutput, 2> two_layers(const Case& c, const std::vector<Tensor>& in) {
+  const auto [f, r] = split_directions(c, in);
+  return {rnn_layer(c.cell, in[0], f.w, f.h0, f.c0, lengths_of(c)),
+          rnn_layer(c.cell, in[0], r.w, r.h0, r.c0, lengths_of(c), true)};
+}
+
+Tensor flat_pair(const std::array<RnnLayerOutput, 2>& r) {
+  return cat({flat_result(r[0], Through::All), flat_result(r[1], Through::All)}, 0);
+}
+
+// Values and every gradient equal two rnn_layer calls', with one thread and with two (the
+// CPU's directions then run side by side, one thread each), on the BLAS path (3 steps) and
+// the packed one (6 steps, 5 rows).
+TEST(RnnBidirectionalLayer, EqualsTwoLayers) {
+  const int threads = get_num_threads();
+  for (int t : {1, 2}) {
+    set_num_threads(t);
+    for (Case c : all_cases()) {
+      if (c.reverse) continue;  // the op sets each direction's order
+      for (std::int64_t steps : {3, 6}) {
+        c.steps = steps, c.batch = 5, c.input = 4, c.hidden = 6;
+        const std::string what = describe(c) + ", " + std::to_string(steps) + " steps, " + std::to_string(t) + " threads";
+        std::vector<Tensor> a = make_bidirectional_inputs(c, DType::Float64), b = make_bidirectional_inputs(c, DType::Float64);
+        for (std::size_t i = 0; i < a.size(); ++i) a[i].set_requires_grad(), b[i].set_requires_grad();
+        const Tensor got = flat_pair(bidirectional(c, a)), want = flat_pair(two_layers(c, b));
+        expect_close(got, want, 1e-13, what + " outputs and states");
+        const Tensor weights = rand(got.shape(), 9, DType::Float64, 1.0);
+        sum(got * weights).backward();
+        sum(want * weights).backward();
+        for (std::size_t i = 0; i < a.size(); ++i)
+          expect_close(a[i].grad(), b[i].grad(), 1e-12, what + " gradient of input " + std::to_string(i));
+      }
+    }
+  }
+  set_num_threads(threads);
+}
+
+TEST(RnnBidirectionalLayer, GradcheckEveryCell) {
+  const int threads = get_num_threads();
+  set_num_threads(2);
+  for (RnnCell cell : kCells) {
+    Case c{cell};
+    c.steps = 4, c.lengths = c.h0 = true, c.c0 = c.peephole = cell == RnnCell::Lstm;
+    SCOPED_TRACE(describe(c));
+    std::vector<Tensor> in = make_bidirectional_inputs(c, DType::Float64);
+    for (const Tensor& t : in) t.set_requires_grad();
+    expect_gradcheck([&](const std::vector<Tensor>& x) { return flat_pair(bidirectional(c, x)); }, in);
+  }
+  set_num_threads(threads);
+}
+
+TEST(RnnBidirectionalLayer, ErrorsNameTheOp) {
+  Case c;
+  std::vector<Tensor> in = make_bidirectional_inputs(c, DType::Float32);
+  Unpacked u = unpack(c, in);
+  RnnLayerWeights wrong = u.w;
+  wrong.w_ih = rand({8, 5}, 1, DType::Float32);
+  expect_error([&] { rnn_bidirectional_layer(c.cell, u.x, {u.w, wrong}); },
+               {"rnn_bidirectional_layer: LSTM w_ih must be (8, 3)", "[8, 5]"});
 }
 
 // The inference step equals one step of rnn_layer, and allocates its workspace once.

@@ -6,6 +6,7 @@
 // Floating ops accept float32 and float64; both operands of a binary op share one dtype.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <initializer_list>
 #include <ostream>
@@ -244,7 +245,8 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator* gen = nullpt
 // ---------------------------------------------------------------- recurrent layers
 // One layer, one direction of a recurrent network over a whole sequence, as one fused op
 // (src/ops/rnn.cpp, kernels in src/backend/cpu/rnn.cpp). A bidirectional layer is two calls,
-// the second with reverse = true, their outputs concatenated on the last dim.
+// the second with reverse = true, their outputs concatenated on the last dim, or one call of
+// rnn_bidirectional_layer (below), which may run the two side by side.
 //
 // Cells and their weights, with H the hidden size, I the input size, G the gate count, the
 // gates' blocks stacked in the rows as PyTorch does (s = sigmoid, "W x" short for the gate's
@@ -281,6 +283,17 @@ struct RnnLayerOutput {
 RnnLayerOutput rnn_layer(RnnCell cell, const Tensor& input, const RnnLayerWeights& weights,
                          const Tensor& h0 = Tensor(), const Tensor& c0 = Tensor(), const Tensor& lengths = Tensor(),
                          bool reverse = false);
+
+// Both directions of a bidirectional layer over one input, as one op: the same results as
+// rnn_layer with weights[0], h0[0], c0[0] and then with weights[1], h0[1], c0[1] and reverse,
+// returned in that order, but the backend may run the two directions side by side, forward
+// and backward (the CPU's does with two or three threads: one thread each). The same
+// requirements as rnn_layer for each direction; differentiable likewise.
+std::array<RnnLayerOutput, 2> rnn_bidirectional_layer(RnnCell cell, const Tensor& input,
+                                                      const std::array<RnnLayerWeights, 2>& weights,
+                                                      const std::array<Tensor, 2>& h0 = {},
+                                                      const std::array<Tensor, 2>& c0 = {},
+                                                      const Tensor& lengths = Tensor());
 
 // One step of inference, in place, for generation: h (B, H) (and c for LSTM, else
 // undefined) become the states after input (B, I). Not differentiable: requires grad mode

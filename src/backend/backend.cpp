@@ -48,4 +48,12 @@ View broadcast_view(const Tensor& t, const Shape& target) {
   return v;
 }
 
+void Backend::rnn_forward_all(std::span<const RnnForwardCall> calls) {
+  for (const RnnForwardCall& c : calls) rnn_forward(c.dims, c.weights, c.buffers);
+}
+
+void Backend::rnn_backward_all(std::span<const RnnBackwardCall> calls) {
+  for (const RnnBackwardCall& c : calls) rnn_backward(c.dims, c.weights, c.buffers);
+}
+
 }  // namespace recur::backend

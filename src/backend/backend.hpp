@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "recur/core/device.hpp"
@@ -175,6 +176,18 @@ struct RnnBackwardBuffers {
   void* workspace = nullptr;  // rnn_backward_workspace(dims) elements
 };
 
+// One rnn_forward or rnn_backward call, for the methods that take several.
+struct RnnForwardCall {
+  RnnDims dims;
+  RnnWeights weights;
+  RnnForwardBuffers buffers;
+};
+struct RnnBackwardCall {
+  RnnDims dims;
+  RnnWeights weights;
+  RnnBackwardBuffers buffers;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -308,6 +321,11 @@ class Backend {
   virtual void rnn_backward(const RnnDims& d, const RnnWeights& w, const RnnBackwardBuffers& b) = 0;
   virtual void rnn_step(const RnnDims& d, const RnnWeights& w, const void* input, void* h, void* c,
                         void* workspace) = 0;
+  // Independent calls (the two directions of a bidirectional layer: no buffer written by
+  // one is read or written by another), with the results of rnn_forward / rnn_backward on
+  // each in turn, which is what these defaults do; a backend may run them side by side.
+  virtual void rnn_forward_all(std::span<const RnnForwardCall> calls);
+  virtual void rnn_backward_all(std::span<const RnnBackwardCall> calls);
   // The p-norm of a contiguous floating view, accumulated in double: (sum |x|^p)^(1/p) for
   // p > 0, max |x| for p = inf (NaN if any element is NaN), 0 for an empty view; written to
   // dst, one float64 element of this device (no value comes back to the host).

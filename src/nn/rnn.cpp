@@ -82,11 +82,19 @@ RNNOutput RNNBase::forward(const Tensor& input, const RNNState& state, const Ten
   RNNOutput result;
   std::vector<Tensor> h_n, c_n;
   for (std::int64_t k = 0; k < layers; ++k) {
+    std::vector<RnnLayerOutput> layer;
+    const std::int64_t first = k * dirs;
+    if (dirs == 1) {
+      layer = {rnn_layer(cell, x, weights_[first], state_at(state.h, first), state_at(state.c, first), lengths)};
+    } else {
+      const auto both = rnn_bidirectional_layer(
+          cell, x, {weights_[first], weights_[first + 1]},
+          {state_at(state.h, first), state_at(state.h, first + 1)},
+          {state_at(state.c, first), state_at(state.c, first + 1)}, lengths);
+      layer.assign(both.begin(), both.end());
+    }
     std::vector<Tensor> outputs;
-    for (std::int64_t d = 0; d < dirs; ++d) {
-      const std::int64_t index = k * dirs + d;
-      RnnLayerOutput r = rnn_layer(cell, x, weights_[index], state_at(state.h, index), state_at(state.c, index),
-                                   lengths, d == 1);
+    for (const RnnLayerOutput& r : layer) {
       outputs.push_back(r.output);
       h_n.push_back(r.h_n);
       if (r.c_n.defined()) c_n.push_back(r.c_n);

@@ -1,6 +1,9 @@
-// rnn_layer and rnn_step_: fused recurrent layers, the kernels in src/backend/cpu/rnn.cpp
+// rnn_layer, rnn_bidirectional_layer and rnn_step_: fused recurrent layers, the kernels in src/backend/cpu/rnn.cpp
 // (the maths of every cell is there and in include/recur/ops.hpp).
+#include <algorithm>
+#include <iterator>
 #include <string>
+#include <vector>
 
 #include "ops/window.hpp"
 
@@ -12,53 +15,76 @@ const void* data_or_null(const Tensor& t) { return t.defined() ? t.raw_data() : 
 void* data_or_null_mut(const Tensor& t) { return t.defined() ? t.raw_data() : nullptr; }
 const std::int64_t* int64_or_null(const Tensor& t) { return static_cast<const std::int64_t*>(data_or_null(t)); }
 
-// ---- rnn_layer's backward. With dG the pre-activation gradients of every step (computed
-// step by step backwards from dh, dc: see the kernel), H_prev the states entering each step:
+// ---- rnn_layer's backward, for one direction or both directions of a bidirectional layer
+// (rnn_bidirectional_layer: their kernels may run side by side). Per direction, with dG the
+// pre-activation gradients of every step (computed step by step backwards from dh, dc: see
+// the kernel) and H_prev the states entering each step:
 //   dX = dG W_ih,  dW_ih = dG^T X,  dW_hh = dG^T H_prev,  db = column sums of dG,
-//   dh0, dc0 = the gradients left after the first processed step.
+//   dh0, dc0 = the gradients left after the first processed step;
+// both directions read the same input, so its gradient is the sum of theirs.
+// Edges: 0 the input, then per direction d the 7 from 1 + 7d: w_ih, w_hh, b_ih, b_hh,
+// peephole, h0, c0. Outputs: per direction 3 from 3d: output, h_n, c_n.
 struct RnnLayerBackward final : Node {
+  static constexpr int kEdges = 7, kOutputs = 3;
+  struct Direction {
+    SavedTensor w_ih, w_hh, peephole;       // dense
+    SavedTensor gates, h_states, c_states;  // the forward's saved values (see RnnForwardBuffers)
+    backend::RnnDims dims;
+  };
+
   const char* name() const override { return "rnn_layer"; }
   TensorList apply(TensorList&& g) override {
     const char* op = "rnn_layer";
-    Tensor x = input.get(op), wi = w_ih.get(op), wh = w_hh.get(op), pe = peephole.get(op);
-    Tensor gs = gates.get(op), hs = h_states.get(op), cs = c_states.get(op);
-    Tensor g_out = g[0].defined() ? dense(g[0]) : Tensor();
-    Tensor g_h = g[1].defined() ? dense(g[1]) : Tensor();
-    Tensor g_c = g.size() > 2 && g[2].defined() ? dense(g[2]) : Tensor();
-    const DType dt = wh.dtype();
-    const Device dev = wh.device();
+    const Tensor x = input.get(op);
+    const DType dt = x.dtype();
+    const Device dev = x.device();
     auto grad_like = [&](int edge, const Shape& shape) {
       return next_edges[edge].node ? empty(shape, dt, dev) : Tensor();
     };
-    const Shape state_shape{dims.batch, dims.hidden};
-    Tensor dx = grad_like(0, x.shape()), dwi = grad_like(1, wi.shape()), dwh = grad_like(2, wh.shape());
-    Tensor dbi = grad_like(3, {wh.size(0)}), dbh = grad_like(4, {wh.size(0)});
-    Tensor dpe = pe.defined() ? grad_like(5, pe.shape()) : Tensor();
-    Tensor dh0 = grad_like(6, state_shape), dc0 = grad_like(7, state_shape);
-    backend::Backend& backend = backend_of(wh);
-    Tensor workspace = empty({backend.rnn_backward_workspace(dims)}, dt, dev);
+    auto grad_at = [&](int output) { return g[output].defined() ? dense(g[output]) : Tensor(); };
+    backend::Backend& backend = backend_of(x);
+    TensorList grads(1 + kEdges * directions.size()), input_grads, kept;  // kept: alive until the kernels ran
+    std::vector<backend::RnnBackwardCall> calls;
+    for (std::size_t d = 0; d < directions.size(); ++d) {
+      const Direction& saved = directions[d];
+      const int e = 1 + kEdges * static_cast<int>(d), o = kOutputs * static_cast<int>(d);
+      Tensor wi = saved.w_ih.get(op), wh = saved.w_hh.get(op), pe = saved.peephole.get(op);
+      Tensor gs = saved.gates.get(op), hs = saved.h_states.get(op), cs = saved.c_states.get(op);
+      Tensor g_out = grad_at(o), g_h = grad_at(o + 1), g_c = grad_at(o + 2);
+      const Shape state_shape{saved.dims.batch, saved.dims.hidden};
+      Tensor dx = grad_like(0, x.shape()), dwi = grad_like(e, wi.shape()), dwh = grad_like(e + 1, wh.shape());
+      Tensor dbi = grad_like(e + 2, {wh.size(0)}), dbh = grad_like(e + 3, {wh.size(0)});
+      Tensor dpe = pe.defined() ? grad_like(e + 4, pe.shape()) : Tensor();
+      Tensor dh0 = grad_like(e + 5, state_shape), dc0 = grad_like(e + 6, state_shape);
+      Tensor workspace = empty({backend.rnn_backward_workspace(saved.dims)}, dt, dev);
 
-    backend::RnnWeights w;
-    w.w_ih = wi.raw_data(), w.w_hh = wh.raw_data(), w.peephole = data_or_null(pe);
-    backend::RnnBackwardBuffers b;
-    b.input = x.raw_data(), b.lengths = int64_or_null(lengths);
-    b.h_states = hs.raw_data(), b.c_states = data_or_null(cs), b.gates = gs.raw_data();
-    b.grad_output = data_or_null(g_out), b.grad_h_n = data_or_null(g_h), b.grad_c_n = data_or_null(g_c);
-    b.grad_input = data_or_null_mut(dx), b.grad_w_ih = data_or_null_mut(dwi), b.grad_w_hh = data_or_null_mut(dwh);
-    b.grad_b_ih = data_or_null_mut(dbi), b.grad_b_hh = data_or_null_mut(dbh);
-    b.grad_peephole = data_or_null_mut(dpe), b.grad_h0 = data_or_null_mut(dh0), b.grad_c0 = data_or_null_mut(dc0);
-    b.workspace = workspace.raw_data();
-    backend.rnn_backward(dims, w, b);
-    return {dx, dwi, dwh, dbi, dbh, dpe, dh0, dc0};
+      backend::RnnBackwardCall& call = calls.emplace_back();
+      call.dims = saved.dims;
+      call.weights.w_ih = wi.raw_data(), call.weights.w_hh = wh.raw_data(), call.weights.peephole = data_or_null(pe);
+      backend::RnnBackwardBuffers& b = call.buffers;
+      b.input = x.raw_data(), b.lengths = int64_or_null(lengths);
+      b.h_states = hs.raw_data(), b.c_states = data_or_null(cs), b.gates = gs.raw_data();
+      b.grad_output = data_or_null(g_out), b.grad_h_n = data_or_null(g_h), b.grad_c_n = data_or_null(g_c);
+      b.grad_input = data_or_null_mut(dx), b.grad_w_ih = data_or_null_mut(dwi), b.grad_w_hh = data_or_null_mut(dwh);
+      b.grad_b_ih = data_or_null_mut(dbi), b.grad_b_hh = data_or_null_mut(dbh);
+      b.grad_peephole = data_or_null_mut(dpe), b.grad_h0 = data_or_null_mut(dh0), b.grad_c0 = data_or_null_mut(dc0);
+      b.workspace = workspace.raw_data();
+      if (dx.defined()) input_grads.push_back(dx);
+      const Tensor direction_grads[kEdges] = {dwi, dwh, dbi, dbh, dpe, dh0, dc0};
+      std::copy(std::begin(direction_grads), std::end(direction_grads), grads.begin() + e);
+      kept.insert(kept.end(), {wi, wh, pe, gs, hs, cs, g_out, g_h, g_c, workspace});
+    }
+    backend.rnn_backward_all(calls);
+    if (!input_grads.empty()) grads[0] = input_grads.size() == 1 ? input_grads[0] : add(input_grads[0], input_grads[1]);
+    return grads;
   }
   void release_saved() override {
-    input.reset(), w_ih.reset(), w_hh.reset(), peephole.reset();
-    gates.reset(), h_states.reset(), c_states.reset();
+    input.reset();
+    directions.clear();
   }
-  SavedTensor input, w_ih, w_hh, peephole;  // dense
-  SavedTensor gates, h_states, c_states;    // the forward's saved values (see RnnForwardBuffers)
-  Tensor lengths;                           // dense int64 on the device, or undefined: all T steps
-  backend::RnnDims dims;
+  SavedTensor input;  // dense
+  std::vector<Direction> directions;
+  Tensor lengths;  // dense int64 on the device, or undefined: all T steps
 };
 
 // Checks the weights against the cell and the input size; returns H.
@@ -100,24 +126,32 @@ void check_state(const char* op, const char* what, RnnCell cell, const Tensor& l
                  << hidden << "), got shape " << state.shape());
 }
 
-}  // namespace
-}  // namespace ops
+// One direction's arguments: its weights, initial states and processing order.
+struct DirectionArgs {
+  const RnnLayerWeights& weights;
+  const Tensor& h0;
+  const Tensor& c0;
+  bool reverse;
+};
 
-using namespace ops;
-
-RnnLayerOutput rnn_layer(RnnCell cell, const Tensor& input, const RnnLayerWeights& weights, const Tensor& h0,
-                         const Tensor& c0, const Tensor& lengths, bool reverse) {
-  const char* op = "rnn_layer";
+// The layers of `directions` over one input, as one op: rnn_layer (one direction) and
+// rnn_bidirectional_layer (two).
+std::vector<RnnLayerOutput> rnn_directions(const char* op, RnnCell cell, const Tensor& input,
+                                           const std::vector<DirectionArgs>& directions, const Tensor& lengths) {
   check_floating(op, input);
   RECUR_CHECK(input.dim() == 3 && input.size(0) >= 1 && input.size(1) >= 1,
               op << ": input must be (steps, batch, input_size) with steps and batch at least 1, got shape "
                  << input.shape());
   const std::int64_t steps = input.size(0), batch = input.size(1), input_size = input.size(2);
-  const std::int64_t hidden = check_weights(op, cell, input, input_size, weights);
-  check_state(op, "h0", cell, input, h0, batch, hidden);
-  RECUR_CHECK(!c0.defined() || cell == RnnCell::Lstm,
-              op << ": c0 is LSTM's cell state; " << rnn_cell_name(cell) << " has none");
-  check_state(op, "c0", cell, input, c0, batch, hidden);
+  const bool lstm = rnn_cell_info(cell).cell_state;
+  std::vector<std::int64_t> hidden_sizes;
+  for (const DirectionArgs& d : directions) {
+    const std::int64_t hidden = check_weights(op, cell, input, input_size, d.weights);
+    check_state(op, "h0", cell, input, d.h0, batch, hidden);
+    RECUR_CHECK(!d.c0.defined() || lstm, op << ": c0 is LSTM's cell state; " << rnn_cell_name(cell) << " has none");
+    check_state(op, "c0", cell, input, d.c0, batch, hidden);
+    hidden_sizes.push_back(hidden);
+  }
   Tensor lens;
   if (lengths.defined()) {
     check_int64(op, "lengths", lengths);
@@ -136,60 +170,100 @@ RnnLayerOutput rnn_layer(RnnCell cell, const Tensor& input, const RnnLayerWeight
     lens = dense(lengths);
   }
 
-  const bool lstm = rnn_cell_info(cell).cell_state;
-  backend::RnnDims dims;
-  dims.kind = cell, dims.steps = steps, dims.batch = batch, dims.input = input_size, dims.hidden = hidden;
-  dims.reverse = reverse, dims.dtype = input.dtype();
   const DType dt = input.dtype();
   const Device dev = input.device();
-  Tensor x = dense(input), w_ih = dense(weights.w_ih), w_hh = dense(weights.w_hh);
-  Tensor b_ih = weights.b_ih.defined() ? dense(weights.b_ih) : Tensor();
-  Tensor b_hh = weights.b_hh.defined() ? dense(weights.b_hh) : Tensor();
-  Tensor peephole = weights.peephole.defined() ? dense(weights.peephole) : Tensor();
-
-  Tensor output = empty({steps, batch, hidden}, dt, dev);
-  Tensor h_states = empty({steps + 1, batch, hidden}, dt, dev);
-  Tensor c_states = lstm ? empty({steps + 1, batch, hidden}, dt, dev) : Tensor();
-  backend::Backend& backend = backend_of(x);
-  Tensor gates = empty({backend.rnn_saved_size(dims)}, dt, dev);
-  Tensor workspace = empty({backend.rnn_forward_workspace(dims)}, dt, dev);
-  const std::int64_t first = reverse ? steps : 0, last = reverse ? 0 : steps;
-  {
-    NoGradGuard no_grad;
-    auto start = [&](const Tensor& states, const Tensor& given) {
-      Tensor slot = select(states, 0, first);
-      if (given.defined()) copy_(slot, given);
-      else zero_(slot);
-    };
-    start(h_states, h0);
-    if (lstm) start(c_states, c0);
+  backend::Backend& backend = backend_of(input);
+  const Tensor x = dense(input);
+  std::vector<backend::RnnForwardCall> calls;
+  std::vector<RnnLayerBackward::Direction> saved;
+  std::vector<RnnLayerOutput> results;
+  TensorList kept;  // the weights' dense copies and the workspaces, alive until the kernels ran
+  for (std::size_t i = 0; i < directions.size(); ++i) {
+    const DirectionArgs& d = directions[i];
+    const std::int64_t hidden = hidden_sizes[i];
+    backend::RnnDims dims;
+    dims.kind = cell, dims.steps = steps, dims.batch = batch, dims.input = input_size, dims.hidden = hidden;
+    dims.reverse = d.reverse, dims.dtype = dt;
+    const RnnLayerWeights& given = d.weights;
+    Tensor w_ih = dense(given.w_ih), w_hh = dense(given.w_hh);
+    Tensor b_ih = given.b_ih.defined() ? dense(given.b_ih) : Tensor();
+    Tensor b_hh = given.b_hh.defined() ? dense(given.b_hh) : Tensor();
+    Tensor peephole = given.peephole.defined() ? dense(given.peephole) : Tensor();
+    Tensor output = empty({steps, batch, hidden}, dt, dev);
+    Tensor h_states = empty({steps + 1, batch, hidden}, dt, dev);
+    Tensor c_states = lstm ? empty({steps + 1, batch, hidden}, dt, dev) : Tensor();
+    Tensor gates = empty({backend.rnn_saved_size(dims)}, dt, dev);
+    Tensor workspace = empty({backend.rnn_forward_workspace(dims)}, dt, dev);
+    const std::int64_t first = d.reverse ? steps : 0;
+    {
+      NoGradGuard no_grad;
+      auto start = [&](const Tensor& states, const Tensor& state) {
+        Tensor slot = select(states, 0, first);
+        if (state.defined()) copy_(slot, state);
+        else zero_(slot);
+      };
+      start(h_states, d.h0);
+      if (lstm) start(c_states, d.c0);
+    }
+    backend::RnnForwardCall& call = calls.emplace_back();
+    call.dims = dims;
+    backend::RnnWeights& w = call.weights;
+    w.w_ih = w_ih.raw_data(), w.w_hh = w_hh.raw_data(), w.b_ih = data_or_null(b_ih), w.b_hh = data_or_null(b_hh);
+    w.peephole = data_or_null(peephole);
+    backend::RnnForwardBuffers& f = call.buffers;
+    f.input = x.raw_data(), f.lengths = int64_or_null(lens);
+    f.output = output.raw_data(), f.h_states = h_states.raw_data(), f.c_states = data_or_null_mut(c_states);
+    f.gates = gates.raw_data(), f.workspace = workspace.raw_data();
+    kept.insert(kept.end(), {b_ih, b_hh, workspace});
+    saved.push_back({.w_ih = w_ih, .w_hh = w_hh, .peephole = peephole, .gates = gates, .h_states = h_states,
+                     .c_states = c_states, .dims = dims});
+    // h_n and c_n hold the whole states until the kernels have run; their last slots below.
+    results.push_back({.output = output, .h_n = h_states, .c_n = c_states});
   }
-  backend::RnnWeights w;
-  w.w_ih = w_ih.raw_data(), w.w_hh = w_hh.raw_data(), w.b_ih = data_or_null(b_ih), w.b_hh = data_or_null(b_hh);
-  w.peephole = data_or_null(peephole);
-  backend::RnnForwardBuffers f;
-  f.input = x.raw_data(), f.lengths = int64_or_null(lens);
-  f.output = output.raw_data(), f.h_states = h_states.raw_data(), f.c_states = data_or_null_mut(c_states);
-  f.gates = gates.raw_data(), f.workspace = workspace.raw_data();
-  backend.rnn_forward(dims, w, f);
+  backend.rnn_forward_all(calls);
 
-  RnnLayerOutput result;
-  result.output = output;
-  {
-    NoGradGuard no_grad;
-    result.h_n = clone(select(h_states, 0, last));
-    if (lstm) result.c_n = clone(select(c_states, 0, last));
+  std::vector<Tensor> inputs{input}, outputs;
+  for (std::size_t i = 0; i < directions.size(); ++i) {
+    const DirectionArgs& d = directions[i];
+    RnnLayerOutput& r = results[i];
+    {
+      NoGradGuard no_grad;
+      const std::int64_t last = d.reverse ? 0 : steps;
+      r.h_n = clone(select(r.h_n, 0, last));
+      if (lstm) r.c_n = clone(select(r.c_n, 0, last));
+    }
+    inputs.insert(inputs.end(), {d.weights.w_ih, d.weights.w_hh, d.weights.b_ih, d.weights.b_hh, d.weights.peephole,
+                                 d.h0, d.c0});
+    outputs.insert(outputs.end(), {r.output, r.h_n, r.c_n});
   }
-  if (auto node = make_node<RnnLayerBackward>({input, weights.w_ih, weights.w_hh, weights.b_ih, weights.b_hh,
-                                               weights.peephole, h0, c0})) {
-    node->input = x, node->w_ih = w_ih, node->w_hh = w_hh, node->peephole = peephole;
-    node->gates = gates, node->h_states = h_states, node->c_states = c_states;
+  if (autograd::any_requires_grad(inputs)) {
+    auto node = std::make_shared<RnnLayerBackward>();
+    node->input = x;
+    node->directions = std::move(saved);
     node->lengths = lens;
-    node->dims = dims;
-    record(node, {input, weights.w_ih, weights.w_hh, weights.b_ih, weights.b_hh, weights.peephole, h0, c0},
-           {result.output, result.h_n, result.c_n});
+    record(node, inputs, outputs);
   }
-  return result;
+  return results;
+}
+
+}  // namespace
+}  // namespace ops
+
+using namespace ops;
+
+RnnLayerOutput rnn_layer(RnnCell cell, const Tensor& input, const RnnLayerWeights& weights, const Tensor& h0,
+                         const Tensor& c0, const Tensor& lengths, bool reverse) {
+  return rnn_directions("rnn_layer", cell, input, {{weights, h0, c0, reverse}}, lengths)[0];
+}
+
+std::array<RnnLayerOutput, 2> rnn_bidirectional_layer(RnnCell cell, const Tensor& input,
+                                                      const std::array<RnnLayerWeights, 2>& weights,
+                                                      const std::array<Tensor, 2>& h0,
+                                                      const std::array<Tensor, 2>& c0, const Tensor& lengths) {
+  std::vector<RnnLayerOutput> r = rnn_directions("rnn_bidirectional_layer", cell, input,
+                                                 {{weights[0], h0[0], c0[0], false}, {weights[1], h0[1], c0[1], true}},
+                                                 lengths);
+  return {r[0], r[1]};
 }
 
 void rnn_step_(RnnCell cell, const Tensor& input, const RnnLayerWeights& weights, const Tensor& h, const Tensor& c,

@@ -80,6 +80,8 @@ class CpuBackend final : public Backend {
   std::int64_t rnn_step_workspace(const RnnDims& d) override;
   void rnn_forward(const RnnDims& d, const RnnWeights& w, const RnnForwardBuffers& f) override;
   void rnn_backward(const RnnDims& d, const RnnWeights& w, const RnnBackwardBuffers& b) override;
+  void rnn_forward_all(std::span<const RnnForwardCall> calls) override;
+  void rnn_backward_all(std::span<const RnnBackwardCall> calls) override;
   void rnn_step(const RnnDims& d, const RnnWeights& w, const void* input, void* h, void* c,
                 void* workspace) override;
 

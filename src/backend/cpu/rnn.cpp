@@ -34,6 +34,7 @@
 #include "backend/cpu/cpu_backend.hpp"
 #include "backend/cpu/loops.hpp"
 #include "backend/cpu/packed_gemm.hpp"
+#include "backend/cpu/thread_pool.hpp"
 #include "backend/cpu/vec_math.hpp"
 
 namespace recur::backend {
@@ -534,6 +535,32 @@ void CpuBackend::rnn_forward(const RnnDims& d, const RnnWeights& w, const RnnFor
 void CpuBackend::rnn_backward(const RnnDims& d, const RnnWeights& w, const RnnBackwardBuffers& b) {
   if (d.dtype == DType::Float64) RnnKernel<double>(*this, d, w).backward(b);
   else RnnKernel<float>(*this, d, w).backward(b);
+}
+
+// Independent layers side by side, one thread each: a step's products and gate loops are
+// too small to split well (every split costs a hand-off per step, docs/BENCHMARKS.md), so
+// with two or three threads each call runs alone on its thread (a call inside a part runs
+// serially) and waits for nothing until it ends. With more threads, or while other
+// processes take the cores (a descheduled thread would hold a whole layer), each call keeps
+// the whole pool, its steps split as before. One thread per call gives the same results.
+namespace {
+template <class Call, class Run>
+void run_side_by_side(std::span<const Call> calls, const Run& run) {
+  cpu::ThreadPool& pool = cpu::thread_pool();
+  if (calls.size() < 2 || pool.size() < 2 || pool.size() > 3 || pool.contended()) {
+    for (const Call& c : calls) run(c);
+    return;
+  }
+  pool.run(static_cast<int>(calls.size()), [&](int part) { run(calls[part]); });
+}
+}  // namespace
+
+void CpuBackend::rnn_forward_all(std::span<const RnnForwardCall> calls) {
+  run_side_by_side(calls, [&](const RnnForwardCall& c) { rnn_forward(c.dims, c.weights, c.buffers); });
+}
+
+void CpuBackend::rnn_backward_all(std::span<const RnnBackwardCall> calls) {
+  run_side_by_side(calls, [&](const RnnBackwardCall& c) { rnn_backward(c.dims, c.weights, c.buffers); });
 }
 
 void CpuBackend::rnn_step(const RnnDims& d, const RnnWeights& w, const void* input, void* h, void* c,
