@@ -391,6 +391,27 @@ TEST(RnnBidirectionalLayer, GradcheckEveryCell) {
   set_num_threads(threads);
 }
 
+// Under a ConstantWeightsGuard, as in every training step, a product of few rows by a guarded
+// weight runs on the calling thread's packed copy. The directions side by side must not take
+// that path on one thread and BLAS on the other, as whichever thread ran a direction would
+// then decide its rounding: with two threads the guarded result equals the unguarded one
+// exactly, every time.
+TEST(RnnBidirectionalLayer, ConstantWeightsLeaveTheResultAsItIs) {
+  const int threads = get_num_threads();
+  set_num_threads(2);
+  Case c{RnnCell::Lstm};
+  // 192 rows: the packed path's size; 700 inputs, where its rounding differs from BLAS's.
+  c.steps = 6, c.batch = 32, c.input = 700, c.hidden = 64;
+  std::vector<Tensor> in = make_bidirectional_inputs(c, DType::Float32);
+  const Tensor plain = flat_pair(bidirectional(c, in));
+  const std::vector<Tensor> weights(in.begin() + 1, in.end());
+  for (int run = 0; run < 5; ++run) {
+    ConstantWeightsGuard constant(weights);
+    EXPECT_EQ(max(abs(flat_pair(bidirectional(c, in)) - plain)).item(), 0.0) << "run " << run;
+  }
+  set_num_threads(threads);
+}
+
 TEST(RnnBidirectionalLayer, ErrorsNameTheOp) {
   Case c;
   std::vector<Tensor> in = make_bidirectional_inputs(c, DType::Float32);

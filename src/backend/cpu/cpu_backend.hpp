@@ -93,4 +93,15 @@ class CpuBackend final : public Backend {
 // The process's one CPU backend.
 CpuBackend& cpu_backend();
 
+// While one lives, the products of this thread ignore its constant weights (which only the
+// thread that declared them sees): for work that may run on any thread, whose rounding would
+// otherwise depend on the thread that ran it.
+class IgnoreConstantWeights {
+ public:
+  IgnoreConstantWeights();
+  ~IgnoreConstantWeights();
+  IgnoreConstantWeights(const IgnoreConstantWeights&) = delete;
+  IgnoreConstantWeights& operator=(const IgnoreConstantWeights&) = delete;
+};
+
 }  // namespace recur::backend

@@ -125,6 +125,7 @@ struct WeightPack {
 struct ConstantWeights {
   std::vector<std::vector<Tensor>> scopes;  // each open guard's weights, outermost first
   std::vector<WeightPack> packs;
+  int ignored = 0;  // live IgnoreConstantWeights
 };
 
 thread_local ConstantWeights t_constant;
@@ -184,7 +185,7 @@ void gemm_typed(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k
   ldb = tb ? fix_ld(ldb, n, k) : fix_ld(ldb, k, n);
   ldc = fix_ld(ldc, m, n);
   if (batch == 1 && !ta && m <= kMaxPackedRows && alpha == T(1) && (beta == T(0) || beta == T(1)) &&
-      !t_constant.scopes.empty())
+      !t_constant.scopes.empty() && t_constant.ignored == 0)
     if (std::optional<PackedMatrix<T>> packed = constant_pack<T>(tb, k, n, b, ldb))
       return gemm_packed<T>(m, a, lda, *packed, beta == T(1), c, ldc);
   const std::int64_t work = m * n * k;  // multiply-adds of one product
@@ -231,5 +232,8 @@ void CpuBackend::end_constant_weights() {
   t_constant.scopes.pop_back();
   std::erase_if(t_constant.packs, [](const WeightPack& p) { return p.scope >= t_constant.scopes.size(); });
 }
+
+IgnoreConstantWeights::IgnoreConstantWeights() { ++t_constant.ignored; }
+IgnoreConstantWeights::~IgnoreConstantWeights() { --t_constant.ignored; }
 
 }  // namespace recur::backend

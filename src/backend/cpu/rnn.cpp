@@ -540,18 +540,26 @@ void CpuBackend::rnn_backward(const RnnDims& d, const RnnWeights& w, const RnnBa
 // Independent layers side by side, one thread each: a step's products and gate loops are
 // too small to split well (every split costs a hand-off per step, docs/BENCHMARKS.md), so
 // with two or three threads each call runs alone on its thread (a call inside a part runs
-// serially) and waits for nothing until it ends. With more threads, or while other
-// processes take the cores (a descheduled thread would hold a whole layer), each call keeps
-// the whole pool, its steps split as before. One thread per call gives the same results.
+// serially) and waits for nothing until it ends. With more threads each call keeps the
+// whole pool, its steps split as before; while other processes take the cores (a
+// descheduled thread would hold a whole layer), the calls run one after the other on this
+// thread. Either way each call's products ignore the constant weights, which only this
+// thread sees, so that its rounding never depends on the thread that ran it.
 namespace {
 template <class Call, class Run>
 void run_side_by_side(std::span<const Call> calls, const Run& run) {
   cpu::ThreadPool& pool = cpu::thread_pool();
-  if (calls.size() < 2 || pool.size() < 2 || pool.size() > 3 || pool.contended()) {
+  const auto part = [&](int i) {
+    const IgnoreConstantWeights ignore;
+    run(calls[i]);
+  };
+  if (calls.size() < 2 || pool.size() < 2 || pool.size() > 3) {
     for (const Call& c : calls) run(c);
-    return;
+  } else if (pool.contended()) {
+    for (int i = 0; i < static_cast<int>(calls.size()); ++i) part(i);
+  } else {
+    pool.run(static_cast<int>(calls.size()), part);
   }
-  pool.run(static_cast<int>(calls.size()), [&](int part) { run(calls[part]); });
 }
 }  // namespace
 
