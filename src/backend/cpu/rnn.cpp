@@ -541,10 +541,10 @@ void CpuBackend::rnn_backward(const RnnDims& d, const RnnWeights& w, const RnnBa
 // too small to split well (every split costs a hand-off per step, docs/BENCHMARKS.md), so
 // with two or three threads each call runs alone on its thread (a call inside a part runs
 // serially) and waits for nothing until it ends. With more threads each call keeps the
-// whole pool, its steps split as before; while other processes take the cores (a
-// descheduled thread would hold a whole layer), the calls run one after the other on this
-// thread. Either way each call's products ignore the constant weights, which only this
-// thread sees, so that its rounding never depends on the thread that ran it.
+// whole pool, its steps split as before. While other processes take the cores (a
+// descheduled thread would hold a whole layer) the calls run one after the other on this
+// thread, as parts would: with the products of each ignoring the constant weights, which
+// only this thread sees, so that its rounding never depends on the thread that ran it.
 namespace {
 template <class Call, class Run>
 void run_side_by_side(std::span<const Call> calls, const Run& run) {

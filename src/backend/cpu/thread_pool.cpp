@@ -144,9 +144,10 @@ void ThreadPool::run_job(int parts, Call call, const void* fn) {
 // again, and a worker spinning for the next job takes CPU time from its own caller where
 // the kernel shares a core between processes (or sessions, or cgroups) rather than threads.
 // So when the caller itself was preempted during a window of jobs or a long job, or waited
-// for a worker's part much longer than its own parts took, it works alone for a while (workers then sleep): from 1 ms, twice as long
-// each time it happens again (up to kMaxAlone: a second, since each return to two threads
-// under load risks a stalled window), half as long after each clean window.
+// for a worker's part much longer than its own parts took, it works alone for a while
+// (workers then sleep): from 1 ms, twice as long each time it happens again (up to
+// kMaxAlone: a second, since each return to two threads under load risks a stalled window),
+// half as long after each clean window.
 void ThreadPool::note_wait(Clock::time_point working_since, Clock::time_point waiting_since) {
   const Clock::time_point now = Clock::now();
   const Clock::duration worked = waiting_since - working_since;
