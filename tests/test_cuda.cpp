@@ -147,6 +147,23 @@ std::vector<OpCase> op_cases() {
                        return lstm ? result + sum(out[0].c_n) : result;
                      }});
   }
+  for (RnnCell cell : cells) {  // RnnProjections, inference only: the rows gathered from the table
+    const std::int64_t g = rnn_gate_count(cell), h = 4, batch = 3, steps = 5, table = 7;
+    std::vector<Input> inputs = {val({table, 2 * g * h}), idx({steps, batch}, table), val({g * h, h}), val({g * h}),
+                                 val({g * h, h}), val({g * h})};
+    cases.push_back({std::string("rnn_projections_") + rnn_cell_name(cell), inputs, [=](const V& x) {
+                       NoGradGuard no_grad;
+                       const std::array<RnnLayerWeights, 2> w{RnnLayerWeights{Tensor(), x[2], x[3], Tensor(), Tensor()},
+                                                              RnnLayerWeights{Tensor(), x[4], Tensor(), x[5], Tensor()}};
+                       Tensor lengths = to(from_vector(std::vector<std::int64_t>{2, 5, 3}, {batch}), x[0].device());
+                       const auto out = rnn_bidirectional_layer(cell, RnnProjections{x[0], x[1]}, w, {}, {}, lengths);
+                       return cat({out[0].output, out[1].output}, 2);
+                     }});
+  }
+  cases.push_back({"unique", {idx({5, 4}, 6)}, [](const V& x) {
+                     const auto [values, inverse] = unique(x[0]);
+                     return cat({values, reshape(inverse, {-1})}, 0);
+                   }});
   cases.push_back({"rnn_LSTM_peephole", {val({4, 2, 3}), val({12, 3}), val({12, 3}), val({3, 3})},
                    [](const V& x) {
                      RnnLayerWeights w{x[1], x[2], Tensor(), Tensor(), x[3]};

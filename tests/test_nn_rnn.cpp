@@ -122,6 +122,45 @@ TEST(NnRnn, ForwardEqualsLayerCalls) {
   expect_close(select(r.h_n, 0, 3), back.h_n, 0);
 }
 
+// Given layer 0's input projections in place of its input, every module gives the same outputs
+// and states: one direction and two, batch_first or not, with lengths and initial states.
+template <class M>
+void expect_projected_equals_forward(nn::RNNOptions options, bool lstm) {
+  manual_seed(6);
+  M m(3, 4, options);
+  m.to(DType::Float64);
+  const std::int64_t steps = 5, batch = 3, dirs = options.bidirectional ? 2 : 1;
+  Tensor x = rand(options.batch_first ? Shape{batch, steps, 3} : Shape{steps, batch, 3}, 1);
+  nn::RNNState state{rand({options.num_layers * dirs, batch, 4}, 2),
+                     lstm ? rand({options.num_layers * dirs, batch, 4}, 3) : Tensor()};
+  Tensor lengths = from_vector(std::vector<std::int64_t>{4, 5, 2}, {3});
+  NoGradGuard no_grad;
+  nn::RNNOutput want = m.forward(x, state, lengths);
+  // The input's distinct rows: every row of x, then the rows in x's order.
+  const std::int64_t n = steps * batch;
+  Tensor rows = reshape(arange(n, DType::Int64), options.batch_first ? Shape{batch, steps} : Shape{steps, batch});
+  nn::RNNOutput got = m.forward_projected(m.project(reshape(x, {n, 3}), rows), state, lengths);
+  expect_close(got.output, want.output, 1e-13);
+  expect_close(got.h_n, want.h_n, 1e-13);
+  if (lstm) expect_close(got.c_n, want.c_n, 1e-13);
+}
+
+TEST(NnRnn, ForwardProjectedEqualsForward) {
+  expect_projected_equals_forward<nn::LSTM>({.num_layers = 2, .bidirectional = true}, true);
+  expect_projected_equals_forward<nn::LSTM>({.batch_first = true, .peephole = true}, true);
+  expect_projected_equals_forward<nn::GRU>({.num_layers = 2, .batch_first = true, .bidirectional = true}, false);
+  expect_projected_equals_forward<nn::MGU>({}, false);
+  expect_projected_equals_forward<nn::RNN>({.bidirectional = true}, false);
+  nn::GRU gru(3, 4, {.bidirectional = true});
+  const Tensor rows = reshape(arange(10, DType::Int64), {5, 2});
+  EXPECT_EQ(gru.project(rand({10, 3}, 1, DType::Float32), rows).table.shape(), Shape({10, 24}));
+  NoGradGuard no_grad;
+  expect_error([&] { gru.forward_projected({rand({10, 12}, 1, DType::Float32), rows}, {}); },
+               {"GRU: the projections' table must be (rows, 24)", "[10, 12]"});
+  expect_error([&] { gru.forward_projected({rand({10, 24}, 1, DType::Float32), Tensor()}, {}); },
+               {"GRU: projection rows must be (steps, batch)", "undefined"});
+}
+
 TEST(NnRnn, DropoutOnlyInTraining) {
   nn::LSTM lstm(3, 4, {.num_layers = 2, .dropout = 0.5});
   Tensor x = rand({4, 2, 3}, 4, DType::Float32);

@@ -156,5 +156,16 @@ TEST(OneHot, Errors) {
   expect_error([&] { one_hot(tensor({0, 1}), 2); }, {"one_hot", "int64", "float32"});
 }
 
+// First appearance order; inverse in x's shape, and values[inverse] gives x back.
+TEST(Unique, ValuesInFirstSeenOrderAndTheirPlaces) {
+  const Tensor x = reshape(ids({7, 3, 7, 0, 3, 3}), {2, 3});
+  const auto [values, inverse] = unique(x);
+  EXPECT_EQ(values.to_vector<std::int64_t>(), (std::vector<std::int64_t>{7, 3, 0}));
+  EXPECT_EQ(inverse.shape(), Shape({2, 3}));
+  EXPECT_EQ(inverse.to_vector<std::int64_t>(), (std::vector<std::int64_t>{0, 1, 0, 2, 1, 1}));
+  EXPECT_EQ(unique(ids({}, {0})).values.numel(), 0);
+  expect_error([&] { unique(tensor({0, 1})); }, {"unique", "int64", "float32"});
+}
+
 }  // namespace
 }  // namespace recur

@@ -422,6 +422,80 @@ TEST(RnnBidirectionalLayer, ErrorsNameTheOp) {
                {"rnn_bidirectional_layer: LSTM w_ih must be (8, 3)", "[8, 5]"});
 }
 
+// ---- RnnProjections: the table of input projections and the rows to read. Here x's rows in
+// reverse order after an unused row, so that the kernels must follow the rows.
+struct Table {
+  Tensor inputs, rows;  // inputs (1 + T*B, I): table = inputs W_ih^T
+};
+
+Table reversed_rows(const Tensor& x) {
+  const std::int64_t n = x.size(0) * x.size(1);
+  std::vector<std::int64_t> order(n), rows(n);
+  for (std::int64_t i = 0; i < n; ++i) order[i] = n - 1 - i, rows[i] = n - i;
+  const Tensor reversed = index_select(reshape(x, {n, x.size(2)}), 0, from_vector(order, {n}));
+  return {cat({zeros({1, x.size(2)}, x.dtype()), reversed}, 0), from_vector(rows, {x.size(0), x.size(1)})};
+}
+
+Tensor projections(const Tensor& inputs, const Tensor& w_ih) { return matmul(inputs, transpose(w_ih, 0, 1)); }
+
+// Every cell and option, one direction and two (their projections side by side in a table
+// row), one thread and two: the values of the op on the input.
+TEST(RnnLayer, ProjectionsEqualTheInput) {
+  const int threads = get_num_threads();
+  NoGradGuard no_grad;
+  for (int t : {1, 2}) {
+    set_num_threads(t);
+    for (const Case& c : all_cases()) {
+      const std::string what = describe(c) + ", " + std::to_string(t) + " threads";
+      const std::vector<Tensor> in = make_inputs(c, DType::Float64);
+      Unpacked u = unpack(c, in);
+      const Table table = reversed_rows(u.x);
+      RnnLayerWeights w = u.w;
+      w.w_ih = Tensor();
+      const RnnProjections given{projections(table.inputs, u.w.w_ih), table.rows};
+      const RnnLayerOutput got = rnn_layer(c.cell, given, w, u.h0, u.c0, lengths_of(c), c.reverse);
+      expect_close(flat_result(got, Through::All), flat_result(fused(c, in), Through::All), 1e-13, what);
+      if (c.reverse) continue;
+      const std::vector<Tensor> both = make_bidirectional_inputs(c, DType::Float64);
+      auto [f, r] = split_directions(c, both);
+      const Tensor side_by_side = cat({projections(table.inputs, f.w.w_ih), projections(table.inputs, r.w.w_ih)}, 1);
+      f.w.w_ih = r.w.w_ih = Tensor();
+      const auto pair = rnn_bidirectional_layer(c.cell, RnnProjections{side_by_side, table.rows}, {f.w, r.w},
+                                                {f.h0, r.h0}, {f.c0, r.c0}, lengths_of(c));
+      expect_close(flat_pair(pair), flat_pair(bidirectional(c, both)), 1e-13, what + " bidirectional");
+    }
+  }
+  set_num_threads(threads);
+}
+
+TEST(RnnLayer, ProjectionsErrors) {
+  Case c{RnnCell::Gru};  // G*H = 6
+  const std::vector<Tensor> in = make_bidirectional_inputs(c, DType::Float32);
+  auto [f, r] = split_directions(c, in);
+  const Table table = reversed_rows(f.x);
+  const Tensor one = projections(table.inputs, f.w.w_ih), two = cat({one, projections(table.inputs, r.w.w_ih)}, 1);
+  RnnLayerWeights fw = f.w, rw = r.w;
+  fw.w_ih = rw.w_ih = Tensor();
+  expect_error([&] { rnn_layer(c.cell, RnnProjections{two, table.rows}, fw); },
+               {"rnn_layer: the projections' table must have 6 values a row", "[10, 12]"});
+  expect_error([&] { rnn_bidirectional_layer(c.cell, RnnProjections{one, table.rows}, {fw, rw}); },
+               {"rnn_bidirectional_layer: the projections' table must have 12 values a row", "[10, 6]"});
+  expect_error([&] { rnn_bidirectional_layer(c.cell, RnnProjections{two, table.rows}, {fw, r.w}); },
+               {"rnn_bidirectional_layer: GRU weights have a w_ih, but the projections are given"});
+  expect_error([&] { rnn_layer(c.cell, RnnProjections{one, to_dtype(table.rows, DType::Float32)}, fw); },
+               {"rnn_layer: projection rows", "int64"});
+  expect_error([&] { rnn_layer(c.cell, RnnProjections{narrow(one, 0, 0, 9), table.rows}, fw); },
+               {"rnn_layer: projection row 9 is out of range for a table of 9 rows"});
+  expect_error([&] { rnn_layer(c.cell, RnnProjections{one, reshape(table.rows, {9})}, fw); },
+               {"projection rows must be (steps, batch)", "[9]"});
+  expect_error([&] { rnn_layer(c.cell, RnnProjections{one, Tensor()}, fw); }, {"RnnProjections need their rows"});
+  const Tensor tracked = clone(one).set_requires_grad();
+  expect_error([&] { rnn_layer(c.cell, RnnProjections{tracked, table.rows}, fw); },
+               {"rnn_layer: projected input is not differentiable"});
+  NoGradGuard no_grad;
+  EXPECT_EQ(rnn_layer(c.cell, RnnProjections{tracked, table.rows}, fw).output.size(2), 2);  // fine without gradients
+}
+
 // The inference step equals one step of rnn_layer, and allocates its workspace once.
 TEST(RnnStep, MatchesLayerAndReusesWorkspace) {
   for (DType dt : {DType::Float32, DType::Float64})

@@ -78,6 +78,23 @@ TEST(SequenceClassifier, PaddingAndBatchMatesChangeNothing) {
     }
 }
 
+// Without gradients the first layer's input comes from the batch's distinct words projected
+// once (Embedding::forward_projected): the logits of the path that training takes.
+TEST(SequenceClassifier, InferenceEqualsTheTrainingPath) {
+  for (bool bidirectional : {false, true}) {
+    manual_seed(5);
+    nn::SequenceClassifier model({.cell = "lstm", .layers = 2, .hidden = 5, .embed = 4, .vocab_size = 9,
+                                  .num_labels = 3, .bidirectional = bidirectional, .pool = Pool::Mean});
+    model.to(DType::Float64);
+    model.eval();
+    Tensor batch = from_vector(std::vector<std::int64_t>{3, 8, 1, 3, 4, 3, 0, 8, 6, 6}, {5, 2});
+    Tensor trained = model.forward(batch, lengths_of({3, 5}));  // grad mode: embedding, then the full layer
+    ASSERT_TRUE(trained.requires_grad());
+    NoGradGuard no_grad;
+    expect_close(model.forward(batch, lengths_of({3, 5})), trained, 1e-13);
+  }
+}
+
 TEST(SequenceClassifier, GradcheckThroughEveryParameter) {
   manual_seed(4);
   nn::SequenceClassifier model({.cell = "gru", .layers = 2, .hidden = 3, .embed = 2, .vocab_size = 6,

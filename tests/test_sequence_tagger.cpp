@@ -57,6 +57,25 @@ TEST(SequenceTagger, PaddingAndBatchMatesChangeNothing) {
   }
 }
 
+// Inference (grad mode off, eval mode) projects the first layer's input once per distinct
+// (word, spelling) pair: the logits of the path that training takes.
+TEST(SequenceTagger, InferenceEqualsTheTrainingPath) {
+  for (bool chars : {false, true}) {
+    manual_seed(7);
+    nn::SequenceTagger model({.layers = 2, .hidden = 4, .embed = 3, .vocab_size = 7, .num_labels = 3,
+                              .dropout = 0.3, .char_vocab_size = chars ? 5 : 0, .char_embed = chars ? 2 : 0,
+                              .char_hidden = chars ? 3 : 0});
+    model.to(DType::Float64);
+    model.eval();
+    Batch b;
+    const nn::WordSpellings spellings = chars ? b.spellings : nn::WordSpellings{};
+    Tensor trained = model.forward(b.inputs, b.lengths, spellings);
+    ASSERT_TRUE(trained.requires_grad());
+    NoGradGuard no_grad;
+    expect_close(model.forward(b.inputs, b.lengths, spellings), trained, 1e-13);
+  }
+}
+
 TEST(SequenceTagger, GradcheckThroughEveryParameter) {
   manual_seed(6);
   nn::SequenceTagger model({.cell = "gru", .hidden = 3, .embed = 2, .vocab_size = 7, .num_labels = 3,

@@ -146,6 +146,14 @@ Tensor gather(const Tensor& x, int dim, const Tensor& index);
 Tensor embedding(const Tensor& weight, const Tensor& indices);
 // float32 one-hot encoding: indices.shape + [num_classes]; no grad.
 Tensor one_hot(const Tensor& indices, std::int64_t num_classes);
+// The distinct values of int64 x in order of first appearance (values, 1-D) and each element's
+// place among them (inverse, x's shape): index_select(values, 0, flatten(inverse)) == flatten(x).
+// torch.unique(x, sorted=False, return_inverse=True), its order made definite. Found on the
+// host: a CUDA x is read back, the results uploaded.
+struct UniqueResult {
+  Tensor values, inverse;
+};
+UniqueResult unique(const Tensor& x);
 
 // ---------------------------------------------------------------- reductions
 Tensor sum(const Tensor& x);  // all elements, shape []
@@ -284,12 +292,33 @@ RnnLayerOutput rnn_layer(RnnCell cell, const Tensor& input, const RnnLayerWeight
                          const Tensor& h0 = Tensor(), const Tensor& c0 = Tensor(), const Tensor& lengths = Tensor(),
                          bool reverse = false);
 
+// A layer's input given as its projections x W_ih^T, each distinct input row's once, for
+// inference: a batch of text repeats its words, and projecting each word once (see
+// nn::SequenceClassifier) saves most of the input GEMM. Step t of batch entry b reads row
+// rows[t][b] of table: table (U, P) with U >= 1, each row the directions' G*H projections side
+// by side (forward first), rows int64 (T, B) in [0, U). The weights lack w_ih; b_ih is still
+// added. Equal to rnn_layer on inputs with those projections. Not differentiable: grad mode
+// must be off, or no operand require grad.
+struct RnnProjections {
+  Tensor table, rows;
+};
+RnnLayerOutput rnn_layer(RnnCell cell, const RnnProjections& input, const RnnLayerWeights& weights,
+                         const Tensor& h0 = Tensor(), const Tensor& c0 = Tensor(), const Tensor& lengths = Tensor(),
+                         bool reverse = false);
+
 // Both directions of a bidirectional layer over one input, as one op: the same results as
 // rnn_layer with weights[0], h0[0], c0[0] and then with weights[1], h0[1], c0[1] and reverse,
 // returned in that order, but the backend may run the two directions side by side, forward
 // and backward (the CPU's does with two or three threads: one thread each). The same
 // requirements as rnn_layer for each direction; differentiable likewise.
 std::array<RnnLayerOutput, 2> rnn_bidirectional_layer(RnnCell cell, const Tensor& input,
+                                                      const std::array<RnnLayerWeights, 2>& weights,
+                                                      const std::array<Tensor, 2>& h0 = {},
+                                                      const std::array<Tensor, 2>& c0 = {},
+                                                      const Tensor& lengths = Tensor());
+// The same from RnnProjections (a table row: the forward direction's projections, then the
+// reverse's).
+std::array<RnnLayerOutput, 2> rnn_bidirectional_layer(RnnCell cell, const RnnProjections& input,
                                                       const std::array<RnnLayerWeights, 2>& weights,
                                                       const std::array<Tensor, 2>& h0 = {},
                                                       const std::array<Tensor, 2>& c0 = {},

@@ -130,7 +130,11 @@ struct RnnDims {
 };
 
 // Dense row-major weights: w_ih (G*H, I), w_hh (G*H, H), b_ih and b_hh (G*H) or null,
-// peephole (3, H) rows i, f, o, or null (LSTM only).
+// peephole (3, H) rows i, f, o, or null (LSTM only). A null w_ih (rnn_forward only) means
+// that the input is a table of input projections x W_ih^T, G*H values a row, rows `dims.input`
+// apart (dims.input >= G*H: the directions of a layer may share one table), that the
+// forward buffers' input_rows name the table row of each step and batch entry, and that no
+// backward follows: `gates` then holds one step, rnn_saved_size(dims) / steps elements.
 struct RnnWeights {
   const void* w_ih = nullptr;
   const void* w_hh = nullptr;
@@ -145,7 +149,8 @@ struct RnnWeights {
 // other end the final state; the T slots of h(t-1) are contiguous, one GEMM operand.
 // A row past its sequence's length carries its state unchanged.
 struct RnnForwardBuffers {
-  const void* input = nullptr;                 // (T, B, I)
+  const void* input = nullptr;                 // (T, B, I), or without w_ih the projections' table
+  const std::int64_t* input_rows = nullptr;    // without w_ih: (T, B) rows of the table, else null
   const std::int64_t* lengths = nullptr;       // this device's memory: (B) in [1, T], or null: all T
   void* output = nullptr;                      // (T, B, H): h(t), 0 past a sequence's end
   void* h_states = nullptr;                    // (T+1, B, H), h0 already in its slot

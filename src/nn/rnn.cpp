@@ -2,6 +2,7 @@
 // which runs (and differentiates) each layer and direction as one fused op.
 #include "recur/nn/rnn.hpp"
 
+#include <array>
 #include <cmath>
 #include <optional>
 #include <sstream>
@@ -70,10 +71,40 @@ RNNOutput RNNBase::forward(const Tensor& input, const RNNState& state, const Ten
   RECUR_CHECK(input.size(2) == input_size,
               name << ": input of shape " << input.shape() << " has " << input.size(2) << " features, expected "
                    << input_size);
+  return run(input, nullptr, state, lengths);
+}
+
+RNNOutput RNNBase::forward_projected(const RnnProjections& projections, const RNNState& state, const Tensor& lengths) {
+  const std::int64_t width = num_directions() * rnn_gate_count(cell) * hidden_size;
+  RECUR_CHECK(projections.table.defined() && projections.table.dim() == 2 && projections.table.size(1) == width,
+              module_name(cell) << ": the projections' table must be (rows, " << width << "), got "
+                                << (projections.table.defined() ? projections.table.shape().str()
+                                                                : std::string("undefined")));
+  RECUR_CHECK(projections.rows.defined() && projections.rows.dim() == 2,
+              module_name(cell) << ": projection rows must be " << (options.batch_first ? "(batch, steps)" : "(steps, batch)")
+                                << ", got " << (projections.rows.defined() ? projections.rows.shape().str()
+                                                                           : std::string("undefined")));
+  const RnnProjections time_major{projections.table,
+                                  options.batch_first ? transpose(projections.rows, 0, 1) : projections.rows};
+  // Layer 0's output stands in for the input from there on.
+  return run(Tensor(), &time_major, state, lengths);
+}
+
+RnnProjections RNNBase::project(const Tensor& distinct, const Tensor& rows) const {
+  const Tensor w = num_directions() == 1 ? weights_[0].w_ih : cat({weights_[0].w_ih, weights_[1].w_ih}, 0);
+  return {matmul(distinct, transpose(w, 0, 1)), rows};
+}
+
+// The layers over input (T, B, I) (batch_first: (B, T, I)), or layer 0 over time-major
+// projections and the rest over its output.
+RNNOutput RNNBase::run(const Tensor& input, const RnnProjections* projections, const RNNState& state,
+                       const Tensor& lengths) {
+  const std::string name = module_name(cell);
   RECUR_CHECK(!state.c.defined() || cell == RnnCell::Lstm, name << ": c is LSTM's cell state; " << name
                                                                 << " has none");
-  Tensor x = options.batch_first ? transpose(input, 0, 1) : input;
-  const std::int64_t batch = x.size(1), layers = options.num_layers, dirs = num_directions();
+  Tensor x = projections || !options.batch_first ? input : transpose(input, 0, 1);
+  const std::int64_t batch = projections ? projections->rows.size(1) : x.size(1);
+  const std::int64_t layers = options.num_layers, dirs = num_directions();
   for (const Tensor* s : {&state.h, &state.c})
     RECUR_CHECK(!s->defined() || (s->dim() == 3 && s->size(0) == layers * dirs && s->size(1) == batch &&
                                   s->size(2) == hidden_size),
@@ -82,16 +113,22 @@ RNNOutput RNNBase::forward(const Tensor& input, const RNNState& state, const Ten
   RNNOutput result;
   std::vector<Tensor> h_n, c_n;
   for (std::int64_t k = 0; k < layers; ++k) {
-    std::vector<RnnLayerOutput> layer;
     const std::int64_t first = k * dirs;
-    if (dirs == 1) {
-      layer = {rnn_layer(cell, x, weights_[first], state_at(state.h, first), state_at(state.c, first), lengths)};
+    std::array<RnnLayerWeights, 2> w{weights_[first], weights_[first + dirs - 1]};
+    const std::array<Tensor, 2> h0{state_at(state.h, first), state_at(state.h, first + dirs - 1)};
+    const std::array<Tensor, 2> c0{state_at(state.c, first), state_at(state.c, first + dirs - 1)};
+    // in: a Tensor or RnnProjections, the ops' two overloads.
+    const auto over = [&](const auto& in) -> std::vector<RnnLayerOutput> {
+      if (dirs == 1) return {rnn_layer(cell, in, w[0], h0[0], c0[0], lengths)};
+      const auto both = rnn_bidirectional_layer(cell, in, w, h0, c0, lengths);
+      return {both.begin(), both.end()};
+    };
+    std::vector<RnnLayerOutput> layer;
+    if (k == 0 && projections) {
+      w[0].w_ih = w[1].w_ih = Tensor();
+      layer = over(*projections);
     } else {
-      const auto both = rnn_bidirectional_layer(
-          cell, x, {weights_[first], weights_[first + 1]},
-          {state_at(state.h, first), state_at(state.h, first + 1)},
-          {state_at(state.c, first), state_at(state.c, first + 1)}, lengths);
-      layer.assign(both.begin(), both.end());
+      layer = over(x);
     }
     std::vector<Tensor> outputs;
     for (const RnnLayerOutput& r : layer) {

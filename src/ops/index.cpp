@@ -1,9 +1,11 @@
-// Indexing: index_select, gather, embedding, one_hot.
+// Indexing: index_select, gather, embedding, one_hot, unique.
 //
 // Kernels trust their indices, so every op range-checks them first with the backend's
 // int_min_max (one pass on the device, two numbers back to the host) and names the first
 // bad value it finds.
 #include <string>
+#include <unordered_map>
+#include <vector>
 
 #include "ops/op_helpers.hpp"
 
@@ -191,6 +193,20 @@ Tensor one_hot(const Tensor& indices, std::int64_t num_classes) {
   Tensor ones_src = ones({n, 1}, DType::Float32, indices.device());
   backend_of(y).scatter_add(view_of(y_rows), 1, view_of(columns), view_of(ones_src));
   return y;
+}
+
+UniqueResult unique(const Tensor& x) {
+  check_int64("unique", "x", x);
+  const std::vector<std::int64_t> all = x.to_vector<std::int64_t>();
+  std::vector<std::int64_t> values, inverse(all.size());
+  std::unordered_map<std::int64_t, std::int64_t> place;
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    const auto [at, added] = place.try_emplace(all[i], static_cast<std::int64_t>(values.size()));
+    if (added) values.push_back(all[i]);
+    inverse[i] = at->second;
+  }
+  return {from_vector(values, {static_cast<std::int64_t>(values.size())}, x.device()),
+          from_vector(inverse, x.shape(), x.device())};
 }
 
 }  // namespace recur

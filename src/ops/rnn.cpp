@@ -1,6 +1,7 @@
 // rnn_layer, rnn_bidirectional_layer and rnn_step_: fused recurrent layers, the kernels in src/backend/cpu/rnn.cpp
 // (the maths of every cell is there and in include/recur/ops.hpp).
 #include <algorithm>
+#include <cstddef>
 #include <iterator>
 #include <string>
 #include <vector>
@@ -88,19 +89,27 @@ struct RnnLayerBackward final : Node {
 };
 
 // Checks the weights against the cell and the input size; returns H.
+// `projected`: the input is RnnProjections' table, and w_ih must be absent.
 std::int64_t check_weights(const char* op, RnnCell cell, const Tensor& like, std::int64_t input_size,
-                           const RnnLayerWeights& w) {
+                           const RnnLayerWeights& w, bool projected = false) {
   const std::int64_t gates = rnn_gate_count(cell);
   const char* name = rnn_cell_name(cell);
-  RECUR_CHECK(w.w_ih.defined() && w.w_hh.defined(), op << ": " << name << " needs weights w_ih and w_hh");
+  RECUR_CHECK(w.w_hh.defined(), op << ": " << name << " needs weights w_hh");
+  RECUR_CHECK(w.w_ih.defined() != projected,
+              op << ": " << name << (projected ? " weights have a w_ih, but the projections are given"
+                                               : " needs weights w_ih"));
   check_floating(op, w.w_hh);
-  check_compatible(op, like, w.w_ih), check_compatible(op, like, w.w_hh);
+  check_compatible(op, like, w.w_hh);
   RECUR_CHECK(w.w_hh.dim() == 2 && w.w_hh.size(0) == gates * w.w_hh.size(1) && w.w_hh.size(1) >= 1,
               op << ": " << name << " w_hh must be (" << gates << "*hidden, hidden), got shape " << w.w_hh.shape());
   const std::int64_t hidden = w.w_hh.size(1);
-  RECUR_CHECK(w.w_ih.dim() == 2 && w.w_ih.size(0) == gates * hidden && w.w_ih.size(1) == input_size,
-              op << ": " << name << " w_ih must be (" << gates * hidden << ", " << input_size << ") for hidden size "
-                 << hidden << " and input size " << input_size << ", got shape " << w.w_ih.shape());
+  if (!projected) {
+    check_compatible(op, like, w.w_ih);
+    RECUR_CHECK(w.w_ih.dim() == 2 && w.w_ih.size(0) == gates * hidden && w.w_ih.size(1) == input_size,
+                op << ": " << name << " w_ih must be (" << gates * hidden << ", " << input_size
+                   << ") for hidden size " << hidden << " and input size " << input_size << ", got shape "
+                   << w.w_ih.shape());
+  }
   for (const Tensor* b : {&w.b_ih, &w.b_hh}) {
     if (!b->defined()) continue;
     check_compatible(op, like, *b);
@@ -135,22 +144,50 @@ struct DirectionArgs {
 };
 
 // The layers of `directions` over one input, as one op: rnn_layer (one direction) and
-// rnn_bidirectional_layer (two).
-std::vector<RnnLayerOutput> rnn_directions(const char* op, RnnCell cell, const Tensor& input,
+// rnn_bidirectional_layer (two). With `rows` defined, input is the table of RnnProjections.
+std::vector<RnnLayerOutput> rnn_directions(const char* op, RnnCell cell, const Tensor& input, const Tensor& rows,
                                            const std::vector<DirectionArgs>& directions, const Tensor& lengths) {
+  const bool projected = rows.defined();
   check_floating(op, input);
-  RECUR_CHECK(input.dim() == 3 && input.size(0) >= 1 && input.size(1) >= 1,
-              op << ": input must be (steps, batch, input_size) with steps and batch at least 1, got shape "
-                 << input.shape());
-  const std::int64_t steps = input.size(0), batch = input.size(1), input_size = input.size(2);
+  if (projected) {
+    RECUR_CHECK(input.dim() == 2 && input.size(0) >= 1,
+                op << ": the projections' table must be (rows, projections) with at least one row, got shape "
+                   << input.shape());
+    check_int64(op, "projection rows", rows);
+    RECUR_CHECK(rows.device() == input.device(),
+                op << ": projection rows are on " << rows.device() << " but the table is on " << input.device());
+    RECUR_CHECK(rows.dim() == 2 && rows.size(0) >= 1 && rows.size(1) >= 1,
+                op << ": projection rows must be (steps, batch) with steps and batch at least 1, got shape "
+                   << rows.shape());
+    const auto [lo, hi] = int_min_max(rows);
+    RECUR_CHECK(lo >= 0 && hi < input.size(0), op << ": projection row " << (lo < 0 ? lo : hi)
+                                                   << " is out of range for a table of " << input.size(0) << " rows");
+  } else {
+    RECUR_CHECK(input.dim() == 3 && input.size(0) >= 1 && input.size(1) >= 1,
+                op << ": input must be (steps, batch, input_size) with steps and batch at least 1, got shape "
+                   << input.shape());
+  }
+  const Tensor& shaped = projected ? rows : input;  // (steps, batch, ...)
+  const std::int64_t steps = shaped.size(0), batch = shaped.size(1), input_size = input.size(input.dim() - 1);
   const bool lstm = rnn_cell_info(cell).cell_state;
   std::vector<std::int64_t> hidden_sizes;
   for (const DirectionArgs& d : directions) {
-    const std::int64_t hidden = check_weights(op, cell, input, input_size, d.weights);
+    const std::int64_t hidden = check_weights(op, cell, input, input_size, d.weights, projected);
     check_state(op, "h0", cell, input, d.h0, batch, hidden);
     RECUR_CHECK(!d.c0.defined() || lstm, op << ": c0 is LSTM's cell state; " << rnn_cell_name(cell) << " has none");
     check_state(op, "c0", cell, input, d.c0, batch, hidden);
     hidden_sizes.push_back(hidden);
+  }
+  if (projected) {  // each table row: the directions' projections side by side
+    std::int64_t projections = 0;
+    for (std::int64_t hidden : hidden_sizes) projections += rnn_gate_count(cell) * hidden;
+    RECUR_CHECK(input_size == projections, op << ": the projections' table must have " << projections
+                                              << " values a row, got shape " << input.shape());
+    std::vector<Tensor> operands{input};
+    for (const DirectionArgs& d : directions)
+      operands.insert(operands.end(), {d.weights.w_hh, d.weights.b_ih, d.weights.b_hh, d.weights.peephole, d.h0, d.c0});
+    RECUR_CHECK(!autograd::any_requires_grad(operands),
+                op << ": projected input is not differentiable; run it under NoGradGuard");
   }
   Tensor lens;
   if (lengths.defined()) {
@@ -173,11 +210,12 @@ std::vector<RnnLayerOutput> rnn_directions(const char* op, RnnCell cell, const T
   const DType dt = input.dtype();
   const Device dev = input.device();
   backend::Backend& backend = backend_of(input);
-  const Tensor x = dense(input);
+  const Tensor x = dense(input), x_rows = projected ? dense(rows) : Tensor();
   std::vector<backend::RnnForwardCall> calls;
   std::vector<RnnLayerBackward::Direction> saved;
   std::vector<RnnLayerOutput> results;
   TensorList kept;  // the weights' dense copies and the workspaces, alive until the kernels ran
+  std::int64_t first_projection = 0;  // of this direction, in a table row, when projected
   for (std::size_t i = 0; i < directions.size(); ++i) {
     const DirectionArgs& d = directions[i];
     const std::int64_t hidden = hidden_sizes[i];
@@ -185,14 +223,14 @@ std::vector<RnnLayerOutput> rnn_directions(const char* op, RnnCell cell, const T
     dims.kind = cell, dims.steps = steps, dims.batch = batch, dims.input = input_size, dims.hidden = hidden;
     dims.reverse = d.reverse, dims.dtype = dt;
     const RnnLayerWeights& given = d.weights;
-    Tensor w_ih = dense(given.w_ih), w_hh = dense(given.w_hh);
+    Tensor w_ih = projected ? Tensor() : dense(given.w_ih), w_hh = dense(given.w_hh);
     Tensor b_ih = given.b_ih.defined() ? dense(given.b_ih) : Tensor();
     Tensor b_hh = given.b_hh.defined() ? dense(given.b_hh) : Tensor();
     Tensor peephole = given.peephole.defined() ? dense(given.peephole) : Tensor();
     Tensor output = empty({steps, batch, hidden}, dt, dev);
     Tensor h_states = empty({steps + 1, batch, hidden}, dt, dev);
     Tensor c_states = lstm ? empty({steps + 1, batch, hidden}, dt, dev) : Tensor();
-    Tensor gates = empty({backend.rnn_saved_size(dims)}, dt, dev);
+    Tensor gates = empty({backend.rnn_saved_size(dims) / (projected ? steps : 1)}, dt, dev);
     Tensor workspace = empty({backend.rnn_forward_workspace(dims)}, dt, dev);
     const std::int64_t first = d.reverse ? steps : 0;
     {
@@ -208,10 +246,12 @@ std::vector<RnnLayerOutput> rnn_directions(const char* op, RnnCell cell, const T
     backend::RnnForwardCall& call = calls.emplace_back();
     call.dims = dims;
     backend::RnnWeights& w = call.weights;
-    w.w_ih = w_ih.raw_data(), w.w_hh = w_hh.raw_data(), w.b_ih = data_or_null(b_ih), w.b_hh = data_or_null(b_hh);
+    w.w_ih = data_or_null(w_ih), w.w_hh = w_hh.raw_data(), w.b_ih = data_or_null(b_ih), w.b_hh = data_or_null(b_hh);
     w.peephole = data_or_null(peephole);
     backend::RnnForwardBuffers& f = call.buffers;
-    f.input = x.raw_data(), f.lengths = int64_or_null(lens);
+    f.input = static_cast<const std::byte*>(x.raw_data()) + first_projection * dtype_size(dt);
+    f.input_rows = int64_or_null(x_rows), f.lengths = int64_or_null(lens);
+    if (projected) first_projection += rnn_gate_count(cell) * hidden;
     f.output = output.raw_data(), f.h_states = h_states.raw_data(), f.c_states = data_or_null_mut(c_states);
     f.gates = gates.raw_data(), f.workspace = workspace.raw_data();
     kept.insert(kept.end(), {b_ih, b_hh, workspace});
@@ -253,17 +293,42 @@ using namespace ops;
 
 RnnLayerOutput rnn_layer(RnnCell cell, const Tensor& input, const RnnLayerWeights& weights, const Tensor& h0,
                          const Tensor& c0, const Tensor& lengths, bool reverse) {
-  return rnn_directions("rnn_layer", cell, input, {{weights, h0, c0, reverse}}, lengths)[0];
+  return rnn_directions("rnn_layer", cell, input, Tensor(), {{weights, h0, c0, reverse}}, lengths)[0];
 }
+
+RnnLayerOutput rnn_layer(RnnCell cell, const RnnProjections& input, const RnnLayerWeights& weights, const Tensor& h0,
+                         const Tensor& c0, const Tensor& lengths, bool reverse) {
+  RECUR_CHECK(input.rows.defined(), "rnn_layer: RnnProjections need their rows");
+  return rnn_directions("rnn_layer", cell, input.table, input.rows, {{weights, h0, c0, reverse}}, lengths)[0];
+}
+
+namespace {
+
+std::array<RnnLayerOutput, 2> both_directions(RnnCell cell, const Tensor& input, const Tensor& rows,
+                                              const std::array<RnnLayerWeights, 2>& weights,
+                                              const std::array<Tensor, 2>& h0, const std::array<Tensor, 2>& c0,
+                                              const Tensor& lengths) {
+  std::vector<RnnLayerOutput> r = rnn_directions("rnn_bidirectional_layer", cell, input, rows,
+                                                 {{weights[0], h0[0], c0[0], false}, {weights[1], h0[1], c0[1], true}},
+                                                 lengths);
+  return {r[0], r[1]};
+}
+
+}  // namespace
 
 std::array<RnnLayerOutput, 2> rnn_bidirectional_layer(RnnCell cell, const Tensor& input,
                                                       const std::array<RnnLayerWeights, 2>& weights,
                                                       const std::array<Tensor, 2>& h0,
                                                       const std::array<Tensor, 2>& c0, const Tensor& lengths) {
-  std::vector<RnnLayerOutput> r = rnn_directions("rnn_bidirectional_layer", cell, input,
-                                                 {{weights[0], h0[0], c0[0], false}, {weights[1], h0[1], c0[1], true}},
-                                                 lengths);
-  return {r[0], r[1]};
+  return both_directions(cell, input, Tensor(), weights, h0, c0, lengths);
+}
+
+std::array<RnnLayerOutput, 2> rnn_bidirectional_layer(RnnCell cell, const RnnProjections& input,
+                                                      const std::array<RnnLayerWeights, 2>& weights,
+                                                      const std::array<Tensor, 2>& h0,
+                                                      const std::array<Tensor, 2>& c0, const Tensor& lengths) {
+  RECUR_CHECK(input.rows.defined(), "rnn_bidirectional_layer: RnnProjections need their rows");
+  return both_directions(cell, input.table, input.rows, weights, h0, c0, lengths);
 }
 
 void rnn_step_(RnnCell cell, const Tensor& input, const RnnLayerWeights& weights, const Tensor& h, const Tensor& c,

@@ -58,6 +58,15 @@ class RNNBase : public Module {
   RNNOutput forward(const Tensor& input, const RNNState& state, const Tensor& lengths = Tensor());
   // The output sequence alone, from zero states (what Sequential calls).
   Tensor forward(const Tensor& input) override;
+  // forward() for inference from the first layer's input projections, each distinct input
+  // once (rnn_layer's RnnProjections; rows (B, T) if batch_first): equal to forward(input)
+  // where project(distinct, rows) gives them, input[t][b] = distinct[rows[t][b]].
+  RNNOutput forward_projected(const RnnProjections& projections, const RNNState& state,
+                              const Tensor& lengths = Tensor());
+  // The first layer's input projections of distinct (U, input_size), both directions side by
+  // side, to be read at rows: {distinct W^T, rows}, W layer 0's weight_ih (stacked with
+  // weight_ih_l0_reverse). Differentiable, though forward_projected is not.
+  RnnProjections project(const Tensor& distinct, const Tensor& rows) const;
 
   void reset_parameters();
   std::string extra_repr() const override;  // "32, 128, num_layers=2, bidirectional=true"
@@ -74,6 +83,7 @@ class RNNBase : public Module {
   const RNNOptions options;
 
  private:
+  RNNOutput run(const Tensor& input, const RnnProjections* projections, const RNNState& state, const Tensor& lengths);
   std::vector<RnnLayerWeights> weights_;  // layer-major, direction inner
 };
 

@@ -360,11 +360,17 @@ struct RnnKernel {
     T* hs = static_cast<T*>(f.h_states);
     T* cs = static_cast<T*>(f.c_states);
     T* out = static_cast<T*>(f.output);
-    gemm(false, true, steps * B, gh, input, static_cast<const T*>(f.input), input, w_ih, input, 0.0, gates, sw);
+    const T* x = static_cast<const T*>(f.input);
+    if (w_ih) gemm(false, true, steps * B, gh, input, x, input, w_ih, input, 0.0, gates, sw);
     for (std::int64_t s = 0; s < steps; ++s) {
       const std::int64_t t = time_of(s);
       const std::int64_t p = prev_slot(t) * B * H, n = next_slot(t) * B * H;
-      forward_step(t, gates + t * B * sw, hs + p, hs + n, cs ? cs + p : nullptr, cs ? cs + n : nullptr,
+      T* g = gates + t * B * sw;
+      if (!w_ih) {  // a table of projections, and gates for one step (RnnWeights)
+        g = gates;
+        for (std::int64_t b = 0; b < B; ++b) std::memcpy(g + b * sw, x + f.input_rows[t * B + b] * input, sizeof(T) * gh);
+      }
+      forward_step(t, g, hs + p, hs + n, cs ? cs + p : nullptr, cs ? cs + n : nullptr,
                    out + t * B * H, hg, bias);
     }
   }

@@ -49,6 +49,17 @@ __global__ void combined_bias_kernel(T* __restrict__ bias, const T* __restrict__
   }
 }
 
+// dst row r (dst_ld apart) = src row rows[r] (src_ld apart), `width` values each; n = rows * width.
+template <class T>
+__global__ void gather_rows_kernel(T* __restrict__ dst, std::int64_t dst_ld, const T* __restrict__ src,
+                                   std::int64_t src_ld, const std::int64_t* __restrict__ rows, std::int64_t width,
+                                   std::int64_t n) {
+  RECUR_GRID_STRIDE(i, n) {
+    const std::int64_t r = i / width, j = i % width;
+    dst[r * dst_ld + j] = src[rows[r] * src_ld + j];
+  }
+}
+
 // The operands of one forward step. Row b of g is g + b*sw, of hr hr + b*gh; states and
 // output are (B, H). cp, cn: LSTM only. out, lengths may be null.
 template <class T>
@@ -323,11 +334,19 @@ struct RnnGpu {
     T* hs = static_cast<T*>(f.h_states);
     T* cs = static_cast<T*>(f.c_states);
     T* out = static_cast<T*>(f.output);
-    gemm(false, true, steps * B, gh, input, static_cast<const T*>(f.input), input, w_ih, input, 0.0, gates, sw);
+    const T* x = static_cast<const T*>(f.input);
+    if (w_ih) gemm(false, true, steps * B, gh, input, x, input, w_ih, input, 0.0, gates, sw);
     for (std::int64_t s = 0; s < steps; ++s) {
       const std::int64_t t = time_of(s);
       const std::int64_t p = prev_slot(t) * B * H, n = next_slot(t) * B * H;
-      forward_step(t, gates + t * B * sw, hs + p, hs + n, cs ? cs + p : nullptr, cs ? cs + n : nullptr,
+      T* g = gates + t * B * sw;
+      if (!w_ih) {  // a table of projections, and gates for one step (RnnWeights)
+        g = gates;
+        gather_rows_kernel<T><<<grid_for(B * gh), kThreads, 0, stream>>>(g, sw, x, input, f.input_rows + t * B, gh,
+                                                                          B * gh);
+        check_launch("rnn projected input");
+      }
+      forward_step(t, g, hs + p, hs + n, cs ? cs + p : nullptr, cs ? cs + n : nullptr,
                    out ? out + t * B * H : nullptr, hg, bias, f.lengths);
     }
   }
