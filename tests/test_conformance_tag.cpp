@@ -173,6 +173,28 @@ TEST_P(ConformanceTag, EachSentenceAloneHasPyTorchsProbabilities) {
   expect_pytorchs(probabilities(*loaded_.model, corpus_, 1), "batches of 1");
 }
 
+// What `recur predict` prints: each token's most likely tag, PyTorch's argmax (where its two
+// best are more than the tolerance apart), in batches of 64 and of 3.
+TEST_P(ConformanceTag, TagsArePyTorchsMostLikely) {
+  for (std::int64_t batch_size : {64, 3}) {
+    const std::vector<std::int32_t> tags = train::tagger_tags(*loaded_.model, corpus_, batch_size);
+    std::size_t k = 0, compared = 0;
+    for (std::size_t i = 0; i < expected_.size(); ++i)
+      for (std::size_t t = 0; t < expected_[i].size(); ++t, ++k) {
+        ASSERT_LT(k, tags.size());
+        std::vector<double> p = expected_[i][t];
+        const auto best = std::max_element(p.begin(), p.end()) - p.begin();
+        const double top = p[best];
+        p[best] = -1;
+        if (top - *std::max_element(p.begin(), p.end()) <= kTolerance) continue;  // a near tie
+        EXPECT_EQ(tags[k], best) << "batch " << batch_size << ", sentence " << i << ", word " << t;
+        ++compared;
+      }
+    EXPECT_EQ(k, tags.size());
+    EXPECT_GT(compared, k / 2);
+  }
+}
+
 TEST_P(ConformanceTag, SavedFileLoadsAsTheSameModel) {
   const fs::path dir = fs::temp_directory_path() / ("recur_conformance_tag_" + std::to_string(getpid()));
   fs::create_directories(dir);

@@ -102,14 +102,12 @@ void predict_tags(const PredictOptions& o) {
     if (!sentences.back().empty())
       corpus.add(sentences.back(), std::vector<std::int32_t>(sentences.back().size(), 0), loaded);  // tags unread
   }
-  const std::vector<double> log_probs = train::tagger_log_probs(*loaded.model, corpus, o.batch_size);
-  const std::int64_t C = loaded.labels.size();
-  const double* row = log_probs.data();
+  const std::vector<std::int32_t> best = train::tagger_tags(*loaded.model, corpus, o.batch_size);
+  auto next = best.begin();
   std::string out;
   for (const std::vector<std::string>& words : sentences) {
     std::vector<std::string> tags;
-    for (std::size_t t = 0; t < words.size(); ++t, row += C)
-      tags.push_back(loaded.labels.name(std::max_element(row, row + C) - row));
+    for (std::size_t t = 0; t < words.size(); ++t) tags.push_back(loaded.labels.name(*next++));
     if (o.json) {
       out += nlohmann::ordered_json{{"tokens", words}, {"tags", tags}}.dump() + "\n";
       continue;

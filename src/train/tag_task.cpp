@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <unordered_map>
 
 #include "recur/autograd.hpp"
@@ -95,35 +96,78 @@ TaggerBatch tagger_batch(const TaggedCorpus& corpus, std::span<const std::int64_
   return batch;
 }
 
-std::vector<double> tagger_log_probs(nn::SequenceTagger& model, const TaggedCorpus& corpus, std::int64_t batch_size,
-                                     std::int64_t first_sentence, std::int64_t last_sentence) {
-  const std::int64_t C = model.config.num_labels;
-  if (last_sentence < 0) last_sentence = static_cast<std::int64_t>(corpus.sentences.size());
-  // Sentence first_sentence + i: lengths[i], and its first token in the result, first[i].
-  std::vector<std::int64_t> lengths, first{0};
-  for (std::int64_t i = first_sentence; i < last_sentence; ++i) {
-    lengths.push_back(static_cast<std::int64_t>(corpus.sentences[static_cast<std::size_t>(i)].tokens.size()));
-    first.push_back(first.back() + lengths.back());
+namespace {
+
+// Where batch column b's sentence goes: its tokens' places [first, first + length) among the
+// tokens of the range's sentences, one sentence after the other.
+struct Placement {
+  std::int64_t first, length;
+};
+
+std::int64_t sentence_length(const TaggedCorpus& corpus, std::int64_t i) {
+  return static_cast<std::int64_t>(corpus.sentences[static_cast<std::size_t>(i)].tokens.size());
+}
+
+std::int64_t token_count(const TaggedCorpus& corpus, std::int64_t first, std::int64_t last) {
+  std::int64_t n = 0;
+  for (std::int64_t i = first; i < last; ++i) n += sentence_length(corpus, i);
+  return n;
+}
+
+// Runs `model` in evaluation mode over the sentences [first, last) in length-sorted batches of
+// at most batch_size, handing `use` each batch's logits (T, B, C) and its columns' placements.
+void run_tagger(nn::SequenceTagger& model, const TaggedCorpus& corpus, std::int64_t batch_size, std::int64_t first,
+                std::int64_t last,
+                const std::function<void(const Tensor& logits, const std::vector<Placement>& columns)>& use) {
+  std::vector<std::int64_t> lengths, starts{0};
+  for (std::int64_t i = first; i < last; ++i) {
+    lengths.push_back(sentence_length(corpus, i));
+    starts.push_back(starts.back() + lengths.back());
   }
-  std::vector<double> result(static_cast<std::size_t>(first.back() * C));
-  if (lengths.empty()) return result;
+  if (lengths.empty()) return;
   const bool was_training = model.is_training();
   model.eval();
   NoGradGuard no_grad;
   for (const std::vector<std::int64_t>& picked :
        data::LengthBatches(lengths, batch_size, 0, /*shuffle=*/false).epoch_batches(0)) {
-    std::vector<std::int64_t> sentences(picked);
-    for (std::int64_t& s : sentences) s += first_sentence;
+    std::vector<std::int64_t> sentences;
+    std::vector<Placement> columns;
+    for (std::int64_t s : picked) sentences.push_back(first + s), columns.push_back({starts[s], lengths[s]});
     const TaggerBatch batch = tagger_batch(corpus, sentences, model.has_char_features());
-    const Tensor logits = model.forward(batch.padded.inputs, batch.padded.lengths, batch.spellings);
-    const Tensor log_probs = contiguous(to_dtype(log_softmax(logits, 2), DType::Float64));
-    const double* lp = log_probs.data<double>();
-    const auto B = static_cast<std::int64_t>(picked.size());
-    for (std::int64_t b = 0; b < B; ++b)
-      for (std::int64_t t = 0; t < lengths[picked[b]]; ++t)
-        std::copy_n(lp + (t * B + b) * C, C, result.begin() + (first[picked[b]] + t) * C);
+    use(model.forward(batch.padded.inputs, batch.padded.lengths, batch.spellings), columns);
   }
   model.train(was_training);
+}
+
+}  // namespace
+
+std::vector<double> tagger_log_probs(nn::SequenceTagger& model, const TaggedCorpus& corpus, std::int64_t batch_size,
+                                     std::int64_t first_sentence, std::int64_t last_sentence) {
+  const std::int64_t C = model.config.num_labels;
+  if (last_sentence < 0) last_sentence = static_cast<std::int64_t>(corpus.sentences.size());
+  std::vector<double> result(static_cast<std::size_t>(token_count(corpus, first_sentence, last_sentence) * C));
+  run_tagger(model, corpus, batch_size, first_sentence, last_sentence,
+             [&](const Tensor& logits, const std::vector<Placement>& columns) {
+               const Tensor log_probs = contiguous(to_dtype(log_softmax(logits, 2), DType::Float64));
+               const double* lp = log_probs.data<double>();
+               const auto B = static_cast<std::int64_t>(columns.size());
+               for (std::int64_t b = 0; b < B; ++b)
+                 for (std::int64_t t = 0; t < columns[b].length; ++t)
+                   std::copy_n(lp + (t * B + b) * C, C, result.begin() + (columns[b].first + t) * C);
+             });
+  return result;
+}
+
+std::vector<std::int32_t> tagger_tags(nn::SequenceTagger& model, const TaggedCorpus& corpus, std::int64_t batch_size) {
+  const auto sentences = static_cast<std::int64_t>(corpus.sentences.size());
+  std::vector<std::int32_t> result(static_cast<std::size_t>(token_count(corpus, 0, sentences)));
+  run_tagger(model, corpus, batch_size, 0, sentences, [&](const Tensor& logits, const std::vector<Placement>& columns) {
+    const std::vector<std::int64_t> best = argmax(logits, 2).to_vector<std::int64_t>();  // (T, B)
+    const auto B = static_cast<std::int64_t>(columns.size());
+    for (std::int64_t b = 0; b < B; ++b)
+      for (std::int64_t t = 0; t < columns[b].length; ++t)
+        result[columns[b].first + t] = static_cast<std::int32_t>(best[t * B + b]);
+  });
   return result;
 }
 

@@ -54,6 +54,9 @@ TaggerBatch tagger_batch(const TaggedCorpus& corpus, std::span<const std::int64_
 // the sentences [first, last) when given (last -1: to the end).
 std::vector<double> tagger_log_probs(nn::SequenceTagger& model, const TaggedCorpus& corpus,
                                      std::int64_t batch_size = 64, std::int64_t first = 0, std::int64_t last = -1);
+// Each token's most likely tag (the first of equals), in the same order, batched likewise:
+// what tagger_log_probs would give the argmax of, without keeping C numbers a token.
+std::vector<std::int32_t> tagger_tags(nn::SequenceTagger& model, const TaggedCorpus& corpus, std::int64_t batch_size = 64);
 
 // What a tagger scores on tagged sentences. Tokens whose tag the tagger does not know count
 // as errors in the accuracies and are left out of the loss.
