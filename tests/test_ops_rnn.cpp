@@ -439,14 +439,16 @@ Table reversed_rows(const Tensor& x) {
 Tensor projections(const Tensor& inputs, const Tensor& w_ih) { return matmul(inputs, transpose(w_ih, 0, 1)); }
 
 // Every cell and option, one direction and two (their projections side by side in a table
-// row), one thread and two: the values of the op on the input.
+// row), one thread and two, an odd and an even number of steps (the final state in either
+// of the two slots): the values of the op on the input.
 TEST(RnnLayer, ProjectionsEqualTheInput) {
   const int threads = get_num_threads();
   NoGradGuard no_grad;
   for (int t : {1, 2}) {
     set_num_threads(t);
-    for (const Case& c : all_cases()) {
-      const std::string what = describe(c) + ", " + std::to_string(t) + " threads";
+    for (Case c : all_cases()) {
+      c.steps = 3 + t % 2;
+      const std::string what = describe(c) + ", " + std::to_string(c.steps) + " steps, " + std::to_string(t) + " threads";
       const std::vector<Tensor> in = make_inputs(c, DType::Float64);
       Unpacked u = unpack(c, in);
       const Table table = reversed_rows(u.x);

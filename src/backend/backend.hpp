@@ -134,7 +134,9 @@ struct RnnDims {
 // that the input is a table of input projections x W_ih^T, G*H values a row, rows `dims.input`
 // apart (dims.input >= G*H: the directions of a layer may share one table), that the
 // forward buffers' input_rows name the table row of each step and batch entry, and that no
-// backward follows: `gates` then holds one step, rnn_saved_size(dims) / steps elements.
+// backward follows: `gates` then holds one step, rnn_saved_size(dims) / steps elements, and
+// the state buffers two slots (2, B, H), taken in turn: the initial state in slot 0, the
+// state after the s-th step processed in slot (s + 1) % 2, the final one in slot T % 2.
 struct RnnWeights {
   const void* w_ih = nullptr;
   const void* w_hh = nullptr;

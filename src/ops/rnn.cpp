@@ -228,11 +228,13 @@ std::vector<RnnLayerOutput> rnn_directions(const char* op, RnnCell cell, const T
     Tensor b_hh = given.b_hh.defined() ? dense(given.b_hh) : Tensor();
     Tensor peephole = given.peephole.defined() ? dense(given.peephole) : Tensor();
     Tensor output = empty({steps, batch, hidden}, dt, dev);
-    Tensor h_states = empty({steps + 1, batch, hidden}, dt, dev);
-    Tensor c_states = lstm ? empty({steps + 1, batch, hidden}, dt, dev) : Tensor();
+    // Without a backward (projected), one step's gates and two slots of states (RnnWeights).
+    const std::int64_t slots = projected ? 2 : steps + 1;
+    Tensor h_states = empty({slots, batch, hidden}, dt, dev);
+    Tensor c_states = lstm ? empty({slots, batch, hidden}, dt, dev) : Tensor();
     Tensor gates = empty({backend.rnn_saved_size(dims) / (projected ? steps : 1)}, dt, dev);
     Tensor workspace = empty({backend.rnn_forward_workspace(dims)}, dt, dev);
-    const std::int64_t first = d.reverse ? steps : 0;
+    const std::int64_t first = d.reverse && !projected ? steps : 0;
     {
       NoGradGuard no_grad;
       auto start = [&](const Tensor& states, const Tensor& state) {
@@ -268,7 +270,7 @@ std::vector<RnnLayerOutput> rnn_directions(const char* op, RnnCell cell, const T
     RnnLayerOutput& r = results[i];
     {
       NoGradGuard no_grad;
-      const std::int64_t last = d.reverse ? 0 : steps;
+      const std::int64_t last = projected ? steps % 2 : d.reverse ? 0 : steps;
       r.h_n = clone(select(r.h_n, 0, last));
       if (lstm) r.c_n = clone(select(r.c_n, 0, last));
     }

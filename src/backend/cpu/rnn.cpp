@@ -364,10 +364,10 @@ struct RnnKernel {
     if (w_ih) gemm(false, true, steps * B, gh, input, x, input, w_ih, input, 0.0, gates, sw);
     for (std::int64_t s = 0; s < steps; ++s) {
       const std::int64_t t = time_of(s);
-      const std::int64_t p = prev_slot(t) * B * H, n = next_slot(t) * B * H;
+      std::int64_t p = prev_slot(t) * B * H, n = next_slot(t) * B * H;
       T* g = gates + t * B * sw;
-      if (!w_ih) {  // a table of projections, and gates for one step (RnnWeights)
-        g = gates;
+      if (!w_ih) {  // a table of projections; gates for one step, states in two slots (RnnWeights)
+        g = gates, p = s % 2 * B * H, n = (s + 1) % 2 * B * H;
         for (std::int64_t b = 0; b < B; ++b) std::memcpy(g + b * sw, x + f.input_rows[t * B + b] * input, sizeof(T) * gh);
       }
       forward_step(t, g, hs + p, hs + n, cs ? cs + p : nullptr, cs ? cs + n : nullptr,

@@ -338,10 +338,10 @@ struct RnnGpu {
     if (w_ih) gemm(false, true, steps * B, gh, input, x, input, w_ih, input, 0.0, gates, sw);
     for (std::int64_t s = 0; s < steps; ++s) {
       const std::int64_t t = time_of(s);
-      const std::int64_t p = prev_slot(t) * B * H, n = next_slot(t) * B * H;
+      std::int64_t p = prev_slot(t) * B * H, n = next_slot(t) * B * H;
       T* g = gates + t * B * sw;
-      if (!w_ih) {  // a table of projections, and gates for one step (RnnWeights)
-        g = gates;
+      if (!w_ih) {  // a table of projections; gates for one step, states in two slots (RnnWeights)
+        g = gates, p = s % 2 * B * H, n = (s + 1) % 2 * B * H;
         gather_rows_kernel<T><<<grid_for(B * gh), kThreads, 0, stream>>>(g, sw, x, input, f.input_rows + t * B, gh,
                                                                           B * gh);
         check_launch("rnn projected input");
