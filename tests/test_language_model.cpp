@@ -195,6 +195,27 @@ TEST(LanguageModel, ChunkedForwardWithCarriedStateEqualsWholeForward) {
   }
 }
 
+// Without gradients the first layer's input projections are made once per distinct token
+// (RNNBase::forward_projected): the logits and states of the path that training takes, from a
+// carried state, every cell, embedded or one-hot.
+TEST(LanguageModel, InferenceEqualsTheTrainingPath) {
+  for (const nn::LanguageModelConfig& config : all_configs()) {
+    SCOPED_TRACE(describe(config));
+    manual_seed(4);
+    nn::LanguageModel model(config);
+    model.to(DType::Float64);
+    const Tensor tokens = random_tokens(6, 3, 5), start = random_tokens(2, 3, 6);
+    const nn::LanguageModel::State state = model.forward(start, {}).state;
+    const nn::LanguageModel::Output trained = model.forward(tokens, state);
+    ASSERT_TRUE(trained.logits.requires_grad());
+    NoGradGuard no_grad;
+    const nn::LanguageModel::Output inferred = model.forward(tokens, state);
+    expect_close_rel(inferred.logits, trained.logits, 1e-12);
+    expect_close_rel(inferred.state.h, trained.state.h, 1e-12);
+    if (config.cell == "lstm") expect_close_rel(inferred.state.c, trained.state.c, 1e-12);
+  }
+}
+
 // The whole model in float64: the gradient of its logits and final state in every
 // parameter and in the initial state.
 void gradcheck_model(const nn::LanguageModelConfig& config) {

@@ -68,8 +68,16 @@ LanguageModel::Output LanguageModel::features(const Tensor& inputs, const State&
               "LanguageModel: inputs must be int64 [T, B], got "
                   << (inputs.defined() ? inputs.shape().str() : std::string("an undefined tensor")));
   // one_hot is float32; the input must have the weights' dtype when the model is float64.
-  Tensor x = embed ? embed->forward(inputs) : to_dtype(one_hot(inputs, config.vocab_size), dtype());
-  RNNOutput r = rnn->forward(x, RNNState{state.h, state.c});
+  const auto encode = [&](const Tensor& ids) {
+    return embed ? embed->forward(ids) : to_dtype(one_hot(ids, config.vocab_size), dtype());
+  };
+  RNNOutput r;
+  if (is_grad_enabled()) {
+    r = rnn->forward(encode(inputs), RNNState{state.h, state.c});
+  } else {  // each distinct token's input projections once (RNNBase::forward_projected)
+    const auto [tokens, rows] = unique(inputs);
+    r = rnn->forward_projected(rnn->project(encode(tokens), rows), RNNState{state.h, state.c});
+  }
   return {r.output, {r.h_n, r.c_n}};
 }
 
