@@ -4,7 +4,6 @@
 #include "recur/nn/sequence_classifier.hpp"
 
 #include <cmath>
-#include <limits>
 #include <vector>
 
 #include "recur/autograd.hpp"
@@ -57,12 +56,10 @@ Tensor pool_steps(const Tensor& outputs, const Tensor& lengths, Pool pool, bool 
     }
     case Pool::Mean:
       return div(sum(outputs, {0}), unsqueeze(to(to_dtype(host_lengths, outputs.dtype()), device), 1));
-    case Pool::Max: {
-      std::vector<double> mask(static_cast<std::size_t>(T * B), 0.0);
-      for (std::int64_t b = 0; b < B; ++b)
-        for (std::int64_t t = L[b]; t < T; ++t) mask[t * B + b] = -std::numeric_limits<double>::infinity();
-      const Tensor padding = to(to_dtype(from_vector(mask, {T, B, 1}), outputs.dtype()), device);
-      return max(add(outputs, padding), 0).values;
+    case Pool::Max: {  // each sequence over its own steps: no masked copy of all the outputs
+      std::vector<Tensor> rows;
+      for (std::int64_t b = 0; b < B; ++b) rows.push_back(max(narrow(select(outputs, 1, b), 0, 0, L[b]), 0).values);
+      return stack(rows, 0);
     }
   }
   RECUR_FAIL("unreachable");
