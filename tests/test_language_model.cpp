@@ -195,15 +195,16 @@ TEST(LanguageModel, ChunkedForwardWithCarriedStateEqualsWholeForward) {
   }
 }
 
-// Without gradients the first layer's input projections are made once per distinct token
-// (RNNBase::forward_projected): the logits and states of the path that training takes, from a
-// carried state, every cell, embedded or one-hot.
+// In inference (grad mode off, eval mode) the first layer's input projections are made once
+// per distinct token (RNNBase::forward_tokens): the logits and states of the path that
+// training takes, from a carried state, every cell, embedded or one-hot.
 TEST(LanguageModel, InferenceEqualsTheTrainingPath) {
   for (const nn::LanguageModelConfig& config : all_configs()) {
     SCOPED_TRACE(describe(config));
     manual_seed(4);
     nn::LanguageModel model(config);
     model.to(DType::Float64);
+    model.eval();
     const Tensor tokens = random_tokens(6, 3, 5), start = random_tokens(2, 3, 6);
     const nn::LanguageModel::State state = model.forward(start, {}).state;
     const nn::LanguageModel::Output trained = model.forward(tokens, state);

@@ -161,6 +161,31 @@ TEST(NnRnn, ForwardProjectedEqualsForward) {
                {"GRU: projection rows must be (steps, batch)", "undefined"});
 }
 
+// forward_tokens: in inference each distinct token encoded once (the encoder sees 4 ids, not
+// 10), the outputs of forward(encode(tokens)); in training mode the ordinary path.
+TEST(NnRnn, ForwardTokensEncodesEachDistinctTokenOnce) {
+  manual_seed(8);
+  nn::GRU gru(3, 4, {.bidirectional = true});
+  gru.to(DType::Float64);
+  const Tensor table = rand({6, 3}, 5);
+  std::int64_t encoded = 0;
+  const auto encode = [&](const Tensor& ids) {
+    encoded = ids.numel();
+    return embedding(table, ids);
+  };
+  const Tensor tokens = from_vector(std::vector<std::int64_t>{1, 4, 1, 1, 5, 4, 0, 1, 5, 0}, {5, 2});
+  const Tensor lengths = from_vector(std::vector<std::int64_t>{5, 3}, {2});
+  NoGradGuard no_grad;
+  const nn::RNNOutput want = gru.forward(embedding(table, tokens), {}, lengths);
+  EXPECT_EQ(gru.forward_tokens(tokens, encode, {}, lengths).output.shape(), want.output.shape());
+  EXPECT_EQ(encoded, 10);  // training mode: every position
+  gru.eval();
+  const nn::RNNOutput got = gru.forward_tokens(tokens, encode, {}, lengths);
+  EXPECT_EQ(encoded, 4);
+  expect_close(got.output, want.output, 1e-13);
+  expect_close(got.h_n, want.h_n, 1e-13);
+}
+
 TEST(NnRnn, DropoutOnlyInTraining) {
   nn::LSTM lstm(3, 4, {.num_layers = 2, .dropout = 0.5});
   Tensor x = rand({4, 2, 3}, 4, DType::Float32);

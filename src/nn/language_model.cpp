@@ -71,13 +71,7 @@ LanguageModel::Output LanguageModel::features(const Tensor& inputs, const State&
   const auto encode = [&](const Tensor& ids) {
     return embed ? embed->forward(ids) : to_dtype(one_hot(ids, config.vocab_size), dtype());
   };
-  RNNOutput r;
-  if (is_grad_enabled()) {
-    r = rnn->forward(encode(inputs), RNNState{state.h, state.c});
-  } else {  // each distinct token's input projections once (RNNBase::forward_projected)
-    const auto [tokens, rows] = unique(inputs);
-    r = rnn->forward_projected(rnn->project(encode(tokens), rows), RNNState{state.h, state.c});
-  }
+  RNNOutput r = rnn->forward_tokens(inputs, encode, RNNState{state.h, state.c});
   return {r.output, {r.h_n, r.c_n}};
 }
 

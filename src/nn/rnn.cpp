@@ -7,6 +7,7 @@
 #include <optional>
 #include <sstream>
 
+#include "recur/autograd.hpp"
 #include "recur/nn/init.hpp"
 
 namespace recur::nn {
@@ -93,6 +94,13 @@ RNNOutput RNNBase::forward_projected(const RnnProjections& projections, const RN
 RnnProjections RNNBase::project(const Tensor& distinct, const Tensor& rows) const {
   const Tensor w = num_directions() == 1 ? weights_[0].w_ih : cat({weights_[0].w_ih, weights_[1].w_ih}, 0);
   return {matmul(distinct, transpose(w, 0, 1)), rows};
+}
+
+RNNOutput RNNBase::forward_tokens(const Tensor& tokens, const std::function<Tensor(const Tensor&)>& encode,
+                                  const RNNState& state, const Tensor& lengths) {
+  if (is_grad_enabled() || is_training()) return forward(encode(tokens), state, lengths);
+  const auto [distinct, rows] = unique(tokens);
+  return forward_projected(project(encode(distinct), rows), state, lengths);
 }
 
 // The layers over input (T, B, I) (batch_first: (B, T, I)), or layer 0 over time-major

@@ -6,7 +6,6 @@
 #include <cmath>
 #include <vector>
 
-#include "recur/autograd.hpp"
 #include "recur/ops.hpp"
 
 namespace recur::nn {
@@ -94,19 +93,13 @@ SequenceClassifier::SequenceClassifier(const SequenceClassifierConfig& config) :
 }
 
 // logits = head(dropout(pool(rnn(embed(inputs), lengths))))
-// Without gradients, the first layer's input projections are made once per distinct word of
-// the batch (RNNBase::forward_projected): the same values, far fewer multiply-adds.
+// In inference the first layer's input projections are made once per distinct word of the
+// batch (RNNBase::forward_tokens): the same values, far fewer multiply-adds.
 Tensor SequenceClassifier::forward(const Tensor& inputs, const Tensor& lengths) {
   RECUR_CHECK(inputs.defined() && inputs.dim() == 2 && inputs.dtype() == DType::Int64,
               "SequenceClassifier: inputs must be int64 [T, B], got "
                   << (inputs.defined() ? inputs.shape().str() : std::string("an undefined tensor")));
-  RNNOutput r;
-  if (is_grad_enabled()) {
-    r = rnn->forward(embed->forward(inputs), RNNState{}, lengths);
-  } else {
-    const auto [words, rows] = unique(inputs);
-    r = rnn->forward_projected(rnn->project(embed->forward(words), rows), RNNState{}, lengths);
-  }
+  RNNOutput r = rnn->forward_tokens(inputs, [&](const Tensor& ids) { return embed->forward(ids); }, {}, lengths);
   Tensor pooled = pool_steps(r.output, lengths, config.pool, config.bidirectional);
   return head->forward(dropout(pooled, config.dropout, is_training()));
 }

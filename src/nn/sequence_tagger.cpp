@@ -53,9 +53,9 @@ SequenceTagger::SequenceTagger(const SequenceTaggerConfig& config) : config(vali
 
 // x_t = dropout([embed(w_t) ; chars(w_t)]),  chars(w) = [fwd_LSTM(c_1..c_n) at n ; bwd_LSTM at 1]
 // logits_t = head(dropout(rnn(x)_t))
-// In inference (no gradients, eval mode) the first layer's input projections are made once per
-// distinct (word, spelling) of the batch and copied to its positions: the same values, far
-// fewer multiply-adds (RNNBase::forward_projected).
+// In inference (no gradients, eval mode) the recurrent layers' input projections are made
+// once per distinct character, word or (word, spelling) of the batch: the same values, far
+// fewer multiply-adds (RNNBase::forward_tokens, forward_projected).
 Tensor SequenceTagger::forward(const Tensor& inputs, const Tensor& lengths, const WordSpellings& spellings) {
   RECUR_CHECK(inputs.defined() && inputs.dim() == 2 && inputs.dtype() == DType::Int64,
               "SequenceTagger: inputs must be int64 [T, B], got "
@@ -64,45 +64,39 @@ Tensor SequenceTagger::forward(const Tensor& inputs, const Tensor& lengths, cons
               "SequenceTagger: " << (has_char_features() ? "a tagger with character features needs the words' spellings"
                                                           : "this tagger has no character features to spell words with"));
   const std::int64_t T = inputs.size(0), B = inputs.size(1);
-  const bool projected = !is_grad_enabled() && !is_training();
-  Tensor x;                   // the first layer's input, or
-  RnnProjections projections;  // in inference, its projections
+  const auto dropped = [&](const Tensor& x) { return dropout(x, config.dropout, is_training()); };
   if (!has_char_features()) {
-    if (projected) {
-      const auto [words, rows] = unique(inputs);
-      projections = rnn->project(embed->forward(words), rows);
-    } else {
-      x = embed->forward(inputs);
-    }
-  } else {
-    RECUR_CHECK(spellings.index.defined() && spellings.index.shape() == (Shape{T, B}),
-                "SequenceTagger: the spellings' index must be int64 [" << T << ", " << B << "]");
-    // Each distinct word once: its final states both ways.
-    const RNNOutput words = char_rnn->forward(char_embed->forward(spellings.chars), RNNState{}, spellings.lengths);
-    const Tensor features = pool_steps(words.output, spellings.lengths, Pool::Last, /*bidirectional=*/true);
-    if (projected) {
-      // The batch's distinct (word, spelling) pairs, as word * W + spelling.
-      const std::int64_t W = features.size(0);
-      std::vector<std::int64_t> pairs = inputs.to_vector<std::int64_t>();
-      const std::vector<std::int64_t> spelled = spellings.index.to_vector<std::int64_t>();
-      for (std::size_t i = 0; i < pairs.size(); ++i) pairs[i] = pairs[i] * W + spelled[i];
-      const auto [distinct, slots] = unique(from_vector(pairs, {T * B}, inputs.device()));
-      std::vector<std::int64_t> word_of = distinct.to_vector<std::int64_t>(), spelling_of(word_of.size());
-      for (std::size_t u = 0; u < word_of.size(); ++u) spelling_of[u] = word_of[u] % W, word_of[u] /= W;
-      const auto on_device = [&](const std::vector<std::int64_t>& v) {
-        return from_vector(v, {static_cast<std::int64_t>(v.size())}, inputs.device());
-      };
-      const Tensor distinct_inputs =
-          cat({embed->forward(on_device(word_of)), index_select(features, 0, on_device(spelling_of))}, 1);
-      projections = rnn->project(distinct_inputs, reshape(slots, {T, B}));
-    } else {
-      const Tensor per_position = index_select(features, 0, reshape(spellings.index, {T * B}));
-      x = cat({embed->forward(inputs), reshape(per_position, {T, B, 2 * config.char_hidden})}, 2);
-    }
+    const RNNOutput r = rnn->forward_tokens(inputs, [&](const Tensor& ids) { return dropped(embed->forward(ids)); },
+                                            {}, lengths);
+    return head->forward(dropped(r.output));
   }
-  if (projected) return head->forward(rnn->forward_projected(projections, RNNState{}, lengths).output);
-  const RNNOutput r = rnn->forward(dropout(x, config.dropout, is_training()), RNNState{}, lengths);
-  return head->forward(dropout(r.output, config.dropout, is_training()));
+  RECUR_CHECK(spellings.index.defined() && spellings.index.shape() == (Shape{T, B}),
+              "SequenceTagger: the spellings' index must be int64 [" << T << ", " << B << "]");
+  // Each distinct word once: its final states both ways.
+  const RNNOutput words = char_rnn->forward_tokens(
+      spellings.chars, [&](const Tensor& ids) { return char_embed->forward(ids); }, {}, spellings.lengths);
+  const Tensor features = pool_steps(words.output, spellings.lengths, Pool::Last, /*bidirectional=*/true);
+  if (is_grad_enabled() || is_training()) {
+    const Tensor per_position = index_select(features, 0, reshape(spellings.index, {T * B}));
+    const Tensor x = cat({embed->forward(inputs), reshape(per_position, {T, B, 2 * config.char_hidden})}, 2);
+    return head->forward(dropped(rnn->forward(dropped(x), RNNState{}, lengths).output));
+  }
+  // Inference: the batch's distinct (word, spelling) pairs, as word * W + spelling, each
+  // projected once.
+  const std::int64_t W = features.size(0);
+  std::vector<std::int64_t> pairs = inputs.to_vector<std::int64_t>();
+  const std::vector<std::int64_t> spelled = spellings.index.to_vector<std::int64_t>();
+  for (std::size_t i = 0; i < pairs.size(); ++i) pairs[i] = pairs[i] * W + spelled[i];
+  const auto [distinct, slots] = unique(from_vector(pairs, {T * B}, inputs.device()));
+  std::vector<std::int64_t> word_of = distinct.to_vector<std::int64_t>(), spelling_of(word_of.size());
+  for (std::size_t u = 0; u < word_of.size(); ++u) spelling_of[u] = word_of[u] % W, word_of[u] /= W;
+  const auto on_device = [&](const std::vector<std::int64_t>& v) {
+    return from_vector(v, {static_cast<std::int64_t>(v.size())}, inputs.device());
+  };
+  const Tensor distinct_inputs =
+      cat({embed->forward(on_device(word_of)), index_select(features, 0, on_device(spelling_of))}, 1);
+  const RnnProjections projections = rnn->project(distinct_inputs, reshape(slots, {T, B}));
+  return head->forward(rnn->forward_projected(projections, RNNState{}, lengths).output);
 }
 
 Tensor SequenceTagger::forward(const Tensor& inputs) {

@@ -67,6 +67,12 @@ class RNNBase : public Module {
   // side, to be read at rows: {distinct W^T, rows}, W layer 0's weight_ih (stacked with
   // weight_ih_l0_reverse). Differentiable, though forward_projected is not.
   RnnProjections project(const Tensor& distinct, const Tensor& rows) const;
+  // forward(encode(tokens), state, lengths) for int64 tokens (T, B) (batch_first: (B, T)),
+  // encode mapping int64 ids of any shape to their inputs (shape + [input_size]). In inference
+  // (grad mode off, eval mode) each distinct token is encoded and projected once
+  // (forward_projected): a batch of text repeats its words.
+  RNNOutput forward_tokens(const Tensor& tokens, const std::function<Tensor(const Tensor&)>& encode,
+                           const RNNState& state = {}, const Tensor& lengths = Tensor());
 
   void reset_parameters();
   std::string extra_repr() const override;  // "32, 128, num_layers=2, bidirectional=true"
