@@ -73,6 +73,23 @@ TEST(Seq2Seq, ResultsDoNotDependOnBatchMatesOrPadding) {
   EXPECT_EQ(other_padding.to_vector<float>(), both.to_vector<float>());
 }
 
+// In inference (eval mode, no gradients) the encoder projects each distinct source token once
+// (RNNBase::forward_tokens): the states and keys of the path that training takes.
+TEST(Seq2Seq, InferenceEncodesAsTraining) {
+  manual_seed(6);
+  nn::Seq2Seq m(small_config("gru", nn::AttentionKind::Additive));
+  m.to(DType::Float64);
+  m.eval();
+  const Tensor src = int64s({1, 2, 3, 1, 1, 4, 2, 0}, {4, 2}), lengths = int64s({4, 3}, {2});
+  const nn::DecoderState trained = m.encode(src, lengths);
+  ASSERT_TRUE(trained.rnn.h.requires_grad());
+  NoGradGuard no_grad;
+  const nn::DecoderState inferred = m.encode(src, lengths);
+  expect_close(inferred.rnn.h, trained.rnn.h, 1e-13);
+  expect_close(inferred.keys.keys, trained.keys.keys, 1e-13);
+  expect_close(inferred.keys.projected, trained.keys.projected, 1e-13);
+}
+
 TEST(Seq2Seq, MatchesTheEquationsInPyTorch) {
   const std::vector<conformance::Case> cases = conformance::load_cases("seq2seq");
   ASSERT_EQ(cases.size(), 8u);

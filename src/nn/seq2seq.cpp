@@ -57,7 +57,8 @@ DecoderState Seq2Seq::encode(const Tensor& src, const Tensor& src_lengths) {
   RECUR_CHECK(src.defined() && src.dim() == 2 && src.dtype() == DType::Int64,
               "Seq2Seq: sources must be int64 (steps, batch), got "
                   << (src.defined() ? src.shape().str() : std::string("an undefined tensor")));
-  const RNNOutput r = encoder->forward(src_embed->forward(src), RNNState{}, src_lengths);
+  const RNNOutput r =
+      encoder->forward_tokens(src, [&](const Tensor& ids) { return src_embed->forward(ids); }, {}, src_lengths);
   const std::int64_t B = src.size(1), H = config.hidden;
   auto start = [&](const Tensor& finals) {
     std::vector<Tensor> layers;
