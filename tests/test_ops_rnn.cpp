@@ -465,6 +465,13 @@ TEST(RnnLayer, ProjectionsEqualTheInput) {
       const auto pair = rnn_bidirectional_layer(c.cell, RnnProjections{side_by_side, table.rows}, {f.w, r.w},
                                                 {f.h0, r.h0}, {f.c0, r.c0}, lengths_of(c));
       expect_close(flat_pair(pair), flat_pair(bidirectional(c, both)), 1e-13, what + " bidirectional");
+      // Into a given output: its halves, the same values.
+      const Tensor joined = full({c.steps, c.batch, 2 * c.hidden}, 7.0, DType::Float64);
+      const auto into = rnn_bidirectional_layer(c.cell, RnnProjections{side_by_side, table.rows}, {f.w, r.w},
+                                                {f.h0, r.h0}, {f.c0, r.c0}, lengths_of(c), joined);
+      EXPECT_EQ(joined.to_vector<double>(), cat({pair[0].output, pair[1].output}, 2).to_vector<double>()) << what;
+      EXPECT_EQ(into[1].output.raw_data(), narrow(joined, 2, c.hidden, c.hidden).raw_data()) << what;
+      EXPECT_EQ(flat_pair(into).to_vector<double>(), flat_pair(pair).to_vector<double>()) << what;
     }
   }
   set_num_threads(threads);
@@ -491,6 +498,11 @@ TEST(RnnLayer, ProjectionsErrors) {
   expect_error([&] { rnn_layer(c.cell, RnnProjections{one, reshape(table.rows, {9})}, fw); },
                {"projection rows must be (steps, batch)", "[9]"});
   expect_error([&] { rnn_layer(c.cell, RnnProjections{one, Tensor()}, fw); }, {"RnnProjections need their rows"});
+  const RnnProjections given{two, table.rows};
+  expect_error([&] { rnn_bidirectional_layer(c.cell, given, {fw, rw}, {}, {}, {}, zeros({3, 3, 5})); },
+               {"rnn_bidirectional_layer: output must be a contiguous (3, 3, 4) tensor", "[3, 3, 5]"});
+  expect_error([&] { rnn_bidirectional_layer(c.cell, given, {fw, rw}, {}, {}, {}, transpose(zeros({3, 3, 4}), 0, 1)); },
+               {"not contiguous"});
   const Tensor tracked = clone(one).set_requires_grad();
   expect_error([&] { rnn_layer(c.cell, RnnProjections{tracked, table.rows}, fw); },
                {"rnn_layer: projected input is not differentiable"});

@@ -317,12 +317,14 @@ std::array<RnnLayerOutput, 2> rnn_bidirectional_layer(RnnCell cell, const Tensor
                                                       const std::array<Tensor, 2>& c0 = {},
                                                       const Tensor& lengths = Tensor());
 // The same from RnnProjections (a table row: the forward direction's projections, then the
-// reverse's).
+// reverse's). Given `output`, a contiguous (T, B, 2H) tensor of the input's dtype and device,
+// the directions write their outputs into its two halves (returned as views of it): the
+// layer's output without a concatenation.
 std::array<RnnLayerOutput, 2> rnn_bidirectional_layer(RnnCell cell, const RnnProjections& input,
                                                       const std::array<RnnLayerWeights, 2>& weights,
                                                       const std::array<Tensor, 2>& h0 = {},
                                                       const std::array<Tensor, 2>& c0 = {},
-                                                      const Tensor& lengths = Tensor());
+                                                      const Tensor& lengths = Tensor(), const Tensor& output = Tensor());
 
 // One step of inference, in place, for generation: h (B, H) (and c for LSTM, else
 // undefined) become the states after input (B, I). Not differentiable: requires grad mode

@@ -154,7 +154,8 @@ struct RnnForwardBuffers {
   const void* input = nullptr;                 // (T, B, I), or without w_ih the projections' table
   const std::int64_t* input_rows = nullptr;    // without w_ih: (T, B) rows of the table, else null
   const std::int64_t* lengths = nullptr;       // this device's memory: (B) in [1, T], or null: all T
-  void* output = nullptr;                      // (T, B, H): h(t), 0 past a sequence's end
+  void* output = nullptr;                      // (T, B, H): h(t), 0 past a sequence's end,
+  std::int64_t output_ld = 0;                  //   rows output_ld apart (0: H, dense)
   void* h_states = nullptr;                    // (T+1, B, H), h0 already in its slot
   void* c_states = nullptr;                    // (T+1, B, H), LSTM only, c0 already in its slot
   void* gates = nullptr;                       // rnn_saved_size(dims) elements, kept for the backward

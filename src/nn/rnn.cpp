@@ -132,9 +132,17 @@ RNNOutput RNNBase::run(const Tensor& input, const RnnProjections* projections, c
       return {both.begin(), both.end()};
     };
     std::vector<RnnLayerOutput> layer;
+    Tensor joined;  // both directions' outputs written side by side: no concatenation
     if (k == 0 && projections) {
       w[0].w_ih = w[1].w_ih = Tensor();
-      layer = over(*projections);
+      if (dirs == 1) {
+        layer = over(*projections);
+      } else {
+        const Tensor& table = projections->table;
+        joined = empty({projections->rows.size(0), batch, 2 * hidden_size}, table.dtype(), table.device());
+        const auto both = rnn_bidirectional_layer(cell, *projections, w, h0, c0, lengths, joined);
+        layer.assign(both.begin(), both.end());
+      }
     } else {
       layer = over(x);
     }
@@ -144,7 +152,7 @@ RNNOutput RNNBase::run(const Tensor& input, const RnnProjections* projections, c
       h_n.push_back(r.h_n);
       if (r.c_n.defined()) c_n.push_back(r.c_n);
     }
-    x = dirs == 1 ? outputs[0] : cat(outputs, 2);
+    x = joined.defined() ? joined : dirs == 1 ? outputs[0] : cat(outputs, 2);
     if (k + 1 < layers && options.dropout > 0 && is_training()) x = dropout(x, options.dropout, true);
   }
   result.output = options.batch_first ? transpose(x, 0, 1) : x;

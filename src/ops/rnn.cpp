@@ -144,9 +144,11 @@ struct DirectionArgs {
 };
 
 // The layers of `directions` over one input, as one op: rnn_layer (one direction) and
-// rnn_bidirectional_layer (two). With `rows` defined, input is the table of RnnProjections.
+// rnn_bidirectional_layer (two). With `rows` defined, input is the table of RnnProjections,
+// and `joined`, if defined, takes the directions' outputs side by side.
 std::vector<RnnLayerOutput> rnn_directions(const char* op, RnnCell cell, const Tensor& input, const Tensor& rows,
-                                           const std::vector<DirectionArgs>& directions, const Tensor& lengths) {
+                                           const std::vector<DirectionArgs>& directions, const Tensor& lengths,
+                                           const Tensor& joined = Tensor()) {
   const bool projected = rows.defined();
   check_floating(op, input);
   if (projected) {
@@ -189,6 +191,14 @@ std::vector<RnnLayerOutput> rnn_directions(const char* op, RnnCell cell, const T
     RECUR_CHECK(!autograd::any_requires_grad(operands),
                 op << ": projected input is not differentiable; run it under NoGradGuard");
   }
+  std::int64_t joined_width = 0;
+  for (std::int64_t hidden : hidden_sizes) joined_width += hidden;
+  if (joined.defined()) {
+    check_compatible(op, input, joined);
+    RECUR_CHECK(joined.is_contiguous() && joined.shape() == (Shape{steps, batch, joined_width}),
+                op << ": output must be a contiguous (" << steps << ", " << batch << ", " << joined_width
+                   << ") tensor, got shape " << joined.shape() << (joined.is_contiguous() ? "" : ", not contiguous"));
+  }
   Tensor lens;
   if (lengths.defined()) {
     check_int64(op, "lengths", lengths);
@@ -216,6 +226,7 @@ std::vector<RnnLayerOutput> rnn_directions(const char* op, RnnCell cell, const T
   std::vector<RnnLayerOutput> results;
   TensorList kept;  // the weights' dense copies and the workspaces, alive until the kernels ran
   std::int64_t first_projection = 0;  // of this direction, in a table row, when projected
+  std::int64_t first_output = 0;      // of this direction, in a row of `joined`
   for (std::size_t i = 0; i < directions.size(); ++i) {
     const DirectionArgs& d = directions[i];
     const std::int64_t hidden = hidden_sizes[i];
@@ -227,7 +238,7 @@ std::vector<RnnLayerOutput> rnn_directions(const char* op, RnnCell cell, const T
     Tensor b_ih = given.b_ih.defined() ? dense(given.b_ih) : Tensor();
     Tensor b_hh = given.b_hh.defined() ? dense(given.b_hh) : Tensor();
     Tensor peephole = given.peephole.defined() ? dense(given.peephole) : Tensor();
-    Tensor output = empty({steps, batch, hidden}, dt, dev);
+    Tensor output = joined.defined() ? narrow(joined, 2, first_output, hidden) : empty({steps, batch, hidden}, dt, dev);
     // Without a backward (projected), one step's gates and two slots of states (RnnWeights).
     const std::int64_t slots = projected ? 2 : steps + 1;
     Tensor h_states = empty({slots, batch, hidden}, dt, dev);
@@ -254,7 +265,9 @@ std::vector<RnnLayerOutput> rnn_directions(const char* op, RnnCell cell, const T
     f.input = static_cast<const std::byte*>(x.raw_data()) + first_projection * dtype_size(dt);
     f.input_rows = int64_or_null(x_rows), f.lengths = int64_or_null(lens);
     if (projected) first_projection += rnn_gate_count(cell) * hidden;
-    f.output = output.raw_data(), f.h_states = h_states.raw_data(), f.c_states = data_or_null_mut(c_states);
+    first_output += hidden;
+    f.output = output.raw_data(), f.output_ld = joined.defined() ? joined_width : 0;
+    f.h_states = h_states.raw_data(), f.c_states = data_or_null_mut(c_states);
     f.gates = gates.raw_data(), f.workspace = workspace.raw_data();
     kept.insert(kept.end(), {b_ih, b_hh, workspace});
     saved.push_back({.w_ih = w_ih, .w_hh = w_hh, .peephole = peephole, .gates = gates, .h_states = h_states,
@@ -309,10 +322,10 @@ namespace {
 std::array<RnnLayerOutput, 2> both_directions(RnnCell cell, const Tensor& input, const Tensor& rows,
                                               const std::array<RnnLayerWeights, 2>& weights,
                                               const std::array<Tensor, 2>& h0, const std::array<Tensor, 2>& c0,
-                                              const Tensor& lengths) {
+                                              const Tensor& lengths, const Tensor& output = Tensor()) {
   std::vector<RnnLayerOutput> r = rnn_directions("rnn_bidirectional_layer", cell, input, rows,
                                                  {{weights[0], h0[0], c0[0], false}, {weights[1], h0[1], c0[1], true}},
-                                                 lengths);
+                                                 lengths, output);
   return {r[0], r[1]};
 }
 
@@ -328,9 +341,10 @@ std::array<RnnLayerOutput, 2> rnn_bidirectional_layer(RnnCell cell, const Tensor
 std::array<RnnLayerOutput, 2> rnn_bidirectional_layer(RnnCell cell, const RnnProjections& input,
                                                       const std::array<RnnLayerWeights, 2>& weights,
                                                       const std::array<Tensor, 2>& h0,
-                                                      const std::array<Tensor, 2>& c0, const Tensor& lengths) {
+                                                      const std::array<Tensor, 2>& c0, const Tensor& lengths,
+                                                      const Tensor& output) {
   RECUR_CHECK(input.rows.defined(), "rnn_bidirectional_layer: RnnProjections need their rows");
-  return both_directions(cell, input.table, input.rows, weights, h0, c0, lengths);
+  return both_directions(cell, input.table, input.rows, weights, h0, c0, lengths, output);
 }
 
 void rnn_step_(RnnCell cell, const Tensor& input, const RnnLayerWeights& weights, const Tensor& h, const Tensor& c,

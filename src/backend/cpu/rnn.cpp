@@ -308,8 +308,8 @@ struct RnnKernel {
 
   // ---- forward of one step. `pre` holds the rows' input projections (saved_width apart),
   // overwritten with the saved values; hg the recurrent products (gh apart).
-  void forward_step(std::int64_t t, T* pre, const T* hprev, T* hnew, const T* cprev, T* cnew, T* out, T* hg,
-                    const T* bias) {
+  void forward_step(std::int64_t t, T* pre, const T* hprev, T* hnew, const T* cprev, T* cnew, T* out,
+                    std::int64_t out_ld, T* hg, const T* bias) {
     const std::int64_t H = hidden, sw = saved_width;
     recurrent_forward(0, hprev, H, hg);
     if (kind == RnnCell::Mgu) {
@@ -325,7 +325,7 @@ struct RnnKernel {
         const T* hp = hprev + b * H;
         const T* hr = hg + b * gh;
         T* hn = hnew + b * H;
-        T* o = out ? out + b * H : nullptr;
+        T* o = out ? out + b * out_ld : nullptr;
         if (!active(t, b)) {  // past the end: carry the state, output 0
           std::memcpy(hn, hp, sizeof(T) * H);
           if (cnew) std::memcpy(cnew + b * H, cprev + b * H, sizeof(T) * H);
@@ -360,6 +360,7 @@ struct RnnKernel {
     T* hs = static_cast<T*>(f.h_states);
     T* cs = static_cast<T*>(f.c_states);
     T* out = static_cast<T*>(f.output);
+    const std::int64_t out_ld = f.output_ld ? f.output_ld : H;
     const T* x = static_cast<const T*>(f.input);
     if (w_ih) gemm(false, true, steps * B, gh, input, x, input, w_ih, input, 0.0, gates, sw);
     for (std::int64_t s = 0; s < steps; ++s) {
@@ -370,8 +371,8 @@ struct RnnKernel {
         g = gates, p = s % 2 * B * H, n = (s + 1) % 2 * B * H;
         for (std::int64_t b = 0; b < B; ++b) std::memcpy(g + b * sw, x + f.input_rows[t * B + b] * input, sizeof(T) * gh);
       }
-      forward_step(t, g, hs + p, hs + n, cs ? cs + p : nullptr, cs ? cs + n : nullptr,
-                   out + t * B * H, hg, bias);
+      forward_step(t, g, hs + p, hs + n, cs ? cs + p : nullptr, cs ? cs + n : nullptr, out + t * B * out_ld, out_ld,
+                   hg, bias);
     }
   }
 
@@ -385,7 +386,7 @@ struct RnnKernel {
     T* c_new = h_new + B * H;
     combined_bias(bias);
     gemm(false, true, B, gh, input, x, input, w_ih, input, 0.0, pre, saved_width);
-    forward_step(0, pre, h, h_new, c, c ? c_new : nullptr, nullptr, hg, bias);
+    forward_step(0, pre, h, h_new, c, c ? c_new : nullptr, nullptr, 0, hg, bias);
     std::memcpy(h, h_new, sizeof(T) * B * H);
     if (c) std::memcpy(c, c_new, sizeof(T) * B * H);
   }

@@ -60,8 +60,8 @@ __global__ void gather_rows_kernel(T* __restrict__ dst, std::int64_t dst_ld, con
   }
 }
 
-// The operands of one forward step. Row b of g is g + b*sw, of hr hr + b*gh; states and
-// output are (B, H). cp, cn: LSTM only. out, lengths may be null.
+// The operands of one forward step. Row b of g is g + b*sw, of hr hr + b*gh, of out
+// out + b*out_ld; states are (B, H). cp, cn: LSTM only. out, lengths may be null.
 template <class T>
 struct FwdStep {
   T* g;
@@ -73,6 +73,7 @@ struct FwdStep {
   const T* cp;
   T* cn;
   T* out;
+  std::int64_t out_ld;
   const std::int64_t* lengths;
   std::int64_t t, B, H, sw, gh;
   RnnCell kind;
@@ -100,7 +101,7 @@ __global__ void forward_step_kernel(FwdStep<T> s) {
     if (s.lengths && s.t >= s.lengths[b]) {  // past the end: carry the state, output 0
       s.hn[e] = s.hp[e];
       if (s.cn) s.cn[e] = s.cp[e];
-      if (s.out) s.out[e] = T(0);
+      if (s.out) s.out[b * s.out_ld + j] = T(0);
       for (std::int64_t k = j; k < s.sw; k += H) g[k] = T(0);
       continue;
     }
@@ -148,7 +149,7 @@ __global__ void forward_step_kernel(FwdStep<T> s) {
       }
     }
     s.hn[e] = h;
-    if (s.out) s.out[e] = h;
+    if (s.out) s.out[b * s.out_ld + j] = h;
   }
 }
 
@@ -309,11 +310,11 @@ struct RnnGpu {
 
   // One forward step: `pre` holds the rows' input projections (sw apart) and is left holding
   // the saved values; hg is (B, gh) scratch.
-  void forward_step(std::int64_t t, T* pre, const T* hprev, T* hnew, const T* cprev, T* cnew, T* out, T* hg,
-                    const T* bias, const std::int64_t* lengths) {
+  void forward_step(std::int64_t t, T* pre, const T* hprev, T* hnew, const T* cprev, T* cnew, T* out,
+                    std::int64_t out_ld, T* hg, const T* bias, const std::int64_t* lengths) {
     const std::int64_t B = batch, H = hidden;
     gemm(false, true, B, kind == RnnCell::Mgu ? H : gh, H, hprev, H, w_hh, H, 0.0, hg, gh);
-    const FwdStep<T> s{pre, hg, bias, peep, hprev, hnew, cprev, cnew, out, lengths, t, B, H, sw, gh, kind};
+    const FwdStep<T> s{pre, hg, bias, peep, hprev, hnew, cprev, cnew, out, out_ld, lengths, t, B, H, sw, gh, kind};
     if (kind == RnnCell::Mgu) {
       mgu_forward_f_kernel<T><<<grid_for(B * H), kThreads, 0, stream>>>(s);
       check_launch("rnn forward (mgu f)");
@@ -334,6 +335,7 @@ struct RnnGpu {
     T* hs = static_cast<T*>(f.h_states);
     T* cs = static_cast<T*>(f.c_states);
     T* out = static_cast<T*>(f.output);
+    const std::int64_t out_ld = f.output_ld ? f.output_ld : H;
     const T* x = static_cast<const T*>(f.input);
     if (w_ih) gemm(false, true, steps * B, gh, input, x, input, w_ih, input, 0.0, gates, sw);
     for (std::int64_t s = 0; s < steps; ++s) {
@@ -347,7 +349,7 @@ struct RnnGpu {
         check_launch("rnn projected input");
       }
       forward_step(t, g, hs + p, hs + n, cs ? cs + p : nullptr, cs ? cs + n : nullptr,
-                   out ? out + t * B * H : nullptr, hg, bias, f.lengths);
+                   out ? out + t * B * out_ld : nullptr, out_ld, hg, bias, f.lengths);
     }
   }
 
@@ -361,7 +363,7 @@ struct RnnGpu {
     T* pre = hg + B * gh;
     combined_bias(bias);
     gemm(false, true, B, gh, input, x, input, w_ih, input, 0.0, pre, sw);
-    forward_step(0, pre, h, h, c, c, nullptr, hg, bias, nullptr);
+    forward_step(0, pre, h, h, c, c, nullptr, 0, hg, bias, nullptr);
   }
 
   void backward(const RnnBackwardBuffers& bb) {
