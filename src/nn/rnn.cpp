@@ -125,26 +125,23 @@ RNNOutput RNNBase::run(const Tensor& input, const RnnProjections* projections, c
     std::array<RnnLayerWeights, 2> w{weights_[first], weights_[first + dirs - 1]};
     const std::array<Tensor, 2> h0{state_at(state.h, first), state_at(state.h, first + dirs - 1)};
     const std::array<Tensor, 2> c0{state_at(state.c, first), state_at(state.c, first + dirs - 1)};
-    // in: a Tensor or RnnProjections, the ops' two overloads.
-    const auto over = [&](const auto& in) -> std::vector<RnnLayerOutput> {
-      if (dirs == 1) return {rnn_layer(cell, in, w[0], h0[0], c0[0], lengths)};
-      const auto both = rnn_bidirectional_layer(cell, in, w, h0, c0, lengths);
-      return {both.begin(), both.end()};
-    };
     std::vector<RnnLayerOutput> layer;
     Tensor joined;  // both directions' outputs written side by side: no concatenation
     if (k == 0 && projections) {
       w[0].w_ih = w[1].w_ih = Tensor();
       if (dirs == 1) {
-        layer = over(*projections);
+        layer = {rnn_layer(cell, *projections, w[0], h0[0], c0[0], lengths)};
       } else {
         const Tensor& table = projections->table;
         joined = empty({projections->rows.size(0), batch, 2 * hidden_size}, table.dtype(), table.device());
         const auto both = rnn_bidirectional_layer(cell, *projections, w, h0, c0, lengths, joined);
         layer.assign(both.begin(), both.end());
       }
+    } else if (dirs == 1) {
+      layer = {rnn_layer(cell, x, w[0], h0[0], c0[0], lengths)};
     } else {
-      layer = over(x);
+      const auto both = rnn_bidirectional_layer(cell, x, w, h0, c0, lengths);
+      layer.assign(both.begin(), both.end());
     }
     std::vector<Tensor> outputs;
     for (const RnnLayerOutput& r : layer) {
