@@ -477,6 +477,49 @@ TEST(RnnLayer, ProjectionsEqualTheInput) {
   set_num_threads(threads);
 }
 
+// A batch sorted longest first runs only its rows in play at each step (the others are
+// finished, or not yet started backwards); the same sequences in another order run every
+// row. Both give each sequence the same values, ordinary and projected, and the same
+// gradients.
+TEST(RnnLayer, SortedLengthsEqualAnyOrder) {
+  for (RnnCell cell : kCells)
+    for (bool reverse : {false, true}) {
+      Case c{cell};
+      c.steps = 6, c.batch = 5, c.reverse = reverse, c.h0 = true, c.c0 = cell == RnnCell::Lstm;
+      const std::string what = describe(c);
+      const Tensor sorted_lengths = from_vector(std::vector<std::int64_t>{6, 4, 4, 2, 1}, {5});
+      const Tensor order = from_vector(std::vector<std::int64_t>{3, 0, 4, 2, 1}, {5});  // shuffled rows
+      std::vector<Tensor> a = make_inputs(c, DType::Float64), b = make_inputs(c, DType::Float64);
+      for (std::size_t i = 0; i < a.size(); ++i) a[i].set_requires_grad(), b[i].set_requires_grad();
+      Unpacked u = unpack(c, a), v = unpack(c, b);
+      const auto shuffled = [&](const Tensor& t, int dim) { return t.defined() ? index_select(t, dim, order) : t; };
+      const RnnLayerOutput sorted = rnn_layer(cell, u.x, u.w, u.h0, u.c0, sorted_lengths, reverse);
+      const RnnLayerOutput any = rnn_layer(cell, shuffled(v.x, 1), v.w, shuffled(v.h0, 0), shuffled(v.c0, 0),
+                                           shuffled(sorted_lengths, 0), reverse);
+      expect_close(shuffled(sorted.output, 1), any.output, 1e-14, what + " output");
+      expect_close(shuffled(sorted.h_n, 0), any.h_n, 1e-14, what + " h_n");
+      if (c.c0) expect_close(shuffled(sorted.c_n, 0), any.c_n, 1e-14, what + " c_n");
+      const Tensor weights = rand(sorted.output.shape(), 9, DType::Float64, 1.0);
+      (sum(sorted.output * weights) + sum(sorted.h_n)).backward();
+      (sum(any.output * shuffled(weights, 1)) + sum(any.h_n)).backward();
+      for (std::size_t i = 0; i < a.size(); ++i)
+        expect_close(a[i].grad(), b[i].grad(), 1e-13, what + " gradient of input " + std::to_string(i));
+      NoGradGuard no_grad;
+      RnnLayerWeights w = u.w;
+      w.w_ih = Tensor();
+      const Table table = reversed_rows(u.x);
+      const Tensor projected = projections(table.inputs, u.w.w_ih);
+      const RnnLayerOutput sorted_projected =
+          rnn_layer(cell, RnnProjections{projected, table.rows}, w, u.h0, u.c0, sorted_lengths, reverse);
+      const RnnLayerOutput any_projected = rnn_layer(cell, RnnProjections{projected, shuffled(table.rows, 1)}, w,
+                                                     shuffled(u.h0, 0), shuffled(u.c0, 0),
+                                                     shuffled(sorted_lengths, 0), reverse);
+      expect_close(sorted_projected.output, sorted.output, 1e-13, what + " projected output");
+      expect_close(shuffled(sorted_projected.output, 1), any_projected.output, 1e-14, what + " projected, any order");
+      expect_close(shuffled(sorted_projected.h_n, 0), any_projected.h_n, 1e-14, what + " projected h_n");
+    }
+}
+
 TEST(RnnLayer, ProjectionsErrors) {
   Case c{RnnCell::Gru};  // G*H = 6
   const std::vector<Tensor> in = make_bidirectional_inputs(c, DType::Float32);

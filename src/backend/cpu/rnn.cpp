@@ -29,6 +29,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <vector>
 
 #include "backend/cpu/cpu_backend.hpp"
@@ -235,6 +236,7 @@ struct RnnKernel {
   DType dtype;
   const T *w_ih, *w_hh, *b_ih, *b_hh, *peep;
   const std::int64_t* lengths;
+  bool sorted_lengths = false;  // lengths non-increasing (rows_in_play)
   PackedMatrix<T> packed[2];  // W_hh's blocks for this call's direction, when packed
 
   RnnKernel(CpuBackend& backend, const RnnDims& d, const RnnWeights& w)
@@ -265,10 +267,10 @@ struct RnnKernel {
     }
   }
 
-  // C (batch x block_rows, row stride gh) = A W_block^T.
-  void recurrent_forward(std::int64_t block, const T* a, std::int64_t lda, T* c) {
-    if (packed[block].data) return gemm_packed<T>(batch, a, lda, packed[block], false, c, gh);
-    gemm(false, true, batch, block_rows(), hidden, a, lda, w_hh + block * block_rows() * hidden, hidden, 0.0, c, gh);
+  // C (rows x block_rows, row stride gh) = A W_block^T, for the first `rows` rows.
+  void recurrent_forward(std::int64_t block, std::int64_t rows, const T* a, std::int64_t lda, T* c) {
+    if (packed[block].data) return gemm_packed<T>(rows, a, lda, packed[block], false, c, gh);
+    gemm(false, true, rows, block_rows(), hidden, a, lda, w_hh + block * block_rows() * hidden, hidden, 0.0, c, gh);
   }
 
   // C (batch x H) = dG_block W_block, or += it, where dG_block is the block's columns of dG.
@@ -281,6 +283,13 @@ struct RnnKernel {
   }
 
   bool active(std::int64_t t, std::int64_t row) const { return lengths == nullptr || t < lengths[row]; }
+  // Rows past which none is active at time t: with the lengths non-increasing (a length-sorted
+  // batch: LengthBatches, a tagger's spellings), those longer than t, a prefix; else all. The
+  // steps then skip the finished rows' products, as PyTorch's packed sequences do.
+  std::int64_t rows_in_play(std::int64_t t) const {
+    if (!sorted_lengths) return batch;
+    return std::partition_point(lengths, lengths + batch, [t](std::int64_t n) { return n > t; }) - lengths;
+  }
   std::int64_t time_of(std::int64_t s) const { return reverse ? steps - 1 - s : s; }
   // Slots of the time-aligned state buffers (see RnnForwardBuffers).
   std::int64_t prev_slot(std::int64_t t) const { return reverse ? t + 1 : t; }
@@ -290,9 +299,9 @@ struct RnnKernel {
   // (hidden 512 x batch 32: ~10 us against ~350 us), so a pool job, one more hand-out and wait
   // per step, pays off only for much larger batches.
   template <class F>
-  void for_rows(F&& f) {
-    if (batch * gh < kRowParallelWork) return f(std::int64_t{0}, batch);
-    parallel_range(batch, gh, [&](std::int64_t r0, std::int64_t r1) { f(r0, r1); }, 1);
+  void for_rows(std::int64_t rows, F&& f) {
+    if (rows * gh < kRowParallelWork) return f(std::int64_t{0}, rows);
+    parallel_range(rows, gh, [&](std::int64_t r0, std::int64_t r1) { f(r0, r1); }, 1);
   }
 
   // Everything added to a gate's pre-activation besides the two products: b_ih + b_hh,
@@ -307,30 +316,36 @@ struct RnnKernel {
   }
 
   // ---- forward of one step. `pre` holds the rows' input projections (saved_width apart),
-  // overwritten with the saved values; hg the recurrent products (gh apart).
-  void forward_step(std::int64_t t, T* pre, const T* hprev, T* hnew, const T* cprev, T* cnew, T* out,
-                    std::int64_t out_ld, T* hg, const T* bias) {
+  // overwritten with the saved values; hg the recurrent products (gh apart). Rows from `rows`
+  // on are past their ends (rows_in_play).
+  void forward_step(std::int64_t t, std::int64_t rows, T* pre, const T* hprev, T* hnew, const T* cprev, T* cnew,
+                    T* out, std::int64_t out_ld, T* hg, const T* bias) {
     const std::int64_t H = hidden, sw = saved_width;
-    recurrent_forward(0, hprev, H, hg);
+    const auto finished = [&](std::int64_t b) {  // past the end: carry the state, output 0
+      std::memcpy(hnew + b * H, hprev + b * H, sizeof(T) * H);
+      if (cnew) std::memcpy(cnew + b * H, cprev + b * H, sizeof(T) * H);
+      if (out) std::memset(out + b * out_ld, 0, sizeof(T) * H);
+      std::memset(pre + b * sw, 0, sizeof(T) * sw);
+    };
+    for (std::int64_t b = rows; b < batch; ++b) finished(b);
+    if (rows == 0) return;
+    recurrent_forward(0, rows, hprev, H, hg);
     if (kind == RnnCell::Mgu) {
       // f first: the candidate's recurrent product needs f * h(t-1).
-      for_rows([&](std::int64_t r0, std::int64_t r1) {
+      for_rows(rows, [&](std::int64_t r0, std::int64_t r1) {
         for (std::int64_t b = r0; b < r1; ++b) mgu_forward_row_f(H, pre + b * sw, hg + b * gh, bias, hprev + b * H);
       });
-      recurrent_forward(1, pre + 2 * H, sw, hg + H);
+      recurrent_forward(1, rows, pre + 2 * H, sw, hg + H);
     }
-    for_rows([&](std::int64_t r0, std::int64_t r1) {
+    for_rows(rows, [&](std::int64_t r0, std::int64_t r1) {
       for (std::int64_t b = r0; b < r1; ++b) {
         T* g = pre + b * sw;
         const T* hp = hprev + b * H;
         const T* hr = hg + b * gh;
         T* hn = hnew + b * H;
         T* o = out ? out + b * out_ld : nullptr;
-        if (!active(t, b)) {  // past the end: carry the state, output 0
-          std::memcpy(hn, hp, sizeof(T) * H);
-          if (cnew) std::memcpy(cnew + b * H, cprev + b * H, sizeof(T) * H);
-          if (o) std::memset(o, 0, sizeof(T) * H);
-          std::memset(g, 0, sizeof(T) * sw);
+        if (!active(t, b)) {
+          finished(b);
           continue;
         }
         switch (kind) {
@@ -362,17 +377,19 @@ struct RnnKernel {
     T* out = static_cast<T*>(f.output);
     const std::int64_t out_ld = f.output_ld ? f.output_ld : H;
     const T* x = static_cast<const T*>(f.input);
+    sorted_lengths = lengths && std::is_sorted(lengths, lengths + B, std::greater<>());
     if (w_ih) gemm(false, true, steps * B, gh, input, x, input, w_ih, input, 0.0, gates, sw);
     for (std::int64_t s = 0; s < steps; ++s) {
-      const std::int64_t t = time_of(s);
+      const std::int64_t t = time_of(s), rows = rows_in_play(t);
       std::int64_t p = prev_slot(t) * B * H, n = next_slot(t) * B * H;
       T* g = gates + t * B * sw;
       if (!w_ih) {  // a table of projections; gates for one step, states in two slots (RnnWeights)
         g = gates, p = s % 2 * B * H, n = (s + 1) % 2 * B * H;
-        for (std::int64_t b = 0; b < B; ++b) std::memcpy(g + b * sw, x + f.input_rows[t * B + b] * input, sizeof(T) * gh);
+        for (std::int64_t b = 0; b < rows; ++b)
+          std::memcpy(g + b * sw, x + f.input_rows[t * B + b] * input, sizeof(T) * gh);
       }
-      forward_step(t, g, hs + p, hs + n, cs ? cs + p : nullptr, cs ? cs + n : nullptr, out + t * B * out_ld, out_ld,
-                   hg, bias);
+      forward_step(t, rows, g, hs + p, hs + n, cs ? cs + p : nullptr, cs ? cs + n : nullptr, out + t * B * out_ld,
+                   out_ld, hg, bias);
     }
   }
 
@@ -386,7 +403,7 @@ struct RnnKernel {
     T* c_new = h_new + B * H;
     combined_bias(bias);
     gemm(false, true, B, gh, input, x, input, w_ih, input, 0.0, pre, saved_width);
-    forward_step(0, pre, h, h_new, c, c ? c_new : nullptr, nullptr, 0, hg, bias);
+    forward_step(0, batch, pre, h, h_new, c, c ? c_new : nullptr, nullptr, 0, hg, bias);
     std::memcpy(h, h_new, sizeof(T) * B * H);
     if (c) std::memcpy(c, c_new, sizeof(T) * B * H);
   }
@@ -396,7 +413,7 @@ struct RnnKernel {
   void backward_step(std::int64_t t, const T* g_all, const T* hprev, const T* cprev, const T* cnew,
                      const T* gout, T* dg_all, T* dh, T* dc, T* dfh) {
     const std::int64_t H = hidden, sw = saved_width, dw = rnn_grad_width(kind, H);
-    for_rows([&](std::int64_t r0, std::int64_t r1) {
+    for_rows(batch, [&](std::int64_t r0, std::int64_t r1) {
       for (std::int64_t b = r0; b < r1; ++b) {
         T* dg = dg_all + b * dw;
         if (!active(t, b)) {
@@ -424,7 +441,7 @@ struct RnnKernel {
     });
     if (kind == RnnCell::Mgu) {
       recurrent_backward(1, dg_all, dfh, false);
-      for_rows([&](std::int64_t r0, std::int64_t r1) {
+      for_rows(batch, [&](std::int64_t r0, std::int64_t r1) {
         for (std::int64_t b = r0; b < r1; ++b)
           if (active(t, b))
             mgu_backward_row_f(H, g_all + b * sw, hprev + b * H, dfh + b * H, dg_all + b * dw, dh + b * H);
