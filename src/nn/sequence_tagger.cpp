@@ -3,6 +3,7 @@
 
 #include "recur/nn/sequence_tagger.hpp"
 
+#include <algorithm>
 #include <vector>
 
 #include "recur/autograd.hpp"
@@ -27,6 +28,9 @@ void validate(const SequenceTaggerConfig& config) {
 }
 
 namespace {
+
+// Spellings run through the character LSTM together in project_words.
+constexpr std::int64_t kSpellingChunk = 512;
 
 SequenceTaggerConfig validated(const SequenceTaggerConfig& config) {
   validate(config);
@@ -72,18 +76,14 @@ Tensor SequenceTagger::forward(const Tensor& inputs, const Tensor& lengths, cons
   }
   RECUR_CHECK(spellings.index.defined() && spellings.index.shape() == (Shape{T, B}),
               "SequenceTagger: the spellings' index must be int64 [" << T << ", " << B << "]");
-  // Each distinct word once: its final states both ways.
-  const RNNOutput words = char_rnn->forward_tokens(
-      spellings.chars, [&](const Tensor& ids) { return char_embed->forward(ids); }, {}, spellings.lengths);
-  const Tensor features = pool_steps(words.output, spellings.lengths, Pool::Last, /*bidirectional=*/true);
   if (is_grad_enabled() || is_training()) {
-    const Tensor per_position = index_select(features, 0, reshape(spellings.index, {T * B}));
+    const Tensor per_position = index_select(spelling_features(spellings), 0, reshape(spellings.index, {T * B}));
     const Tensor x = cat({embed->forward(inputs), reshape(per_position, {T, B, 2 * config.char_hidden})}, 2);
     return head->forward(dropped(rnn->forward(dropped(x), RNNState{}, lengths).output));
   }
   // Inference: the batch's distinct (word, spelling) pairs, as word * W + spelling, each
   // projected once.
-  const std::int64_t W = features.size(0);
+  const std::int64_t W = spellings.lengths.size(0);
   std::vector<std::int64_t> pairs = inputs.to_vector<std::int64_t>();
   const std::vector<std::int64_t> spelled = spellings.index.to_vector<std::int64_t>();
   for (std::size_t i = 0; i < pairs.size(); ++i) pairs[i] = pairs[i] * W + spelled[i];
@@ -93,10 +93,48 @@ Tensor SequenceTagger::forward(const Tensor& inputs, const Tensor& lengths, cons
   const auto on_device = [&](const std::vector<std::int64_t>& v) {
     return from_vector(v, {static_cast<std::int64_t>(v.size())}, inputs.device());
   };
-  const Tensor distinct_inputs =
-      cat({embed->forward(on_device(word_of)), index_select(features, 0, on_device(spelling_of))}, 1);
-  const RnnProjections projections = rnn->project(distinct_inputs, reshape(slots, {T, B}));
-  return head->forward(rnn->forward_projected(projections, RNNState{}, lengths).output);
+  const Tensor table = project_words(on_device(word_of), {spellings.chars, spellings.lengths, on_device(spelling_of)});
+  return forward_projected(table, reshape(slots, {T, B}), lengths);
+}
+
+Tensor SequenceTagger::project_words(const Tensor& words, const WordSpellings& spellings) {
+  RECUR_CHECK(!is_grad_enabled() && !is_training(), "SequenceTagger::project_words is for inference: grad mode "
+                                                    "off and eval mode");
+  RECUR_CHECK(words.defined() && words.dim() == 1 && words.dtype() == DType::Int64,
+              "SequenceTagger::project_words: words must be int64 [N]");
+  RECUR_CHECK(has_char_features() == spellings.chars.defined(),
+              "SequenceTagger::project_words: " << (has_char_features() ? "character features need the words' spellings"
+                                                                        : "this tagger has no character features"));
+  Tensor x = embed->forward(words);
+  if (has_char_features()) {
+    RECUR_CHECK(spellings.index.defined() && spellings.index.shape() == words.shape(),
+                "SequenceTagger::project_words: the spellings' index must be int64 [" << words.size(0) << "]");
+    // The spellings a chunk at a time, each running as many steps as its longest word has
+    // characters: many words of one length or another would otherwise all run (and carry
+    // their states through) as many steps as the longest of them has.
+    const std::int64_t W = spellings.lengths.size(0);
+    const std::vector<std::int64_t> length = spellings.lengths.to_vector<std::int64_t>();
+    std::vector<Tensor> features;
+    for (std::int64_t w0 = 0; w0 < W; w0 += kSpellingChunk) {
+      const std::int64_t n = std::min(kSpellingChunk, W - w0);
+      const std::int64_t steps = *std::max_element(length.begin() + w0, length.begin() + w0 + n);
+      features.push_back(spelling_features({narrow(narrow(spellings.chars, 0, 0, steps), 1, w0, n),
+                                            narrow(spellings.lengths, 0, w0, n), Tensor()}));
+    }
+    x = cat({x, index_select(cat(features, 0), 0, spellings.index)}, 1);
+  }
+  return rnn->project(x, Tensor()).table;
+}
+
+Tensor SequenceTagger::forward_projected(const Tensor& table, const Tensor& rows, const Tensor& lengths) {
+  return head->forward(rnn->forward_projected({table, rows}, RNNState{}, lengths).output);
+}
+
+// Each distinct word's character features (W, 2 char_hidden): its final states both ways.
+Tensor SequenceTagger::spelling_features(const WordSpellings& spellings) {
+  const RNNOutput spelled = char_rnn->forward_tokens(
+      spellings.chars, [&](const Tensor& ids) { return char_embed->forward(ids); }, {}, spellings.lengths);
+  return pool_steps(spelled.output, spellings.lengths, Pool::Last, /*bidirectional=*/true);
 }
 
 Tensor SequenceTagger::forward(const Tensor& inputs) {

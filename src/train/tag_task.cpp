@@ -67,32 +67,48 @@ void TaggedCorpus::add_tagged(std::span<const data::TaggedSentence> tagged, cons
   }
 }
 
-TaggerBatch tagger_batch(const TaggedCorpus& corpus, std::span<const std::int64_t> picked, bool char_features) {
-  TaggerBatch batch{data::pad_batch(corpus.sentences, picked, /*per_token=*/true), {}};
-  if (!char_features) return batch;
-  const std::int64_t T = batch.padded.inputs.size(0), B = static_cast<std::int64_t>(picked.size());
-  // The batch's distinct spellings, in order of appearance; padding points at the first.
+namespace {
+
+// The distinct spellings among `spellings` (indices of corpus.spelled), longest first (the
+// character LSTM's steps then leave the finished words out), else in order of appearance,
+// spelled out; the index gives each entry's row, shaped (N).
+nn::WordSpellings spell(const TaggedCorpus& corpus, std::span<const std::int32_t> spellings) {
   std::unordered_map<std::int32_t, std::int64_t> row;
   std::vector<std::int32_t> distinct;
-  std::vector<std::int64_t> index(static_cast<std::size_t>(T * B), 0);
-  for (std::int64_t b = 0; b < B; ++b) {
-    const std::vector<std::int32_t>& spellings = corpus.words[picked[b]];
-    for (std::size_t t = 0; t < spellings.size(); ++t) {
-      auto [it, added] = row.try_emplace(spellings[t], static_cast<std::int64_t>(distinct.size()));
-      if (added) distinct.push_back(spellings[t]);
-      index[t * B + b] = it->second;
-    }
-  }
+  for (std::int32_t spelling : spellings)
+    if (row.try_emplace(spelling, 0).second) distinct.push_back(spelling);
+  std::stable_sort(distinct.begin(), distinct.end(), [&](std::int32_t x, std::int32_t y) {
+    return corpus.spelled[x].size() > corpus.spelled[y].size();
+  });
   const auto W = static_cast<std::int64_t>(distinct.size());
-  std::int64_t longest = 1;
-  for (std::int32_t s : distinct) longest = std::max<std::int64_t>(longest, corpus.spelled[s].size());
+  for (std::int64_t w = 0; w < W; ++w) row[distinct[w]] = w;
+  std::vector<std::int64_t> index;
+  for (std::int32_t spelling : spellings) index.push_back(row[spelling]);
+  const std::int64_t longest = W ? std::max<std::int64_t>(1, corpus.spelled[distinct[0]].size()) : 1;
   std::vector<std::int64_t> chars(static_cast<std::size_t>(longest * W), 0), lengths;
   for (std::int64_t w = 0; w < W; ++w) {
     const std::vector<std::int32_t>& c = corpus.spelled[distinct[w]];
     for (std::size_t l = 0; l < c.size(); ++l) chars[l * W + w] = c[l];
     lengths.push_back(std::max<std::int64_t>(1, static_cast<std::int64_t>(c.size())));
   }
-  batch.spellings = {from_vector(chars, {longest, W}), from_vector(lengths, {W}), from_vector(index, {T, B})};
+  return {from_vector(chars, {longest, W}), from_vector(lengths, {W}),
+          from_vector(index, {static_cast<std::int64_t>(index.size())})};
+}
+
+}  // namespace
+
+TaggerBatch tagger_batch(const TaggedCorpus& corpus, std::span<const std::int64_t> picked, bool char_features) {
+  TaggerBatch batch{data::pad_batch(corpus.sentences, picked, /*per_token=*/true), {}};
+  if (!char_features) return batch;
+  const std::int64_t T = batch.padded.inputs.size(0), B = static_cast<std::int64_t>(picked.size());
+  // Each position's spelling, time-major; padding takes the first sentence's first.
+  std::vector<std::int32_t> spellings(static_cast<std::size_t>(T * B), corpus.words[picked[0]].at(0));
+  for (std::int64_t b = 0; b < B; ++b) {
+    const std::vector<std::int32_t>& words = corpus.words[picked[b]];
+    for (std::size_t t = 0; t < words.size(); ++t) spellings[t * B + b] = words[t];
+  }
+  batch.spellings = spell(corpus, spellings);
+  batch.spellings.index = reshape(batch.spellings.index, {T, B});
   return batch;
 }
 
@@ -114,8 +130,16 @@ std::int64_t token_count(const TaggedCorpus& corpus, std::int64_t first, std::in
   return n;
 }
 
+// The word layer's input projections that run_tagger keeps at once, in values: 16 MB of
+// float32, some 4,000 distinct words for the default tagger. Larger tables share more
+// words but fall out of the caches (Brown's test set: 16 MB the fastest of 64 kB to 256 MB).
+constexpr std::int64_t kProjectionTableValues = std::int64_t{1} << 22;
+
 // Runs `model` in evaluation mode over the sentences [first, last) in length-sorted batches of
 // at most batch_size, handing `use` each batch's logits (T, B, C) and its columns' placements.
+// Consecutive batches share one table of the word layer's input projections
+// (SequenceTagger::project_words): each distinct (word, spelling) pair among them is spelled
+// and projected once, where batch by batch a text's common words would be again and again.
 void run_tagger(nn::SequenceTagger& model, const TaggedCorpus& corpus, std::int64_t batch_size, std::int64_t first,
                 std::int64_t last,
                 const std::function<void(const Tensor& logits, const std::vector<Placement>& columns)>& use) {
@@ -128,13 +152,48 @@ void run_tagger(nn::SequenceTagger& model, const TaggedCorpus& corpus, std::int6
   const bool was_training = model.is_training();
   model.eval();
   NoGradGuard no_grad;
-  for (const std::vector<std::int64_t>& picked :
-       data::LengthBatches(lengths, batch_size, 0, /*shuffle=*/false).epoch_batches(0)) {
-    std::vector<std::int64_t> sentences;
-    std::vector<Placement> columns;
-    for (std::int64_t s : picked) sentences.push_back(first + s), columns.push_back({starts[s], lengths[s]});
-    const TaggerBatch batch = tagger_batch(corpus, sentences, model.has_char_features());
-    use(model.forward(batch.padded.inputs, batch.padded.lengths, batch.spellings), columns);
+  const nn::SequenceTaggerConfig& config = model.config;
+  const std::int64_t table_width =
+      (config.bidirectional ? 2 : 1) * rnn_gate_count(nn::parse_cell_name(config.cell)) * config.hidden;
+  const std::int64_t max_pairs = std::max<std::int64_t>(1, kProjectionTableValues / table_width);
+  const bool chars = model.has_char_features();
+  const auto spellings_count = static_cast<std::int64_t>(corpus.spelled.size());
+  const auto key = [&](std::int64_t sentence, std::size_t t) {  // a (word, spelling) pair, or a word
+    const std::int64_t word = corpus.sentences[sentence].tokens[t];
+    return chars ? word * spellings_count + corpus.words[sentence][t] : word;
+  };
+  const std::vector<std::vector<std::int64_t>> batches =
+      data::LengthBatches(lengths, batch_size, 0, /*shuffle=*/false).epoch_batches(0);
+  for (std::size_t group = 0; group < batches.size();) {
+    // The group: batches while their distinct pairs fit the table (at least one batch).
+    std::unordered_map<std::int64_t, std::int64_t> row_of;  // key -> row of the table
+    std::vector<std::int64_t> pair_words;
+    std::vector<std::int32_t> pair_spellings;
+    std::size_t end = group;
+    for (; end < batches.size(); ++end) {
+      std::int64_t tokens = 0;  // at most this many new pairs
+      for (std::int64_t s : batches[end]) tokens += lengths[s];
+      if (end > group && static_cast<std::int64_t>(pair_words.size()) + tokens > max_pairs) break;
+      for (std::int64_t s : batches[end])
+        for (std::size_t t = 0; t < static_cast<std::size_t>(lengths[s]); ++t)
+          if (row_of.try_emplace(key(first + s, t), static_cast<std::int64_t>(pair_words.size())).second) {
+            pair_words.push_back(corpus.sentences[first + s].tokens[t]);
+            if (chars) pair_spellings.push_back(corpus.words[first + s][t]);
+          }
+    }
+    const Tensor table = model.project_words(from_vector(pair_words, {static_cast<std::int64_t>(pair_words.size())}),
+                                             chars ? spell(corpus, pair_spellings) : nn::WordSpellings{});
+    for (; group < end; ++group) {
+      std::vector<std::int64_t> sentences;
+      std::vector<Placement> columns;
+      for (std::int64_t s : batches[group]) sentences.push_back(first + s), columns.push_back({starts[s], lengths[s]});
+      const data::PaddedBatch padded = data::pad_batch(corpus.sentences, sentences, /*per_token=*/true);
+      const std::int64_t T = padded.inputs.size(0), B = static_cast<std::int64_t>(sentences.size());
+      std::vector<std::int64_t> rows(static_cast<std::size_t>(T * B), 0);  // padding reads row 0
+      for (std::int64_t b = 0; b < B; ++b)
+        for (std::int64_t t = 0; t < columns[b].length; ++t) rows[t * B + b] = row_of.at(key(sentences[b], t));
+      use(model.forward_projected(table, from_vector(rows, {T, B}), padded.lengths), columns);
+    }
   }
   model.train(was_training);
 }

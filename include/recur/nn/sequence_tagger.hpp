@@ -49,7 +49,8 @@ void validate(const SequenceTaggerConfig& config);
 
 // The words of a batch spelled out, for character features: the W distinct words' characters
 // time-major (int64 [L, W], padded with 0), their lengths (int64 [W], each >= 1), and which
-// of them each position of the batch holds (int64 [T, B]; any valid row at padding).
+// of them each position of the batch holds (int64 [T, B]; any valid row at padding; int64 [N]
+// for project_words).
 struct WordSpellings {
   Tensor chars, lengths, index;
 };
@@ -67,6 +68,15 @@ class SequenceTagger : public Module {
   // All T steps real; no character features.
   Tensor forward(const Tensor& inputs) override;
 
+  // Inference (grad mode off, eval mode; checked) in two parts, so that many batches can
+  // share the first: the word layer's input projections of N (word, spelling) pairs, words
+  // int64 (N) and, with character features, spellings whose index (int64 (N)) holds each
+  // pair's spelling -> a table (N, directions * gates * hidden) for forward_projected.
+  Tensor project_words(const Tensor& words, const WordSpellings& spellings = {});
+  // Logits (T, B, C) as forward's, of a batch whose position (t, b) holds the pair of row
+  // rows[t][b] (int64 (T, B)) of project_words' table; lengths as forward's.
+  Tensor forward_projected(const Tensor& table, const Tensor& rows, const Tensor& lengths);
+
   bool has_char_features() const { return config.char_embed > 0; }
 
   const SequenceTaggerConfig config;
@@ -74,6 +84,9 @@ class SequenceTagger : public Module {
   std::shared_ptr<RNNBase> rnn;
   std::shared_ptr<LSTM> char_rnn;
   std::shared_ptr<Linear> head;
+
+ private:
+  Tensor spelling_features(const WordSpellings& spellings);
 };
 
 }  // namespace recur::nn
