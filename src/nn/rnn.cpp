@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "recur/autograd.hpp"
+#include "recur/core/constant_weights.hpp"
 #include "recur/nn/init.hpp"
 
 namespace recur::nn {
@@ -93,6 +94,10 @@ RNNOutput RNNBase::forward_projected(const RnnProjections& projections, const RN
 
 RnnProjections RNNBase::project(const Tensor& distinct, const Tensor& rows) const {
   const Tensor w = num_directions() == 1 ? weights_[0].w_ih : cat({weights_[0].w_ih, weights_[1].w_ih}, 0);
+  // Two directions' weights joined here are no caller's constant weights: in inference they
+  // are declared so for this product, which may then take the packed kernel (gemm.cpp).
+  std::optional<ConstantWeightsGuard> constant;
+  if (!is_grad_enabled()) constant.emplace(std::vector<Tensor>{w});
   return {matmul(distinct, transpose(w, 0, 1)), rows};
 }
 

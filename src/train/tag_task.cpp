@@ -10,6 +10,7 @@
 #include <unordered_map>
 
 #include "recur/autograd.hpp"
+#include "recur/core/constant_weights.hpp"
 #include "recur/core/random.hpp"
 #include "recur/data/loader.hpp"
 #include "recur/dist.hpp"
@@ -152,6 +153,7 @@ void run_tagger(nn::SequenceTagger& model, const TaggedCorpus& corpus, std::int6
   const bool was_training = model.is_training();
   model.eval();
   NoGradGuard no_grad;
+  ConstantWeightsGuard constant(model.parameters());
   const nn::SequenceTaggerConfig& config = model.config;
   const std::int64_t table_width =
       (config.bidirectional ? 2 : 1) * rnn_gate_count(nn::parse_cell_name(config.cell)) * config.hidden;

@@ -12,9 +12,12 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "backend/cpu/cpu_backend.hpp"
@@ -108,8 +111,30 @@ void gemm_split(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k
 // BLAS call packing B. When B lies in a weight that a guard declared constant, its packed
 // form is made once, kept until the guard ends, and each product runs packed_gemm's kernel
 // alone (docs/BENCHMARKS.md, "Packed constant weights"). With hundreds of rows BLAS's packing
-// is a small part of the call, and past kMaxPackedRows its kernel is as fast as ours.
+// is a small part of the call, and past kMaxPackedRows its kernel is as fast as ours, where
+// it has one for the CPU's widest vectors: OpenBLAS 0.3.21 (Debian 12) does not know AMD's
+// Zen 4 and runs its AVX2 (Haswell) kernels there, at under half the speed of our AVX-512
+// one at any size (docs/BENCHMARKS.md, "Packed products on AVX-512 without BLAS's").
 constexpr std::int64_t kMaxPackedRows = 512;
+
+// Whether packed_gemm's kernel is the faster one for products of any number of rows: built
+// for AVX-512 while BLAS runs narrower kernels.
+bool packs_every_product() {
+#if defined(__AVX512F__)
+  static const bool faster = [] {
+    const std::string core = openblas_get_corename();
+    for (const char* wide : {"skylakex", "cooperlake", "sapphirerapids"})
+      if (std::search(core.begin(), core.end(), wide, wide + std::strlen(wide), [](char x, char y) {
+            return std::tolower(static_cast<unsigned char>(x)) == y;
+          }) != core.end())
+        return false;
+    return true;
+  }();
+  return faster;
+#else
+  return false;
+#endif
+}
 
 struct WeightPack {
   // op(B) as gemm saw it.
@@ -184,7 +209,8 @@ void gemm_typed(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k
   lda = ta ? fix_ld(lda, k, m) : fix_ld(lda, m, k);
   ldb = tb ? fix_ld(ldb, n, k) : fix_ld(ldb, k, n);
   ldc = fix_ld(ldc, m, n);
-  if (batch == 1 && !ta && m <= kMaxPackedRows && alpha == T(1) && (beta == T(0) || beta == T(1)) &&
+  if (batch == 1 && !ta && (m <= kMaxPackedRows || packs_every_product()) && alpha == T(1) &&
+      (beta == T(0) || beta == T(1)) &&
       !t_constant.scopes.empty() && t_constant.ignored == 0)
     if (std::optional<PackedMatrix<T>> packed = constant_pack<T>(tb, k, n, b, ldb))
       return gemm_packed<T>(m, a, lda, *packed, beta == T(1), c, ldc);
