@@ -132,8 +132,8 @@ std::int64_t token_count(const TaggedCorpus& corpus, std::int64_t first, std::in
 }
 
 // The word layer's input projections that run_tagger keeps at once, in values: 16 MB of
-// float32, some 4,000 distinct words for the default tagger. Larger tables share more
-// words but fall out of the caches (Brown's test set: 16 MB the fastest of 64 kB to 256 MB).
+// float32, some 4,000 distinct words for the default tagger: on Brown's test set as fast as
+// larger tables, which share more words but fall out of the caches (docs/BENCHMARKS.md).
 constexpr std::int64_t kProjectionTableValues = std::int64_t{1} << 22;
 
 // Runs `model` in evaluation mode over the sentences [first, last) in length-sorted batches of
