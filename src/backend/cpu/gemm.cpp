@@ -114,7 +114,7 @@ void gemm_split(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k
 // is a small part of the call, and past kMaxPackedRows its kernel is as fast as ours, where
 // it has one for the CPU's widest vectors: OpenBLAS 0.3.21 (Debian 12) does not know AMD's
 // Zen 4 and runs its AVX2 (Haswell) kernels there, at under half the speed of our AVX-512
-// one at any size (docs/BENCHMARKS.md, "Packed products on AVX-512 without BLAS's").
+// one at any size (docs/BENCHMARKS.md, "Tagger predict past 3x").
 constexpr std::int64_t kMaxPackedRows = 512;
 
 // Whether packed_gemm's kernel is the faster one for products of any number of rows: built
