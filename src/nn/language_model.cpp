@@ -9,6 +9,7 @@
 #include <optional>
 
 #include "recur/autograd.hpp"
+#include "recur/core/constant_weights.hpp"
 #include "recur/ops.hpp"
 
 namespace recur::nn {
@@ -141,6 +142,7 @@ std::vector<double> LanguageModel::sequence_logprobs(std::span<const std::vector
                                                            << config.vocab_size << ")");
   EvalScope eval_scope(*this);
   NoGradGuard no_grad;
+  ConstantWeightsGuard constant(parameters());  // every batch's products by the same weights
   const auto count = static_cast<std::int64_t>(sequences.size());
   std::vector<double> logprobs(sequences.size(), 0.0);
   if (per_token) per_token->assign(sequences.size(), {});
