@@ -15,7 +15,6 @@
 #include <cctype>
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 #include <optional>
 #include <string>
 #include <vector>
@@ -122,12 +121,10 @@ constexpr std::int64_t kMaxPackedRows = 512;
 bool packs_every_product() {
 #if defined(__AVX512F__)
   static const bool faster = [] {
-    const std::string core = openblas_get_corename();
+    std::string core = openblas_get_corename();  // "Haswell", "SkylakeX", ...
+    for (char& c : core) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     for (const char* wide : {"skylakex", "cooperlake", "sapphirerapids"})
-      if (std::search(core.begin(), core.end(), wide, wide + std::strlen(wide), [](char x, char y) {
-            return std::tolower(static_cast<unsigned char>(x)) == y;
-          }) != core.end())
-        return false;
+      if (core.find(wide) != std::string::npos) return false;
     return true;
   }();
   return faster;
