@@ -97,6 +97,14 @@ std::vector<OpCase> op_cases() {
          return binary_cross_entropy_with_logits(x[0], sigmoid(x[0].detach() * 0.5));
        }},
       {"cross_entropy", {val({6, 5}), idx({6}, 5)}, [](const V& x) { return cross_entropy(x[0], x[1]); }},
+      {"cross_entropy_no_graph_long_rows", {val({6, 300}), idx({6}, 300)}, [](const V& x) {
+         NoGradGuard no_grad;  // straight from the logits, one block per row
+         return cross_entropy(x[0], x[1], Reduction::None, 7);
+       }},
+      {"cross_entropy_no_graph_many_rows", {val({2100, 5}), idx({2100}, 5)}, [](const V& x) {
+         NoGradGuard no_grad;  // one row per thread
+         return cross_entropy(x[0], x[1], Reduction::Sum, 3);
+       }},
       {"nll_loss_ignore", {val({6, 5}), idx({6}, 5)},
        [](const V& x) { return nll_loss(log_softmax(x[0], 1), x[1], Reduction::Sum, 3); }},
       {"conv2d", {val({2, 3, 7, 6}), val({4, 3, 3, 2}), val({4})},

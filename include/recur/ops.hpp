@@ -193,7 +193,8 @@ Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& targ
 // divides by the number of targets not ignored.
 Tensor nll_loss(const Tensor& logp, const Tensor& target, Reduction reduction = Reduction::Mean,
                 std::int64_t ignore_index = -100);
-// log_softmax over dim 1 followed by nll_loss.
+// log_softmax over dim 1 followed by nll_loss. Where no graph is recorded it never writes
+// the (N, C) log-probabilities, and gives the same values.
 Tensor cross_entropy(const Tensor& logits, const Tensor& target, Reduction reduction = Reduction::Mean,
                      std::int64_t ignore_index = -100);
 

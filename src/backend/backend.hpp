@@ -248,13 +248,20 @@ class Backend {
   virtual void nll_loss(const View& loss, const View& logp, const View& target, std::int64_t ignore_index) = 0;
   // dlogp[i, target[i]] = -grad[i] (grad has N entries, stride 0 for a shared scale), 0 elsewhere.
   virtual void nll_loss_backward(const View& dlogp, const View& grad, const View& target, std::int64_t ignore_index) = 0;
+  // Cross-entropy of rows of logits (N, C) at targets (N) without writing log-probabilities,
+  // for passes that keep no graph: loss[i] = -log_softmax(logits[i])[target[i]], rounded as
+  // softmax(log) then nll_loss would round it, or 0 where target[i] == ignore_index.
+  virtual void cross_entropy(const View& loss, const View& logits, const View& target, std::int64_t ignore_index) = 0;
 
-  // Row-major C = alpha * op(A) op(B) + beta * C, with op(X) = X or X^T; the one GEMM entry
-  // point every matrix product goes through. `batch` products with the given strides.
+  // Row-major C = alpha * op(A) op(B) + beta * C (+ bias), with op(X) = X or X^T; the one GEMM
+  // entry point every matrix product goes through. `batch` products with the given strides.
+  // bias: null, or n dense values of dtype added to every row of each product's C (a linear
+  // layer's), so that no separate pass over C is needed.
   virtual void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k,
                     double alpha, const void* a, std::int64_t lda, const void* b, std::int64_t ldb,
                     double beta, void* c, std::int64_t ldc, DType dtype, std::int64_t batch = 1,
-                    std::int64_t stride_a = 0, std::int64_t stride_b = 0, std::int64_t stride_c = 0) = 0;
+                    std::int64_t stride_a = 0, std::int64_t stride_b = 0, std::int64_t stride_c = 0,
+                    const void* bias = nullptr) = 0;
   // Until the matching end_constant_weights(), `weights` (tensors of this device) are only
   // read, or written by ops that bump their version: gemm may keep work derived from them
   // and reuse it in every product whose B lies inside one of them (ConstantWeightsGuard,

@@ -91,18 +91,19 @@ Matrix matrix_of(const Tensor& t, int batch_end) {
   return m;
 }
 
-// out (dense: `batch` blocks of m x n) = op(A) op(B), or += when accumulate; ta / tb ask
-// for the transpose of the operand as described. An operand with batch_stride 0 is shared
-// by every product. Empty extents, which BLAS may reject, are handled here.
+// out (dense: `batch` blocks of m x n) = op(A) op(B), or += when accumulate, plus bias (null,
+// or n dense values) on every row; ta / tb ask for the transpose of the operand as described.
+// An operand with batch_stride 0 is shared by every product. Empty extents, which BLAS may
+// reject, are handled here.
 void gemm_into(const Tensor& out, const Matrix& a, bool ta, const Matrix& b, bool tb, std::int64_t m,
-               std::int64_t n, std::int64_t k, std::int64_t batch, bool accumulate) {
+               std::int64_t n, std::int64_t k, std::int64_t batch, bool accumulate, const void* bias = nullptr) {
   if (m == 0 || n == 0 || batch == 0) return;
-  if (k == 0) {
+  if (k == 0 && !bias) {
     if (!accumulate) backend_of(out).fill(view_of(out), 0);
     return;
   }
   backend_of(out).gemm(a.trans != ta, b.trans != tb, m, n, k, 1.0, a.data, a.ld, b.data, b.ld, accumulate ? 1.0 : 0.0,
-                       out.raw_data(), n, out.dtype(), batch, a.batch_stride, b.batch_stride, m * n);
+                       out.raw_data(), n, out.dtype(), batch, a.batch_stride, b.batch_stride, m * n, bias);
 }
 
 // out (m x n) = sum over the batch of op(A[i]) op(B[i]): the gradient of an operand that
@@ -303,8 +304,9 @@ Shape check_linear(const char* op, const Tensor& x, const Tensor& weight, const 
 // y = x W^T (+ b) into y, which has linear's output shape and is contiguous.
 void linear_into(const Tensor& y, const Tensor& x, const Tensor& weight, const Tensor& bias) {
   Matrix xm = matrix_of(x, 0), wm = matrix_of(weight, 0);
-  if (bias.defined()) backend_of(x).copy(view_of(y), backend::broadcast_view(bias, y.shape()));
-  gemm_into(y, xm, false, wm, true, xm.rows, weight.size(0), weight.size(1), 1, bias.defined());
+  const Tensor dense_bias = bias.defined() ? bias.contiguous() : bias;
+  gemm_into(y, xm, false, wm, true, xm.rows, weight.size(0), weight.size(1), 1, false,
+            dense_bias.defined() ? dense_bias.raw_data() : nullptr);
 }
 
 }  // namespace

@@ -83,6 +83,13 @@ struct NllLossBackward final : Node {
   std::int64_t ignore_index = -100;
 };
 
+// Per-sample losses reduced; `count` targets are not ignored.
+Tensor reduce_nll(const Tensor& loss, Reduction reduction, std::int64_t count) {
+  // Mean over the targets not ignored; with none left, 0 * (1/0) = NaN as in PyTorch.
+  if (reduction == Reduction::Mean) return mul(sum(loss), 1.0 / static_cast<double>(count));
+  return reduce_loss(loss, reduction);
+}
+
 // nll_loss on checked operands; `count` targets are not ignored.
 Tensor nll_checked(const Tensor& logp, const Tensor& target, Reduction reduction, std::int64_t ignore_index,
                    std::int64_t count) {
@@ -94,10 +101,7 @@ Tensor nll_checked(const Tensor& logp, const Tensor& target, Reduction reduction
     node->ignore_index = ignore_index;
     record(node, {logp}, {loss});
   }
-  // Mean over the targets not ignored; with none left, 0 * (1/0) = NaN as in PyTorch.
-  if (reduction == Reduction::Mean) return mul(sum(loss), 1.0 / static_cast<double>(count));
-  if (reduction == Reduction::Sum) return sum(loss);
-  return loss;
+  return reduce_nll(loss, reduction, count);
 }
 
 }  // namespace
@@ -135,7 +139,13 @@ Tensor nll_loss(const Tensor& logp, const Tensor& target, Reduction reduction, s
 
 Tensor cross_entropy(const Tensor& logits, const Tensor& target, Reduction reduction, std::int64_t ignore_index) {
   std::int64_t count = check_targets("cross_entropy", logits, target, ignore_index);
-  return nll_checked(log_softmax(logits, 1), target, reduction, ignore_index, count);
+  if (autograd::any_requires_grad({logits}))
+    return nll_checked(log_softmax(logits, 1), target, reduction, ignore_index, count);
+  // No graph to keep: the losses straight from the logits, never writing (N, C) log-probabilities.
+  Tensor loss = empty({logits.size(0)}, logits.dtype(), logits.device());
+  if (logits.size(0) > 0)
+    backend_of(logits).cross_entropy(view_of(loss), view_of(logits), view_of(target), ignore_index);
+  return reduce_nll(loss, reduction, count);
 }
 
 }  // namespace recur

@@ -41,11 +41,12 @@ class CpuBackend final : public Backend {
   void nll_loss(const View& loss, const View& logp, const View& target, std::int64_t ignore_index) override;
   void nll_loss_backward(const View& dlogp, const View& grad, const View& target,
                          std::int64_t ignore_index) override;
+  void cross_entropy(const View& loss, const View& logits, const View& target, std::int64_t ignore_index) override;
 
   void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, double alpha,
             const void* a, std::int64_t lda, const void* b, std::int64_t ldb, double beta, void* c,
             std::int64_t ldc, DType dtype, std::int64_t batch = 1, std::int64_t stride_a = 0,
-            std::int64_t stride_b = 0, std::int64_t stride_c = 0) override;
+            std::int64_t stride_b = 0, std::int64_t stride_c = 0, const void* bias = nullptr) override;
   void begin_constant_weights(const std::vector<Tensor>& weights) override;
   void end_constant_weights() override;
 

@@ -186,20 +186,23 @@ std::optional<PackedMatrix<T>> constant_pack(bool trans, std::int64_t k, std::in
   return std::nullopt;
 }
 
-// C = beta * C for an empty inner dimension (k == 0), which BLAS may reject via lda.
+// C = beta * C + bias (null: none) on every row: all of a product with an empty inner
+// dimension (k == 0), which BLAS may reject via lda, and the bias before BLAS adds the rest.
 template <class T>
-void scale_c(std::int64_t m, std::int64_t n, T beta, T* c, std::int64_t ldc) {
+void scale_c(std::int64_t m, std::int64_t n, T beta, T* c, std::int64_t ldc, const T* bias) {
   for (std::int64_t i = 0; i < m; ++i)
-    for (std::int64_t j = 0; j < n; ++j) c[i * ldc + j] = beta == T(0) ? T(0) : beta * c[i * ldc + j];
+    for (std::int64_t j = 0; j < n; ++j)
+      c[i * ldc + j] = (beta == T(0) ? T(0) : beta * c[i * ldc + j]) + (bias ? bias[j] : T(0));
 }
 
 template <class T>
 void gemm_typed(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, double alpha_d, const T* a,
                 std::int64_t lda, const T* b, std::int64_t ldb, double beta_d, T* c, std::int64_t ldc,
-                std::int64_t batch, std::int64_t sa, std::int64_t sb, std::int64_t sc) {
-  const T alpha = static_cast<T>(alpha_d), beta = static_cast<T>(beta_d);
+                std::int64_t batch, std::int64_t sa, std::int64_t sb, std::int64_t sc, const T* bias) {
+  const T alpha = static_cast<T>(alpha_d);
+  T beta = static_cast<T>(beta_d);
   if (k == 0) {
-    for (std::int64_t p = 0; p < batch; ++p) scale_c(m, n, beta, c + p * sc, ldc);
+    for (std::int64_t p = 0; p < batch; ++p) scale_c(m, n, beta, c + p * sc, ldc, bias);
     return;
   }
   // Stored layouts: A is m x k (or k x m transposed), B is k x n (or n x k).
@@ -210,7 +213,11 @@ void gemm_typed(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k
       (beta == T(0) || beta == T(1)) &&
       !t_constant.scopes.empty() && t_constant.ignored == 0)
     if (std::optional<PackedMatrix<T>> packed = constant_pack<T>(tb, k, n, b, ldb))
-      return gemm_packed<T>(m, a, lda, *packed, beta == T(1), c, ldc);
+      return gemm_packed<T>(m, a, lda, *packed, beta == T(1), bias, c, ldc);
+  if (bias) {  // C = beta C + bias first, then the products add to it
+    for (std::int64_t p = 0; p < batch; ++p) scale_c(m, n, beta, c + p * sc, ldc, bias);
+    beta = T(1);
+  }
   const std::int64_t work = m * n * k;  // multiply-adds of one product
   if (batch > 1 && work < kSplitGemmWork) {
     const int parts = static_cast<int>(std::min<std::int64_t>({get_num_threads(), batch, batch * work / kSplitGemmWork}));
@@ -229,16 +236,16 @@ void gemm_typed(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k
 void CpuBackend::gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, double alpha,
                       const void* a, std::int64_t lda, const void* b, std::int64_t ldb, double beta, void* c,
                       std::int64_t ldc, DType dtype, std::int64_t batch, std::int64_t stride_a,
-                      std::int64_t stride_b, std::int64_t stride_c) {
+                      std::int64_t stride_b, std::int64_t stride_c, const void* bias) {
   if (m <= 0 || n <= 0 || batch <= 0) return;
   if (dtype == DType::Float64) {
     gemm_typed<double>(trans_a, trans_b, m, n, k, alpha, static_cast<const double*>(a), lda,
                        static_cast<const double*>(b), ldb, beta, static_cast<double*>(c), ldc, batch, stride_a,
-                       stride_b, stride_c);
+                       stride_b, stride_c, static_cast<const double*>(bias));
   } else {
     gemm_typed<float>(trans_a, trans_b, m, n, k, alpha, static_cast<const float*>(a), lda,
                       static_cast<const float*>(b), ldb, beta, static_cast<float*>(c), ldc, batch, stride_a,
-                      stride_b, stride_c);
+                      stride_b, stride_c, static_cast<const float*>(bias));
   }
 }
 

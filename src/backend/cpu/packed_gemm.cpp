@@ -37,10 +37,11 @@ struct VectorOf<double> {
 // fill the 32 vector registers of AVX-512 or the 16 of AVX and SSE.
 constexpr int kTileRows = kVectorBytes == 64 ? 8 : 6;
 
-// C's `rows` x `cols` block (cols <= the panel width) = A's rows times one panel, or += it.
-//   acc[r][j] = sum over i of a[r][i] * panel[i][j], in order of i.
+// C's `rows` x `cols` block (cols <= the panel width) = A's rows times one panel, or += it,
+// plus the block's bias (null: none).
+//   acc[r][j] = sum over i of a[r][i] * panel[i][j], in order of i;  c[r][j] (+)= acc[r][j] + bias[j]
 template <class T, int Rows>
-void tile_kernel(std::int64_t k, const T* a, std::int64_t lda, const T* panel, bool accumulate, T* c,
+void tile_kernel(std::int64_t k, const T* a, std::int64_t lda, const T* panel, bool accumulate, const T* bias, T* c,
                  std::int64_t ldc, std::int64_t cols) {
   using V = typename VectorOf<T>::type;
   constexpr std::int64_t lanes = kVectorBytes / sizeof(T), width = 2 * lanes;
@@ -57,7 +58,15 @@ void tile_kernel(std::int64_t k, const T* a, std::int64_t lda, const T* panel, b
       hi[r] += x * b1;
     }
   }
+  V bias_lo{}, bias_hi{};
+  if (bias) {
+    T shift[width] = {};
+    std::memcpy(shift, bias, sizeof(T) * cols);
+    std::memcpy(&bias_lo, shift, sizeof(V));
+    std::memcpy(&bias_hi, shift + lanes, sizeof(V));
+  }
   for (int r = 0; r < Rows; ++r) {
+    if (bias) lo[r] += bias_lo, hi[r] += bias_hi;
     T sum[width];
     std::memcpy(sum, &lo[r], sizeof(V));
     std::memcpy(sum + lanes, &hi[r], sizeof(V));
@@ -70,7 +79,8 @@ void tile_kernel(std::int64_t k, const T* a, std::int64_t lda, const T* panel, b
 }
 
 template <class T>
-using TileKernel = void (*)(std::int64_t, const T*, std::int64_t, const T*, bool, T*, std::int64_t, std::int64_t);
+using TileKernel = void (*)(std::int64_t, const T*, std::int64_t, const T*, bool, const T*, T*, std::int64_t,
+                            std::int64_t);
 // By number of rows, 1 to kTileRows.
 template <class T>
 constexpr TileKernel<T> kTileKernels[] = {nullptr,           tile_kernel<T, 1>, tile_kernel<T, 2>, tile_kernel<T, 3>,
@@ -79,15 +89,15 @@ constexpr TileKernel<T> kTileKernels[] = {nullptr,           tile_kernel<T, 1>, 
 
 // Panels [first, last) of the product, every row of A against one panel while it is in cache.
 template <class T>
-void product_panels(std::int64_t m, const T* a, std::int64_t lda, const PackedMatrix<T>& p, bool accumulate, T* c,
-                    std::int64_t ldc, std::int64_t first, std::int64_t last) {
+void product_panels(std::int64_t m, const T* a, std::int64_t lda, const PackedMatrix<T>& p, bool accumulate,
+                    const T* bias, T* c, std::int64_t ldc, std::int64_t first, std::int64_t last) {
   constexpr std::int64_t width = kPanel<T>;
   for (std::int64_t panel = first; panel < last; ++panel) {
     const std::int64_t col = panel * width, cols = std::min(width, p.n - col);
     for (std::int64_t r = 0; r < m; r += kTileRows) {
       const std::int64_t rows = std::min<std::int64_t>(kTileRows, m - r);
-      kTileKernels<T>[rows](p.k, a + r * lda, lda, p.data + panel * p.k * width, accumulate, c + r * ldc + col, ldc,
-                            cols);
+      kTileKernels<T>[rows](p.k, a + r * lda, lda, p.data + panel * p.k * width, accumulate, bias ? bias + col : nullptr,
+                            c + r * ldc + col, ldc, cols);
     }
   }
 }
@@ -122,13 +132,13 @@ PackedMatrix<T> pack_matrix(bool trans, std::int64_t k, std::int64_t n, const T*
 }
 
 template <class T>
-void gemm_packed(std::int64_t m, const T* a, std::int64_t lda, const PackedMatrix<T>& p, bool accumulate, T* c,
-                 std::int64_t ldc) {
+void gemm_packed(std::int64_t m, const T* a, std::int64_t lda, const PackedMatrix<T>& p, bool accumulate,
+                 const T* bias, T* c, std::int64_t ldc) {
   const std::int64_t panels = (p.n + kPanel<T> - 1) / kPanel<T>;
   const int parts = static_cast<int>(std::min<std::int64_t>({get_num_threads(), panels, m * p.n * p.k / (kSplitGemmWork / 2)}));
-  if (parts <= 1) return product_panels(m, a, lda, p, accumulate, c, ldc, 0, panels);
+  if (parts <= 1) return product_panels(m, a, lda, p, accumulate, bias, c, ldc, 0, panels);
   thread_pool().run(parts, [&](int part) {
-    product_panels(m, a, lda, p, accumulate, c, ldc, panels * part / parts, panels * (part + 1) / parts);
+    product_panels(m, a, lda, p, accumulate, bias, c, ldc, panels * part / parts, panels * (part + 1) / parts);
   });
 }
 
@@ -138,9 +148,9 @@ template std::int64_t packed_size<float>(std::int64_t, std::int64_t);
 template std::int64_t packed_size<double>(std::int64_t, std::int64_t);
 template PackedMatrix<float> pack_matrix(bool, std::int64_t, std::int64_t, const float*, std::int64_t, float*);
 template PackedMatrix<double> pack_matrix(bool, std::int64_t, std::int64_t, const double*, std::int64_t, double*);
-template void gemm_packed(std::int64_t, const float*, std::int64_t, const PackedMatrix<float>&, bool, float*,
-                          std::int64_t);
-template void gemm_packed(std::int64_t, const double*, std::int64_t, const PackedMatrix<double>&, bool, double*,
-                          std::int64_t);
+template void gemm_packed(std::int64_t, const float*, std::int64_t, const PackedMatrix<float>&, bool, const float*,
+                          float*, std::int64_t);
+template void gemm_packed(std::int64_t, const double*, std::int64_t, const PackedMatrix<double>&, bool,
+                          const double*, double*, std::int64_t);
 
 }  // namespace recur::backend::cpu

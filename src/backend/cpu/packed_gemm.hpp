@@ -34,10 +34,11 @@ std::int64_t packed_size(std::int64_t k, std::int64_t n);
 template <class T>
 PackedMatrix<T> pack_matrix(bool trans, std::int64_t k, std::int64_t n, const T* b, std::int64_t ldb, T* storage);
 
-// C (m x n, row stride ldc) = A (m x k, row stride lda) P, or C += A P when `accumulate`;
-// over the thread pool when the product is large enough. Requires: p.k == k >= 1.
+// C (m x n, row stride ldc) = A (m x k, row stride lda) P, or C += A P when `accumulate`,
+// plus bias (null, or n values) on every row; over the thread pool when the product is
+// large enough. Requires: p.k == k >= 1.
 template <class T>
-void gemm_packed(std::int64_t m, const T* a, std::int64_t lda, const PackedMatrix<T>& p, bool accumulate, T* c,
-                 std::int64_t ldc);
+void gemm_packed(std::int64_t m, const T* a, std::int64_t lda, const PackedMatrix<T>& p, bool accumulate,
+                 const T* bias, T* c, std::int64_t ldc);
 
 }  // namespace recur::backend::cpu

@@ -269,7 +269,7 @@ struct RnnKernel {
 
   // C (rows x block_rows, row stride gh) = A W_block^T, for the first `rows` rows.
   void recurrent_forward(std::int64_t block, std::int64_t rows, const T* a, std::int64_t lda, T* c) {
-    if (packed[block].data) return gemm_packed<T>(rows, a, lda, packed[block], false, c, gh);
+    if (packed[block].data) return gemm_packed<T>(rows, a, lda, packed[block], false, nullptr, c, gh);
     gemm(false, true, rows, block_rows(), hidden, a, lda, w_hh + block * block_rows() * hidden, hidden, 0.0, c, gh);
   }
 
@@ -277,7 +277,7 @@ struct RnnKernel {
   void recurrent_backward(std::int64_t block, const T* dg_all, T* c, bool accumulate) {
     const std::int64_t rows = block_rows(), dw = rnn_grad_width(kind, hidden);
     const T* dg = dg_all + block * rows;
-    if (packed[block].data) return gemm_packed<T>(batch, dg, dw, packed[block], accumulate, c, hidden);
+    if (packed[block].data) return gemm_packed<T>(batch, dg, dw, packed[block], accumulate, nullptr, c, hidden);
     gemm(false, false, batch, hidden, rows, dg, dw, w_hh + block * rows * hidden, hidden, accumulate ? 1.0 : 0.0, c,
          hidden);
   }

@@ -1,9 +1,10 @@
-// Softmax and log-softmax along one dim, and their backward passes.
+// Softmax and log-softmax along one dim, their backward passes, and cross-entropy straight from logits.
 //
 //   softmax:          y_i = exp(x_i - m) / sum_j exp(x_j - m),   m = max_j x_j
 //   log_softmax:      y_i = x_i - m - log(sum_j exp(x_j - m))
 //   softmax grad:     dx_i = y_i * (dy_i - sum_j dy_j y_j)
 //   log_softmax grad: dx_i = dy_i - exp(y_i) * sum_j dy_j
+//   cross-entropy:    l = (m + log(sum_j exp(x_j - m))) - x_t, log_softmax's y_t negated
 //
 // Each row along `dim` is independent; rows go to threads. Rows that are contiguous (dim is
 // the last dim, the usual case) run vectorised loops along the row; when dim is not last,
@@ -62,32 +63,44 @@ double lane_sum(std::int64_t n, F f) {
   return s;
 }
 
+// log(sum_i exp(x_i)) over one row, as m + log(sum_i exp(x_i - m)) with m its max, rounded
+// to T as log_softmax's shift is: vectorised when the row is contiguous, else strided.
+template <class T>
+T row_log_sum_exp(const T* xr, std::int64_t sx, std::int64_t n) {
+  const T m = row_max(xr, n, sx);
+  double s = 0;
+  if (sx == 1) {
+    s = lane_sum<T>(n, [&](std::int64_t i) { return exp_any(xr[i] - m); });
+  } else {
+    for (std::int64_t i = 0; i < n; ++i) s += exp_any(xr[i * sx] - m);
+  }
+  return m + static_cast<T>(std::log(s));
+}
+
 // One row at a time: vectorised along the row when it is contiguous, else strided.
 template <class T>
 void softmax_row(T* yr, const T* xr, std::int64_t sy, std::int64_t sx, std::int64_t n, bool log) {
-  const T m = row_max(xr, n, sx);
-  if (sy == 1 && sx == 1) {
-    if (log) {
-      double s = lane_sum<T>(n, [&](std::int64_t i) { return exp_any(xr[i] - m); });
-      const T shift = m + static_cast<T>(std::log(s));
+  if (log) {
+    const T shift = row_log_sum_exp(xr, sx, n);
+    if (sy == 1 && sx == 1) {
       for (std::int64_t i = 0; i < n; ++i) yr[i] = xr[i] - shift;
     } else {
-      for (std::int64_t i = 0; i < n; ++i) yr[i] = exp_any(xr[i] - m);
-      double s = lane_sum<T>(n, [&](std::int64_t i) { return yr[i]; });
-      const T inv = static_cast<T>(1.0 / s);
-      for (std::int64_t i = 0; i < n; ++i) yr[i] *= inv;
+      for (std::int64_t i = 0; i < n; ++i) yr[i * sy] = xr[i * sx] - shift;
     }
+    return;
+  }
+  const T m = row_max(xr, n, sx);
+  if (sy == 1 && sx == 1) {
+    for (std::int64_t i = 0; i < n; ++i) yr[i] = exp_any(xr[i] - m);
+    double s = lane_sum<T>(n, [&](std::int64_t i) { return yr[i]; });
+    const T inv = static_cast<T>(1.0 / s);
+    for (std::int64_t i = 0; i < n; ++i) yr[i] *= inv;
     return;
   }
   double s = 0;
   for (std::int64_t i = 0; i < n; ++i) s += exp_any(xr[i * sx] - m);
-  if (log) {
-    const T shift = m + static_cast<T>(std::log(s));
-    for (std::int64_t i = 0; i < n; ++i) yr[i * sy] = xr[i * sx] - shift;
-  } else {
-    const T inv = static_cast<T>(1.0 / s);
-    for (std::int64_t i = 0; i < n; ++i) yr[i * sy] = exp_any(xr[i * sx] - m) * inv;
-  }
+  const T inv = static_cast<T>(1.0 / s);
+  for (std::int64_t i = 0; i < n; ++i) yr[i * sy] = exp_any(xr[i * sx] - m) * inv;
 }
 
 // w <= kCols neighbouring rows whose elements are contiguous across rows (dim is not the
@@ -201,6 +214,26 @@ void softmax_backward_typed(const View& dx, const View& dy, const View& y, int d
   });
 }
 
+template <class T>
+void cross_entropy_typed(const View& loss, const View& logits, const View& target, std::int64_t ignore_index) {
+  T* l = typed<T>(loss);
+  const T* x = typed<const T>(logits);
+  const std::int64_t* t = typed<const std::int64_t>(target);
+  const std::int64_t classes = logits.shape[1];
+  const std::int64_t ls = loss.strides[0], xs = logits.strides[0], xc = logits.strides[1], ts = target.strides[0];
+  parallel_range(logits.shape[0], 4 * classes, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t i = begin; i < end; ++i) {
+      const std::int64_t c = t[i * ts];
+      if (c == ignore_index) {
+        l[i * ls] = T(0);
+        continue;
+      }
+      const T* row = x + i * xs;
+      l[i * ls] = -(row[c * xc] - row_log_sum_exp(row, xc, classes));
+    }
+  }, 1);
+}
+
 }  // namespace
 
 void CpuBackend::softmax(const View& dst, const View& src, int dim, bool log) {
@@ -213,6 +246,12 @@ void CpuBackend::softmax_backward(const View& dx, const View& dy, const View& y,
   if (dx.numel() == 0) return;
   if (dx.dtype == DType::Float64) return softmax_backward_typed<double>(dx, dy, y, dim, log);
   softmax_backward_typed<float>(dx, dy, y, dim, log);
+}
+
+void CpuBackend::cross_entropy(const View& loss, const View& logits, const View& target, std::int64_t ignore_index) {
+  if (logits.shape[0] == 0) return;
+  if (logits.dtype == DType::Float64) return cross_entropy_typed<double>(loss, logits, target, ignore_index);
+  cross_entropy_typed<float>(loss, logits, target, ignore_index);
 }
 
 }  // namespace recur::backend

@@ -50,11 +50,12 @@ class CudaBackend final : public Backend {
   void nll_loss(const View& loss, const View& logp, const View& target, std::int64_t ignore_index) override;
   void nll_loss_backward(const View& dlogp, const View& grad, const View& target,
                          std::int64_t ignore_index) override;
+  void cross_entropy(const View& loss, const View& logits, const View& target, std::int64_t ignore_index) override;
 
   void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, double alpha,
             const void* a, std::int64_t lda, const void* b, std::int64_t ldb, double beta, void* c,
             std::int64_t ldc, DType dtype, std::int64_t batch = 1, std::int64_t stride_a = 0,
-            std::int64_t stride_b = 0, std::int64_t stride_c = 0) override;
+            std::int64_t stride_b = 0, std::int64_t stride_c = 0, const void* bias = nullptr) override;
 
   void conv2d(const View& out, const View& input, const View& weight, const View& bias, const Window2d& w) override;
   void conv2d_backward(const View& grad_input, const View& grad_weight, const View& grad_bias, const View& grad_out,

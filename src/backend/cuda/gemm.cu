@@ -22,16 +22,17 @@ std::int64_t fix_ld(std::int64_t ld, std::int64_t rows, std::int64_t cols) {
   return rows <= 1 && ld < least ? least : ld;
 }
 
-// C = beta C (beta == 0 writes zeros, ignoring NaN in C), for k == 0.
+// C = beta C + bias (beta == 0 ignores NaN in C; bias null: none) on every row of every
+// product: all of a product with k == 0, and the bias before cuBLAS adds the rest.
 template <class T>
 __global__ void scale_c_kernel(std::int64_t batch, std::int64_t m, std::int64_t n, T beta, T* c, std::int64_t ldc,
-                               std::int64_t sc) {
+                               std::int64_t sc, const T* bias) {
   const std::int64_t total = batch * m * n;
   const std::int64_t step = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
   for (std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += step) {
     const std::int64_t j = i % n, r = i / n % m, p = i / (m * n);
     T* e = c + p * sc + r * ldc + j;
-    *e = beta == T(0) ? T(0) : beta * *e;
+    *e = (beta == T(0) ? T(0) : beta * *e) + (bias ? bias[j] : T(0));
   }
 }
 
@@ -59,12 +60,14 @@ template <class T>
 void gemm_typed(cudaStream_t stream, cublasHandle_t handle, bool ta, bool tb, std::int64_t m, std::int64_t n,
                 std::int64_t k, double alpha_d, const T* a, std::int64_t lda, const T* b, std::int64_t ldb,
                 double beta_d, T* c, std::int64_t ldc, std::int64_t batch, std::int64_t sa, std::int64_t sb,
-                std::int64_t sc) {
-  const T alpha = static_cast<T>(alpha_d), beta = static_cast<T>(beta_d);
-  if (k == 0) {
-    scale_c_kernel<T><<<grid_for(batch * m * n), kThreads, 0, stream>>>(batch, m, n, beta, c, ldc, sc);
+                std::int64_t sc, const T* bias) {
+  const T alpha = static_cast<T>(alpha_d);
+  T beta = static_cast<T>(beta_d);
+  if (k == 0 || bias) {
+    scale_c_kernel<T><<<grid_for(batch * m * n), kThreads, 0, stream>>>(batch, m, n, beta, c, ldc, sc, bias);
     RECUR_CUDA_LAUNCH_CHECK();
-    return;
+    if (k == 0) return;
+    beta = T(1);  // the products add to beta C + bias
   }
   // Stored layouts: A is m x k (or k x m transposed), B is k x n (or n x k).
   lda = ta ? fix_ld(lda, k, m) : fix_ld(lda, m, k);
@@ -86,18 +89,18 @@ void gemm_typed(cudaStream_t stream, cublasHandle_t handle, bool ta, bool tb, st
 void CudaBackend::gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, double alpha,
                        const void* a, std::int64_t lda, const void* b, std::int64_t ldb, double beta, void* c,
                        std::int64_t ldc, DType dtype, std::int64_t batch, std::int64_t stride_a,
-                       std::int64_t stride_b, std::int64_t stride_c) {
+                       std::int64_t stride_b, std::int64_t stride_c, const void* bias) {
   if (m <= 0 || n <= 0 || batch <= 0) return;
   DeviceGuard guard(device_);
   if (dtype == DType::Float64) {
     gemm_typed<double>(stream_, cublas_, trans_a, trans_b, m, n, k, alpha, static_cast<const double*>(a), lda,
                        static_cast<const double*>(b), ldb, beta, static_cast<double*>(c), ldc, batch, stride_a,
-                       stride_b, stride_c);
+                       stride_b, stride_c, static_cast<const double*>(bias));
   } else {
     RECUR_CHECK(dtype == DType::Float32, "cuda gemm: dtype " << dtype << " is not supported");
     gemm_typed<float>(stream_, cublas_, trans_a, trans_b, m, n, k, alpha, static_cast<const float*>(a), lda,
                       static_cast<const float*>(b), ldb, beta, static_cast<float*>(c), ldc, batch, stride_a,
-                      stride_b, stride_c);
+                      stride_b, stride_c, static_cast<const float*>(bias));
   }
 }
 

@@ -4,6 +4,7 @@
 //   log_softmax:      y_i = x_i - (m + log(sum_j exp(x_j - m)))
 //   softmax grad:     dx_i = y_i * (dy_i - sum_j dy_j y_j)
 //   log_softmax grad: dx_i = dy_i - exp(y_i) * sum_j dy_j
+//   cross-entropy:    l = (m + log(sum_j exp(x_j - m))) - x_t, log_softmax's y_t negated
 // Sums accumulate in double. Rows along dim go one per block (long rows) or one per thread
 // (short rows, many of them); the block's reduction order is fixed. float32 results agree
 // with the CPU's to a few ulp (expf vs the CPU's polynomial exp, summation order).
@@ -191,6 +192,68 @@ void softmax_backward_typed(cudaStream_t stream, const View& dx, const View& dy,
   RECUR_CUDA_LAUNCH_CHECK();
 }
 
+// Cross-entropy from logits: a row of logits per block, or one per thread
+// for many short rows, as softmax_block_kernel / softmax_serial_kernel run them.
+template <class T>
+struct CrossEntropyArgs {
+  std::int64_t rows, classes, ls, xs, xc, ts, ignore_index;
+  T* loss;
+  const T* x;
+  const std::int64_t* target;
+};
+
+template <class T>
+__global__ void cross_entropy_block_kernel(CrossEntropyArgs<T> a) {
+  __shared__ double dscratch[32];
+  __shared__ T tscratch[32];
+  const std::int64_t row = blockIdx.x, c = a.target[row * a.ts];
+  if (c == a.ignore_index) {  // the whole block agrees, so none waits at a reduction
+    if (threadIdx.x == 0) a.loss[row * a.ls] = T(0);
+    return;
+  }
+  const T* xr = a.x + row * a.xs;
+  T m = -std::numeric_limits<T>::infinity();
+  for (std::int64_t i = threadIdx.x; i < a.classes; i += blockDim.x) m = better(m, xr[i * a.xc]);
+  m = block_reduce(m, ExtremeCombine<true>(), -std::numeric_limits<T>::infinity(), tscratch);
+  double s = 0;
+  for (std::int64_t i = threadIdx.x; i < a.classes; i += blockDim.x) s += static_cast<double>(dexp(xr[i * a.xc] - m));
+  s = block_reduce(s, SumCombine(), 0.0, dscratch);
+  if (threadIdx.x == 0) a.loss[row * a.ls] = -(xr[c * a.xc] - (m + static_cast<T>(::log(s))));
+}
+
+template <class T>
+__global__ void cross_entropy_serial_kernel(CrossEntropyArgs<T> a) {
+  const std::int64_t gstep = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
+  for (std::int64_t row = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; row < a.rows;
+       row += gstep) {
+    const std::int64_t c = a.target[row * a.ts];
+    if (c == a.ignore_index) {
+      a.loss[row * a.ls] = T(0);
+      continue;
+    }
+    const T* xr = a.x + row * a.xs;
+    T m = -std::numeric_limits<T>::infinity();
+    for (std::int64_t i = 0; i < a.classes; ++i) m = better(m, xr[i * a.xc]);
+    double s = 0;
+    for (std::int64_t i = 0; i < a.classes; ++i) s += static_cast<double>(dexp(xr[i * a.xc] - m));
+    a.loss[row * a.ls] = -(xr[c * a.xc] - (m + static_cast<T>(::log(s))));
+  }
+}
+
+template <class T>
+void cross_entropy_typed(cudaStream_t stream, const View& loss, const View& logits, const View& target,
+                         std::int64_t ignore_index) {
+  CrossEntropyArgs<T> a{logits.shape[0], logits.shape[1], loss.strides[0], logits.strides[0], logits.strides[1],
+                        target.strides[0], ignore_index, typed<T>(loss), typed<const T>(logits),
+                        typed<const std::int64_t>(target)};
+  if (block_per_row(a.rows, a.classes)) {
+    cross_entropy_block_kernel<T><<<static_cast<unsigned>(a.rows), row_threads(a.classes), 0, stream>>>(a);
+  } else {
+    cross_entropy_serial_kernel<T><<<grid_for(a.rows), kThreads, 0, stream>>>(a);
+  }
+  RECUR_CUDA_LAUNCH_CHECK();
+}
+
 }  // namespace
 
 void CudaBackend::softmax(const View& dst, const View& src, int dim, bool log) {
@@ -205,6 +268,14 @@ void CudaBackend::softmax_backward(const View& dx, const View& dy, const View& y
   DeviceGuard guard(device_);
   if (dx.dtype == DType::Float64) return softmax_backward_typed<double>(stream_, dx, dy, y, dim, log);
   softmax_backward_typed<float>(stream_, dx, dy, y, dim, log);
+}
+
+void CudaBackend::cross_entropy(const View& loss, const View& logits, const View& target,
+                                std::int64_t ignore_index) {
+  if (logits.shape[0] == 0) return;
+  DeviceGuard guard(device_);
+  if (logits.dtype == DType::Float64) return cross_entropy_typed<double>(stream_, loss, logits, target, ignore_index);
+  cross_entropy_typed<float>(stream_, loss, logits, target, ignore_index);
 }
 
 }  // namespace recur::backend
