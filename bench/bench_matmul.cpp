@@ -95,9 +95,11 @@ void BM_LinearByWeight(benchmark::State& state) { linear_by_weight(state, false)
 void BM_LinearByWeightConstant(benchmark::State& state) { linear_by_weight(state, true); }
 
 // A seq2seq decoder step's products at batch 32 (LSTM layers 1 and 2, the combine layer),
-// and beam search's 320 rows.
+// and beam search's 320 rows; then a Brown word model's full-softmax head (hidden 256,
+// 14,115 words) over 128 positions.
 void decoder_shapes(benchmark::internal::Benchmark* b) {
-  for (const auto& [m, k, n] : {std::tuple{32, 384, 1024}, {32, 256, 1024}, {32, 512, 256}, {320, 384, 1024}})
+  for (const auto& [m, k, n] :
+       {std::tuple{32, 384, 1024}, {32, 256, 1024}, {32, 512, 256}, {320, 384, 1024}, {128, 256, 14115}})
     b->Args({m, k, n});
 }
 

@@ -64,7 +64,7 @@ Device LanguageModel::device() const { return rnn->layer_weights(0, 0).w_ih.devi
 DType LanguageModel::dtype() const { return rnn->layer_weights(0, 0).w_ih.dtype(); }
 
 // features(t) = rnn(embed(x(t)) or onehot(x(t)), state(t-1)); logits(t) = head(features(t))
-LanguageModel::Output LanguageModel::features(const Tensor& inputs, const State& state) {
+LanguageModel::Output LanguageModel::features(const Tensor& inputs, const State& state, const Tensor& lengths) {
   RECUR_CHECK(inputs.defined() && inputs.dim() == 2 && inputs.dtype() == DType::Int64,
               "LanguageModel: inputs must be int64 [T, B], got "
                   << (inputs.defined() ? inputs.shape().str() : std::string("an undefined tensor")));
@@ -72,7 +72,7 @@ LanguageModel::Output LanguageModel::features(const Tensor& inputs, const State&
   const auto encode = [&](const Tensor& ids) {
     return embed ? embed->forward(ids) : to_dtype(one_hot(ids, config.vocab_size), dtype());
   };
-  RNNOutput r = rnn->forward_tokens(inputs, encode, RNNState{state.h, state.c});
+  RNNOutput r = rnn->forward_tokens(inputs, encode, RNNState{state.h, state.c}, lengths);
   return {r.output, {r.h_n, r.c_n}};
 }
 
@@ -108,6 +108,14 @@ struct EvalScope {
   Module& module;
   const bool training;
 };
+
+// Rows of the head's output computed at once: at most 4 M logits (16 MB in float32), so that
+// a large vocabulary times thousands of positions fits in memory and a slice's logits are
+// still in cache when the log-softmax reads them back.
+std::int64_t head_slice_rows(std::int64_t vocab_size) {
+  constexpr std::int64_t kSliceLogits = std::int64_t{1} << 22;
+  return std::max<std::int64_t>(1, kSliceLogits / vocab_size);
+}
 
 }  // namespace
 
@@ -157,9 +165,13 @@ std::vector<double> LanguageModel::sequence_logprobs(std::span<const std::vector
     const auto steps = static_cast<std::int64_t>(sequences[order[first]].size());
     if (steps == 0) break;  // the rest are empty too: log p = 0
     // Step t feeds token t - 1 (the start token at t = 0) and predicts token t; a sequence
-    // that has ended is padded with the start token, which the causal recurrence keeps from
-    // touching its real positions. The head then sees the real positions only.
+    // that has ended is padded with the start token, and its lengths entry (at least one
+    // step) lets the recurrence skip the padding, as the rows are longest first. The head
+    // then sees the real positions only.
     std::vector<std::int64_t> inputs(static_cast<std::size_t>(steps * rows), start);
+    std::vector<std::int64_t> lengths(static_cast<std::size_t>(rows));
+    for (std::int64_t r = 0; r < rows; ++r)
+      lengths[r] = std::max<std::int64_t>(1, static_cast<std::int64_t>(sequences[order[first + r]].size()));
     std::vector<std::int64_t> positions, targets;  // of the real tokens, in (step, row) order
     for (std::int64_t t = 0; t < steps; ++t)
       for (std::int64_t r = 0; r < rows; ++r) {
@@ -170,14 +182,14 @@ std::vector<double> LanguageModel::sequence_logprobs(std::span<const std::vector
         if (t + 1 < steps) inputs[(t + 1) * rows + r] = s[t];
       }
     const Tensor features_2d =
-        reshape(features(from_vector(inputs, {steps, rows}, device), {}).logits, {steps * rows, config.hidden});
-    // The head a slice of positions at a time: a vocabulary of tens of thousands times
-    // thousands of positions would not fit in memory at once.
-    constexpr std::int64_t kSlice = 1024;
+        reshape(features(from_vector(inputs, {steps, rows}, device), {}, from_vector(lengths, {rows}, device)).logits,
+                {steps * rows, config.hidden});
+    // The head a slice of positions at a time.
+    const std::int64_t slice = head_slice_rows(config.vocab_size);
     const auto real = static_cast<std::int64_t>(positions.size());
     std::vector<double> nll;
-    for (std::int64_t begin = 0; begin < real; begin += kSlice) {
-      const std::int64_t n = std::min(kSlice, real - begin);
+    for (std::int64_t begin = 0; begin < real; begin += slice) {
+      const std::int64_t n = std::min(slice, real - begin);
       const Tensor index = from_vector(std::vector<std::int64_t>(positions.begin() + begin, positions.begin() + begin + n),
                                        {n}, device);
       const Tensor slice_targets =
@@ -250,9 +262,9 @@ LanguageModel::Trace LanguageModel::trace(std::span<const std::int32_t> tokens, 
   out.next_tokens.resize(static_cast<std::size_t>(T * k));
   out.next_logprobs.resize(static_cast<std::size_t>(T * k));
   std::vector<std::int32_t> order(static_cast<std::size_t>(V));
-  constexpr std::int64_t kSlice = 1024;
-  for (std::int64_t first = 0; first < steps; first += kSlice) {
-    const std::int64_t rows = std::min(kSlice, steps - first);
+  const std::int64_t slice = head_slice_rows(V);
+  for (std::int64_t first = 0; first < steps; first += slice) {
+    const std::int64_t rows = std::min(slice, steps - first);
     const Tensor features = narrow(layer_input, 0, first, rows);
     const Tensor log_probs = head ? log_softmax(head->forward(features), 1) : adaptive_head->log_prob(features);
     const std::vector<float> values = to_dtype(log_probs, DType::Float32).contiguous().to_vector<float>();

@@ -73,7 +73,9 @@ class LanguageModel : public Module {
   Tensor forward(const Tensor& inputs) override;  // logits from zero states
 
   // The top layer's outputs [T, B, H] (in `logits`' place) and the state: what the head reads.
-  Output features(const Tensor& inputs, const State& state);
+  // With lengths (int64 [B]), batch b's steps from lengths[b] on are padding, as in RNNBase's
+  // forward: their outputs are not the model's, and the state is each sequence's last.
+  Output features(const Tensor& inputs, const State& state, const Tensor& lengths = {});
   // The cross-entropy of predicting `targets` (int64, the shape of the features' first
   // dimensions) from `features` ([..., H]): Mean, Sum or None (per token). With an adaptive
   // head only the clusters the targets need are computed, which is why training goes through
