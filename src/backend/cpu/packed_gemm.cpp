@@ -96,8 +96,8 @@ void product_panels(std::int64_t m, const T* a, std::int64_t lda, const PackedMa
     const std::int64_t col = panel * width, cols = std::min(width, p.n - col);
     for (std::int64_t r = 0; r < m; r += kTileRows) {
       const std::int64_t rows = std::min<std::int64_t>(kTileRows, m - r);
-      kTileKernels<T>[rows](p.k, a + r * lda, lda, p.data + panel * p.k * width, accumulate, bias ? bias + col : nullptr,
-                            c + r * ldc + col, ldc, cols);
+      kTileKernels<T>[rows](p.k, a + r * lda, lda, p.data + panel * p.k * width, accumulate,
+                            bias ? bias + col : nullptr, c + r * ldc + col, ldc, cols);
     }
   }
 }
