@@ -228,23 +228,39 @@ TEST(BeamSearch, BatchParallelEqualsOneAtATime) {
   nn::Seq2Seq m({.src_vocab = 7, .tgt_vocab = 8, .embed = 4, .hidden = 6, .enc_layers = 2, .dec_layers = 2,
                  .attention = nn::AttentionKind::General, .dropout = 0.3});
   const Tensor src = int64s({3, 4, 5, 6, 3, 4, 5, 0, 6, 0, 0, 0}, {4, 3}), lengths = int64s({4, 2, 3}, {3});
-  const nn::BeamOptions options{.beam = 4, .n_best = 2, .max_length = 7, .length_penalty = 0.6};
-  std::vector<std::vector<nn::Hypothesis>> together;
   NoGradGuard no_grad;
   m.eval();  // encode as the stepper decodes: without dropout
-  {
-    nn::Seq2SeqStepper stepper(m, m.encode(src, lengths));
-    together = nn::beam_search(stepper, 3, options);
-  }
-  const std::vector<std::vector<std::int64_t>> sources = {{3, 6, 5, 0}, {4, 3}, {5, 4, 6}};  // src's columns
-  for (std::size_t b = 0; b < 3; ++b) {
-    const auto S = static_cast<std::int64_t>(sources[b].size());
-    nn::Seq2SeqStepper stepper(m, m.encode(int64s(sources[b], {S, 1}), int64s({S}, {1})));
-    const auto alone = nn::beam_search(stepper, 1, options);
-    ASSERT_EQ(alone[0].size(), together[b].size()) << "input " << b;
-    for (std::size_t i = 0; i < alone[0].size(); ++i) {
-      EXPECT_EQ(alone[0][i].tokens, together[b][i].tokens) << "input " << b << " hypothesis " << i;
-      EXPECT_NEAR(alone[0][i].logprob, together[b][i].logprob, 1e-5);
+  // Every input to the length limit, then inputs ending at different steps (their rows leave
+  // the batch, and with them their sources' keys): for that, weights three times their initial
+  // size make the outputs depend on the source, and a bias makes <eos> likelier.
+  for (const Tensor& p : m.parameters()) mul_(p, 3.0);
+  m.head->bias.data<float>()[2] += 2.0f;
+  for (const nn::BeamOptions& options : {
+           nn::BeamOptions{.beam = 4, .n_best = 2, .max_length = 7, .length_penalty = 0.6},
+           nn::BeamOptions{.beam = 2, .n_best = 2, .max_length = 40}}) {
+    std::vector<std::vector<nn::Hypothesis>> together;
+    {
+      nn::Seq2SeqStepper stepper(m, m.encode(src, lengths));
+      together = nn::beam_search(stepper, 3, options);
+    }
+    const std::vector<std::vector<std::int64_t>> sources = {{3, 6, 5, 0}, {4, 3}, {5, 4, 6}};  // src's columns
+    std::vector<std::size_t> lengths_found;
+    for (std::size_t b = 0; b < 3; ++b) {
+      const auto S = static_cast<std::int64_t>(sources[b].size());
+      nn::Seq2SeqStepper stepper(m, m.encode(int64s(sources[b], {S, 1}), int64s({S}, {1})));
+      const auto alone = nn::beam_search(stepper, 1, options);
+      ASSERT_EQ(alone[0].size(), together[b].size()) << "input " << b;
+      for (std::size_t i = 0; i < alone[0].size(); ++i) {
+        EXPECT_EQ(alone[0][i].tokens, together[b][i].tokens) << "input " << b << " hypothesis " << i;
+        EXPECT_NEAR(alone[0][i].logprob, together[b][i].logprob, 1e-5);
+      }
+      std::size_t longest = 0;  // the step this input's search ended at
+      for (const nn::Hypothesis& h : together[b]) longest = std::max(longest, h.tokens.size());
+      lengths_found.push_back(longest);
+    }
+    if (options.max_length == 40) {  // the inputs did end at different steps
+      EXPECT_NE(*std::min_element(lengths_found.begin(), lengths_found.end()),
+                *std::max_element(lengths_found.begin(), lengths_found.end()));
     }
   }
   // The stepper decodes in eval mode and gives the model back in its own.

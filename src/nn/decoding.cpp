@@ -115,6 +115,8 @@ std::vector<std::vector<Hypothesis>> beam_search(StepModel& model, std::int64_t 
 Seq2SeqStepper::Seq2SeqStepper(Seq2Seq& model, DecoderState state)
     : model_(model), state_(std::move(state)), was_training_(model.is_training()), constant_(model.parameters()) {
   model_.eval();
+  input_of_row_.resize(static_cast<std::size_t>(state_.rnn.h.size(1)));
+  for (std::size_t row = 0; row < input_of_row_.size(); ++row) input_of_row_[row] = static_cast<std::int64_t>(row);
 }
 
 Seq2SeqStepper::~Seq2SeqStepper() { model_.train(was_training_); }
@@ -135,6 +137,10 @@ void Seq2SeqStepper::reorder(const std::vector<std::int64_t>& rows) {
   pick(state_.rnn.h, 1);
   pick(state_.rnn.c, 1);
   pick(state_.feed, 0);
+  std::vector<std::int64_t> inputs(rows.size());
+  for (std::size_t row = 0; row < rows.size(); ++row) inputs[row] = input_of_row_[static_cast<std::size_t>(rows[row])];
+  if (inputs == input_of_row_) return;  // the same source on every row: the keys stand
+  input_of_row_ = std::move(inputs);
   pick(state_.keys.keys, 0);
   pick(state_.keys.projected, 0);
   pick(state_.keys.mask, 0);

@@ -70,6 +70,9 @@ class Seq2SeqStepper : public StepModel {
  private:
   Seq2Seq& model_;
   DecoderState state_;
+  // The input each row decodes: rows of one input share its source's keys, so a reorder that
+  // keeps every row's input (the beams of each input permuted) leaves the keys as they are.
+  std::vector<std::int64_t> input_of_row_;
   bool was_training_;
   ConstantWeightsGuard constant_;
 };
