@@ -135,7 +135,10 @@ template <class T>
 void gemm_packed(std::int64_t m, const T* a, std::int64_t lda, const PackedMatrix<T>& p, bool accumulate,
                  const T* bias, T* c, std::int64_t ldc) {
   const std::int64_t panels = (p.n + kPanel<T> - 1) / kPanel<T>;
-  const int parts = static_cast<int>(std::min<std::int64_t>({get_num_threads(), panels, m * p.n * p.k / (kSplitGemmWork / 2)}));
+  // Up to four parts a thread, claimed as threads come free: a thread that the system
+  // slows (another process on its core) then holds back a quarter of its share, not all.
+  const int parts = static_cast<int>(
+      std::min<std::int64_t>({4 * get_num_threads(), panels, m * p.n * p.k / (kSplitGemmWork / 2)}));
   if (parts <= 1) return product_panels(m, a, lda, p, accumulate, bias, c, ldc, 0, panels);
   thread_pool().run(parts, [&](int part) {
     product_panels(m, a, lda, p, accumulate, bias, c, ldc, panels * part / parts, panels * (part + 1) / parts);
