@@ -23,6 +23,28 @@ __device__ __forceinline__ double dexp(double x) { return exp(x); }
 template <class T>
 __device__ __forceinline__ T better(T best, T v) { return (v > best || v != v) ? v : best; }
 
+// A row's max m and sum_i exp(x_i - m) (in double), by the block's threads together (each
+// thread gets both), or by one thread.
+template <class T>
+__device__ __forceinline__ void block_max_and_sum(const T* xr, std::int64_t len, std::int64_t sx, T& m, double& s) {
+  __shared__ double dscratch[32];
+  __shared__ T tscratch[32];
+  m = -std::numeric_limits<T>::infinity();
+  for (std::int64_t i = threadIdx.x; i < len; i += blockDim.x) m = better(m, xr[i * sx]);
+  m = block_reduce(m, ExtremeCombine<true>(), -std::numeric_limits<T>::infinity(), tscratch);
+  s = 0;
+  for (std::int64_t i = threadIdx.x; i < len; i += blockDim.x) s += static_cast<double>(dexp(xr[i * sx] - m));
+  s = block_reduce(s, SumCombine(), 0.0, dscratch);
+}
+
+template <class T>
+__device__ __forceinline__ void serial_max_and_sum(const T* xr, std::int64_t len, std::int64_t sx, T& m, double& s) {
+  m = -std::numeric_limits<T>::infinity();
+  for (std::int64_t i = 0; i < len; ++i) m = better(m, xr[i * sx]);
+  s = 0;
+  for (std::int64_t i = 0; i < len; ++i) s += static_cast<double>(dexp(xr[i * sx] - m));
+}
+
 // A row along dim: the offset calculator maps a row number to its first element in each
 // operand, which then steps by sy / sx along dim.
 template <class T>
@@ -36,18 +58,13 @@ struct RowArgs {
 
 template <class T>
 __global__ void softmax_block_kernel(RowArgs<T> a) {
-  __shared__ double dscratch[32];
-  __shared__ T tscratch[32];
   std::int64_t off[2];
   a.oc.get(blockIdx.x, off);
   T* yr = a.y + off[0];
   const T* xr = a.x + off[1];
-  T m = -std::numeric_limits<T>::infinity();
-  for (std::int64_t i = threadIdx.x; i < a.len; i += blockDim.x) m = better(m, xr[i * a.sx]);
-  m = block_reduce(m, ExtremeCombine<true>(), -std::numeric_limits<T>::infinity(), tscratch);
-  double s = 0;
-  for (std::int64_t i = threadIdx.x; i < a.len; i += blockDim.x) s += static_cast<double>(dexp(xr[i * a.sx] - m));
-  s = block_reduce(s, SumCombine(), 0.0, dscratch);
+  T m;
+  double s;
+  block_max_and_sum(xr, a.len, a.sx, m, s);
   if (a.log) {
     const T shift = m + static_cast<T>(::log(s));
     for (std::int64_t i = threadIdx.x; i < a.len; i += blockDim.x) yr[i * a.sy] = xr[i * a.sx] - shift;
@@ -65,10 +82,9 @@ __global__ void softmax_serial_kernel(std::int64_t rows, RowArgs<T> a) {
     a.oc.get(row, off);
     T* yr = a.y + off[0];
     const T* xr = a.x + off[1];
-    T m = -std::numeric_limits<T>::infinity();
-    for (std::int64_t i = 0; i < a.len; ++i) m = better(m, xr[i * a.sx]);
-    double s = 0;
-    for (std::int64_t i = 0; i < a.len; ++i) s += static_cast<double>(dexp(xr[i * a.sx] - m));
+    T m;
+    double s;
+    serial_max_and_sum(xr, a.len, a.sx, m, s);
     if (a.log) {
       const T shift = m + static_cast<T>(::log(s));
       for (std::int64_t i = 0; i < a.len; ++i) yr[i * a.sy] = xr[i * a.sx] - shift;
@@ -204,20 +220,15 @@ struct CrossEntropyArgs {
 
 template <class T>
 __global__ void cross_entropy_block_kernel(CrossEntropyArgs<T> a) {
-  __shared__ double dscratch[32];
-  __shared__ T tscratch[32];
   const std::int64_t row = blockIdx.x, c = a.target[row * a.ts];
   if (c == a.ignore_index) {  // the whole block agrees, so none waits at a reduction
     if (threadIdx.x == 0) a.loss[row * a.ls] = T(0);
     return;
   }
   const T* xr = a.x + row * a.xs;
-  T m = -std::numeric_limits<T>::infinity();
-  for (std::int64_t i = threadIdx.x; i < a.classes; i += blockDim.x) m = better(m, xr[i * a.xc]);
-  m = block_reduce(m, ExtremeCombine<true>(), -std::numeric_limits<T>::infinity(), tscratch);
-  double s = 0;
-  for (std::int64_t i = threadIdx.x; i < a.classes; i += blockDim.x) s += static_cast<double>(dexp(xr[i * a.xc] - m));
-  s = block_reduce(s, SumCombine(), 0.0, dscratch);
+  T m;
+  double s;
+  block_max_and_sum(xr, a.classes, a.xc, m, s);
   if (threadIdx.x == 0) a.loss[row * a.ls] = -(xr[c * a.xc] - (m + static_cast<T>(::log(s))));
 }
 
@@ -232,10 +243,9 @@ __global__ void cross_entropy_serial_kernel(CrossEntropyArgs<T> a) {
       continue;
     }
     const T* xr = a.x + row * a.xs;
-    T m = -std::numeric_limits<T>::infinity();
-    for (std::int64_t i = 0; i < a.classes; ++i) m = better(m, xr[i * a.xc]);
-    double s = 0;
-    for (std::int64_t i = 0; i < a.classes; ++i) s += static_cast<double>(dexp(xr[i * a.xc] - m));
+    T m;
+    double s;
+    serial_max_and_sum(xr, a.classes, a.xc, m, s);
     a.loss[row * a.ls] = -(xr[c * a.xc] - (m + static_cast<T>(::log(s))));
   }
 }
