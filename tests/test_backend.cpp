@@ -973,6 +973,8 @@ TEST_P(Ops, Gemm) {
   cases.push_back({false, false, 1, 2, 2, 1, 1, 0, 0, 1});   // a single row with lda 1 < k
   cases.push_back({true, false, 1, 13, 17, 2, 1, 1, 1});     // a single row, transposed, batched
   cases.push_back({false, true, 33, 1, 65, 1, 2, 0, 0});     // a single column
+  for (bool ta : {false, true})
+    for (bool tb : {false, true}) cases.push_back({ta, tb, 20, 1, 7, 2, 1.5, -0.5, 3});  // strided, batched
   cases.push_back({false, false, 31, 29, 1, 1, 1, 0.25, 2}); // k = 1
   cases.push_back({false, false, 4, 5, 0, 2, 1, 0.5, 0});    // k = 0: C = beta C
   cases.push_back({false, false, 0, 5, 3, 1, 1, 0, 0});      // m = 0

@@ -54,6 +54,25 @@ void gemv_row(bool ta, bool tb, std::int64_t n, std::int64_t k, T alpha, const T
     cblas_dgemv(CblasRowMajor, op, rows, cols, alpha, b, static_cast<blasint>(ldb), a, inc_a, beta, c, 1);
 }
 
+// One column of output (n == 1, an additive attention's scores): GEMM would pack A, or the
+// packed kernel fill a panel of 32 columns, for a single column.
+//   c (m x 1, stride ldc) = alpha op(A) b + beta c, b op(B)'s one column
+template <class T>
+void gemv_column(bool ta, bool tb, std::int64_t m, std::int64_t k, T alpha, const T* a, std::int64_t lda, const T* b,
+                 std::int64_t ldb, T beta, T* c, std::int64_t ldc) {
+  if (beta == T(0))
+    for (std::int64_t i = 0; i < m; ++i) c[i * ldc] = T(0);
+  const blasint inc_b = static_cast<blasint>(tb ? 1 : ldb);
+  // A stored m x k: c = A b; stored k x m (ta): c = A^T b.
+  const CBLAS_TRANSPOSE op = ta ? CblasTrans : CblasNoTrans;
+  const blasint rows = static_cast<blasint>(ta ? k : m), cols = static_cast<blasint>(ta ? m : k);
+  const blasint inc_c = static_cast<blasint>(ldc);
+  if constexpr (sizeof(T) == 4)
+    cblas_sgemv(CblasRowMajor, op, rows, cols, alpha, a, static_cast<blasint>(lda), b, inc_b, beta, c, inc_c);
+  else
+    cblas_dgemv(CblasRowMajor, op, rows, cols, alpha, a, static_cast<blasint>(lda), b, inc_b, beta, c, inc_c);
+}
+
 // OpenBLAS's OpenMP build sizes its team from the calling thread's omp_get_max_threads()
 // at every call (0.3.21's num_cpu_avail; openblas_set_num_threads does not hold it), and
 // each thread has its own setting: every thread that calls BLAS sets its own to 1, once.
@@ -70,6 +89,7 @@ void gemm_one(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, 
               std::int64_t lda, const T* b, std::int64_t ldb, T beta, T* c, std::int64_t ldc) {
   keep_blas_serial_on_this_thread();
   if (m == 1) return gemv_row(ta, tb, n, k, alpha, a, lda, b, ldb, beta, c);
+  if (n == 1) return gemv_column(ta, tb, m, k, alpha, a, lda, b, ldb, beta, c, ldc);
   const CBLAS_TRANSPOSE opa = ta ? CblasTrans : CblasNoTrans, opb = tb ? CblasTrans : CblasNoTrans;
   if constexpr (sizeof(T) == 4) {
     cblas_sgemm(CblasRowMajor, opa, opb, static_cast<blasint>(m), static_cast<blasint>(n),
@@ -209,7 +229,7 @@ void gemm_typed(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k
   lda = ta ? fix_ld(lda, k, m) : fix_ld(lda, m, k);
   ldb = tb ? fix_ld(ldb, n, k) : fix_ld(ldb, k, n);
   ldc = fix_ld(ldc, m, n);
-  if (batch == 1 && !ta && (m <= kMaxPackedRows || packs_every_product()) && alpha == T(1) &&
+  if (batch == 1 && !ta && n > 1 && (m <= kMaxPackedRows || packs_every_product()) && alpha == T(1) &&
       (beta == T(0) || beta == T(1)) &&
       !t_constant.scopes.empty() && t_constant.ignored == 0)
     if (std::optional<PackedMatrix<T>> packed = constant_pack<T>(tb, k, n, b, ldb))
