@@ -36,41 +36,26 @@ std::int64_t fix_ld(std::int64_t ld, std::int64_t rows, std::int64_t cols) {
   return rows <= 1 && ld < least ? least : ld;
 }
 
-// A single-row product (batch-1 inference: x W^T) as a matrix-vector product: GEMM would
-// pack all of B for one row of output, which costs more than the product itself.
-//   row c (1 x n) = alpha a op(B) + beta c  <=>  c^T = alpha op(B)^T a^T + beta c^T
+// A product with one row of output (batch-1 inference: x W^T) as a matrix-vector product:
+// GEMM would pack all of B for one row, which costs more than the product itself.
+//   row c (1 x n, stride inc_c) = alpha a op(B) + beta c  <=>  c^T = alpha op(B)^T a^T + beta c^T
+// One column of output (an additive attention's scores, where the packed kernel would fill
+// a panel of 32 columns) is the same problem transposed: c^T = b^T op(A)^T, b op(B)'s column.
 // beta == 0 must ignore c's old contents (possibly NaN) as GEMM does, so c is zeroed first.
 template <class T>
 void gemv_row(bool ta, bool tb, std::int64_t n, std::int64_t k, T alpha, const T* a, std::int64_t lda, const T* b,
-              std::int64_t ldb, T beta, T* c) {
-  if (beta == T(0)) std::fill(c, c + n, T(0));
+              std::int64_t ldb, T beta, T* c, std::int64_t inc_c) {
+  if (beta == T(0))
+    for (std::int64_t j = 0; j < n; ++j) c[j * inc_c] = T(0);
   const blasint inc_a = static_cast<blasint>(ta ? lda : 1);
   // B stored n x k (tb): c = B a; stored k x n: c = B^T a.
   const CBLAS_TRANSPOSE op = tb ? CblasNoTrans : CblasTrans;
   const blasint rows = static_cast<blasint>(tb ? n : k), cols = static_cast<blasint>(tb ? k : n);
+  const blasint inc = static_cast<blasint>(inc_c);
   if constexpr (sizeof(T) == 4)
-    cblas_sgemv(CblasRowMajor, op, rows, cols, alpha, b, static_cast<blasint>(ldb), a, inc_a, beta, c, 1);
+    cblas_sgemv(CblasRowMajor, op, rows, cols, alpha, b, static_cast<blasint>(ldb), a, inc_a, beta, c, inc);
   else
-    cblas_dgemv(CblasRowMajor, op, rows, cols, alpha, b, static_cast<blasint>(ldb), a, inc_a, beta, c, 1);
-}
-
-// One column of output (n == 1, an additive attention's scores): GEMM would pack A, or the
-// packed kernel fill a panel of 32 columns, for a single column.
-//   c (m x 1, stride ldc) = alpha op(A) b + beta c, b op(B)'s one column
-template <class T>
-void gemv_column(bool ta, bool tb, std::int64_t m, std::int64_t k, T alpha, const T* a, std::int64_t lda, const T* b,
-                 std::int64_t ldb, T beta, T* c, std::int64_t ldc) {
-  if (beta == T(0))
-    for (std::int64_t i = 0; i < m; ++i) c[i * ldc] = T(0);
-  const blasint inc_b = static_cast<blasint>(tb ? 1 : ldb);
-  // A stored m x k: c = A b; stored k x m (ta): c = A^T b.
-  const CBLAS_TRANSPOSE op = ta ? CblasTrans : CblasNoTrans;
-  const blasint rows = static_cast<blasint>(ta ? k : m), cols = static_cast<blasint>(ta ? m : k);
-  const blasint inc_c = static_cast<blasint>(ldc);
-  if constexpr (sizeof(T) == 4)
-    cblas_sgemv(CblasRowMajor, op, rows, cols, alpha, a, static_cast<blasint>(lda), b, inc_b, beta, c, inc_c);
-  else
-    cblas_dgemv(CblasRowMajor, op, rows, cols, alpha, a, static_cast<blasint>(lda), b, inc_b, beta, c, inc_c);
+    cblas_dgemv(CblasRowMajor, op, rows, cols, alpha, b, static_cast<blasint>(ldb), a, inc_a, beta, c, inc);
 }
 
 // OpenBLAS's OpenMP build sizes its team from the calling thread's omp_get_max_threads()
@@ -88,8 +73,9 @@ template <class T>
 void gemm_one(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a,
               std::int64_t lda, const T* b, std::int64_t ldb, T beta, T* c, std::int64_t ldc) {
   keep_blas_serial_on_this_thread();
-  if (m == 1) return gemv_row(ta, tb, n, k, alpha, a, lda, b, ldb, beta, c);
-  if (n == 1) return gemv_column(ta, tb, m, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  if (m == 1) return gemv_row(ta, tb, n, k, alpha, a, lda, b, ldb, beta, c, 1);
+  // c^T (1 x m) = b^T op(A)^T: b's column is stored along ldb unless tb, A^T's rows along lda.
+  if (n == 1) return gemv_row(!tb, !ta, m, k, alpha, b, ldb, a, lda, beta, c, ldc);
   const CBLAS_TRANSPOSE opa = ta ? CblasTrans : CblasNoTrans, opb = tb ? CblasTrans : CblasNoTrans;
   if constexpr (sizeof(T) == 4) {
     cblas_sgemm(CblasRowMajor, opa, opb, static_cast<blasint>(m), static_cast<blasint>(n),
