@@ -8,6 +8,7 @@
 #include <array>
 #include <cmath>
 #include <functional>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -169,6 +170,33 @@ std::vector<OpCase> op_cases() {
                        const Tensor joined = empty({steps, batch, 2 * h}, x[0].dtype(), x[0].device());
                        rnn_bidirectional_layer(cell, given, w, {}, {}, lengths, joined);  // the strided writes
                        return cat({out[0].output, out[1].output, joined}, 2);
+                     }});
+  }
+  // attention_read_, inference only: rows reading their sources' keys, padding masked out,
+  // the context written into a wider buffer's columns.
+  struct AttentionShape {
+    const char* name;
+    std::int64_t rows, batch, steps, features;
+    bool additive;
+  };
+  for (const AttentionShape a : {AttentionShape{"attention_read_additive", 7, 3, 5, 6, true},
+                                 AttentionShape{"attention_read_dot_long", 4, 2, 300, 40, false}}) {
+    std::vector<Input> inputs = {val({a.rows, a.features}), val({a.batch, a.steps, a.features}),
+                                 idx({a.rows}, a.batch)};
+    if (a.additive) inputs.push_back(val({a.batch, a.steps, a.features})), inputs.push_back(val({a.features}));
+    cases.push_back({a.name, inputs, [a](const V& x) {
+                       NoGradGuard no_grad;
+                       std::vector<double> mask(static_cast<std::size_t>(a.batch * a.steps), 0.0);
+                       for (std::int64_t b = 0; b < a.batch; ++b)  // source b has steps - 2b real positions
+                         for (std::int64_t s = a.steps - 2 * b; s < a.steps; ++s)
+                           mask[b * a.steps + s] = -std::numeric_limits<double>::infinity();
+                       const Tensor m = to(to_dtype(from_vector(mask, {a.batch, a.steps}), x[0].dtype()), x[0].device());
+                       const Tensor out = zeros({a.rows, a.features + 3 + a.steps}, x[0].dtype(), x[0].device());
+                       const Tensor weights = empty({a.rows, a.steps}, x[0].dtype(), x[0].device());
+                       attention_read_(narrow(out, 1, 3, a.features), weights, x[0], x[1], a.additive ? x[3] : Tensor(),
+                                       a.additive ? x[4] : Tensor(), m, x[2]);
+                       copy_(narrow(out, 1, 3 + a.features, a.steps), weights);
+                       return out;
                      }});
   }
   cases.push_back({"unique", {idx({5, 4}, 6)}, [](const V& x) {

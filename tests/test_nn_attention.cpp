@@ -2,7 +2,8 @@
 // query, the keys and every parameter, masking (padding never matters, a source's result is
 // its own whatever its batch-mates), agreement with the equations written in PyTorch
 // (tests/fixtures/conformance_attention.safetensors, made by
-// tests/conformance/make_attention_fixture.py), and errors.
+// tests/conformance/make_attention_fixture.py), the fused read without a graph against the
+// graph and the fixtures, and errors.
 
 #include "conformance/conformance.hpp"
 #include "recur/recur.hpp"
@@ -93,6 +94,61 @@ TEST(Attention, PaddingNeverMattersAndBatchMatesDoNot) {
   }
 }
 
+// Without a graph, forward runs the fused attention_read_: the same numbers as the ops'
+// graph, for every kind and dtype, also when several query rows read one source's keys.
+TEST(Attention, TheFusedReadEqualsTheGraph) {
+  for (nn::AttentionKind kind : kKinds)
+    for (DType dtype : {DType::Float32, DType::Float64}) {
+      SCOPED_TRACE(std::string(nn::attention_name(kind)) + " " + dtype_name(dtype));
+      nn::Attention m = make(kind);
+      m.to(dtype);
+      const Tensor outputs = to_dtype(randn32({5, 3, 8}, 41), dtype);
+      const Tensor query = leaf(to_dtype(randn32({6, m.query_size}, 42), dtype));
+      nn::AttentionKeys keys = m.prepare(outputs, lengths_of({5, 2, 3}));
+      keys.sources = from_vector(std::vector<std::int64_t>{2, 0, 2, 1, 0, 1}, {6});
+      const nn::AttentionOutput graph = m.forward(query, keys);
+      ASSERT_TRUE(graph.context.requires_grad());
+      NoGradGuard no_grad;
+      const nn::AttentionOutput fused = m.forward(query, keys);
+      const double tol = dtype == DType::Float32 ? 2e-6 : 1e-13;
+      expect_close(fused.context, graph.context, tol);
+      expect_close(fused.weights, graph.weights, tol);
+      // Row 3 reads source 1, whose padding weighs exactly 0.
+      const std::vector<double> w = to_dtype(fused.weights, DType::Float64).to_vector<double>();
+      EXPECT_EQ(w[3 * 5 + 2], 0.0);
+      EXPECT_GT(w[3 * 5 + 1], 0.0);
+      // Row by row with each source's keys given alone: the same rows.
+      nn::AttentionKeys one = m.prepare(outputs, lengths_of({5, 2, 3}));
+      const nn::AttentionOutput direct = m.forward(index_select(query, 0, from_vector(std::vector<std::int64_t>{4, 3, 0}, {3})), one);
+      expect_close(index_select(fused.context, 0, from_vector(std::vector<std::int64_t>{4, 3, 0}, {3})),
+                   direct.context, tol);
+    }
+}
+
+TEST(Attention, TheFusedReadChecksItsOperands) {
+  NoGradGuard no_grad;
+  const Tensor q = zeros({4, 6}), keys = zeros({2, 5, 6}), mask = zeros({2, 5});
+  const Tensor context = empty({4, 6}), weights = empty({4, 5});
+  const Tensor sources = from_vector(std::vector<std::int64_t>{0, 1, 1, 0}, {4});
+  attention_read_(context, weights, q, keys, Tensor(), Tensor(), mask, sources);  // valid
+  expect_error([&] { attention_read_(context, weights, q, keys, Tensor(), Tensor(), mask); },
+               {"attention_read_", "4 query rows over 2 rows of keys need sources"});
+  expect_error([&] {
+    attention_read_(context, weights, q, keys, Tensor(), Tensor(), mask,
+                    from_vector(std::vector<std::int64_t>{0, 2, 1, 0}, {4}));
+  }, {"source 2 is outside [0, 2)"});
+  expect_error([&] { attention_read_(context, weights, q, keys, zeros({2, 5, 5}), zeros({6}), mask, sources); },
+               {"projected keys must be (2, 5, 6)"});
+  expect_error([&] { attention_read_(context, weights, zeros({4, 5}), keys, Tensor(), Tensor(), mask, sources); },
+               {"the query's 5 features must match the keys' 6"});
+  expect_error([&] { attention_read_(empty({4, 5}), weights, q, keys, Tensor(), Tensor(), mask, sources); },
+               {"context must be (4, 6)"});
+  expect_error([&] { attention_read_(context, weights, q, keys, Tensor(), Tensor(), zeros({2, 4}), sources); },
+               {"the mask must be (2, 5)"});
+  expect_error([&] { attention_read_(context, weights, q, keys, Tensor(), Tensor(), mask, context); },
+               {"sources must be int64"});
+}
+
 TEST(Attention, MatchesTheEquationsInPyTorch) {
   const std::vector<conformance::Case> cases = conformance::load_cases("attention");
   ASSERT_EQ(cases.size(), 6u);
@@ -108,6 +164,12 @@ TEST(Attention, MatchesTheEquationsInPyTorch) {
     nn::AttentionOutput a = m.forward(query, m.prepare(outputs, c.at("lengths")));
     conformance::expect_matches(a.context, c.at("context"), c.tolerance(), "context");
     conformance::expect_matches(a.weights, c.at("weights"), c.tolerance(), "weights");
+    {
+      NoGradGuard no_grad;  // the fused read
+      nn::AttentionOutput fused = m.forward(query, m.prepare(outputs, c.at("lengths")));
+      conformance::expect_matches(fused.context, c.at("context"), c.tolerance(), "fused context");
+      conformance::expect_matches(fused.weights, c.at("weights"), c.tolerance(), "fused weights");
+    }
     add(sum(mul(a.context, c.at("grad_context"))), sum(mul(a.weights, c.at("grad_weights")))).backward();
     conformance::expect_matches(query.grad(), c.at("grad_query"), c.tolerance(), "grad_query");
     conformance::expect_matches(outputs.grad(), c.at("grad_outputs"), c.tolerance(), "grad_outputs");

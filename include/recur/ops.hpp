@@ -335,6 +335,22 @@ std::array<RnnLayerOutput, 2> rnn_bidirectional_layer(RnnCell cell, const RnnPro
 void rnn_step_(RnnCell cell, const Tensor& input, const RnnLayerWeights& weights, const Tensor& h, const Tensor& c,
                Tensor& workspace);
 
+// ---------------------------------------------------------------- attention
+// One read of attention for inference (decoding, evaluation), fused: query row n attends
+// over the keys of batch row r = sources[n] (r = n when sources is undefined), with
+//   additive (projected defined):  score_s = v . tanh(projected[r, s] + query[n])
+//   dot product (otherwise):       score_s = keys[r, s] . query[n]
+//   weights[n] = softmax over s of (score_s + mask[r, s]),  context[n] = sum_s weights[n, s] keys[r, s]
+// (nn::Attention's maths, recur/nn/attention.hpp, the query already projected by its kind).
+// Requires: query (N, Q); keys (B, S, K), S >= 1; additive: projected (B, S, Q) and v of Q
+// values, otherwise Q == K; mask (B, S) of 0 and -inf with a 0 in every row (masked
+// positions are not scored); sources int64 (N) in [0, B), or undefined with N == B; one
+// floating dtype and device. Outputs: weights (N, S) contiguous, context (N, K) with
+// contiguous rows (a view of a wider buffer's columns will do). Not differentiable: grad
+// mode must be off, or no operand require grad. Throws recur::Error naming what is wrong.
+void attention_read_(const Tensor& context, const Tensor& weights, const Tensor& query, const Tensor& keys,
+                     const Tensor& projected, const Tensor& v, const Tensor& mask, const Tensor& sources = Tensor());
+
 // ---------------------------------------------------------------- optimizer updates
 // The fused steps behind recur::optim: each updates one parameter and its state in place
 // in a single pass over the elements, with the formulas and the operation order of

@@ -253,6 +253,16 @@ class Backend {
   // softmax(log) then nll_loss would round it, or 0 where target[i] == ignore_index.
   virtual void cross_entropy(const View& loss, const View& logits, const View& target, std::int64_t ignore_index) = 0;
 
+  // One read of attention without a graph (ops.hpp, attention_read_): query row n over the
+  // keys of batch row r = sources[n] (r = n when sources has null data), with
+  //   score_s = v . tanh(projected[r, s] + query[n])  when projected has data (additive),
+  //   score_s = keys[r, s] . query[n]                 otherwise,
+  //   weights[n] = softmax_s(score + mask[r]),  context[n] = sum_s weights[n, s] keys[r, s].
+  // query (N, Q), keys (B, S, K), projected (B, S, Q), v (Q), mask (B, S), weights (N, S)
+  // dense; context (N, K) with any row stride, its rows contiguous; sources int64 (N).
+  virtual void attention_read(const View& context, const View& weights, const View& query, const View& keys,
+                              const View& projected, const View& v, const View& mask, const View& sources) = 0;
+
   // Row-major C = alpha * op(A) op(B) + beta * C (+ bias), with op(X) = X or X^T; the one GEMM
   // entry point every matrix product goes through. `batch` products with the given strides.
   // bias: null, or n dense values of dtype added to every row of each product's C (a linear

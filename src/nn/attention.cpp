@@ -7,6 +7,7 @@
 #include <sstream>
 #include <vector>
 
+#include "recur/autograd.hpp"
 #include "recur/ops.hpp"
 
 namespace recur::nn {
@@ -73,28 +74,33 @@ AttentionKeys Attention::prepare(const Tensor& outputs, const Tensor& lengths) {
 }
 
 AttentionOutput Attention::forward(const Tensor& query, const AttentionKeys& keys) {
-  RECUR_CHECK(query.defined() && query.dim() == 2 && query.size(1) == query_size &&
-                  query.size(0) == keys.keys.size(0),
-              "Attention: the query must be (" << keys.keys.size(0) << ", " << query_size << "), got "
+  const std::int64_t N = keys.sources.defined() ? keys.sources.size(0) : keys.keys.size(0), S = keys.keys.size(1);
+  RECUR_CHECK(query.defined() && query.dim() == 2 && query.size(1) == query_size && query.size(0) == N,
+              "Attention: the query must be (" << N << ", " << query_size << "), got "
                                                << (query.defined() ? query.shape().str() : "undefined"));
-  const std::int64_t B = keys.keys.size(0), S = keys.keys.size(1);
-  Tensor scores;  // (B, S)
-  switch (kind) {
-    case AttentionKind::Additive: {
-      const Tensor hidden = tanh(add(keys.projected, unsqueeze(query_proj->forward(query), 1)));  // (B, S, A)
-      scores = reshape(v->forward(hidden), {B, S});
-      break;
-    }
-    case AttentionKind::Dot:
-    case AttentionKind::General: {
-      const Tensor q = kind == AttentionKind::Dot ? query : query_proj->forward(query);  // (B, K)
-      scores = reshape(matmul(keys.keys, unsqueeze(q, 2)), {B, S});
-      break;
-    }
-  }
+  const Tensor q = kind == AttentionKind::Dot ? query : query_proj->forward(query);  // (N, A) or (N, K)
+  const Tensor v_weight = kind == AttentionKind::Additive ? v->weight : Tensor();
   AttentionOutput out;
-  out.weights = softmax(add(scores, keys.mask), 1);
-  out.context = reshape(matmul(unsqueeze(out.weights, 1), keys.keys), {B, key_size});
+  bool graph = false;
+  for (const Tensor& t : {q, keys.keys, keys.projected, keys.mask, v_weight})
+    graph = graph || (t.defined() && t.requires_grad() && is_grad_enabled());
+  if (!graph) {
+    out.context = empty({N, key_size}, query.dtype(), query.device());
+    out.weights = empty({N, S}, query.dtype(), query.device());
+    attention_read_(out.context, out.weights, q, keys.keys, keys.projected, v_weight, keys.mask, keys.sources);
+    return out;
+  }
+  auto of_rows = [&](const Tensor& t) { return keys.sources.defined() ? index_select(t, 0, keys.sources) : t; };
+  const Tensor keys_n = of_rows(keys.keys), mask_n = of_rows(keys.mask);  // (N, S, K), (N, S)
+  Tensor scores;  // (N, S)
+  if (kind == AttentionKind::Additive) {
+    const Tensor hidden = tanh(add(of_rows(keys.projected), unsqueeze(q, 1)));  // (N, S, A)
+    scores = reshape(v->forward(hidden), {N, S});
+  } else {
+    scores = reshape(matmul(keys_n, unsqueeze(q, 2)), {N, S});
+  }
+  out.weights = softmax(add(scores, mask_n), 1);
+  out.context = reshape(matmul(unsqueeze(out.weights, 1), keys_n), {N, key_size});
   return out;
 }
 

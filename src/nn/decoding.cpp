@@ -139,11 +139,11 @@ void Seq2SeqStepper::reorder(const std::vector<std::int64_t>& rows) {
   pick(state_.feed, 0);
   std::vector<std::int64_t> inputs(rows.size());
   for (std::size_t row = 0; row < rows.size(); ++row) inputs[row] = input_of_row_[static_cast<std::size_t>(rows[row])];
-  if (inputs == input_of_row_) return;  // the same source on every row: the keys stand
+  if (inputs == input_of_row_) return;  // the same source on every row
   input_of_row_ = std::move(inputs);
-  pick(state_.keys.keys, 0);
-  pick(state_.keys.projected, 0);
-  pick(state_.keys.mask, 0);
+  if (state_.keys.keys.defined())  // the keys stay one row per input; the rows say whose they read
+    state_.keys.sources = from_vector(input_of_row_, {static_cast<std::int64_t>(input_of_row_.size())},
+                                      state_.rnn.h.device());
 }
 
 }  // namespace recur::nn

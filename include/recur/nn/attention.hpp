@@ -39,6 +39,9 @@ struct AttentionKeys {
   Tensor keys;       // (B, S, K)
   Tensor projected;  // (B, S, A): W_k k_s for additive attention; undefined otherwise
   Tensor mask;       // (B, S): 0 at real positions, -inf at padding
+  // int64 (N): the source that query row n reads, when there are N queries (a beam search's
+  // hypotheses, several per source, all reading its keys); undefined: row n reads source n.
+  Tensor sources;
 };
 
 struct AttentionOutput {
@@ -56,7 +59,9 @@ class Attention : public Module {
   // outputs (S, B, K), time-major as the recurrent layers give them; lengths int64 (B) in
   // [1, S] (checked). Differentiable in outputs.
   AttentionKeys prepare(const Tensor& outputs, const Tensor& lengths);
-  // query (B, Q) -> context and weights. Differentiable in query and in the keys.
+  // query (N, Q) -> context (N, K) and weights (N, S), N = B or the size of keys.sources.
+  // Differentiable in query and in the keys; without a graph to record (inference) it runs
+  // as one fused op, attention_read_ (recur/ops.hpp).
   AttentionOutput forward(const Tensor& query, const AttentionKeys& keys);
 
   std::string extra_repr() const override;  // "general, query=256, key=512"

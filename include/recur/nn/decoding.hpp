@@ -70,8 +70,8 @@ class Seq2SeqStepper : public StepModel {
  private:
   Seq2Seq& model_;
   DecoderState state_;
-  // The input each row decodes: rows of one input share its source's keys, so a reorder that
-  // keeps every row's input (the beams of each input permuted) leaves the keys as they are.
+  // The input each row decodes: rows of one input read its source's keys (the attention
+  // keys' `sources`), never copied per row.
   std::vector<std::int64_t> input_of_row_;
   bool was_training_;
   ConstantWeightsGuard constant_;

@@ -42,6 +42,8 @@ class CpuBackend final : public Backend {
   void nll_loss_backward(const View& dlogp, const View& grad, const View& target,
                          std::int64_t ignore_index) override;
   void cross_entropy(const View& loss, const View& logits, const View& target, std::int64_t ignore_index) override;
+  void attention_read(const View& context, const View& weights, const View& query, const View& keys,
+                      const View& projected, const View& v, const View& mask, const View& sources) override;
 
   void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, double alpha,
             const void* a, std::int64_t lda, const void* b, std::int64_t ldb, double beta, void* c,

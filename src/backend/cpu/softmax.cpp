@@ -17,6 +17,7 @@
 
 #include "backend/cpu/cpu_backend.hpp"
 #include "backend/cpu/loops.hpp"
+#include "backend/cpu/softmax_row.hpp"
 #include "backend/cpu/vec_math.hpp"
 
 namespace recur::backend {
@@ -77,9 +78,11 @@ T row_log_sum_exp(const T* xr, std::int64_t sx, std::int64_t n) {
   return m + static_cast<T>(std::log(s));
 }
 
+}  // namespace
+
 // One row at a time: vectorised along the row when it is contiguous, else strided.
 template <class T>
-void softmax_row(T* yr, const T* xr, std::int64_t sy, std::int64_t sx, std::int64_t n, bool log) {
+void cpu::softmax_row(T* yr, const T* xr, std::int64_t sy, std::int64_t sx, std::int64_t n, bool log) {
   if (log) {
     const T shift = row_log_sum_exp(xr, sx, n);
     if (sy == 1 && sx == 1) {
@@ -102,6 +105,10 @@ void softmax_row(T* yr, const T* xr, std::int64_t sy, std::int64_t sx, std::int6
   const T inv = static_cast<T>(1.0 / s);
   for (std::int64_t i = 0; i < n; ++i) yr[i * sy] = exp_any(xr[i * sx] - m) * inv;
 }
+template void cpu::softmax_row(float*, const float*, std::int64_t, std::int64_t, std::int64_t, bool);
+template void cpu::softmax_row(double*, const double*, std::int64_t, std::int64_t, std::int64_t, bool);
+
+namespace {
 
 // w <= kCols neighbouring rows whose elements are contiguous across rows (dim is not the
 // last dim): every pass runs along dim with a vectorised loop over the w columns.
