@@ -9,6 +9,7 @@
 #include <map>
 
 #include "recur/autograd.hpp"
+#include "recur/core/constant_weights.hpp"
 #include "recur/data/loader.hpp"
 #include "recur/dist.hpp"
 #include "recur/ops.hpp"
@@ -96,6 +97,7 @@ std::vector<std::vector<nn::Hypothesis>> translate(nn::Seq2Seq& model, const Seq
   const bool was_training = model.is_training();
   model.eval();
   NoGradGuard no_grad;
+  ConstantWeightsGuard constant(model.parameters());  // the weights packed once for every batch
   for (const std::vector<std::int64_t>& picked :
        data::LengthBatches(lengths, batch_size, 0, /*shuffle=*/false).epoch_batches(0)) {
     const auto B = static_cast<std::int64_t>(picked.size());

@@ -73,6 +73,8 @@ void tile_kernel(std::int64_t k, const T* a, std::int64_t lda, const T* panel, b
     T* row = c + r * ldc;
     if (accumulate)
       for (std::int64_t j = 0; j < cols; ++j) row[j] += sum[j];
+    else if (cols == width)  // a whole panel: a copy of known size, inlined (not a call to memmove)
+      std::memcpy(row, sum, sizeof(sum));
     else
       std::memcpy(row, sum, sizeof(T) * cols);
   }
