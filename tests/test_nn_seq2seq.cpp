@@ -2,7 +2,8 @@
 // padding that do not matter, agreement with the same model written in PyTorch from the
 // header's equations: tests/fixtures/conformance_seq2seq.safetensors, made by
 // tests/conformance/make_seq2seq_fixture.py) and nn::beam_search (against exhaustive search on a small
-// Markov model, greedy decoding, n-best, the length penalty, batch-parallel beams).
+// Markov model, greedy decoding, n-best, the length penalty, batch-parallel beams), and the
+// in-place Seq2SeqStepper against the model's forward.
 
 #include <cmath>
 #include <functional>
@@ -88,6 +89,41 @@ TEST(Seq2Seq, InferenceEncodesAsTraining) {
   expect_close(inferred.rnn.h, trained.rnn.h, 1e-13);
   expect_close(inferred.keys.keys, trained.keys.keys, 1e-13);
   expect_close(inferred.keys.projected, trained.keys.projected, 1e-13);
+}
+
+// The stepper decodes in place (rnn_step_, the fused attention read, buffers kept between
+// steps): the log-probabilities of the model's forward, also after rows are reordered,
+// repeated and dropped.
+TEST(Seq2SeqStepper, StepsAsTheModelForwards) {
+  const Tensor src = int64s({1, 2, 3, 4, 0, 4, 2, 0, 1, 3, 0, 0}, {4, 3}), lengths = int64s({4, 2, 3}, {3});
+  const Tensor tgt = int64s({1, 1, 1, 5, 2, 3, 4, 0, 2}, {3, 3});
+  const std::vector<std::optional<nn::AttentionKind>> attentions = {
+      nn::AttentionKind::Additive, nn::AttentionKind::Dot, nn::AttentionKind::General, std::nullopt};
+  for (const char* cell : {"lstm", "gru"})
+    for (const std::optional<nn::AttentionKind>& attention : attentions) {
+      SCOPED_TRACE(std::string(cell) + " " + (attention ? nn::attention_name(*attention) : "no attention"));
+      manual_seed(8);
+      nn::Seq2Seq m(small_config(cell, attention));
+      for (const Tensor& p : m.parameters()) {
+        NoGradGuard no_grad;
+        mul_(p, 3.0);  // outputs that depend on the source
+      }
+      m.eval();
+      NoGradGuard no_grad;
+      const Tensor expected = log_softmax(m.forward(src, lengths, tgt), 2);  // (3, 3, 6)
+      const Tensor picks = int64s({2, 0, 0}, {3});
+      const Tensor expected_picked = log_softmax(
+          m.forward(index_select(src, 1, picks), index_select(lengths, 0, picks), index_select(tgt, 1, picks)), 2);
+      nn::Seq2SeqStepper stepper(m, m.encode(src, lengths));
+      auto step = [&](const Tensor& tokens) {
+        const std::vector<float> got = stepper.next_log_probs(tokens.to_vector<std::int64_t>());
+        return from_vector(got, {tokens.size(0), 6});
+      };
+      expect_close(step(select(tgt, 0, 0)), select(expected, 0, 0), 1e-5);
+      expect_close(step(select(tgt, 0, 1)), select(expected, 0, 1), 1e-5);
+      stepper.reorder({2, 0, 0});  // input 1 dropped, input 0 twice
+      expect_close(step(index_select(select(tgt, 0, 2), 0, picks)), select(expected_picked, 0, 2), 1e-5);
+    }
 }
 
 TEST(Seq2Seq, MatchesTheEquationsInPyTorch) {

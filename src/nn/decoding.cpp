@@ -112,38 +112,75 @@ std::vector<std::vector<Hypothesis>> beam_search(StepModel& model, std::int64_t 
   return finished;
 }
 
+namespace {
+
+// The first `rows` rows of `buffer` (rows, cols), which grows (uninitialised) when too small.
+Tensor first_rows(Tensor& buffer, std::int64_t rows, std::int64_t cols, const Tensor& like) {
+  if (!buffer.defined() || buffer.size(0) < rows)
+    buffer = empty({rows, cols}, like.dtype(), like.device());
+  return narrow(buffer, 0, 0, rows);
+}
+
+}  // namespace
+
 Seq2SeqStepper::Seq2SeqStepper(Seq2Seq& model, DecoderState state)
-    : model_(model), state_(std::move(state)), was_training_(model.is_training()), constant_(model.parameters()) {
+    : model_(model), was_training_(model.is_training()), constant_(model.parameters()),
+      keys_(std::move(state.keys)) {
   model_.eval();
-  input_of_row_.resize(static_cast<std::size_t>(state_.rnn.h.size(1)));
+  NoGradGuard no_grad;
+  const Seq2SeqConfig& config = model_.config;
+  const std::int64_t N = state.rnn.h.size(1), E = config.embed, H = config.hidden;
+  for (std::int64_t layer = 0; layer < config.dec_layers; ++layer) {  // copies, stepped in place
+    h_.push_back(clone(select(state.rnn.h, 0, layer)));
+    c_.push_back(state.rnn.c.defined() ? clone(select(state.rnn.c, 0, layer)) : Tensor());
+  }
+  input_ = empty({N, model_.attention ? E + H : E}, state.rnn.h.dtype(), state.rnn.h.device());
+  if (model_.attention) copy_(narrow(input_, 1, E, H), state.feed);
+  input_of_row_.resize(static_cast<std::size_t>(N));
   for (std::size_t row = 0; row < input_of_row_.size(); ++row) input_of_row_[row] = static_cast<std::int64_t>(row);
 }
 
 Seq2SeqStepper::~Seq2SeqStepper() { model_.train(was_training_); }
 
+// Seq2Seq::decode_step's maths (dropout is off in eval mode), written into the buffers.
 std::vector<float> Seq2SeqStepper::next_log_probs(const std::vector<std::int64_t>& tokens) {
   NoGradGuard no_grad;
-  const Tensor step = from_vector(tokens, {static_cast<std::int64_t>(tokens.size())}, state_.rnn.h.device());
-  const Tensor log_probs = log_softmax(model_.head->forward(model_.decode_step(state_, step)), 1);
-  return to_dtype(to(log_probs, Device::cpu()), DType::Float32).to_vector<float>();
+  const auto N = static_cast<std::int64_t>(tokens.size());
+  RECUR_CHECK(N == input_.size(0), "Seq2SeqStepper: " << N << " tokens for " << input_.size(0) << " rows");
+  const std::int64_t E = model_.config.embed, H = model_.config.hidden;
+  copy_(narrow(input_, 1, 0, E), model_.tgt_embed->forward(from_vector(tokens, {N}, input_.device())));
+  const Tensor* x = &input_;
+  for (std::size_t layer = 0; layer < h_.size(); ++layer) {
+    rnn_step_(model_.decoder->cell, *x, model_.decoder->layer_weights(static_cast<std::int64_t>(layer), 0),
+              h_[layer], c_[layer], workspace_);
+    x = &h_[layer];
+  }
+  Tensor out = h_.back();  // h_t
+  if (model_.attention) {
+    const Tensor joined = first_rows(joined_, N, 2 * H, input_);
+    copy_(narrow(joined, 1, 0, H), model_.attention->forward(out, keys_).context);
+    copy_(narrow(joined, 1, H, H), out);
+    out = narrow(input_, 1, E, H);  // a_t, the next step's input feeding
+    copy_(out, tanh(linear(joined, model_.combine->weight)));
+  }
+  const Tensor logits = first_rows(logits_, N, model_.config.tgt_vocab, input_);
+  linear_(logits, out, model_.head->weight, model_.head->bias);
+  return to_dtype(to(log_softmax(logits, 1), Device::cpu()), DType::Float32).to_vector<float>();
 }
 
 void Seq2SeqStepper::reorder(const std::vector<std::int64_t>& rows) {
   NoGradGuard no_grad;
-  const Tensor index = from_vector(rows, {static_cast<std::int64_t>(rows.size())}, state_.rnn.h.device());
-  auto pick = [&](Tensor& t, int dim) {
-    if (t.defined()) t = index_select(t, dim, index);
-  };
-  pick(state_.rnn.h, 1);
-  pick(state_.rnn.c, 1);
-  pick(state_.feed, 0);
+  const Tensor index = from_vector(rows, {static_cast<std::int64_t>(rows.size())}, input_.device());
+  for (Tensor& h : h_) h = index_select(h, 0, index);
+  for (Tensor& c : c_)
+    if (c.defined()) c = index_select(c, 0, index);
+  input_ = index_select(input_, 0, index);  // with a_{t-1}
   std::vector<std::int64_t> inputs(rows.size());
   for (std::size_t row = 0; row < rows.size(); ++row) inputs[row] = input_of_row_[static_cast<std::size_t>(rows[row])];
   if (inputs == input_of_row_) return;  // the same source on every row
   input_of_row_ = std::move(inputs);
-  if (state_.keys.keys.defined())  // the keys stay one row per input; the rows say whose they read
-    state_.keys.sources = from_vector(input_of_row_, {static_cast<std::int64_t>(input_of_row_.size())},
-                                      state_.rnn.h.device());
+  if (keys_.keys.defined())  // the keys stay one row per input; the rows say whose they read
+    keys_.sources = from_vector(input_of_row_, {static_cast<std::int64_t>(input_of_row_.size())}, input_.device());
 }
 
 }  // namespace recur::nn

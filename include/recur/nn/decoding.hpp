@@ -55,11 +55,14 @@ struct BeamOptions {
 // so the model ends in an unspecified state.
 std::vector<std::vector<Hypothesis>> beam_search(StepModel& model, std::int64_t inputs, const BeamOptions& options);
 
-// A Seq2Seq model as a StepModel: its decode_step and log_softmax(head), with no autograd,
-// in eval mode (restored to the model's mode when the stepper ends), its weights held
-// constant (ConstantWeightsGuard) while it lives. Used on the thread that made it.
+// A Seq2Seq model as a StepModel: the decoding step of include/recur/nn/seq2seq.hpp with
+// log_softmax(head), run in place as the language models' TokenSampler runs (rnn_step_ on
+// each layer's state, the fused attention read, linear_ into buffers kept between steps),
+// no autograd, in eval mode (restored to the model's mode when the stepper ends), its weights
+// held constant (ConstantWeightsGuard) while it lives. Used on the thread that made it.
 class Seq2SeqStepper : public StepModel {
  public:
+  // state: the model's encode() of the batch (the stepper takes it over).
   Seq2SeqStepper(Seq2Seq& model, DecoderState state);
   ~Seq2SeqStepper() override;
   Seq2SeqStepper(const Seq2SeqStepper&) = delete;
@@ -69,12 +72,17 @@ class Seq2SeqStepper : public StepModel {
 
  private:
   Seq2Seq& model_;
-  DecoderState state_;
-  // The input each row decodes: rows of one input read its source's keys (the attention
-  // keys' `sources`), never copied per row.
-  std::vector<std::int64_t> input_of_row_;
   bool was_training_;
   ConstantWeightsGuard constant_;
+  AttentionKeys keys_;
+  std::vector<Tensor> h_, c_;  // each decoder layer's state (N, H); c_ LSTM only
+  Tensor input_;               // (N, E + H): x_t = [tgt_embed(y_{t-1}); a_{t-1}] (E without attention)
+  // Kept between steps, grown to the most rows seen: combine's input [c_t; h_t] (2H), the
+  // logits (Vt), and rnn_step_'s scratch.
+  Tensor joined_, logits_, workspace_;
+  // The input each row decodes: rows of one input read its source's keys (keys_.sources),
+  // never copied per row.
+  std::vector<std::int64_t> input_of_row_;
 };
 
 }  // namespace recur::nn
