@@ -121,6 +121,7 @@ void gemm_split(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k
 // Zen 4 and runs its AVX2 (Haswell) kernels there, at under half the speed of our AVX-512
 // one at any size (docs/BENCHMARKS.md, "Tagger predict past 3x").
 constexpr std::int64_t kMaxPackedRows = 512;
+constexpr std::int64_t kMaxPackingDepth = 1024;
 
 // Whether packed_gemm's kernel is the faster one for products of any number of rows: built
 // for AVX-512 while BLAS runs narrower kernels.
@@ -215,11 +216,17 @@ void gemm_typed(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k
   lda = ta ? fix_ld(lda, k, m) : fix_ld(lda, m, k);
   ldb = tb ? fix_ld(ldb, n, k) : fix_ld(ldb, k, n);
   ldc = fix_ld(ldc, m, n);
-  if (batch == 1 && !ta && n > 1 && (m <= kMaxPackedRows || packs_every_product()) && alpha == T(1) &&
-      (beta == T(0) || beta == T(1)) &&
-      !t_constant.scopes.empty() && t_constant.ignored == 0)
-    if (std::optional<PackedMatrix<T>> packed = constant_pack<T>(tb, k, n, b, ldb))
-      return gemm_packed<T>(m, a, lda, *packed, beta == T(1), bias, c, ldc);
+  if (batch == 1 && !ta && n > 1 && alpha == T(1) && (beta == T(0) || beta == T(1))) {
+    if ((m <= kMaxPackedRows || packs_every_product()) && !t_constant.scopes.empty() && t_constant.ignored == 0)
+      if (std::optional<PackedMatrix<T>> packed = constant_pack<T>(tb, k, n, b, ldb))
+        return gemm_packed<T>(m, a, lda, *packed, beta == T(1), bias, c, ldc);
+    // Where our kernel beats BLAS's at any size, it takes the other products with many rows
+    // too, packing B for this one (BLAS would pack it as well); but not long sums (a weight
+    // gradient's, k in the thousands), where BLAS's sums over blocks of k round less than
+    // our one running sum per output.
+    if (m > kMaxPackedRows && k <= kMaxPackingDepth && packs_every_product())
+      return gemm_packing<T>(m, a, lda, tb, k, n, b, ldb, beta == T(1), bias, c, ldc);
+  }
   if (bias) {  // C = beta C + bias first, then the products add to it
     for (std::int64_t p = 0; p < batch; ++p) scale_c(m, n, beta, c + p * sc, ldc, bias);
     beta = T(1);

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "backend/cpu/loops.hpp"
 
@@ -116,11 +117,14 @@ std::int64_t packed_size(std::int64_t k, std::int64_t n) {
   return k * ((n + kPanel<T> - 1) / kPanel<T>) * kPanel<T>;
 }
 
+namespace {
+
+// Panels [first, last) of op(B)'s packed form (see pack_matrix).
 template <class T>
-PackedMatrix<T> pack_matrix(bool trans, std::int64_t k, std::int64_t n, const T* b, std::int64_t ldb, T* storage) {
+void pack_panels(bool trans, std::int64_t k, std::int64_t n, const T* b, std::int64_t ldb, T* storage,
+                 std::int64_t first, std::int64_t last) {
   constexpr std::int64_t width = kPanel<T>;
-  const std::int64_t panels = (n + width - 1) / width;
-  for (std::int64_t panel = 0; panel < panels; ++panel) {
+  for (std::int64_t panel = first; panel < last; ++panel) {
     T* out = storage + panel * k * width;
     const std::int64_t col = panel * width, cols = std::min(width, n - col);
     if (cols < width) std::fill(out, out + k * width, T(0));
@@ -130,20 +134,44 @@ PackedMatrix<T> pack_matrix(bool trans, std::int64_t k, std::int64_t n, const T*
     else
       for (std::int64_t i = 0; i < k; ++i) std::memcpy(out + i * width, b + i * ldb + col, sizeof(T) * cols);
   }
+}
+
+// f(first, last) over the panels of an m x k by k x n product, in parts over the pool: up
+// to four a thread, claimed as threads come free, so that a thread the system slows
+// (another process on its core) holds back a quarter of its share, not all of it.
+template <class F>
+void over_panels(std::int64_t m, std::int64_t k, std::int64_t n, std::int64_t panels, const F& f) {
+  const int parts = static_cast<int>(std::min<std::int64_t>({4 * get_num_threads(), panels, m * n * k / (kSplitGemmWork / 2)}));
+  if (parts <= 1) return f(0, panels);
+  thread_pool().run(parts, [&](int part) { f(panels * part / parts, panels * (part + 1) / parts); });
+}
+
+}  // namespace
+
+template <class T>
+PackedMatrix<T> pack_matrix(bool trans, std::int64_t k, std::int64_t n, const T* b, std::int64_t ldb, T* storage) {
+  pack_panels(trans, k, n, b, ldb, storage, 0, (n + kPanel<T> - 1) / kPanel<T>);
   return {k, n, storage};
 }
 
 template <class T>
 void gemm_packed(std::int64_t m, const T* a, std::int64_t lda, const PackedMatrix<T>& p, bool accumulate,
                  const T* bias, T* c, std::int64_t ldc) {
-  const std::int64_t panels = (p.n + kPanel<T> - 1) / kPanel<T>;
-  // Up to four parts a thread, claimed as threads come free: a thread that the system
-  // slows (another process on its core) then holds back a quarter of its share, not all.
-  const int parts = static_cast<int>(
-      std::min<std::int64_t>({4 * get_num_threads(), panels, m * p.n * p.k / (kSplitGemmWork / 2)}));
-  if (parts <= 1) return product_panels(m, a, lda, p, accumulate, bias, c, ldc, 0, panels);
-  thread_pool().run(parts, [&](int part) {
-    product_panels(m, a, lda, p, accumulate, bias, c, ldc, panels * part / parts, panels * (part + 1) / parts);
+  over_panels(m, p.k, p.n, (p.n + kPanel<T> - 1) / kPanel<T>, [&](std::int64_t first, std::int64_t last) {
+    product_panels(m, a, lda, p, accumulate, bias, c, ldc, first, last);
+  });
+}
+
+template <class T>
+void gemm_packing(std::int64_t m, const T* a, std::int64_t lda, bool trans, std::int64_t k, std::int64_t n,
+                  const T* b, std::int64_t ldb, bool accumulate, const T* bias, T* c, std::int64_t ldc) {
+  thread_local std::vector<T> storage;  // this thread's: its parts see it through `packed`
+  storage.resize(static_cast<std::size_t>(packed_size<T>(k, n)));
+  T* packed = storage.data();
+  const PackedMatrix<T> p{k, n, packed};
+  over_panels(m, k, n, (n + kPanel<T> - 1) / kPanel<T>, [&](std::int64_t first, std::int64_t last) {
+    pack_panels(trans, k, n, b, ldb, packed, first, last);
+    product_panels(m, a, lda, p, accumulate, bias, c, ldc, first, last);
   });
 }
 
@@ -157,5 +185,9 @@ template void gemm_packed(std::int64_t, const float*, std::int64_t, const Packed
                           float*, std::int64_t);
 template void gemm_packed(std::int64_t, const double*, std::int64_t, const PackedMatrix<double>&, bool,
                           const double*, double*, std::int64_t);
+template void gemm_packing(std::int64_t, const float*, std::int64_t, bool, std::int64_t, std::int64_t, const float*,
+                           std::int64_t, bool, const float*, float*, std::int64_t);
+template void gemm_packing(std::int64_t, const double*, std::int64_t, bool, std::int64_t, std::int64_t,
+                           const double*, std::int64_t, bool, const double*, double*, std::int64_t);
 
 }  // namespace recur::backend::cpu

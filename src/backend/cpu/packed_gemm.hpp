@@ -41,4 +41,11 @@ template <class T>
 void gemm_packed(std::int64_t m, const T* a, std::int64_t lda, const PackedMatrix<T>& p, bool accumulate,
                  const T* bias, T* c, std::int64_t ldc);
 
+// The same product for a B used once: each part of the pool packs its own panels of op(B)
+// (stored as pack_matrix's b) into scratch memory of the calling thread, then multiplies
+// them. Requires k >= 1.
+template <class T>
+void gemm_packing(std::int64_t m, const T* a, std::int64_t lda, bool trans, std::int64_t k, std::int64_t n,
+                  const T* b, std::int64_t ldb, bool accumulate, const T* bias, T* c, std::int64_t ldc);
+
 }  // namespace recur::backend::cpu
