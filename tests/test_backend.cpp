@@ -2037,7 +2037,8 @@ TEST_P(Ops, RnnStep) {
           Arg h = make_arg(b, t, {d.batch, d.hidden}, c.h0);
           Arg cell = c.c0.empty() ? Arg{} : make_arg(b, t, {d.batch, d.hidden}, c.c0);
           Arg workspace = make_out(b, t, {b.rnn_step_workspace(d)});
-          b.rnn_step(d, a.weights(), a.x.view.data, h.view.data, data_or_null(cell), workspace.view.data);
+          b.rnn_step(d, a.weights(), a.x.view.data, h.view.data, data_or_null(cell), workspace.view.data, nullptr,
+                     nullptr);
           Outputs o{{"h", read(h)}};
           if (cell.buffer) o.push_back({"c", read(cell)});
           return o;

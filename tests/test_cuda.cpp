@@ -199,6 +199,15 @@ std::vector<OpCase> op_cases() {
                        return out;
                      }});
   }
+  cases.push_back({"rnn_step_added_LSTM", {data({3, 3}), data({8, 3}), data({8, 2}), data({8}), data({5, 8}),
+                                           data({3, 2}), data({3, 2}), idx({3}, 5)},
+                   [](const V& x) {  // inference in place, part of the input projections given
+                     NoGradGuard no_grad;
+                     Tensor h = clone(x[5]), c = clone(x[6]), workspace;
+                     rnn_step_(RnnCell::Lstm, x[0], {x[1], x[2], x[3], Tensor(), Tensor()}, h, c, workspace,
+                               {x[4], x[7]});
+                     return cat({h, c}, 1);
+                   }});
   cases.push_back({"unique", {idx({5, 4}, 6)}, [](const V& x) {
                      const auto [values, inverse] = unique(x[0]);
                      return cat({values, reshape(inverse, {-1})}, 0);

@@ -93,37 +93,42 @@ TEST(Seq2Seq, InferenceEncodesAsTraining) {
 
 // The stepper decodes in place (rnn_step_, the fused attention read, buffers kept between
 // steps): the log-probabilities of the model's forward, also after rows are reordered,
-// repeated and dropped.
+// repeated and dropped; with the target embeddings projected through a table (a vocabulary
+// small against the inputs) or not.
 TEST(Seq2SeqStepper, StepsAsTheModelForwards) {
   const Tensor src = int64s({1, 2, 3, 4, 0, 4, 2, 0, 1, 3, 0, 0}, {4, 3}), lengths = int64s({4, 2, 3}, {3});
   const Tensor tgt = int64s({1, 1, 1, 5, 2, 3, 4, 0, 2}, {3, 3});
   const std::vector<std::optional<nn::AttentionKind>> attentions = {
       nn::AttentionKind::Additive, nn::AttentionKind::Dot, nn::AttentionKind::General, std::nullopt};
   for (const char* cell : {"lstm", "gru"})
-    for (const std::optional<nn::AttentionKind>& attention : attentions) {
-      SCOPED_TRACE(std::string(cell) + " " + (attention ? nn::attention_name(*attention) : "no attention"));
-      manual_seed(8);
-      nn::Seq2Seq m(small_config(cell, attention));
-      for (const Tensor& p : m.parameters()) {
+    for (const std::optional<nn::AttentionKind>& attention : attentions)
+      for (std::int64_t vocab : {6, 60}) {  // 60 > 16 x 3 inputs: no table
+        SCOPED_TRACE(std::string(cell) + " " + (attention ? nn::attention_name(*attention) : "no attention") +
+                     " vocabulary " + std::to_string(vocab));
+        manual_seed(8);
+        nn::Seq2SeqConfig config = small_config(cell, attention);
+        config.tgt_vocab = vocab;
+        nn::Seq2Seq m(config);
+        for (const Tensor& p : m.parameters()) {
+          NoGradGuard no_grad;
+          mul_(p, 3.0);  // outputs that depend on the source
+        }
+        m.eval();
         NoGradGuard no_grad;
-        mul_(p, 3.0);  // outputs that depend on the source
+        const Tensor expected = log_softmax(m.forward(src, lengths, tgt), 2);  // (3, 3, vocab)
+        const Tensor picks = int64s({2, 0, 0}, {3});
+        const Tensor expected_picked = log_softmax(
+            m.forward(index_select(src, 1, picks), index_select(lengths, 0, picks), index_select(tgt, 1, picks)), 2);
+        nn::Seq2SeqStepper stepper(m, m.encode(src, lengths));
+        auto step = [&](const Tensor& tokens) {
+          const std::vector<float> got = stepper.next_log_probs(tokens.to_vector<std::int64_t>());
+          return from_vector(got, {tokens.size(0), vocab});
+        };
+        expect_close(step(select(tgt, 0, 0)), select(expected, 0, 0), 1e-5);
+        expect_close(step(select(tgt, 0, 1)), select(expected, 0, 1), 1e-5);
+        stepper.reorder({2, 0, 0});  // input 1 dropped, input 0 twice
+        expect_close(step(index_select(select(tgt, 0, 2), 0, picks)), select(expected_picked, 0, 2), 1e-5);
       }
-      m.eval();
-      NoGradGuard no_grad;
-      const Tensor expected = log_softmax(m.forward(src, lengths, tgt), 2);  // (3, 3, 6)
-      const Tensor picks = int64s({2, 0, 0}, {3});
-      const Tensor expected_picked = log_softmax(
-          m.forward(index_select(src, 1, picks), index_select(lengths, 0, picks), index_select(tgt, 1, picks)), 2);
-      nn::Seq2SeqStepper stepper(m, m.encode(src, lengths));
-      auto step = [&](const Tensor& tokens) {
-        const std::vector<float> got = stepper.next_log_probs(tokens.to_vector<std::int64_t>());
-        return from_vector(got, {tokens.size(0), 6});
-      };
-      expect_close(step(select(tgt, 0, 0)), select(expected, 0, 0), 1e-5);
-      expect_close(step(select(tgt, 0, 1)), select(expected, 0, 1), 1e-5);
-      stepper.reorder({2, 0, 0});  // input 1 dropped, input 0 twice
-      expect_close(step(index_select(select(tgt, 0, 2), 0, picks)), select(expected_picked, 0, 2), 1e-5);
-    }
 }
 
 TEST(Seq2Seq, MatchesTheEquationsInPyTorch) {

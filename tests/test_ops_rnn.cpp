@@ -553,7 +553,9 @@ TEST(RnnLayer, ProjectionsErrors) {
   EXPECT_EQ(rnn_layer(c.cell, RnnProjections{tracked, table.rows}, fw).output.size(2), 2);  // fine without gradients
 }
 
-// The inference step equals one step of rnn_layer, and allocates its workspace once.
+// The inference step equals one step of rnn_layer, and allocates its workspace once; so
+// does a step given the projections of the input's first column as `added` (rows of a
+// table, in another order) and the rest of the input (and of w_ih) as input.
 TEST(RnnStep, MatchesLayerAndReusesWorkspace) {
   for (DType dt : {DType::Float32, DType::Float64})
     for (RnnCell cell : kCells) {
@@ -565,16 +567,28 @@ TEST(RnnStep, MatchesLayerAndReusesWorkspace) {
       RnnLayerOutput want = rnn_layer(cell, u.x, u.w, u.h0, u.c0);
       NoGradGuard no_grad;
       Tensor h = clone(u.h0), cs = u.c0.defined() ? clone(u.c0) : Tensor();
-      Tensor workspace;
+      Tensor h_split = clone(u.h0), c_split = u.c0.defined() ? clone(u.c0) : Tensor();
+      RnnLayerWeights rest = u.w;
+      const std::int64_t inputs = u.w.w_ih.size(1);
+      rest.w_ih = contiguous(narrow(u.w.w_ih, 1, 1, inputs - 1));
+      Tensor workspace, split_workspace;
       const void* first = nullptr;
       for (std::int64_t t = 0; t < c.steps; ++t) {
-        rnn_step_(cell, contiguous(select(u.x, 0, t)), u.w, h, cs, workspace);
+        const Tensor x = contiguous(select(u.x, 0, t));
+        rnn_step_(cell, x, u.w, h, cs, workspace);
         if (t == 0) first = workspace.raw_data();
         EXPECT_EQ(workspace.raw_data(), first);
+        const Tensor order = from_vector(std::vector<std::int64_t>{2, 0, 1}, {3});  // table row of batch row b
+        const Tensor table = index_select(linear(narrow(x, 1, 0, 1), narrow(u.w.w_ih, 1, 0, 1)), 0, order);
+        const Tensor rows = from_vector(std::vector<std::int64_t>{1, 2, 0}, {3});
+        rnn_step_(cell, contiguous(narrow(x, 1, 1, inputs - 1)), rest, h_split, c_split, split_workspace,
+                  {table, rows});
       }
       const double tol = dt == DType::Float32 ? 1e-6 : 1e-14;
       expect_close(h, want.h_n, tol, std::string(rnn_cell_name(cell)) + " step h");
       if (cs.defined()) expect_close(cs, want.c_n, tol, "step c");
+      expect_close(h_split, want.h_n, tol, "step h from added projections");
+      if (cs.defined()) expect_close(c_split, want.c_n, tol, "step c from added projections");
     }
 }
 
@@ -621,6 +635,14 @@ TEST(RnnLayer, Errors) {
   wg.w_hh = w_grad;
   expect_error([&] { rnn_step_(RnnCell::Lstm, select(u.x, 0, 0), wg, h, zeros({3, 2}, DType::Float64), ws); },
                {"rnn_step_: not differentiable"});
+  expect_error([&] {
+    rnn_step_(RnnCell::Lstm, contiguous(select(u.x, 0, 0)), u.w, h, zeros({3, 2}, DType::Float64), ws,
+              {zeros({5, 4}, DType::Float64), from_vector(std::vector<std::int64_t>{0, 1, 2}, {3})});
+  }, {"rnn_step_: the added projections' table must be contiguous (rows, 8), got shape [5, 4]"});
+  expect_error([&] {
+    rnn_step_(RnnCell::Lstm, contiguous(select(u.x, 0, 0)), u.w, h, zeros({3, 2}, DType::Float64), ws,
+              {zeros({5, 8}, DType::Float64), from_vector(std::vector<std::int64_t>{0, 5, 2}, {3})});
+  }, {"rnn_step_: added projections' row 5 is outside the table's [0, 5)"});
 }
 
 }  // namespace

@@ -331,9 +331,13 @@ std::array<RnnLayerOutput, 2> rnn_bidirectional_layer(RnnCell cell, const RnnPro
 // undefined) become the states after input (B, I). Not differentiable: requires grad mode
 // off or no operand requiring grad. `workspace` is scratch memory the caller keeps between
 // calls: an undefined or too small tensor is (re)allocated once, after which a step allocates
-// nothing. Requires h and c dense, of the weights' dtype.
+// nothing. Requires h and c dense, of the weights' dtype. `added`, if given, adds row
+// added.rows[b] of added.table (U, G*H), rows int64 (B) in [0, U), to row b's input
+// projection W_ih x: the projections of the part of the input that comes from a table (a
+// decoder's target embeddings, projected once per vocabulary entry) when `input` and w_ih
+// carry only the rest.
 void rnn_step_(RnnCell cell, const Tensor& input, const RnnLayerWeights& weights, const Tensor& h, const Tensor& c,
-               Tensor& workspace);
+               Tensor& workspace, const RnnProjections& added = {});
 
 // ---------------------------------------------------------------- attention
 // One read of attention for inference (decoding, evaluation), fused: query row n attends

@@ -344,8 +344,10 @@ class Backend {
   virtual std::int64_t rnn_step_workspace(const RnnDims& d) = 0;  // d.steps == 1
   virtual void rnn_forward(const RnnDims& d, const RnnWeights& w, const RnnForwardBuffers& f) = 0;
   virtual void rnn_backward(const RnnDims& d, const RnnWeights& w, const RnnBackwardBuffers& b) = 0;
+  // `added`: null, or a dense table (U, G*H) whose row added_rows[b] (in range) is added to
+  // row b's input projection W_ih x.
   virtual void rnn_step(const RnnDims& d, const RnnWeights& w, const void* input, void* h, void* c,
-                        void* workspace) = 0;
+                        void* workspace, const void* added, const std::int64_t* added_rows) = 0;
   // Independent calls (the two directions of a bidirectional layer: no buffer written by
   // one is read or written by another), with the results of rnn_forward / rnn_backward on
   // each in turn, which is what these defaults do; a backend may run them side by side.

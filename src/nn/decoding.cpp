@@ -121,11 +121,40 @@ Tensor first_rows(Tensor& buffer, std::int64_t rows, std::int64_t cols, const Te
   return narrow(buffer, 0, 0, rows);
 }
 
+// The table pays for itself when the decoding steps, inputs times beams times steps, outnumber
+// the vocabulary: with beams and steps counted as 16 in all.
+bool uses_embed_table(const Seq2Seq& model, std::int64_t inputs) {
+  return model.attention && model.config.tgt_vocab <= 16 * inputs;
+}
+
+Tensor embed_table(const Seq2Seq& model, std::int64_t inputs) {
+  if (!uses_embed_table(model, inputs)) return Tensor();
+  NoGradGuard no_grad;
+  return linear(model.tgt_embed->weight, narrow(model.decoder->layer_weights(0, 0).w_ih, 1, 0, model.config.embed));
+}
+
+RnnLayerWeights first_layer(const Seq2Seq& model, std::int64_t inputs) {
+  RnnLayerWeights w = model.decoder->layer_weights(0, 0);
+  if (uses_embed_table(model, inputs)) {
+    NoGradGuard no_grad;
+    w.w_ih = contiguous(narrow(w.w_ih, 1, model.config.embed, model.config.hidden));
+  }
+  return w;
+}
+
+std::vector<Tensor> constant_weights(const Seq2Seq& model, const Tensor& table, const RnnLayerWeights& first) {
+  std::vector<Tensor> weights = model.parameters();
+  weights.push_back(table);
+  weights.push_back(first.w_ih);
+  return weights;
+}
+
 }  // namespace
 
 Seq2SeqStepper::Seq2SeqStepper(Seq2Seq& model, DecoderState state)
-    : model_(model), was_training_(model.is_training()), constant_(model.parameters()),
-      keys_(std::move(state.keys)) {
+    : model_(model), was_training_(model.is_training()), embed_table_(embed_table(model, state.rnn.h.size(1))),
+      first_layer_(first_layer(model, state.rnn.h.size(1))),
+      constant_(constant_weights(model, embed_table_, first_layer_)), keys_(std::move(state.keys)) {
   model_.eval();
   NoGradGuard no_grad;
   const Seq2SeqConfig& config = model_.config;
@@ -134,8 +163,9 @@ Seq2SeqStepper::Seq2SeqStepper(Seq2Seq& model, DecoderState state)
     h_.push_back(clone(select(state.rnn.h, 0, layer)));
     c_.push_back(state.rnn.c.defined() ? clone(select(state.rnn.c, 0, layer)) : Tensor());
   }
-  input_ = empty({N, model_.attention ? E + H : E}, state.rnn.h.dtype(), state.rnn.h.device());
-  if (model_.attention) copy_(narrow(input_, 1, E, H), state.feed);
+  if (!model_.attention) input_ = empty({N, E}, state.rnn.h.dtype(), state.rnn.h.device());
+  else if (embed_table_.defined()) input_ = clone(state.feed);
+  else copy_(narrow(input_ = empty({N, E + H}, state.feed.dtype(), state.feed.device()), 1, E, H), state.feed);
   input_of_row_.resize(static_cast<std::size_t>(N));
   for (std::size_t row = 0; row < input_of_row_.size(); ++row) input_of_row_[row] = static_cast<std::int64_t>(row);
 }
@@ -148,11 +178,15 @@ std::vector<float> Seq2SeqStepper::next_log_probs(const std::vector<std::int64_t
   const auto N = static_cast<std::int64_t>(tokens.size());
   RECUR_CHECK(N == input_.size(0), "Seq2SeqStepper: " << N << " tokens for " << input_.size(0) << " rows");
   const std::int64_t E = model_.config.embed, H = model_.config.hidden;
-  copy_(narrow(input_, 1, 0, E), model_.tgt_embed->forward(from_vector(tokens, {N}, input_.device())));
+  const Tensor ids = from_vector(tokens, {N}, input_.device());
+  RnnProjections added;  // the embeddings' share of the first layer's input projections, with the table
+  if (embed_table_.defined()) added = {embed_table_, ids};
+  else copy_(narrow(input_, 1, 0, E), model_.tgt_embed->forward(ids));
   const Tensor* x = &input_;
   for (std::size_t layer = 0; layer < h_.size(); ++layer) {
-    rnn_step_(model_.decoder->cell, *x, model_.decoder->layer_weights(static_cast<std::int64_t>(layer), 0),
-              h_[layer], c_[layer], workspace_);
+    rnn_step_(model_.decoder->cell, *x,
+              layer == 0 ? first_layer_ : model_.decoder->layer_weights(static_cast<std::int64_t>(layer), 0),
+              h_[layer], c_[layer], workspace_, layer == 0 ? added : RnnProjections{});
     x = &h_[layer];
   }
   Tensor out = h_.back();  // h_t
@@ -160,7 +194,7 @@ std::vector<float> Seq2SeqStepper::next_log_probs(const std::vector<std::int64_t
     const Tensor joined = first_rows(joined_, N, 2 * H, input_);
     copy_(narrow(joined, 1, 0, H), model_.attention->forward(out, keys_).context);
     copy_(narrow(joined, 1, H, H), out);
-    out = narrow(input_, 1, E, H);  // a_t, the next step's input feeding
+    out = narrow(input_, 1, input_.size(1) - H, H);  // a_t, the next step's input feeding
     copy_(out, tanh(linear(joined, model_.combine->weight)));
   }
   const Tensor logits = first_rows(logits_, N, model_.config.tgt_vocab, input_);

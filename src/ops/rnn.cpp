@@ -348,7 +348,7 @@ std::array<RnnLayerOutput, 2> rnn_bidirectional_layer(RnnCell cell, const RnnPro
 }
 
 void rnn_step_(RnnCell cell, const Tensor& input, const RnnLayerWeights& weights, const Tensor& h, const Tensor& c,
-               Tensor& workspace) {
+               Tensor& workspace, const RnnProjections& added) {
   const char* op = "rnn_step_";
   check_floating(op, input);
   RECUR_CHECK(input.dim() == 2 && input.size(0) >= 1,
@@ -364,9 +364,25 @@ void rnn_step_(RnnCell cell, const Tensor& input, const RnnLayerWeights& weights
   check_writable(op, h);
   if (lstm) check_writable(op, c);
   RECUR_CHECK(!autograd::any_requires_grad({input, weights.w_ih, weights.w_hh, weights.b_ih, weights.b_hh,
-                                             weights.peephole}),
+                                             weights.peephole, added.table}),
               op << ": not differentiable; run it under NoGradGuard");
   RECUR_CHECK(h.is_contiguous() && (!lstm || c.is_contiguous()), op << ": h and c must be contiguous");
+  if (added.table.defined()) {
+    const std::int64_t gh = rnn_gate_count(cell) * hidden;
+    check_compatible(op, input, added.table);
+    RECUR_CHECK(added.table.dim() == 2 && added.table.size(0) >= 1 && added.table.size(1) == gh &&
+                    added.table.is_contiguous(),
+                op << ": the added projections' table must be contiguous (rows, " << gh << "), got shape "
+                   << added.table.shape());
+    check_int64(op, "the added projections' rows", added.rows);
+    RECUR_CHECK(added.rows.device() == input.device() && added.rows.shape() == Shape({batch}),
+                op << ": the added projections' rows must be (" << batch << ") on " << input.device()
+                   << ", got shape " << added.rows.shape() << " on " << added.rows.device());
+    const auto [lo, hi] = int_min_max(added.rows);
+    RECUR_CHECK(lo >= 0 && hi < added.table.size(0), op << ": added projections' row " << (lo < 0 ? lo : hi)
+                                                         << " is outside the table's [0, " << added.table.size(0)
+                                                         << ")");
+  }
   for (const Tensor* t : {&input, &weights.w_ih, &weights.w_hh, &weights.b_ih, &weights.b_hh, &weights.peephole})
     RECUR_CHECK(!t->defined() || t->is_contiguous(), op << ": operands must be contiguous, got a tensor of shape "
                                                         << t->shape() << " with strides " << t->strides());
@@ -381,7 +397,9 @@ void rnn_step_(RnnCell cell, const Tensor& input, const RnnLayerWeights& weights
   backend::RnnWeights w;
   w.w_ih = weights.w_ih.raw_data(), w.w_hh = weights.w_hh.raw_data();
   w.b_ih = data_or_null(weights.b_ih), w.b_hh = data_or_null(weights.b_hh), w.peephole = data_or_null(weights.peephole);
-  backend.rnn_step(dims, w, input.raw_data(), h.raw_data(), data_or_null_mut(c), workspace.raw_data());
+  const Tensor added_rows = added.table.defined() ? added.rows.contiguous() : Tensor();
+  backend.rnn_step(dims, w, input.raw_data(), h.raw_data(), data_or_null_mut(c), workspace.raw_data(),
+                   data_or_null(added.table), added_rows.defined() ? added_rows.data<std::int64_t>() : nullptr);
   h.storage()->bump_version();
   if (lstm) c.storage()->bump_version();
 }

@@ -73,10 +73,18 @@ class Seq2SeqStepper : public StepModel {
  private:
   Seq2Seq& model_;
   bool was_training_;
-  ConstantWeightsGuard constant_;
+  // With attention and a small target vocabulary, the first decoder layer's input projection
+  // W_ih [e; a] is taken in two parts: W_e e from a table made once per vocabulary entry
+  // (rnn_step_'s `added`), and W_a a_{t-1} by the step's product, which is then a third
+  // smaller. Undefined otherwise.
+  Tensor embed_table_;           // (Vt, G*H): tgt_embed.weight W_e^T
+  RnnLayerWeights first_layer_;  // the first decoder layer's weights; w_ih = W_a with the table
+  ConstantWeightsGuard constant_;  // the parameters, and the two above
   AttentionKeys keys_;
   std::vector<Tensor> h_, c_;  // each decoder layer's state (N, H); c_ LSTM only
-  Tensor input_;               // (N, E + H): x_t = [tgt_embed(y_{t-1}); a_{t-1}] (E without attention)
+  // x_t = [tgt_embed(y_{t-1}); a_{t-1}] (N, E + H); a_{t-1} alone (N, H) with the table;
+  // tgt_embed(y_{t-1}) (N, E) without attention.
+  Tensor input_;
   // Kept between steps, grown to the most rows seen: combine's input [c_t; h_t] (2H), the
   // logits (Vt), and rnn_step_'s scratch.
   Tensor joined_, logits_, workspace_;

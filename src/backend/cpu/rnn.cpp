@@ -394,7 +394,9 @@ struct RnnKernel {
   }
 
   // The new state goes to scratch first (the rows' loops assume distinct buffers), then back.
-  void step(const T* x, T* h, T* c, T* ws) {
+  // Rows added_rows[b] of `added` (a table gh wide, or null) go into the input projections
+  // before the product adds to them.
+  void step(const T* x, T* h, T* c, T* ws, const T* added, const std::int64_t* added_rows) {
     const std::int64_t B = batch, H = hidden;
     T* bias = ws;
     T* hg = bias + gh + H;
@@ -402,7 +404,9 @@ struct RnnKernel {
     T* h_new = pre + B * saved_width;
     T* c_new = h_new + B * H;
     combined_bias(bias);
-    gemm(false, true, B, gh, input, x, input, w_ih, input, 0.0, pre, saved_width);
+    if (added)
+      for (std::int64_t b = 0; b < B; ++b) std::memcpy(pre + b * saved_width, added + added_rows[b] * gh, sizeof(T) * gh);
+    gemm(false, true, B, gh, input, x, input, w_ih, input, added ? 1.0 : 0.0, pre, saved_width);
     forward_step(0, batch, pre, h, h_new, c, c ? c_new : nullptr, nullptr, 0, hg, bias);
     std::memcpy(h, h_new, sizeof(T) * B * H);
     if (c) std::memcpy(c, c_new, sizeof(T) * B * H);
@@ -596,13 +600,15 @@ void CpuBackend::rnn_backward_all(std::span<const RnnBackwardCall> calls) {
 }
 
 void CpuBackend::rnn_step(const RnnDims& d, const RnnWeights& w, const void* input, void* h, void* c,
-                          void* workspace) {
+                          void* workspace, const void* added, const std::int64_t* added_rows) {
   if (d.dtype == DType::Float64)
     RnnKernel<double>(*this, d, w).step(static_cast<const double*>(input), static_cast<double*>(h),
-                                         static_cast<double*>(c), static_cast<double*>(workspace));
+                                         static_cast<double*>(c), static_cast<double*>(workspace),
+                                         static_cast<const double*>(added), added_rows);
   else
     RnnKernel<float>(*this, d, w).step(static_cast<const float*>(input), static_cast<float*>(h),
-                                       static_cast<float*>(c), static_cast<float*>(workspace));
+                                       static_cast<float*>(c), static_cast<float*>(workspace),
+                                       static_cast<const float*>(added), added_rows);
 }
 
 }  // namespace recur::backend

@@ -91,7 +91,8 @@ class CudaBackend final : public Backend {
   void rnn_forward(const RnnDims& d, const RnnWeights& w, const RnnForwardBuffers& f) override;
   void rnn_backward(const RnnDims& d, const RnnWeights& w, const RnnBackwardBuffers& b) override;
   void rnn_step(const RnnDims& d, const RnnWeights& w, const void* input, void* h, void* c,
-                void* workspace) override;
+                void* workspace, const void* added,
+                const std::int64_t* added_rows) override;
 
   void fill_uniform(const View& dst, double low, double high, std::uint64_t key, std::uint64_t first_block) override;
   void fill_normal(const View& dst, double mean, double stddev, std::uint64_t key, std::uint64_t first_block) override;

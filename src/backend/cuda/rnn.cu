@@ -355,14 +355,20 @@ struct RnnGpu {
 
   // In place: thread (b, j) reads h[b, j] (and c) before writing it, and the recurrent
   // products have read h before the pointwise kernel runs (stream order).
-  void step(const T* x, T* h, T* c, T* ws) {
+  // Rows added_rows[b] of `added` (a table gh wide, or null) go into the input projections
+  // before the product adds to them.
+  void step(const T* x, T* h, T* c, T* ws, const T* added, const std::int64_t* added_rows) {
     const std::int64_t B = batch, H = hidden;
     if (B == 0 || H == 0) return;
     T* bias = ws;
     T* hg = bias + gh + H;
     T* pre = hg + B * gh;
     combined_bias(bias);
-    gemm(false, true, B, gh, input, x, input, w_ih, input, 0.0, pre, sw);
+    if (added) {
+      gather_rows_kernel<T><<<grid_for(B * gh), kThreads, 0, stream>>>(pre, sw, added, gh, added_rows, gh, B * gh);
+      check_launch("rnn step's added projections");
+    }
+    gemm(false, true, B, gh, input, x, input, w_ih, input, added ? 1.0 : 0.0, pre, sw);
     forward_step(0, pre, h, h, c, c, nullptr, 0, hg, bias, nullptr);
   }
 
@@ -497,11 +503,11 @@ void CudaBackend::rnn_backward(const RnnDims& d, const RnnWeights& w, const RnnB
 }
 
 void CudaBackend::rnn_step(const RnnDims& d, const RnnWeights& w, const void* input, void* h, void* c,
-                           void* workspace) {
+                           void* workspace, const void* added, const std::int64_t* added_rows) {
   dispatch_float(d.dtype, [&](auto zero) {
     using T = decltype(zero);
     RnnGpu<T>(*this, d, w).step(static_cast<const T*>(input), static_cast<T*>(h), static_cast<T*>(c),
-                                static_cast<T*>(workspace));
+                                static_cast<T*>(workspace), static_cast<const T*>(added), added_rows);
   });
 }
 
