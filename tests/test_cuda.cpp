@@ -190,7 +190,8 @@ std::vector<OpCase> op_cases() {
                        for (std::int64_t b = 0; b < a.batch; ++b)  // source b has steps - 2b real positions
                          for (std::int64_t s = a.steps - 2 * b; s < a.steps; ++s)
                            mask[b * a.steps + s] = -std::numeric_limits<double>::infinity();
-                       const Tensor m = to(to_dtype(from_vector(mask, {a.batch, a.steps}), x[0].dtype()), x[0].device());
+                       const Tensor m =
+                           to(to_dtype(from_vector(mask, {a.batch, a.steps}), x[0].dtype()), x[0].device());
                        const Tensor out = zeros({a.rows, a.features + 3 + a.steps}, x[0].dtype(), x[0].device());
                        const Tensor weights = empty({a.rows, a.steps}, x[0].dtype(), x[0].device());
                        attention_read_(narrow(out, 1, 3, a.features), weights, x[0], x[1], a.additive ? x[3] : Tensor(),

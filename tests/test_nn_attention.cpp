@@ -118,10 +118,10 @@ TEST(Attention, TheFusedReadEqualsTheGraph) {
       EXPECT_EQ(w[3 * 5 + 2], 0.0);
       EXPECT_GT(w[3 * 5 + 1], 0.0);
       // Row by row with each source's keys given alone: the same rows.
-      nn::AttentionKeys one = m.prepare(outputs, lengths_of({5, 2, 3}));
-      const nn::AttentionOutput direct = m.forward(index_select(query, 0, from_vector(std::vector<std::int64_t>{4, 3, 0}, {3})), one);
-      expect_close(index_select(fused.context, 0, from_vector(std::vector<std::int64_t>{4, 3, 0}, {3})),
-                   direct.context, tol);
+      const Tensor rows = from_vector(std::vector<std::int64_t>{4, 3, 0}, {3});  // reading sources 0, 1, 2
+      const nn::AttentionOutput direct =
+          m.forward(index_select(query, 0, rows), m.prepare(outputs, lengths_of({5, 2, 3})));
+      expect_close(index_select(fused.context, 0, rows), direct.context, tol);
     }
 }
 

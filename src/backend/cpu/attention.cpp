@@ -19,20 +19,6 @@ namespace {
 
 using namespace cpu;
 
-// sum_i f(i) for i < n in independent lanes, so that the loop vectorises.
-template <class T, class F>
-T lane_sum(std::int64_t n, F f) {
-  constexpr int L = 64 / sizeof(T);
-  T acc[L] = {};
-  std::int64_t i = 0;
-  for (; i + L <= n; i += L)
-    for (int l = 0; l < L; ++l) acc[l] += f(i + l);
-  T s = 0;
-  for (int l = 0; l < L; ++l) s += acc[l];
-  for (; i < n; ++i) s += f(i);
-  return s;
-}
-
 template <class T>
 void attention_read_typed(const View& context, const View& weights, const View& query, const View& keys,
                           const View& projected, const View& v, const View& mask, const View& sources) {
@@ -55,10 +41,10 @@ void attention_read_typed(const View& context, const View& weights, const View& 
           w[s] = m[s];
         } else if (additive) {
           const T* p = p_all + (r * S + s) * Q;
-          w[s] = lane_sum<T>(Q, [&](std::int64_t a) { return vv[a] * tanh_any(p[a] + q[a]); }) + m[s];
+          w[s] = static_cast<T>(lane_sum<T>(Q, [&](std::int64_t a) { return vv[a] * tanh_any(p[a] + q[a]); })) + m[s];
         } else {
           const T* k = kr + s * K;
-          w[s] = lane_sum<T>(Q, [&](std::int64_t a) { return k[a] * q[a]; }) + m[s];
+          w[s] = static_cast<T>(lane_sum<T>(Q, [&](std::int64_t a) { return k[a] * q[a]; })) + m[s];
         }
       }
       softmax_row(w, w, 1, 1, S, false);

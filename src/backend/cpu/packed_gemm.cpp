@@ -141,7 +141,8 @@ void pack_panels(bool trans, std::int64_t k, std::int64_t n, const T* b, std::in
 // (another process on its core) holds back a quarter of its share, not all of it.
 template <class F>
 void over_panels(std::int64_t m, std::int64_t k, std::int64_t n, std::int64_t panels, const F& f) {
-  const int parts = static_cast<int>(std::min<std::int64_t>({4 * get_num_threads(), panels, m * n * k / (kSplitGemmWork / 2)}));
+  const int parts =
+      static_cast<int>(std::min<std::int64_t>({4 * get_num_threads(), panels, m * n * k / (kSplitGemmWork / 2)}));
   if (parts <= 1) return f(0, panels);
   thread_pool().run(parts, [&](int part) { f(panels * part / parts, panels * (part + 1) / parts); });
 }

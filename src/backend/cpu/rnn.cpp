@@ -405,7 +405,8 @@ struct RnnKernel {
     T* c_new = h_new + B * H;
     combined_bias(bias);
     if (added)
-      for (std::int64_t b = 0; b < B; ++b) std::memcpy(pre + b * saved_width, added + added_rows[b] * gh, sizeof(T) * gh);
+      for (std::int64_t b = 0; b < B; ++b)
+        std::memcpy(pre + b * saved_width, added + added_rows[b] * gh, sizeof(T) * gh);
     gemm(false, true, B, gh, input, x, input, w_ih, input, added ? 1.0 : 0.0, pre, saved_width);
     forward_step(0, batch, pre, h, h_new, c, c ? c_new : nullptr, nullptr, 0, hg, bias);
     std::memcpy(h, h_new, sizeof(T) * B * H);

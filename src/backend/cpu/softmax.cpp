@@ -25,9 +25,6 @@ namespace {
 
 using namespace cpu;
 
-template <class T>
-constexpr int kLanes = 64 / sizeof(T) * 2;
-
 // Columns processed together when rows run across contiguous memory (dim not last).
 constexpr std::int64_t kCols = 64;
 
@@ -48,20 +45,6 @@ T row_max(const T* x, std::int64_t n, std::int64_t st) {
   for (int l = 0; l < L; ++l) best = better(best, acc[l]);
   for (; i < n; ++i) best = better(best, x[i]);
   return best;
-}
-
-// sum_i f(i) over a contiguous row, in independent lanes so it vectorises.
-template <class T, class F>
-double lane_sum(std::int64_t n, F f) {
-  constexpr int L = kLanes<T>;
-  T acc[L] = {};
-  std::int64_t i = 0;
-  for (; i + L <= n; i += L)
-    for (int l = 0; l < L; ++l) acc[l] += f(i + l);
-  double s = 0;
-  for (int l = 0; l < L; ++l) s += acc[l];
-  for (; i < n; ++i) s += f(i);
-  return s;
 }
 
 // log(sum_i exp(x_i)) over one row, as m + log(sum_i exp(x_i - m)) with m its max, rounded
