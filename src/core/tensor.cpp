@@ -106,6 +106,10 @@ double Tensor::item() const {
 template <class T>
 std::vector<T> Tensor::to_vector() const {
   const Tensor host = host_view(*this);
+  if (host.dtype() == dtype_of<T>() && host.is_contiguous()) {  // one copy, no per-element walk
+    const T* first = host.data<T>();
+    return std::vector<T>(first, first + host.numel());
+  }
   std::vector<T> out;
   out.reserve(numel());
   for_each_offset(host.shape(), host.strides(),
