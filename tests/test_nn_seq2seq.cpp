@@ -93,8 +93,8 @@ TEST(Seq2Seq, InferenceEncodesAsTraining) {
 
 // The stepper decodes in place (rnn_step_, the fused attention read, buffers kept between
 // steps): the log-probabilities of the model's forward, also after rows are reordered,
-// repeated and dropped; with the target embeddings projected through a table (a vocabulary
-// small against the inputs) or not.
+// repeated and dropped, and after a restart on another batch; with the target embeddings
+// projected through a table (a vocabulary small against the inputs) or not.
 TEST(Seq2SeqStepper, StepsAsTheModelForwards) {
   const Tensor src = int64s({1, 2, 3, 4, 0, 4, 2, 0, 1, 3, 0, 0}, {4, 3}), lengths = int64s({4, 2, 3}, {3});
   const Tensor tgt = int64s({1, 1, 1, 5, 2, 3, 4, 0, 2}, {3, 3});
@@ -128,6 +128,10 @@ TEST(Seq2SeqStepper, StepsAsTheModelForwards) {
         expect_close(step(select(tgt, 0, 1)), select(expected, 0, 1), 1e-5);
         stepper.reorder({2, 0, 0});  // input 1 dropped, input 0 twice
         expect_close(step(index_select(select(tgt, 0, 2), 0, picks)), select(expected_picked, 0, 2), 1e-5);
+        // Another batch (the picked sources) on the same stepper.
+        stepper.restart(m.encode(index_select(src, 1, picks), index_select(lengths, 0, picks)));
+        expect_close(step(index_select(select(tgt, 0, 0), 0, picks)), select(expected_picked, 0, 0), 1e-5);
+        expect_close(step(index_select(select(tgt, 0, 1), 0, picks)), select(expected_picked, 0, 1), 1e-5);
       }
 }
 

@@ -154,11 +154,17 @@ std::vector<Tensor> constant_weights(const Seq2Seq& model, const Tensor& table, 
 Seq2SeqStepper::Seq2SeqStepper(Seq2Seq& model, DecoderState state)
     : model_(model), was_training_(model.is_training()), embed_table_(embed_table(model, state.rnn.h.size(1))),
       first_layer_(first_layer(model, state.rnn.h.size(1))),
-      constant_(constant_weights(model, embed_table_, first_layer_)), keys_(std::move(state.keys)) {
+      constant_(constant_weights(model, embed_table_, first_layer_)) {
   model_.eval();
+  restart(std::move(state));
+}
+
+void Seq2SeqStepper::restart(DecoderState state) {
   NoGradGuard no_grad;
   const Seq2SeqConfig& config = model_.config;
   const std::int64_t N = state.rnn.h.size(1), E = config.embed, H = config.hidden;
+  keys_ = std::move(state.keys);
+  h_.clear(), c_.clear();
   for (std::int64_t layer = 0; layer < config.dec_layers; ++layer) {  // copies, stepped in place
     h_.push_back(clone(select(state.rnn.h, 0, layer)));
     c_.push_back(state.rnn.c.defined() ? clone(select(state.rnn.c, 0, layer)) : Tensor());

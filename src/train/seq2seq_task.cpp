@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <optional>
 
 #include "recur/autograd.hpp"
 #include "recur/core/constant_weights.hpp"
@@ -98,6 +99,7 @@ std::vector<std::vector<nn::Hypothesis>> translate(nn::Seq2Seq& model, const Seq
   model.eval();
   NoGradGuard no_grad;
   ConstantWeightsGuard constant(model.parameters());  // the weights packed once for every batch
+  std::optional<nn::Seq2SeqStepper> stepper;          // likewise what it derives from them
   for (const std::vector<std::int64_t>& picked :
        data::LengthBatches(lengths, batch_size, 0, /*shuffle=*/false).epoch_batches(0)) {
     const auto B = static_cast<std::int64_t>(picked.size());
@@ -110,8 +112,10 @@ std::vector<std::vector<nn::Hypothesis>> translate(nn::Seq2Seq& model, const Seq
     }
     nn::BeamOptions o = options;
     if (o.max_length == 0) o.max_length = 2 * S + 10;
-    nn::Seq2SeqStepper stepper(model, model.encode(from_vector(tokens, {S, B}), from_vector(batch_lengths, {B})));
-    std::vector<std::vector<nn::Hypothesis>> found = nn::beam_search(stepper, B, o);
+    nn::DecoderState state = model.encode(from_vector(tokens, {S, B}), from_vector(batch_lengths, {B}));
+    if (stepper) stepper->restart(std::move(state));
+    else stepper.emplace(model, std::move(state));
+    std::vector<std::vector<nn::Hypothesis>> found = nn::beam_search(*stepper, B, o);
     for (std::int64_t b = 0; b < B; ++b) results[picked[b]] = std::move(found[b]);
   }
   model.train(was_training);

@@ -62,8 +62,12 @@ std::vector<std::vector<Hypothesis>> beam_search(StepModel& model, std::int64_t 
 // held constant (ConstantWeightsGuard) while it lives. Used on the thread that made it.
 class Seq2SeqStepper : public StepModel {
  public:
-  // state: the model's encode() of the batch (the stepper takes it over).
+  // state: the model's encode() of the batch (the stepper takes it over). The first layer's
+  // split (below) is decided by this batch's size.
   Seq2SeqStepper(Seq2Seq& model, DecoderState state);
+  // Starts over on another batch's encoding, keeping what the stepper derived from the
+  // weights (and packed) and its buffers.
+  void restart(DecoderState state);
   ~Seq2SeqStepper() override;
   Seq2SeqStepper(const Seq2SeqStepper&) = delete;
   Seq2SeqStepper& operator=(const Seq2SeqStepper&) = delete;
