@@ -2,7 +2,8 @@
 // padding that do not matter, agreement with the same model written in PyTorch from the
 // header's equations: tests/fixtures/conformance_seq2seq.safetensors, made by
 // tests/conformance/make_seq2seq_fixture.py) and nn::beam_search (against exhaustive search on a small
-// Markov model, greedy decoding, n-best, the length penalty, batch-parallel beams), and the
+// Markov model, greedy decoding, n-best, the length penalty, batch-parallel beams, a language
+// model as the StepModel), and the
 // in-place Seq2SeqStepper against the model's forward.
 
 #include <cmath>
@@ -315,6 +316,57 @@ TEST(BeamSearch, BatchParallelEqualsOneAtATime) {
     EXPECT_FALSE(m.is_training());
   }
   EXPECT_TRUE(m.is_training());
+}
+
+// A language model as a StepModel: the log-probabilities of its forward, after reorders too;
+// greedy search (beam 1) writes what the sampler's argmax draws write; with one-hot input,
+// GRU, and an adaptive head as well.
+TEST(BeamSearch, OverALanguageModel) {
+  const std::vector<nn::LanguageModelConfig> configs = {
+      {.cell = "lstm", .layers = 2, .hidden = 6, .embed = 4, .vocab_size = 7},
+      {.cell = "gru", .layers = 1, .hidden = 5, .embed = 0, .vocab_size = 7},
+      {.cell = "lstm", .layers = 1, .hidden = 6, .embed = 4, .vocab_size = 7, .adaptive_softmax = {3}}};
+  for (const nn::LanguageModelConfig& config : configs) {
+    SCOPED_TRACE(config.cell + " embed " + std::to_string(config.embed) +
+                 (config.adaptive_softmax.empty() ? "" : " adaptive"));
+    manual_seed(12);
+    nn::LanguageModel m(config);
+    NoGradGuard no_grad;
+    for (const Tensor& p : m.parameters()) mul_(p, 3.0);  // peaked distributions
+    const Tensor inputs = int64s({1, 2, 3, 4, 5, 6}, {3, 2});
+    m.eval();
+    const nn::LanguageModel::Output out = m.forward(inputs, {});
+    const Tensor expected = config.adaptive_softmax.empty() ? log_softmax(out.logits, 2) : out.logits;
+    {
+      nn::LanguageModelStepper stepper(m, 2);
+      for (std::int64_t t = 0; t < 2; ++t)
+        expect_close(from_vector(stepper.next_log_probs(select(inputs, 0, t).to_vector<std::int64_t>()), {2, 7}),
+                     select(expected, 0, t), 1e-5);
+      stepper.reorder({1, 1, 0});  // then: streams 1, 1, 0
+      const std::vector<float> third = stepper.next_log_probs({6, 6, 5});
+      expect_close(from_vector(std::vector<float>(third.begin(), third.begin() + 7), {1, 7}),
+                   narrow(select(expected, 0, 2), 0, 1, 1), 1e-5);
+      expect_close(from_vector(std::vector<float>(third.begin() + 14, third.end()), {1, 7}),
+                   narrow(select(expected, 0, 2), 0, 0, 1), 1e-5);
+    }
+    // Greedy search from token 1, to token 0 or 8 tokens, against the sampler's argmax.
+    nn::LanguageModelStepper stepper(m, 1);
+    const std::vector<nn::Hypothesis> greedy =
+        nn::beam_search(stepper, 1, {.beam = 1, .max_length = 8, .bos = 1, .eos = 0})[0];
+    nn::TokenSampler sampler(m, 1);
+    Generator gen(1);
+    std::vector<std::int32_t> drawn;
+    std::int64_t token = 1;
+    for (int step = 0; step < 8; ++step) {
+      sampler.feed(std::span<const std::int64_t>(&token, 1));
+      sampler.draw(std::span<std::int64_t>(&token, 1), {.argmax = true}, gen);
+      if (token == 0) break;
+      drawn.push_back(static_cast<std::int32_t>(token));
+    }
+    ASSERT_EQ(greedy.size(), 1u);
+    EXPECT_GE(drawn.size(), 2u);  // a search of several steps
+    EXPECT_EQ(greedy[0].tokens, drawn);
+  }
 }
 
 TEST(BeamSearch, Errors) {

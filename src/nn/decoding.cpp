@@ -1,4 +1,5 @@
-// Beam search over any StepModel, and Seq2Seq as a StepModel (include/recur/nn/decoding.hpp).
+// Beam search over any StepModel, and LanguageModel and Seq2Seq as StepModels
+// (include/recur/nn/decoding.hpp).
 
 #include "recur/nn/decoding.hpp"
 
@@ -110,6 +111,45 @@ std::vector<std::vector<Hypothesis>> beam_search(StepModel& model, std::int64_t 
     if (found.size() > static_cast<std::size_t>(o.n_best)) found.resize(static_cast<std::size_t>(o.n_best));
   }
   return finished;
+}
+
+LanguageModelStepper::LanguageModelStepper(LanguageModel& model, std::int64_t inputs)
+    : model_(model), was_training_(model.is_training()), constant_(model.parameters()) {
+  RECUR_CHECK(inputs >= 1, "LanguageModelStepper: inputs must be at least 1, got " << inputs);
+  model_.eval();
+  for (std::int64_t layer = 0; layer < model.config.layers; ++layer) {
+    h_.push_back(zeros({inputs, model.config.hidden}, model.dtype(), model.device()));
+    c_.push_back(rnn_cell_info(model.cell).cell_state ? zeros({inputs, model.config.hidden}, model.dtype(),
+                                                              model.device())
+                                                      : Tensor());
+  }
+}
+
+LanguageModelStepper::~LanguageModelStepper() { model_.train(was_training_); }
+
+std::vector<float> LanguageModelStepper::next_log_probs(const std::vector<std::int64_t>& tokens) {
+  NoGradGuard no_grad;
+  const auto N = static_cast<std::int64_t>(tokens.size());
+  RECUR_CHECK(N == h_[0].size(0), "LanguageModelStepper: " << N << " tokens for " << h_[0].size(0) << " rows");
+  const Tensor ids = from_vector(tokens, {N}, h_[0].device());
+  Tensor x = model_.embed ? model_.embed->forward(ids)
+                          : to_dtype(one_hot(ids, model_.config.vocab_size), model_.dtype());
+  for (std::size_t layer = 0; layer < h_.size(); ++layer) {
+    rnn_step_(model_.cell, x, model_.rnn->layer_weights(static_cast<std::int64_t>(layer), 0), h_[layer], c_[layer],
+              workspace_);
+    x = h_[layer];
+  }
+  const Tensor log_probs =
+      model_.head ? log_softmax(model_.head->forward(x), 1) : model_.adaptive_head->log_prob(x);
+  return to_dtype(to(log_probs, Device::cpu()), DType::Float32).to_vector<float>();
+}
+
+void LanguageModelStepper::reorder(const std::vector<std::int64_t>& rows) {
+  NoGradGuard no_grad;
+  const Tensor index = from_vector(rows, {static_cast<std::int64_t>(rows.size())}, h_[0].device());
+  for (Tensor& h : h_) h = index_select(h, 0, index);
+  for (Tensor& c : c_)
+    if (c.defined()) c = index_select(c, 0, index);
 }
 
 namespace {

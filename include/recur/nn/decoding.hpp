@@ -12,6 +12,7 @@
 
 #include "recur/core/constant_weights.hpp"
 #include "recur/core/tensor.hpp"
+#include "recur/nn/language_model.hpp"
 #include "recur/nn/seq2seq.hpp"
 
 namespace recur::nn {
@@ -54,6 +55,30 @@ struct BeamOptions {
 // score (ties: the earlier found). The model's rows are reordered as hypotheses are kept,
 // so the model ends in an unspecified state.
 std::vector<std::vector<Hypothesis>> beam_search(StepModel& model, std::int64_t inputs, const BeamOptions& options);
+
+// A LanguageModel as a StepModel: `inputs` rows from zero states, each step the model's
+// next-token log-probabilities (log_softmax of the head, or the adaptive head's), stepped in
+// place as TokenSampler steps (rnn_step_ per layer); beam search over a language model then
+// finds its most likely continuations of the token given as `bos` (a word model's <eos>, a
+// character model's line break). No autograd, eval mode while it lives (the model's mode
+// restored after), the weights held constant. Used on the thread that made it.
+class LanguageModelStepper : public StepModel {
+ public:
+  // Requires inputs >= 1.
+  LanguageModelStepper(LanguageModel& model, std::int64_t inputs);
+  ~LanguageModelStepper() override;
+  LanguageModelStepper(const LanguageModelStepper&) = delete;
+  LanguageModelStepper& operator=(const LanguageModelStepper&) = delete;
+  std::vector<float> next_log_probs(const std::vector<std::int64_t>& tokens) override;
+  void reorder(const std::vector<std::int64_t>& rows) override;
+
+ private:
+  LanguageModel& model_;
+  bool was_training_;
+  ConstantWeightsGuard constant_;
+  std::vector<Tensor> h_, c_;  // each layer's state (N, H); c_ LSTM only
+  Tensor workspace_;           // rnn_step_'s scratch
+};
 
 // A Seq2Seq model as a StepModel: the decoding step of include/recur/nn/seq2seq.hpp with
 // log_softmax(head), run in place as the language models' TokenSampler runs (rnn_step_ on
