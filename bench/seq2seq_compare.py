@@ -33,10 +33,10 @@ the words of its pronunciation. Every rate is a median of --repeats runs; sides 
                outputs the model writes (at most 2 x its batch's longest source + 10 tokens): a
                barely trained model may end every output at once; the records and the report give
                PyTorch's mean output tokens per word, and --model takes a trained model instead.
-  equivalence  `recur predict MODEL TEST --beam 5 --json` against seq2seq_torch.py predict --beam 5
-               --json: as many lines, the same source and the same best target on every line,
-               every logprob within 1e-4 (absolute); prints PASS or FAIL with the worst
-               difference.
+  equivalence  `recur predict MODEL TEST --beam B --json` against seq2seq_torch.py predict --beam B
+               --json, for greedy decoding (B = 1) and B = 5: as many lines, the same source and
+               the same best target on every line, every logprob within 1e-4 (absolute); prints
+               PASS or FAIL with the worst difference for each.
 
     /usr/bin/python3 bench/seq2seq_compare.py [--build build] [--data data/cmudict/train.tsv]
         [--val data/cmudict/valid.tsv] [--test data/cmudict/test.tsv] [--test-lines 1000]
@@ -184,36 +184,39 @@ def decode_speed(args, task, work, results, models):
 
 
 def equivalence(args, task, work, models):
-    """The same source and best target on every line, logprobs within TOLERANCE."""
+    """Greedy and beam-5 decoding: the same source and best target on every line, logprobs within TOLERANCE."""
     model = ensure_model(args, task, work, models)
     threads = max(args.threads)
     shown = os.path.relpath(model, work) if model.startswith(work) else os.path.relpath(model)
     print(f"# equivalence: {shown} on {args.test_count} lines of {os.path.relpath(args.test)}",
           flush=True)
-    flags = ["--beam", str(BEAM), "--json"]
-    recur_json = json_lines(run([args.recur, "predict", model, task.test, *flags, "--threads", str(threads)],
-                                threads)[0])
-    torch_json = json_lines(torch_predict(task, model, task.test, threads, *flags)[0])
-    problems, differ, worst, worst_line = [], 0, 0.0, None
-    if len(recur_json) != len(torch_json):
-        problems.append(f"{len(recur_json)} lines from recur, {len(torch_json)} from PyTorch")
-    for i, (r, t) in enumerate(zip(recur_json, torch_json)):
-        r_targets = [h["target"] for h in r["hypotheses"]]
-        t_targets = [h["target"] for h in t["hypotheses"]]
-        if r["source"] != t["source"] or r_targets != t_targets:
-            differ += 1
-            if len(problems) < 5:
-                problems.append(f"line {i + 1} {r['source']!r}: recur {r_targets}, PyTorch {t_targets}")
-            continue
-        for rh, th in zip(r["hypotheses"], t["hypotheses"]):
-            diff = abs(rh["logprob"] - th["logprob"])
-            if diff > worst:
-                worst, worst_line = diff, i + 1
-    ok = not problems and worst <= TOLERANCE
-    print(f"predict --beam {BEAM} --json: {'PASS' if ok else 'FAIL'}: {len(torch_json)} lines, {differ} with other "
-          f"targets, worst difference of a logprob {worst:.2e} (line {worst_line}; tolerance {TOLERANCE:g})"
-          f"{'; ' + '; '.join(problems) if problems else ''}\n", flush=True)
-    return ok, worst, differ
+    all_ok, all_worst, all_differ = True, 0.0, 0
+    for beam in (1, BEAM):
+        flags = ["--beam", str(beam), "--json"]
+        recur_json = json_lines(run([args.recur, "predict", model, task.test, *flags, "--threads", str(threads)],
+                                    threads)[0])
+        torch_json = json_lines(torch_predict(task, model, task.test, threads, *flags)[0])
+        problems, differ, worst, worst_line = [], 0, 0.0, None
+        if len(recur_json) != len(torch_json):
+            problems.append(f"{len(recur_json)} lines from recur, {len(torch_json)} from PyTorch")
+        for i, (r, t) in enumerate(zip(recur_json, torch_json)):
+            r_targets = [h["target"] for h in r["hypotheses"]]
+            t_targets = [h["target"] for h in t["hypotheses"]]
+            if r["source"] != t["source"] or r_targets != t_targets:
+                differ += 1
+                if len(problems) < 5:
+                    problems.append(f"line {i + 1} {r['source']!r}: recur {r_targets}, PyTorch {t_targets}")
+                continue
+            for rh, th in zip(r["hypotheses"], t["hypotheses"]):
+                diff = abs(rh["logprob"] - th["logprob"])
+                if diff > worst:
+                    worst, worst_line = diff, i + 1
+        ok = not problems and worst <= TOLERANCE
+        print(f"predict --beam {beam} --json: {'PASS' if ok else 'FAIL'}: {len(torch_json)} lines, {differ} with "
+              f"other targets, worst difference of a logprob {worst:.2e} (line {worst_line}; tolerance "
+              f"{TOLERANCE:g}){'; ' + '; '.join(problems) if problems else ''}\n", flush=True)
+        all_ok, all_worst, all_differ = all_ok and ok, max(all_worst, worst), all_differ + differ
+    return all_ok, all_worst, all_differ
 
 
 # ------------------------------------------------------------------ the report
@@ -255,9 +258,9 @@ def report(args, task, results, seconds, others_at_start, passed):
         print(f"| seq2seq {UNITS[kind]} | {r:,.1f} ({rn}t) | {t:,.1f} ({tn}t) | {ratio:.2f} | {target} | {verdict} |")
     if passed is not None:
         ok, worst, differ = passed
-        print(f"\nseq2seq predict --beam {BEAM} equivalence (the same best target on every line, logprobs within "
-              f"{TOLERANCE:g}): {'PASS' if ok else 'FAIL'} ({differ} lines with other targets, worst logprob "
-              f"difference {worst:.2e})")
+        print(f"\nseq2seq predict --beam 1 and --beam {BEAM} equivalence (the same best target on every line, "
+              f"logprobs within {TOLERANCE:g}): {'PASS' if ok else 'FAIL'} ({differ} lines with other targets, "
+              f"worst logprob difference {worst:.2e})")
     if measured:
         print("\nEvery side at every thread count (medians):\n")
         print("| measurement | threads | recur | PyTorch | recur / PyTorch |")
