@@ -642,7 +642,7 @@ TEST(RnnLayer, Errors) {
   expect_error([&] {
     rnn_step_(RnnCell::Lstm, contiguous(select(u.x, 0, 0)), u.w, h, zeros({3, 2}, DType::Float64), ws,
               {zeros({5, 8}, DType::Float64), from_vector(std::vector<std::int64_t>{0, 5, 2}, {3})});
-  }, {"rnn_step_: added projections' row 5 is outside the table's [0, 5)"});
+  }, {"rnn_step_: projection row 5 is out of range for a table of 5 rows"});
 }
 
 }  // namespace

@@ -81,10 +81,10 @@ AttentionOutput Attention::forward(const Tensor& query, const AttentionKeys& key
   const Tensor q = kind == AttentionKind::Dot ? query : query_proj->forward(query);  // (N, A) or (N, K)
   const Tensor v_weight = kind == AttentionKind::Additive ? v->weight : Tensor();
   AttentionOutput out;
-  bool graph = false;
+  bool graph = false;  // to record: grad mode on and an operand that requires grad
   for (const Tensor& t : {q, keys.keys, keys.projected, keys.mask, v_weight})
-    graph = graph || (t.defined() && t.requires_grad() && is_grad_enabled());
-  if (!graph) {
+    graph = graph || (t.defined() && t.requires_grad());
+  if (!graph || !is_grad_enabled()) {
     out.context = empty({N, key_size}, query.dtype(), query.device());
     out.weights = empty({N, S}, query.dtype(), query.device());
     attention_read_(out.context, out.weights, q, keys.keys, keys.projected, v_weight, keys.mask, keys.sources);

@@ -126,6 +126,16 @@ std::int64_t check_weights(const char* op, RnnCell cell, const Tensor& like, std
   return hidden;
 }
 
+// int64 rows (checked by the caller, with their shape): on the table's device, each a row of
+// the (U, P) table.
+void check_projection_rows(const char* op, const Tensor& table, const Tensor& rows) {
+  RECUR_CHECK(rows.device() == table.device(),
+              op << ": projection rows are on " << rows.device() << " but the table is on " << table.device());
+  const auto [lo, hi] = int_min_max(rows);
+  RECUR_CHECK(lo >= 0 && hi < table.size(0), op << ": projection row " << (lo < 0 ? lo : hi)
+                                                 << " is out of range for a table of " << table.size(0) << " rows");
+}
+
 void check_state(const char* op, const char* what, RnnCell cell, const Tensor& like, const Tensor& state,
                  std::int64_t batch, std::int64_t hidden) {
   if (!state.defined()) return;
@@ -156,14 +166,10 @@ std::vector<RnnLayerOutput> rnn_directions(const char* op, RnnCell cell, const T
                 op << ": the projections' table must be (rows, projections) with at least one row, got shape "
                    << input.shape());
     check_int64(op, "projection rows", rows);
-    RECUR_CHECK(rows.device() == input.device(),
-                op << ": projection rows are on " << rows.device() << " but the table is on " << input.device());
     RECUR_CHECK(rows.dim() == 2 && rows.size(0) >= 1 && rows.size(1) >= 1,
                 op << ": projection rows must be (steps, batch) with steps and batch at least 1, got shape "
                    << rows.shape());
-    const auto [lo, hi] = int_min_max(rows);
-    RECUR_CHECK(lo >= 0 && hi < input.size(0), op << ": projection row " << (lo < 0 ? lo : hi)
-                                                   << " is out of range for a table of " << input.size(0) << " rows");
+    check_projection_rows(op, input, rows);
   } else {
     RECUR_CHECK(input.dim() == 3 && input.size(0) >= 1 && input.size(1) >= 1,
                 op << ": input must be (steps, batch, input_size) with steps and batch at least 1, got shape "
@@ -374,14 +380,10 @@ void rnn_step_(RnnCell cell, const Tensor& input, const RnnLayerWeights& weights
                     added.table.is_contiguous(),
                 op << ": the added projections' table must be contiguous (rows, " << gh << "), got shape "
                    << added.table.shape());
-    check_int64(op, "the added projections' rows", added.rows);
-    RECUR_CHECK(added.rows.device() == input.device() && added.rows.shape() == Shape({batch}),
-                op << ": the added projections' rows must be (" << batch << ") on " << input.device()
-                   << ", got shape " << added.rows.shape() << " on " << added.rows.device());
-    const auto [lo, hi] = int_min_max(added.rows);
-    RECUR_CHECK(lo >= 0 && hi < added.table.size(0), op << ": added projections' row " << (lo < 0 ? lo : hi)
-                                                         << " is outside the table's [0, " << added.table.size(0)
-                                                         << ")");
+    check_int64(op, "projection rows", added.rows);
+    RECUR_CHECK(added.rows.shape() == Shape({batch}),
+                op << ": the added projections' rows must be (" << batch << "), got shape " << added.rows.shape());
+    check_projection_rows(op, added.table, added.rows);
   }
   for (const Tensor* t : {&input, &weights.w_ih, &weights.w_hh, &weights.b_ih, &weights.b_hh, &weights.peephole})
     RECUR_CHECK(!t->defined() || t->is_contiguous(), op << ": operands must be contiguous, got a tensor of shape "

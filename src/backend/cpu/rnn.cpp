@@ -282,6 +282,14 @@ struct RnnKernel {
          hidden);
   }
 
+  // Each of the first `count` rows of `pre` (saved_width apart) = its row of a projections
+  // table (rows table_ld apart): the rows' input projections, given rather than computed.
+  void gather_projections(T* pre, const T* table, std::int64_t table_ld, const std::int64_t* rows,
+                          std::int64_t count) const {
+    for (std::int64_t b = 0; b < count; ++b)
+      std::memcpy(pre + b * saved_width, table + rows[b] * table_ld, sizeof(T) * gh);
+  }
+
   bool active(std::int64_t t, std::int64_t row) const { return lengths == nullptr || t < lengths[row]; }
   // Rows past which none is active at time t: with the lengths non-increasing (a length-sorted
   // batch: LengthBatches, a tagger's spellings), those longer than t, a prefix; else all. The
@@ -385,8 +393,7 @@ struct RnnKernel {
       T* g = gates + t * B * sw;
       if (!w_ih) {  // a table of projections; gates for one step, states in two slots (RnnWeights)
         g = gates, p = s % 2 * B * H, n = (s + 1) % 2 * B * H;
-        for (std::int64_t b = 0; b < rows; ++b)
-          std::memcpy(g + b * sw, x + f.input_rows[t * B + b] * input, sizeof(T) * gh);
+        gather_projections(g, x, input, f.input_rows + t * B, rows);
       }
       forward_step(t, rows, g, hs + p, hs + n, cs ? cs + p : nullptr, cs ? cs + n : nullptr, out + t * B * out_ld,
                    out_ld, hg, bias);
@@ -404,9 +411,7 @@ struct RnnKernel {
     T* h_new = pre + B * saved_width;
     T* c_new = h_new + B * H;
     combined_bias(bias);
-    if (added)
-      for (std::int64_t b = 0; b < B; ++b)
-        std::memcpy(pre + b * saved_width, added + added_rows[b] * gh, sizeof(T) * gh);
+    if (added) gather_projections(pre, added, gh, added_rows, B);
     gemm(false, true, B, gh, input, x, input, w_ih, input, added ? 1.0 : 0.0, pre, saved_width);
     forward_step(0, batch, pre, h, h_new, c, c ? c_new : nullptr, nullptr, 0, hg, bias);
     std::memcpy(h, h_new, sizeof(T) * B * H);

@@ -5,14 +5,13 @@
 #include <limits>
 
 #include "backend/cuda/cuda_common.cuh"
+#include "backend/cuda/softmax_row.cuh"
 
 namespace recur::backend {
 namespace {
 
 using namespace cuda;
 
-__device__ __forceinline__ float dexp(float x) { return expf(x); }
-__device__ __forceinline__ double dexp(double x) { return exp(x); }
 __device__ __forceinline__ float dtanh(float x) { return tanhf(x); }
 __device__ __forceinline__ double dtanh(double x) { return tanh(x); }
 
@@ -26,8 +25,6 @@ struct AttentionArgs {
 
 template <class T>
 __global__ void attention_read_kernel(AttentionArgs<T> a) {
-  __shared__ T tscratch[32];
-  __shared__ double dscratch[32];
   const std::int64_t n = blockIdx.x, r = a.sources ? a.sources[n] : n;
   const T *q = a.query + n * a.Q, *m = a.mask + r * a.S, *kr = a.keys + r * a.S * a.K;
   T* w = a.weights + n * a.S;
@@ -50,12 +47,9 @@ __global__ void attention_read_kernel(AttentionArgs<T> a) {
     if (lane == 0) w[s] = sum + m[s];
   }
   __syncthreads();
-  T top = kMinusInf;
-  for (std::int64_t s = threadIdx.x; s < a.S; s += blockDim.x) top = ExtremeCombine<true>()(top, w[s]);
-  top = block_reduce(top, ExtremeCombine<true>(), kMinusInf, tscratch);
-  double total = 0;
-  for (std::int64_t s = threadIdx.x; s < a.S; s += blockDim.x) total += static_cast<double>(dexp(w[s] - top));
-  total = block_reduce(total, SumCombine(), 0.0, dscratch);
+  T top;
+  double total;
+  block_max_and_sum(w, a.S, 1, top, total);
   const T scale = static_cast<T>(1.0 / total);
   for (std::int64_t s = threadIdx.x; s < a.S; s += blockDim.x) w[s] = dexp(w[s] - top) * scale;
   __syncthreads();
