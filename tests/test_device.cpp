@@ -157,13 +157,14 @@ TEST(Device, BatchNormCountsBatchesOnItsDevice) {
 
 // The CPU allocator keeps large freed blocks and hands one back to a request of a similar
 // size (at least the request, at most about twice it); small blocks and far larger
-// requests get memory of their own. Every block is 64-byte aligned.
+// requests get memory of their own. Every block is 64-byte aligned, and one of 2 MB or more
+// starts on a 2 MB boundary, so that transparent huge pages can back it.
 TEST(CpuAllocator, ReusesLargeBlocksOfSimilarSize) {
   Allocator& cpu = allocator_for(Device::cpu());
   const std::size_t mb = std::size_t(1) << 20;
   void* first = cpu.allocate(3 * mb);
   ASSERT_NE(first, nullptr);
-  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(first) % 64, 0u);
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(first) % (2 * mb), 0u);
   static_cast<char*>(first)[3 * mb - 1] = 1;  // the whole request is usable
   cpu.deallocate(first, 3 * mb);
 
@@ -176,6 +177,7 @@ TEST(CpuAllocator, ReusesLargeBlocksOfSimilarSize) {
 
   void* much_smaller = cpu.allocate(mb);  // the 3 MB block is more than twice 1 MB
   EXPECT_NE(much_smaller, first);
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(much_smaller) % 64, 0u);
   void* again = cpu.allocate(3 * mb);  // the first block, back at its full capacity
   EXPECT_EQ(again, first);
   static_cast<char*>(again)[3 * mb - 1] = 2;

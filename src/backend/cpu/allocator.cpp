@@ -1,9 +1,12 @@
 // The CPU backend's allocator.
 #include <bit>
+#include <cstdint>
 #include <cstdlib>
 #include <map>
 #include <mutex>
 #include <unordered_map>
+
+#include <sys/mman.h>
 
 #include "backend/cpu/cpu_backend.hpp"
 #include "recur/core/error.hpp"
@@ -23,6 +26,11 @@ namespace {
 // larger than its request, so each live large block's capacity is remembered for its
 // release. At most kMaxCachedBytes stay cached; when the system has no memory left the
 // cache is returned to it and the allocation tried once more. Small blocks go to malloc.
+//
+// Blocks of kHugePage bytes and more are mapped on huge-page boundaries and marked for
+// transparent huge pages (where the kernel offers them only on request): the first touch
+// then faults once per 2 MB instead of once per 4 KB, 5-100 ms for 64 MB against 170 ms
+// on this VM. Scoring sentences longest first touches the first batch's 200 MB this way.
 class CpuAllocator final : public Allocator {
  public:
   ~CpuAllocator() override { release_cache(); }
@@ -62,7 +70,7 @@ class CpuAllocator final : public Allocator {
     const std::size_t capacity = it->second;
     live_.erase(it);
     if (cached_bytes_ + capacity > kMaxCachedBytes) {
-      std::free(ptr);
+      release(ptr, capacity);
       return;
     }
     cache_.emplace(capacity, ptr);
@@ -73,6 +81,7 @@ class CpuAllocator final : public Allocator {
   static constexpr std::size_t kAlignment = 64;
   static constexpr std::size_t kMinCachedBytes = std::size_t(1) << 17;
   static constexpr std::size_t kMaxCachedBytes = std::size_t(1) << 30;
+  static constexpr std::size_t kHugePage = std::size_t(2) << 20, kPage = 4096;
   static std::size_t round_up(std::size_t n) { return (n + kAlignment - 1) / kAlignment * kAlignment; }
   // n rounded up to a multiple of a quarter of the largest power of two not above it.
   static std::size_t size_class(std::size_t n) {
@@ -83,18 +92,46 @@ class CpuAllocator final : public Allocator {
   // A new block of `capacity` bytes (>= nbytes, a multiple of kAlignment). Called with
   // mutex_ held.
   void* allocate_fresh(std::size_t nbytes, std::size_t capacity) {
-    void* p = std::aligned_alloc(kAlignment, capacity);
+    void* p = map_or_malloc(capacity);
     if (!p && cached_bytes_ > 0) {
       release_cache();
-      p = std::aligned_alloc(kAlignment, capacity);
+      p = map_or_malloc(capacity);
     }
     RECUR_CHECK(p, "out of memory: could not allocate " << nbytes << " bytes on the CPU");
     return p;
   }
 
+  // Whole 4 KB pages: the kernel backs the block's whole 2 MB extents with huge pages and
+  // the rest with small ones, so a block takes no more memory than it would from malloc.
+  static std::size_t mapped_size(std::size_t capacity) { return (capacity + kPage - 1) / kPage * kPage; }
+
+  // A mapping that starts on a huge-page boundary for a large block (the excess of an
+  // over-sized mapping unmapped again), malloc for the others; null when the system has no
+  // memory.
+  static void* map_or_malloc(std::size_t capacity) {
+    if (capacity < kHugePage) return std::aligned_alloc(kAlignment, capacity);
+    const std::size_t size = mapped_size(capacity), mapped = size + kHugePage;
+    void* m = mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) return nullptr;
+    const auto start = reinterpret_cast<std::uintptr_t>(m);
+    const std::uintptr_t aligned = (start + kHugePage - 1) / kHugePage * kHugePage;
+    if (aligned > start) munmap(m, aligned - start);
+    munmap(reinterpret_cast<void*>(aligned + size), start + mapped - (aligned + size));
+    void* block = reinterpret_cast<void*>(aligned);
+    madvise(block, size, MADV_HUGEPAGE);  // advice only: without huge pages the block still works
+    return block;
+  }
+
+  static void release(void* block, std::size_t capacity) {
+    if (capacity < kHugePage)
+      std::free(block);
+    else
+      munmap(block, mapped_size(capacity));
+  }
+
   // Called with mutex_ held, or from the destructor.
   void release_cache() {
-    for (auto& [capacity, block] : cache_) std::free(block);
+    for (auto& [capacity, block] : cache_) release(block, capacity);
     cache_.clear();
     cached_bytes_ = 0;
   }
