@@ -106,6 +106,10 @@ std::vector<OpCase> op_cases() {
          NoGradGuard no_grad;  // one row per thread
          return cross_entropy(x[0], x[1], Reduction::Sum, 3);
        }},
+      {"linear_cross_entropy_no_graph", {val({7, 33}), val({70, 33}), val({70}), idx({7}, 70)}, [](const V& x) {
+         NoGradGuard no_grad;  // the backend's own (the CPU's folds the log-sum-exp into the product)
+         return linear_cross_entropy(x[0], x[1], x[2], x[3], Reduction::None, 4);
+       }},
       {"nll_loss_ignore", {val({6, 5}), idx({6}, 5)},
        [](const V& x) { return nll_loss(log_softmax(x[0], 1), x[1], Reduction::Sum, 3); }},
       {"conv2d", {val({2, 3, 7, 6}), val({4, 3, 3, 2}), val({4})},

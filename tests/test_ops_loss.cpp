@@ -172,6 +172,87 @@ TEST(CrossEntropy, WithoutAGraphEqualsLogSoftmaxThenNll) {
   }
 }
 
+// linear_cross_entropy without a graph folds each row's log-sum-exp into the product and
+// never stores the logits: it equals the two ops to rounding, in shapes that take every
+// path of the CPU kernel (rows in blocks of 256 and tiles of 8 with partial ones, columns in
+// blocks of 16 panels with a partial last panel), with and without bias, strided input,
+// ignored targets, every reduction; and it does not depend on the thread count.
+TEST(LinearCrossEntropy, WithoutAGraphEqualsLinearThenCrossEntropy) {
+  NoGradGuard no_grad;
+  struct Case {
+    std::int64_t rows, in, classes;
+  };
+  for (const Case c : {Case{1, 5, 3}, Case{13, 7, 33}, Case{300, 24, 1201}, Case{9, 1, 40}}) {
+    std::vector<std::int64_t> targets(c.rows);
+    for (std::int64_t i = 0; i < c.rows; ++i) targets[i] = i % 7 == 3 ? -100 : (i * 977 + 11) % c.classes;
+    const Tensor target = i64(targets);
+    for (DType dtype : {DType::Float32, DType::Float64}) {
+      SCOPED_TRACE(testing::Message() << c.rows << "x" << c.in << " by " << c.classes << ", " << dtype_name(dtype));
+      const Tensor x = to_dtype(randn64({c.rows, c.in}, 51, 2), dtype);
+      const Tensor strided = transpose(to_dtype(randn64({c.in, c.rows}, 52, 2), dtype), 0, 1);
+      const Tensor weight = to_dtype(randn64({c.classes, c.in}, 53), dtype);
+      const Tensor bias = to_dtype(randn64({c.classes}, 54), dtype);
+      const double tolerance = dtype == DType::Float64 ? 1e-12 : 2e-6;
+      for (const Tensor& input : {x, strided})
+        for (const Tensor& b : {bias, Tensor()})
+          for (Reduction r : kAllReductions) {
+            const std::vector<double> fused =
+                to_dtype(linear_cross_entropy(input, weight, b, target, r), DType::Float64).to_vector<double>();
+            const std::vector<double> two_ops =
+                to_dtype(cross_entropy(linear(input, weight, b), target, r), DType::Float64).to_vector<double>();
+            ASSERT_EQ(fused.size(), two_ops.size());
+            for (std::size_t i = 0; i < fused.size(); ++i)
+              EXPECT_NEAR(fused[i], two_ops[i], tolerance * std::max(1.0, std::abs(two_ops[i]))) << "entry " << i;
+          }
+      const int threads = get_num_threads();
+      set_num_threads(1);
+      const std::vector<double> one = to_dtype(linear_cross_entropy(x, weight, bias, target, Reduction::None),
+                                               DType::Float64).to_vector<double>();
+      set_num_threads(2);
+      const std::vector<double> two = to_dtype(linear_cross_entropy(x, weight, bias, target, Reduction::None),
+                                               DType::Float64).to_vector<double>();
+      set_num_threads(threads);
+      EXPECT_EQ(one, two);
+    }
+  }
+}
+
+// Classes a -inf bias rules out (a mask) add nothing; a row whose logits are all -inf has
+// no distribution, and its loss is NaN as the two ops give.
+TEST(LinearCrossEntropy, InfiniteBiasMasksClasses) {
+  NoGradGuard no_grad;
+  const double inf = INFINITY;
+  const Tensor x = tensor({{1.0, 2.0}, {0.5, -1.0}}, DType::Float64);
+  const Tensor weight = tensor({{1.0, 0.0}, {0.0, 1.0}, {1.0, 1.0}}, DType::Float64);
+  const Tensor masked = tensor({0.0, -inf, 0.0}, DType::Float64);
+  const std::vector<double> l = linear_cross_entropy(x, weight, masked, i64({0, 2}), Reduction::None).to_vector<double>();
+  EXPECT_NEAR(l[0], std::log(std::exp(1.0) + std::exp(3.0)) - 1.0, 1e-12);
+  EXPECT_NEAR(l[1], std::log(std::exp(0.5) + std::exp(-0.5)) + 0.5, 1e-12);
+  const Tensor all_masked = tensor({-inf, -inf, -inf}, DType::Float64);
+  EXPECT_TRUE(std::isnan(linear_cross_entropy(x, weight, all_masked, i64({0, 1}), Reduction::None)
+                             .to_vector<double>()[0]));
+}
+
+TEST(LinearCrossEntropyGrad, EveryOperandAndReduction) {
+  Tensor x = leaf(randn64({5, 3}, 60)), weight = leaf(randn64({4, 3}, 61)), bias = leaf(randn64({4}, 62));
+  Tensor target = i64({3, 0, -100, 1, 3});
+  for (Reduction r : kAllReductions)
+    expect_gradcheck([&, r](const std::vector<Tensor>& in) { return linear_cross_entropy(in[0], in[1], in[2], target, r); },
+                     {x, weight, bias});
+  expect_gradcheck([&](const std::vector<Tensor>& in) { return linear_cross_entropy(in[0], in[1], Tensor(), target); },
+                   {x, weight});
+}
+
+TEST(LossErrors, LinearCrossEntropyOperands) {
+  const Tensor x = randn64({3, 4}, 70), weight = randn64({5, 4}, 71);
+  expect_error([&] { linear_cross_entropy(x, weight, Tensor(), i64({0, 5, 1})); },
+               {"linear_cross_entropy", "target 5", "position 1", "5 classes"});
+  expect_error([&] { linear_cross_entropy(x, randn64({5, 3}, 72), Tensor(), i64({0, 1, 1})); },
+               {"linear_cross_entropy", "4 features", "[5, 3]"});
+  expect_error([&] { linear_cross_entropy(x, weight, Tensor(), i64({0, 1})); },
+               {"linear_cross_entropy", "target of shape [2]", "expected [3]"});
+}
+
 TEST(CrossEntropy, StableForHugeLogits) {
   Tensor logits = tensor({{1000, 0, -1000}, {0, 0, 0}});
   std::vector<float> l = cross_entropy(logits, i64({0, 2}), Reduction::None).to_vector<float>();

@@ -197,6 +197,14 @@ Tensor nll_loss(const Tensor& logp, const Tensor& target, Reduction reduction = 
 // the (N, C) log-probabilities, and gives the same values.
 Tensor cross_entropy(const Tensor& logits, const Tensor& target, Reduction reduction = Reduction::Mean,
                      std::int64_t ignore_index = -100);
+// cross_entropy(linear(x, weight, bias), target, reduction, ignore_index): the loss of a
+// linear layer's logits x W^T + b, with x (N, K), weight (C, K), bias (C) or undefined. Where
+// no graph is recorded the (N, C) logits are never stored: the CPU folds each row's
+// log-sum-exp into the product (a large vocabulary's logits would go to memory and back),
+// so the values agree with the two ops' to rounding, not bitwise. With a graph it is the
+// two ops.
+Tensor linear_cross_entropy(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& target,
+                            Reduction reduction = Reduction::Mean, std::int64_t ignore_index = -100);
 
 // ---------------------------------------------------------------- convolution, pooling, normalisation
 // Images are NCHW: (batch, channels, height, width). A 3-D (C, H, W) input is one image and

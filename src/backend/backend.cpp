@@ -1,5 +1,7 @@
 #include "backend/backend.hpp"
 
+#include <memory>
+
 #include "recur/core/error.hpp"
 
 namespace recur::backend {
@@ -46,6 +48,19 @@ View broadcast_view(const Tensor& t, const Shape& target) {
     }
   }
   return v;
+}
+
+void Backend::linear_cross_entropy(const View& loss, const View& x, const View& weight, const View& bias,
+                                   const View& target, std::int64_t ignore_index) {
+  const std::int64_t n = x.shape[0], k = x.shape[1], classes = weight.shape[0];
+  const std::size_t bytes = static_cast<std::size_t>(n * classes) * dtype_size(x.dtype);
+  Allocator& memory = allocator();
+  const auto release = [&](void* p) { memory.deallocate(p, bytes); };
+  const std::unique_ptr<void, decltype(release)> logits(memory.allocate(bytes), release);
+  const View z{logits.get(), x.dtype, Shape{n, classes}, Shape{classes, 1}};
+  gemm(false, true, n, classes, k, 1.0, x.data, k, weight.data, k, 0.0, z.data, classes, x.dtype, 1, 0, 0, 0,
+       bias.data);
+  cross_entropy(loss, z, target, ignore_index);
 }
 
 void Backend::rnn_forward_all(std::span<const RnnForwardCall> calls) {

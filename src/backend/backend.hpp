@@ -252,6 +252,14 @@ class Backend {
   // for passes that keep no graph: loss[i] = -log_softmax(logits[i])[target[i]], rounded as
   // softmax(log) then nll_loss would round it, or 0 where target[i] == ignore_index.
   virtual void cross_entropy(const View& loss, const View& logits, const View& target, std::int64_t ignore_index) = 0;
+  // The same of the logits z = x weight^T + bias of a linear layer (x (N, K), weight (C, K)
+  // dense, bias C dense values or null data), for passes that keep no graph: loss[i] =
+  // log(sum_j exp(z[i, j])) - z[i, target[i]], or 0 where target[i] == ignore_index. A
+  // backend may fold each row's sum in as its logits are made, never storing them; its sum
+  // then runs in another order, so losses agree with cross_entropy's to rounding. This
+  // default stores the logits and calls gemm and cross_entropy.
+  virtual void linear_cross_entropy(const View& loss, const View& x, const View& weight, const View& bias,
+                                    const View& target, std::int64_t ignore_index);
 
   // One read of attention without a graph (ops.hpp, attention_read_): query row n over the
   // keys of batch row r = sources[n] (r = n when sources has null data), with

@@ -1,4 +1,4 @@
-// AdaptiveLogSoftmaxWithLoss, built from differentiable ops (linear, cross_entropy,
+// AdaptiveLogSoftmaxWithLoss, built from differentiable ops (linear, linear_cross_entropy,
 // log_softmax, index_select, cat): backward comes from their autograd.
 
 #include "recur/nn/adaptive_softmax.hpp"
@@ -110,7 +110,8 @@ void AdaptiveLogSoftmaxWithLoss::check_input(const char* method, const Tensor& i
 // the second term only for targets in cluster i. Each cluster's tail runs on its own rows
 // (index_select), and its nll values come back to row order through one index_select of
 // cat({0, nll of cluster 0, nll of cluster 1, ...}), whose entry 0 serves the shortlist rows.
-// cross_entropy with Reduction::None is log_softmax and a gather of the target's entry.
+// linear_cross_entropy with Reduction::None is log_softmax of a linear layer's logits and a
+// gather of the target's entry; without a graph the logits are never stored.
 AdaptiveLogSoftmaxWithLoss::Output AdaptiveLogSoftmaxWithLoss::forward(const Tensor& input, const Tensor& target) {
   const char* me = "AdaptiveLogSoftmaxWithLoss.forward";
   RECUR_CHECK(target.defined() && target.dtype() == DType::Int64,
@@ -146,7 +147,8 @@ AdaptiveLogSoftmaxWithLoss::Output AdaptiveLogSoftmaxWithLoss::forward(const Ten
     relative[c].push_back(t - cutoffs[c]);
   }
 
-  Tensor nll = cross_entropy(head->forward(rows_in), from_vector(head_column, {n}, device), Reduction::None);
+  Tensor nll = linear_cross_entropy(rows_in, head->weight, head->bias, from_vector(head_column, {n}, device),
+                                    Reduction::None);
   std::vector<Tensor> pieces{zeros({1}, rows_in.dtype(), device)};
   std::vector<std::int64_t> pick(static_cast<std::size_t>(n), 0);  // row r's entry in cat(pieces)
   std::int64_t offset = 1;
@@ -154,7 +156,10 @@ AdaptiveLogSoftmaxWithLoss::Output AdaptiveLogSoftmaxWithLoss::forward(const Ten
     if (rows[c].empty()) continue;
     const auto count = static_cast<std::int64_t>(rows[c].size());
     Tensor x = index_select(rows_in, 0, from_vector(rows[c], {count}, device));
-    pieces.push_back(cross_entropy(tail[c]->forward(x), from_vector(relative[c], {count}, device), Reduction::None));
+    const Tensor projected = tail[c]->at<Linear>(0)->forward(x);
+    const std::shared_ptr<Linear> out = tail[c]->at<Linear>(1);
+    pieces.push_back(
+        linear_cross_entropy(projected, out->weight, out->bias, from_vector(relative[c], {count}, device), Reduction::None));
     for (std::int64_t k = 0; k < count; ++k) pick[static_cast<std::size_t>(rows[c][k])] = offset + k;
     offset += count;
   }

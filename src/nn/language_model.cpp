@@ -91,7 +91,7 @@ LanguageModel::Output LanguageModel::forward(const Tensor& inputs, const State& 
 Tensor LanguageModel::loss(const Tensor& features, const Tensor& targets, Reduction reduction) {
   const Tensor rows = reshape(features, {-1, config.hidden});
   const Tensor flat_targets = reshape(targets, {-1});
-  if (head) return cross_entropy(head->forward(rows), flat_targets, reduction);
+  if (head) return linear_cross_entropy(rows, head->weight, head->bias, flat_targets, reduction);
   AdaptiveLogSoftmaxWithLoss::Output out = adaptive_head->forward(rows, flat_targets);
   if (reduction == Reduction::Mean) return out.loss;
   return reduction == Reduction::Sum ? neg(sum(out.output)) : neg(out.output);
@@ -109,9 +109,9 @@ struct EvalScope {
   const bool training;
 };
 
-// Rows of the head's output computed at once: at most 4 M logits (16 MB in float32), so that
-// a large vocabulary times thousands of positions fits in memory and a slice's logits are
-// still in cache when the log-softmax reads them back.
+// Rows of the head's output computed at once where its log-probabilities are kept (trace):
+// at most 4 M logits (16 MB in float32), so that a large vocabulary times thousands of
+// positions fits in memory and a slice's logits are still in cache when read back.
 std::int64_t head_slice_rows(std::int64_t vocab_size) {
   constexpr std::int64_t kSliceLogits = std::int64_t{1} << 22;
   return std::max<std::int64_t>(1, kSliceLogits / vocab_size);
@@ -123,6 +123,7 @@ double LanguageModel::nll(std::span<const std::int32_t> tokens, std::int64_t chu
   RECUR_CHECK(chunk >= 1, "LanguageModel::nll: chunk must be at least 1, got " << chunk);
   EvalScope eval_scope(*this);
   NoGradGuard no_grad;
+  ConstantWeightsGuard constant(parameters());  // every chunk's products by the same weights
   // The sum stays on the model's device, in float64 (each chunk's loss widened, then added:
   // the same operations a host sum would do), and is read once at the end.
   const Device device = this->device();
@@ -184,21 +185,13 @@ std::vector<double> LanguageModel::sequence_logprobs(std::span<const std::vector
     const Tensor features_2d =
         reshape(features(from_vector(inputs, {steps, rows}, device), {}, from_vector(lengths, {rows}, device)).logits,
                 {steps * rows, config.hidden});
-    // The head a slice of positions at a time.
-    const std::int64_t slice = head_slice_rows(config.vocab_size);
+    // The head on the real positions only (without storing the full softmax's logits).
     const auto real = static_cast<std::int64_t>(positions.size());
-    std::vector<double> nll;
-    for (std::int64_t begin = 0; begin < real; begin += slice) {
-      const std::int64_t n = std::min(slice, real - begin);
-      const Tensor index = from_vector(std::vector<std::int64_t>(positions.begin() + begin, positions.begin() + begin + n),
-                                       {n}, device);
-      const Tensor slice_targets =
-          from_vector(std::vector<std::int64_t>(targets.begin() + begin, targets.begin() + begin + n), {n}, device);
-      const std::vector<double> part =
-          to_dtype(loss(index_select(features_2d, 0, index), slice_targets, Reduction::None), DType::Float64)
-              .to_vector<double>();
-      nll.insert(nll.end(), part.begin(), part.end());
-    }
+    const std::vector<double> nll =
+        to_dtype(loss(index_select(features_2d, 0, from_vector(positions, {real}, device)),
+                      from_vector(targets, {real}, device), Reduction::None),
+                 DType::Float64)
+            .to_vector<double>();
     // Back to the sequences: position k is (step, row) positions[k].
     for (std::int64_t k = 0; k < real; ++k) {
       const std::int64_t index = order[first + positions[k] % rows];
@@ -256,7 +249,7 @@ LanguageModel::Trace LanguageModel::trace(std::span<const std::int32_t> tokens, 
   }
 
   // Row r of the head's output predicts tokens[r] (r < T) and, for r >= 1, is the
-  // prediction after tokens[r - 1]. A slice at a time, as in sequence_logprobs.
+  // prediction after tokens[r - 1]. A slice at a time.
   const std::int64_t k = out.top_k;
   out.logprobs.resize(static_cast<std::size_t>(T));
   out.next_tokens.resize(static_cast<std::size_t>(T * k));

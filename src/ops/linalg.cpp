@@ -276,10 +276,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   return y;
 }
 
-namespace {
-
-// linear's operand checks; returns the output's shape (x's leading dims, out_features).
-Shape check_linear(const char* op, const Tensor& x, const Tensor& weight, const Tensor& bias) {
+Shape ops::check_linear(const char* op, const Tensor& x, const Tensor& weight, const Tensor& bias) {
   check_floating(op, x), check_floating(op, weight);
   check_compatible(op, x, weight);
   RECUR_CHECK(weight.dim() == 2, op << ": weight must be 2-D (out_features, in_features), got shape "
@@ -300,6 +297,8 @@ Shape check_linear(const char* op, const Tensor& x, const Tensor& weight, const 
   y_shape.push_back(out);
   return y_shape;
 }
+
+namespace {
 
 // y = x W^T (+ b) into y, which has linear's output shape and is contiguous.
 void linear_into(const Tensor& y, const Tensor& x, const Tensor& weight, const Tensor& bias) {

@@ -40,13 +40,17 @@ struct BceWithLogitsBackward final : Node {
 
 // Checks logp (N, C) and target (N) int64 with every value in [0, C) or == ignore_index,
 // naming `op`. Returns how many targets are not ignored (the Mean divisor).
-std::int64_t check_targets(const char* op, const Tensor& input, const Tensor& target, std::int64_t ignore_index) {
+// `classes` is input's second extent, or given (linear_cross_entropy's input is (N, K)).
+std::int64_t check_targets(const char* op, const Tensor& input, const Tensor& target, std::int64_t ignore_index,
+                           std::int64_t classes = -1) {
   check_floating(op, input);
   check_int64(op, "target", target);
   RECUR_CHECK(input.device() == target.device(), op << ": input is on " << input.device() << " but target is on "
                                                     << target.device());
-  RECUR_CHECK(input.dim() == 2, op << ": expected input of shape (N, C), got " << input.shape());
-  std::int64_t n = input.size(0), classes = input.size(1);
+  RECUR_CHECK(input.dim() == 2, op << ": expected input of shape (N, " << (classes < 0 ? "C" : "K") << "), got "
+                                   << input.shape());
+  const std::int64_t n = input.size(0);
+  if (classes < 0) classes = input.size(1);
   RECUR_CHECK(target.dim() == 1 && target.size(0) == n, op << ": target of shape " << target.shape()
                                                            << " does not match input of shape " << input.shape()
                                                            << " (expected [" << n << "])");
@@ -145,6 +149,24 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, Reduction reduc
   Tensor loss = empty({logits.size(0)}, logits.dtype(), logits.device());
   if (logits.size(0) > 0)
     backend_of(logits).cross_entropy(view_of(loss), view_of(logits), view_of(target), ignore_index);
+  return reduce_nll(loss, reduction, count);
+}
+
+Tensor linear_cross_entropy(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& target,
+                            Reduction reduction, std::int64_t ignore_index) {
+  const char* op = "linear_cross_entropy";
+  check_linear(op, x, weight, bias);
+  const std::int64_t count = check_targets(op, x, target, ignore_index, weight.size(0));
+  if (autograd::any_requires_grad({x, weight, bias}))
+    return cross_entropy(linear(x, weight, bias), target, reduction, ignore_index);
+  // No graph to keep: the losses without storing the (N, C) logits.
+  Tensor loss = empty({x.size(0)}, x.dtype(), x.device());
+  if (x.size(0) > 0) {
+    const Tensor dense_bias = bias.defined() ? dense(bias) : bias;
+    backend_of(x).linear_cross_entropy(view_of(loss), view_of(dense(x)), view_of(dense(weight)),
+                                       dense_bias.defined() ? view_of(dense_bias) : backend::View{}, view_of(target),
+                                       ignore_index);
+  }
   return reduce_nll(loss, reduction, count);
 }
 

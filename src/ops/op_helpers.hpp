@@ -30,6 +30,9 @@ void check_compatible(const char* op, const Tensor& a, const Tensor& b);
 // Throws if t requires grad while grad mode is on: in-place writes would corrupt autograd.
 void check_writable(const char* op, const Tensor& t);
 
+// linear's operand checks (ops.hpp); returns the output's shape (x's leading dims, out_features).
+Shape check_linear(const char* op, const Tensor& x, const Tensor& weight, const Tensor& bias);
+
 // The smallest and largest value of a non-empty int64 tensor: one pass on its device, two
 // numbers read back (range checks before a kernel that trusts its indices).
 std::pair<std::int64_t, std::int64_t> int_min_max(const Tensor& t);

@@ -42,6 +42,8 @@ class CpuBackend final : public Backend {
   void nll_loss_backward(const View& dlogp, const View& grad, const View& target,
                          std::int64_t ignore_index) override;
   void cross_entropy(const View& loss, const View& logits, const View& target, std::int64_t ignore_index) override;
+  void linear_cross_entropy(const View& loss, const View& x, const View& weight, const View& bias, const View& target,
+                            std::int64_t ignore_index) override;
   void attention_read(const View& context, const View& weights, const View& query, const View& keys,
                       const View& projected, const View& v, const View& mask, const View& sources) override;
 

@@ -262,6 +262,42 @@ void CpuBackend::gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n
   }
 }
 
+namespace {
+
+// The logits' log-sum-exp folded in as packed_gemm's kernel makes them, never stored (with a
+// large vocabulary they would be written to memory and read back twice).
+template <class T>
+void linear_cross_entropy_typed(const View& loss, const View& x, const View& weight, const View& bias,
+                                const View& target, std::int64_t ignore_index) {
+  const std::int64_t n = x.shape[0], k = x.shape[1], classes = weight.shape[0];
+  const T* w = typed<const T>(weight);
+  std::optional<PackedMatrix<T>> packed;
+  if (t_constant.ignored == 0) packed = constant_pack<T>(true, k, classes, w, k);
+  thread_local std::vector<T> storage;
+  if (!packed) {
+    storage.resize(static_cast<std::size_t>(packed_size<T>(k, classes)));
+    packed = pack_matrix<T>(true, k, classes, w, k, storage.data());
+  }
+  const std::int64_t* t = typed<const std::int64_t>(target);
+  const std::int64_t ts = target.strides[0];
+  std::vector<T> lse(static_cast<std::size_t>(n)), picked(static_cast<std::size_t>(n));
+  packed_log_sum_exp<T>(n, typed<const T>(x), k, *packed, bias.data ? typed<const T>(bias) : nullptr, t, ts,
+                        lse.data(), picked.data());
+  T* l = typed<T>(loss);
+  for (std::int64_t i = 0; i < n; ++i)
+    l[i * loss.strides[0]] = t[i * ts] == ignore_index ? T(0) : lse[static_cast<std::size_t>(i)] - picked[static_cast<std::size_t>(i)];
+}
+
+}  // namespace
+
+void CpuBackend::linear_cross_entropy(const View& loss, const View& x, const View& weight, const View& bias,
+                                      const View& target, std::int64_t ignore_index) {
+  if (x.shape[0] == 0) return;
+  if (x.shape[1] == 0) return Backend::linear_cross_entropy(loss, x, weight, bias, target, ignore_index);
+  if (x.dtype == DType::Float64) return linear_cross_entropy_typed<double>(loss, x, weight, bias, target, ignore_index);
+  linear_cross_entropy_typed<float>(loss, x, weight, bias, target, ignore_index);
+}
+
 // Contiguous floating weights only: constant_pack finds B by address range.
 void CpuBackend::begin_constant_weights(const std::vector<Tensor>& weights) {
   std::vector<Tensor>& scope = t_constant.scopes.emplace_back();

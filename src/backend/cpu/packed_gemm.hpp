@@ -48,4 +48,15 @@ template <class T>
 void gemm_packing(std::int64_t m, const T* a, std::int64_t lda, bool trans, std::int64_t k, std::int64_t n,
                   const T* b, std::int64_t ldb, bool accumulate, const T* bias, T* c, std::int64_t ldc);
 
+// For each row i of Z = A P + bias (m x p.n, bias null or p.n values), never stored:
+// lse[i] = log(sum_j exp(Z[i, j])), and picked[i] = Z[i, target[i * target_stride]] as
+// gemm_packed rounds it, where that target is in [0, p.n) (other entries of picked are not
+// written). The sums run in other orders than a log-softmax of the stored Z, so lse agrees
+// with it to rounding, not bitwise. A row of -inf values gets -inf; one with NaN or +inf,
+// NaN. Over the thread pool when large enough; results depend on the shapes only, never on
+// the thread count. Requires p.k == k >= 1.
+template <class T>
+void packed_log_sum_exp(std::int64_t m, const T* a, std::int64_t lda, const PackedMatrix<T>& p, const T* bias,
+                        const std::int64_t* target, std::int64_t target_stride, T* lse, T* picked);
+
 }  // namespace recur::backend::cpu
