@@ -272,6 +272,41 @@ TEST(RnnLayer, RowsSplitOverThreadsGiveTheSameResult) {
   set_num_threads(threads);
 }
 
+// From 4 steps, with kGroupRows (8) rows or more per thread, the CPU runs the step loops of
+// groups of rows side by side, one group a thread (rnn.cpp, for_row_groups): every cell's
+// outputs, states and gradients equal the single-threaded run's to the bit, with 2 and 3
+// threads (groups of 16 + 21 and 8 + 16 + 13 rows), in both directions, with unsorted
+// lengths and with sorted ones (where finished rows leave the products).
+TEST(RnnLayer, RowGroupsOnThreadsGiveTheSameResult) {
+  const int threads = get_num_threads();
+  for (Case c : all_cases()) {
+    c.steps = 5, c.batch = 37, c.input = 3, c.hidden = 5;
+    for (bool sorted : {false, true}) {
+      if (sorted && !c.lengths) continue;
+      std::vector<std::int64_t> sorted_lengths(c.batch);
+      for (std::int64_t b = 0; b < c.batch; ++b) sorted_lengths[b] = c.steps - b * c.steps / c.batch;
+      const Tensor lengths = sorted ? from_vector(sorted_lengths, {c.batch}) : lengths_of(c);
+      std::vector<Tensor> results[3];
+      for (int run = 0; run < 3; ++run) {
+        set_num_threads(run + 1);
+        std::vector<Tensor> in = make_inputs(c, DType::Float64);
+        for (const Tensor& t : in) t.set_requires_grad();
+        const Unpacked u = unpack(c, in);
+        const RnnLayerOutput r = rnn_layer(c.cell, u.x, u.w, u.h0, u.c0, lengths, c.reverse);
+        const Tensor flat = flat_result(r, Through::All);
+        sum(flat * rand(flat.shape(), 5, DType::Float64, 1.0)).backward();
+        results[run] = {flat};
+        for (const Tensor& t : in) results[run].push_back(t.grad());
+      }
+      for (int run = 1; run < 3; ++run)
+        for (std::size_t i = 0; i < results[0].size(); ++i)
+          EXPECT_EQ(results[run][i].to_vector<double>(), results[0][i].to_vector<double>())
+              << describe(c) << (sorted ? " sorted" : "") << ", " << run + 1 << " threads, result " << i;
+    }
+  }
+  set_num_threads(threads);
+}
+
 // Carrying the state across two chunks equals one run over the whole sequence, gradients
 // included (what truncated BPTT relies on when it does not detach).
 TEST(RnnLayer, ChunksCarryStateAndGradient) {

@@ -227,6 +227,9 @@ void mgu_backward_row_f(std::int64_t H, const T* __restrict g, const T* __restri
 // Pointwise passes of fewer gate values than this per step run on the calling thread.
 constexpr std::int64_t kRowParallelWork = std::int64_t{1} << 18;
 
+// Fewest rows of a group that runs its step loop on a thread of its own (for_row_groups).
+constexpr std::int64_t kGroupRows = 8;
+
 template <class T>
 struct RnnKernel {
   CpuBackend& be;
@@ -273,13 +276,16 @@ struct RnnKernel {
     gemm(false, true, rows, block_rows(), hidden, a, lda, w_hh + block * block_rows() * hidden, hidden, 0.0, c, gh);
   }
 
-  // C (batch x H) = dG_block W_block, or += it, where dG_block is the block's columns of dG.
-  void recurrent_backward(std::int64_t block, const T* dg_all, T* c, bool accumulate) {
+  // Rows [first, last) of C (batch x H) = dG_block W_block, or += it, where dG_block is the
+  // block's columns of dG.
+  void recurrent_backward(std::int64_t block, std::int64_t first, std::int64_t last, const T* dg_all, T* c,
+                          bool accumulate) {
     const std::int64_t rows = block_rows(), dw = rnn_grad_width(kind, hidden);
-    const T* dg = dg_all + block * rows;
-    if (packed[block].data) return gemm_packed<T>(batch, dg, dw, packed[block], accumulate, nullptr, c, hidden);
-    gemm(false, false, batch, hidden, rows, dg, dw, w_hh + block * rows * hidden, hidden, accumulate ? 1.0 : 0.0, c,
-         hidden);
+    const T* dg = dg_all + first * dw + block * rows;
+    c += first * hidden;
+    if (packed[block].data) return gemm_packed<T>(last - first, dg, dw, packed[block], accumulate, nullptr, c, hidden);
+    gemm(false, false, last - first, hidden, rows, dg, dw, w_hh + block * rows * hidden, hidden,
+         accumulate ? 1.0 : 0.0, c, hidden);
   }
 
   // Each of the first `count` rows of `pre` (saved_width apart) = its row of a projections
@@ -307,9 +313,25 @@ struct RnnKernel {
   // (hidden 512 x batch 32: ~10 us against ~350 us), so a pool job, one more hand-out and wait
   // per step, pays off only for much larger batches.
   template <class F>
-  void for_rows(std::int64_t rows, F&& f) {
-    if (rows * gh < kRowParallelWork) return f(std::int64_t{0}, rows);
-    parallel_range(rows, gh, [&](std::int64_t r0, std::int64_t r1) { f(r0, r1); }, 1);
+  void for_rows(std::int64_t first, std::int64_t last, F&& f) {
+    if ((last - first) * gh < kRowParallelWork) return f(first, last);
+    parallel_range(last - first, gh, [&](std::int64_t r0, std::int64_t r1) { f(first + r0, first + r1); }, 1);
+  }
+
+  // f(first, last) for groups of the batch's rows that run their whole step loops side by
+  // side, one group a thread: a group's steps wait for nothing, where splitting each step's
+  // product and gate loop over the threads costs two hand-offs and waits a step, and on a
+  // machine that other processes share, waits for whichever thread the system has
+  // descheduled (docs/BENCHMARKS.md, "Rows in groups"). Only when every thread gets a group
+  // of kGroupRows rows or more, and only where this call packed W_hh: every group's products
+  // then run one kernel on the same packs, so a row's result never depends on its group or on
+  // the thread count. Groups start at multiples of kGroupRows, the packed kernel's tile.
+  template <class F>
+  void for_row_groups(F&& f) {
+    const std::int64_t groups = thread_pool().size();
+    if (!packs_weights || groups < 2 || batch < groups * kGroupRows) return f(std::int64_t{0}, batch);
+    const auto start = [&](std::int64_t g) { return g == groups ? batch : batch * g / groups / kGroupRows * kGroupRows; };
+    thread_pool().run(static_cast<int>(groups), [&](int g) { f(start(g), start(g + 1)); });
   }
 
   // Everything added to a gate's pre-activation besides the two products: b_ih + b_hh,
@@ -323,11 +345,12 @@ struct RnnKernel {
       bias[gh + j] = kind == RnnCell::Gru && b_hh ? b_hh[2 * hidden + j] : T(0);
   }
 
-  // ---- forward of one step. `pre` holds the rows' input projections (saved_width apart),
-  // overwritten with the saved values; hg the recurrent products (gh apart). Rows from `rows`
-  // on are past their ends (rows_in_play).
-  void forward_step(std::int64_t t, std::int64_t rows, T* pre, const T* hprev, T* hnew, const T* cprev, T* cnew,
-                    T* out, std::int64_t out_ld, T* hg, const T* bias) {
+  // ---- forward of one step for rows [first, last) of the buffers. `pre` holds the rows'
+  // input projections (saved_width apart), overwritten with the saved values; hg the
+  // recurrent products (gh apart). Rows from `in_play` on are past their ends (rows_in_play).
+  void forward_step(std::int64_t t, std::int64_t first, std::int64_t in_play, std::int64_t last, T* pre,
+                    const T* hprev, T* hnew, const T* cprev, T* cnew, T* out, std::int64_t out_ld, T* hg,
+                    const T* bias) {
     const std::int64_t H = hidden, sw = saved_width;
     const auto finished = [&](std::int64_t b) {  // past the end: carry the state, output 0
       std::memcpy(hnew + b * H, hprev + b * H, sizeof(T) * H);
@@ -335,17 +358,17 @@ struct RnnKernel {
       if (out) std::memset(out + b * out_ld, 0, sizeof(T) * H);
       std::memset(pre + b * sw, 0, sizeof(T) * sw);
     };
-    for (std::int64_t b = rows; b < batch; ++b) finished(b);
-    if (rows == 0) return;
-    recurrent_forward(0, rows, hprev, H, hg);
+    for (std::int64_t b = in_play; b < last; ++b) finished(b);
+    if (in_play == first) return;
+    recurrent_forward(0, in_play - first, hprev + first * H, H, hg + first * gh);
     if (kind == RnnCell::Mgu) {
       // f first: the candidate's recurrent product needs f * h(t-1).
-      for_rows(rows, [&](std::int64_t r0, std::int64_t r1) {
+      for_rows(first, in_play, [&](std::int64_t r0, std::int64_t r1) {
         for (std::int64_t b = r0; b < r1; ++b) mgu_forward_row_f(H, pre + b * sw, hg + b * gh, bias, hprev + b * H);
       });
-      recurrent_forward(1, rows, pre + 2 * H, sw, hg + H);
+      recurrent_forward(1, in_play - first, pre + first * sw + 2 * H, sw, hg + first * gh + H);
     }
-    for_rows(rows, [&](std::int64_t r0, std::int64_t r1) {
+    for_rows(first, in_play, [&](std::int64_t r0, std::int64_t r1) {
       for (std::int64_t b = r0; b < r1; ++b) {
         T* g = pre + b * sw;
         const T* hp = hprev + b * H;
@@ -387,17 +410,19 @@ struct RnnKernel {
     const T* x = static_cast<const T*>(f.input);
     sorted_lengths = lengths && std::is_sorted(lengths, lengths + B, std::greater<>());
     if (w_ih) gemm(false, true, steps * B, gh, input, x, input, w_ih, input, 0.0, gates, sw);
-    for (std::int64_t s = 0; s < steps; ++s) {
-      const std::int64_t t = time_of(s), rows = rows_in_play(t);
-      std::int64_t p = prev_slot(t) * B * H, n = next_slot(t) * B * H;
-      T* g = gates + t * B * sw;
-      if (!w_ih) {  // a table of projections; gates for one step, states in two slots (RnnWeights)
-        g = gates, p = s % 2 * B * H, n = (s + 1) % 2 * B * H;
-        gather_projections(g, x, input, f.input_rows + t * B, rows);
+    for_row_groups([&](std::int64_t first, std::int64_t last) {
+      for (std::int64_t s = 0; s < steps; ++s) {
+        const std::int64_t t = time_of(s), in_play = std::clamp(rows_in_play(t), first, last);
+        std::int64_t p = prev_slot(t) * B * H, n = next_slot(t) * B * H;
+        T* g = gates + t * B * sw;
+        if (!w_ih) {  // a table of projections; gates for one step, states in two slots (RnnWeights)
+          g = gates, p = s % 2 * B * H, n = (s + 1) % 2 * B * H;
+          gather_projections(g + first * sw, x, input, f.input_rows + t * B + first, in_play - first);
+        }
+        forward_step(t, first, in_play, last, g, hs + p, hs + n, cs ? cs + p : nullptr, cs ? cs + n : nullptr,
+                     out + t * B * out_ld, out_ld, hg, bias);
       }
-      forward_step(t, rows, g, hs + p, hs + n, cs ? cs + p : nullptr, cs ? cs + n : nullptr, out + t * B * out_ld,
-                   out_ld, hg, bias);
-    }
+    });
   }
 
   // The new state goes to scratch first (the rows' loops assume distinct buffers), then back.
@@ -413,17 +438,17 @@ struct RnnKernel {
     combined_bias(bias);
     if (added) gather_projections(pre, added, gh, added_rows, B);
     gemm(false, true, B, gh, input, x, input, w_ih, input, added ? 1.0 : 0.0, pre, saved_width);
-    forward_step(0, batch, pre, h, h_new, c, c ? c_new : nullptr, nullptr, 0, hg, bias);
+    forward_step(0, 0, batch, batch, pre, h, h_new, c, c ? c_new : nullptr, nullptr, 0, hg, bias);
     std::memcpy(h, h_new, sizeof(T) * B * H);
     if (c) std::memcpy(c, c_new, sizeof(T) * B * H);
   }
 
-  // ---- backward of one step: from dh (B, H), dc and the saved values of time t, writes
-  // dG of time t and leaves in dh, dc the gradients of h(t-1), c(t-1).
-  void backward_step(std::int64_t t, const T* g_all, const T* hprev, const T* cprev, const T* cnew,
-                     const T* gout, T* dg_all, T* dh, T* dc, T* dfh) {
+  // ---- backward of one step for rows [first, last): from dh (B, H), dc and the saved values
+  // of time t, writes dG of time t and leaves in dh, dc the gradients of h(t-1), c(t-1).
+  void backward_step(std::int64_t t, std::int64_t first, std::int64_t last, const T* g_all, const T* hprev,
+                     const T* cprev, const T* cnew, const T* gout, T* dg_all, T* dh, T* dc, T* dfh) {
     const std::int64_t H = hidden, sw = saved_width, dw = rnn_grad_width(kind, H);
-    for_rows(batch, [&](std::int64_t r0, std::int64_t r1) {
+    for_rows(first, last, [&](std::int64_t r0, std::int64_t r1) {
       for (std::int64_t b = r0; b < r1; ++b) {
         T* dg = dg_all + b * dw;
         if (!active(t, b)) {
@@ -450,16 +475,16 @@ struct RnnKernel {
       }
     });
     if (kind == RnnCell::Mgu) {
-      recurrent_backward(1, dg_all, dfh, false);
-      for_rows(batch, [&](std::int64_t r0, std::int64_t r1) {
+      recurrent_backward(1, first, last, dg_all, dfh, false);
+      for_rows(first, last, [&](std::int64_t r0, std::int64_t r1) {
         for (std::int64_t b = r0; b < r1; ++b)
           if (active(t, b))
             mgu_backward_row_f(H, g_all + b * sw, hprev + b * H, dfh + b * H, dg_all + b * dw, dh + b * H);
       });
-      recurrent_backward(0, dg_all, dh, true);  // + df_pre U_f
+      recurrent_backward(0, first, last, dg_all, dh, true);  // + df_pre U_f
       return;
     }
-    recurrent_backward(0, dg_all, dh, true);
+    recurrent_backward(0, first, last, dg_all, dh, true);
   }
 
   void backward(const RnnBackwardBuffers& bb) {
@@ -482,14 +507,14 @@ struct RnnKernel {
     };
     start(dh, bb.grad_h_n);
     start(dc, kind == RnnCell::Lstm ? bb.grad_c_n : nullptr);
-    {
+    for_row_groups([&](std::int64_t first, std::int64_t last) {
       for (std::int64_t s = steps - 1; s >= 0; --s) {
         const std::int64_t t = time_of(s);
         const std::int64_t p = prev_slot(t) * B * H, n = next_slot(t) * B * H;
-        backward_step(t, gates + t * B * sw, hs + p, cs ? cs + p : nullptr, cs ? cs + n : nullptr,
+        backward_step(t, first, last, gates + t * B * sw, hs + p, cs ? cs + p : nullptr, cs ? cs + n : nullptr,
                       gout ? gout + t * B * H : nullptr, dG + t * B * dw, dh, dc, dfh);
       }
-    }
+    });
     if (bb.grad_h0) std::memcpy(bb.grad_h0, dh, sizeof(T) * B * H);
     if (bb.grad_c0) std::memcpy(bb.grad_c0, dc, sizeof(T) * B * H);
 
