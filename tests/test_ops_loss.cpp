@@ -225,7 +225,8 @@ TEST(LinearCrossEntropy, InfiniteBiasMasksClasses) {
   const Tensor x = tensor({{1.0, 2.0}, {0.5, -1.0}}, DType::Float64);
   const Tensor weight = tensor({{1.0, 0.0}, {0.0, 1.0}, {1.0, 1.0}}, DType::Float64);
   const Tensor masked = tensor({0.0, -inf, 0.0}, DType::Float64);
-  const std::vector<double> l = linear_cross_entropy(x, weight, masked, i64({0, 2}), Reduction::None).to_vector<double>();
+  const std::vector<double> l =
+      linear_cross_entropy(x, weight, masked, i64({0, 2}), Reduction::None).to_vector<double>();
   EXPECT_NEAR(l[0], std::log(std::exp(1.0) + std::exp(3.0)) - 1.0, 1e-12);
   EXPECT_NEAR(l[1], std::log(std::exp(0.5) + std::exp(-0.5)) + 0.5, 1e-12);
   const Tensor all_masked = tensor({-inf, -inf, -inf}, DType::Float64);
@@ -237,8 +238,9 @@ TEST(LinearCrossEntropyGrad, EveryOperandAndReduction) {
   Tensor x = leaf(randn64({5, 3}, 60)), weight = leaf(randn64({4, 3}, 61)), bias = leaf(randn64({4}, 62));
   Tensor target = i64({3, 0, -100, 1, 3});
   for (Reduction r : kAllReductions)
-    expect_gradcheck([&, r](const std::vector<Tensor>& in) { return linear_cross_entropy(in[0], in[1], in[2], target, r); },
-                     {x, weight, bias});
+    expect_gradcheck(
+        [&, r](const std::vector<Tensor>& in) { return linear_cross_entropy(in[0], in[1], in[2], target, r); },
+        {x, weight, bias});
   expect_gradcheck([&](const std::vector<Tensor>& in) { return linear_cross_entropy(in[0], in[1], Tensor(), target); },
                    {x, weight});
 }

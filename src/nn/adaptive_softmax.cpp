@@ -158,8 +158,8 @@ AdaptiveLogSoftmaxWithLoss::Output AdaptiveLogSoftmaxWithLoss::forward(const Ten
     Tensor x = index_select(rows_in, 0, from_vector(rows[c], {count}, device));
     const Tensor projected = tail[c]->at<Linear>(0)->forward(x);
     const std::shared_ptr<Linear> out = tail[c]->at<Linear>(1);
-    pieces.push_back(
-        linear_cross_entropy(projected, out->weight, out->bias, from_vector(relative[c], {count}, device), Reduction::None));
+    pieces.push_back(linear_cross_entropy(projected, out->weight, out->bias, from_vector(relative[c], {count}, device),
+                                          Reduction::None));
     for (std::int64_t k = 0; k < count; ++k) pick[static_cast<std::size_t>(rows[c][k])] = offset + k;
     offset += count;
   }

@@ -284,8 +284,10 @@ void linear_cross_entropy_typed(const View& loss, const View& x, const View& wei
   packed_log_sum_exp<T>(n, typed<const T>(x), k, *packed, bias.data ? typed<const T>(bias) : nullptr, t, ts,
                         lse.data(), picked.data());
   T* l = typed<T>(loss);
-  for (std::int64_t i = 0; i < n; ++i)
-    l[i * loss.strides[0]] = t[i * ts] == ignore_index ? T(0) : lse[static_cast<std::size_t>(i)] - picked[static_cast<std::size_t>(i)];
+  for (std::int64_t i = 0; i < n; ++i) {
+    const auto row = static_cast<std::size_t>(i);
+    l[i * loss.strides[0]] = t[i * ts] == ignore_index ? T(0) : lse[row] - picked[row];
+  }
 }
 
 }  // namespace

@@ -164,7 +164,7 @@ void lse_tile(std::int64_t k, const T* a, std::int64_t lda, const T* panel, cons
     std::memcpy(z + lanes, &hi, sizeof(V));
     const std::int64_t j = target[r * target_stride] - at.col;
     if (j >= 0 && j < width) picked[r] = z[j];
-    // The row's max by halving (a tree the compiler turns into vector shuffles).
+    // The row's max, halving the values at each step (vectorises better than one running max).
     T half[width];
     std::memcpy(half, z, sizeof(z));
 #pragma GCC unroll 8

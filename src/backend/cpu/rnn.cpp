@@ -330,7 +330,9 @@ struct RnnKernel {
   void for_row_groups(F&& f) {
     const std::int64_t groups = thread_pool().size();
     if (!packs_weights || groups < 2 || batch < groups * kGroupRows) return f(std::int64_t{0}, batch);
-    const auto start = [&](std::int64_t g) { return g == groups ? batch : batch * g / groups / kGroupRows * kGroupRows; };
+    const auto start = [&](std::int64_t g) {
+      return g == groups ? batch : batch * g / groups / kGroupRows * kGroupRows;
+    };
     thread_pool().run(static_cast<int>(groups), [&](int g) { f(start(g), start(g + 1)); });
   }
 
