@@ -181,6 +181,29 @@ TEST(Module, TrainAndEvalReachEverySubmodule) {
   EXPECT_LT(zeros_count, 32);
 }
 
+// EvalModeGuard: eval mode for its scope, then the mode the module had, also when the scope
+// ends with an error.
+TEST(Module, EvalModeGuardGivesBackTheModeOnEveryExit) {
+  auto dropout = std::make_shared<nn::Dropout>(0.5);
+  nn::Sequential model(std::make_shared<nn::Linear>(2, 2), dropout);
+  {
+    const nn::EvalModeGuard eval_mode(model);
+    EXPECT_FALSE(dropout->is_training());
+  }
+  EXPECT_TRUE(dropout->is_training());
+  EXPECT_THROW(
+      {
+        const nn::EvalModeGuard eval_mode(model);
+        throw Error("an evaluation that fails");
+      },
+      Error);
+  EXPECT_TRUE(model.is_training());
+  EXPECT_TRUE(dropout->is_training());
+  model.eval();
+  { const nn::EvalModeGuard eval_mode(model); }
+  EXPECT_FALSE(model.is_training());  // a module in eval mode stays there
+}
+
 TEST(Module, ZeroGradDropsEveryGradient) {
   auto net = std::make_shared<Net>();
   sum(net->forward(ones({2, 4}))).backward();

@@ -114,9 +114,8 @@ std::vector<std::vector<Hypothesis>> beam_search(StepModel& model, std::int64_t 
 }
 
 LanguageModelStepper::LanguageModelStepper(LanguageModel& model, std::int64_t inputs)
-    : model_(model), was_training_(model.is_training()), constant_(model.parameters()) {
+    : model_(model), eval_mode_(model), constant_(model.parameters()) {
   RECUR_CHECK(inputs >= 1, "LanguageModelStepper: inputs must be at least 1, got " << inputs);
-  model_.eval();
   for (std::int64_t layer = 0; layer < model.config.layers; ++layer) {
     h_.push_back(zeros({inputs, model.config.hidden}, model.dtype(), model.device()));
     c_.push_back(rnn_cell_info(model.cell).cell_state ? zeros({inputs, model.config.hidden}, model.dtype(),
@@ -124,8 +123,6 @@ LanguageModelStepper::LanguageModelStepper(LanguageModel& model, std::int64_t in
                                                       : Tensor());
   }
 }
-
-LanguageModelStepper::~LanguageModelStepper() { model_.train(was_training_); }
 
 std::vector<float> LanguageModelStepper::next_log_probs(const std::vector<std::int64_t>& tokens) {
   NoGradGuard no_grad;
@@ -192,10 +189,9 @@ std::vector<Tensor> constant_weights(const Seq2Seq& model, const Tensor& table, 
 }  // namespace
 
 Seq2SeqStepper::Seq2SeqStepper(Seq2Seq& model, DecoderState state)
-    : model_(model), was_training_(model.is_training()), embed_table_(embed_table(model, state.rnn.h.size(1))),
+    : model_(model), eval_mode_(model), embed_table_(embed_table(model, state.rnn.h.size(1))),
       first_layer_(first_layer(model, state.rnn.h.size(1))),
       constant_(constant_weights(model, embed_table_, first_layer_)) {
-  model_.eval();
   restart(std::move(state));
 }
 
@@ -215,8 +211,6 @@ void Seq2SeqStepper::restart(DecoderState state) {
   input_of_row_.resize(static_cast<std::size_t>(N));
   for (std::size_t row = 0; row < input_of_row_.size(); ++row) input_of_row_[row] = static_cast<std::int64_t>(row);
 }
-
-Seq2SeqStepper::~Seq2SeqStepper() { model_.train(was_training_); }
 
 // Seq2Seq::decode_step's maths (dropout is off in eval mode), written into the buffers.
 std::vector<float> Seq2SeqStepper::next_log_probs(const std::vector<std::int64_t>& tokens) {

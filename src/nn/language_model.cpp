@@ -101,14 +101,6 @@ Tensor LanguageModel::forward(const Tensor& inputs) { return forward(inputs, Sta
 
 namespace {
 
-// Evaluation mode for a scope; the caller's mode back on every exit, an error included.
-struct EvalScope {
-  explicit EvalScope(Module& m) : module(m), training(m.is_training()) { module.eval(); }
-  ~EvalScope() { module.train(training); }
-  Module& module;
-  const bool training;
-};
-
 // Rows of the head's output computed at once where its log-probabilities are kept (trace):
 // at most 4 M logits (16 MB in float32), so that a large vocabulary times thousands of
 // positions fits in memory and a slice's logits are still in cache when read back.
@@ -121,7 +113,7 @@ std::int64_t head_slice_rows(std::int64_t vocab_size) {
 
 double LanguageModel::nll(std::span<const std::int32_t> tokens, std::int64_t chunk) {
   RECUR_CHECK(chunk >= 1, "LanguageModel::nll: chunk must be at least 1, got " << chunk);
-  EvalScope eval_scope(*this);
+  EvalModeGuard eval_mode(*this);
   NoGradGuard no_grad;
   ConstantWeightsGuard constant(parameters());  // every chunk's products by the same weights
   // The sum stays on the model's device, in float64 (each chunk's loss widened, then added:
@@ -149,7 +141,7 @@ std::vector<double> LanguageModel::sequence_logprobs(std::span<const std::vector
   RECUR_CHECK(start >= 0 && start < config.vocab_size, "LanguageModel::sequence_logprobs: start token "
                                                            << start << " is outside the vocabulary [0, "
                                                            << config.vocab_size << ")");
-  EvalScope eval_scope(*this);
+  EvalModeGuard eval_mode(*this);
   NoGradGuard no_grad;
   ConstantWeightsGuard constant(parameters());  // every batch's products by the same weights
   const auto count = static_cast<std::int64_t>(sequences.size());
@@ -215,7 +207,7 @@ LanguageModel::Trace LanguageModel::trace(std::span<const std::int32_t> tokens, 
     RECUR_CHECK(tokens[t] >= 0 && tokens[t] < config.vocab_size,
                 "LanguageModel::trace: token " << tokens[t] << " at position " << t
                                                << " is outside the vocabulary [0, " << config.vocab_size << ")");
-  EvalScope eval_scope(*this);
+  EvalModeGuard eval_mode(*this);
   NoGradGuard no_grad;
   const auto T = static_cast<std::int64_t>(tokens.size());
   const std::int64_t steps = T + 1, H = config.hidden, V = config.vocab_size;

@@ -74,8 +74,7 @@ std::vector<double> classifier_log_probs(nn::SequenceClassifier& model, std::spa
   if (examples.empty()) return result;
   std::vector<std::int64_t> lengths;
   for (const data::Sequence& e : examples) lengths.push_back(static_cast<std::int64_t>(e.tokens.size()));
-  const bool was_training = model.is_training();
-  model.eval();
+  const nn::EvalModeGuard eval_mode(model);
   NoGradGuard no_grad;
   // Longest first, so each batch pads little.
   for (const std::vector<std::int64_t>& picked :
@@ -87,7 +86,6 @@ std::vector<double> classifier_log_probs(nn::SequenceClassifier& model, std::spa
     for (std::size_t b = 0; b < picked.size(); ++b, row += C)
       std::copy(row, row + C, result.begin() + picked[b] * C);
   }
-  model.train(was_training);
   return result;
 }
 

@@ -95,8 +95,7 @@ std::vector<std::vector<nn::Hypothesis>> translate(nn::Seq2Seq& model, const Seq
   options.bos = facts.bos(), options.eos = facts.eos();
   std::vector<std::int64_t> lengths;
   for (const std::vector<std::int32_t>& s : sources) lengths.push_back(static_cast<std::int64_t>(s.size()));
-  const bool was_training = model.is_training();
-  model.eval();
+  const nn::EvalModeGuard eval_mode(model);
   NoGradGuard no_grad;
   ConstantWeightsGuard constant(model.parameters());  // the weights packed once for every batch
   std::optional<nn::Seq2SeqStepper> stepper;          // likewise what it derives from them
@@ -118,7 +117,6 @@ std::vector<std::vector<nn::Hypothesis>> translate(nn::Seq2Seq& model, const Seq
     std::vector<std::vector<nn::Hypothesis>> found = nn::beam_search(*stepper, B, o);
     for (std::int64_t b = 0; b < B; ++b) results[picked[b]] = std::move(found[b]);
   }
-  model.train(was_training);
   return results;
 }
 
@@ -134,8 +132,7 @@ std::vector<double> target_logprobs(nn::Seq2Seq& model, const Seq2SeqFacts& fact
                                                                           << " targets; scoring needs exactly one");
     lengths.push_back(static_cast<std::int64_t>(e.source.size()));
   }
-  const bool was_training = model.is_training();
-  model.eval();
+  const nn::EvalModeGuard eval_mode(model);
   NoGradGuard no_grad;
   for (const std::vector<std::int64_t>& picked :
        data::LengthBatches(lengths, batch_size, 0, /*shuffle=*/false).epoch_batches(0)) {
@@ -152,7 +149,6 @@ std::vector<double> target_logprobs(nn::Seq2Seq& model, const Seq2SeqFacts& fact
         if (per_token) (*per_token)[picked[b]].push_back(token);
       }
   }
-  model.train(was_training);
   return result;
 }
 
@@ -162,8 +158,7 @@ std::vector<std::vector<float>> attention_matrix(nn::Seq2Seq& model, const Seq2S
   RECUR_CHECK(model.attention, "attention_matrix: the model has no attention");
   RECUR_CHECK(!source.empty(), "attention_matrix: the source is empty");
   const auto S = static_cast<std::int64_t>(source.size());
-  const bool was_training = model.is_training();
-  model.eval();
+  const nn::EvalModeGuard eval_mode(model);
   NoGradGuard no_grad;
   nn::DecoderState state = model.encode(from_vector(std::vector<std::int64_t>(source.begin(), source.end()), {S, 1}),
                                         from_vector(std::vector<std::int64_t>{S}, {1}));
@@ -174,7 +169,6 @@ std::vector<std::vector<float>> attention_matrix(nn::Seq2Seq& model, const Seq2S
     model.decode_step(state, from_vector(std::vector<std::int64_t>{previous}, {1}), &weights);
     rows.push_back(to_dtype(to(weights, Device::cpu()), DType::Float32).to_vector<float>());
   }
-  model.train(was_training);
   return rows;
 }
 

@@ -150,8 +150,7 @@ void run_tagger(nn::SequenceTagger& model, const TaggedCorpus& corpus, std::int6
     starts.push_back(starts.back() + lengths.back());
   }
   if (lengths.empty()) return;
-  const bool was_training = model.is_training();
-  model.eval();
+  const nn::EvalModeGuard eval_mode(model);
   NoGradGuard no_grad;
   ConstantWeightsGuard constant(model.parameters());
   const nn::SequenceTaggerConfig& config = model.config;
@@ -197,7 +196,6 @@ void run_tagger(nn::SequenceTagger& model, const TaggedCorpus& corpus, std::int6
       use(model.forward_projected(table, from_vector(rows, {T, B}), padded.lengths), columns);
     }
   }
-  model.train(was_training);
 }
 
 }  // namespace

@@ -66,7 +66,6 @@ class LanguageModelStepper : public StepModel {
  public:
   // Requires inputs >= 1.
   LanguageModelStepper(LanguageModel& model, std::int64_t inputs);
-  ~LanguageModelStepper() override;
   LanguageModelStepper(const LanguageModelStepper&) = delete;
   LanguageModelStepper& operator=(const LanguageModelStepper&) = delete;
   std::vector<float> next_log_probs(const std::vector<std::int64_t>& tokens) override;
@@ -74,7 +73,7 @@ class LanguageModelStepper : public StepModel {
 
  private:
   LanguageModel& model_;
-  bool was_training_;
+  EvalModeGuard eval_mode_;
   ConstantWeightsGuard constant_;
   std::vector<Tensor> h_, c_;  // each layer's state (N, H); c_ LSTM only
   Tensor workspace_;           // rnn_step_'s scratch
@@ -93,7 +92,6 @@ class Seq2SeqStepper : public StepModel {
   // Starts over on another batch's encoding, keeping what the stepper derived from the
   // weights (and packed) and its buffers.
   void restart(DecoderState state);
-  ~Seq2SeqStepper() override;
   Seq2SeqStepper(const Seq2SeqStepper&) = delete;
   Seq2SeqStepper& operator=(const Seq2SeqStepper&) = delete;
   std::vector<float> next_log_probs(const std::vector<std::int64_t>& tokens) override;
@@ -101,7 +99,7 @@ class Seq2SeqStepper : public StepModel {
 
  private:
   Seq2Seq& model_;
-  bool was_training_;
+  EvalModeGuard eval_mode_;
   // With attention and a small target vocabulary, the first decoder layer's input projection
   // W_ih [e; a] is taken in two parts: W_e e from a table made once per vocabulary entry
   // (rnn_step_'s `added`), and W_a a_{t-1} by the step's product, which is then a third

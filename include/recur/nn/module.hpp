@@ -167,6 +167,20 @@ class Module : public std::enable_shared_from_this<Module> {
 
 std::ostream& operator<<(std::ostream& os, const Module& module);
 
+// Evaluation mode for a scope: the module (and its submodules) in eval() while the guard
+// lives, then back in the mode it had, on every exit (an error included).
+class EvalModeGuard {
+ public:
+  explicit EvalModeGuard(Module& module) : module_(module), was_training_(module.is_training()) { module.eval(); }
+  ~EvalModeGuard() { module_.train(was_training_); }
+  EvalModeGuard(const EvalModeGuard&) = delete;
+  EvalModeGuard& operator=(const EvalModeGuard&) = delete;
+
+ private:
+  Module& module_;
+  const bool was_training_;
+};
+
 // The device on which layers create their parameters and buffers: the CPU, unless a
 // ParameterDevice lives on this thread. Initialisation then runs on that device too (the
 // same numbers: random fills do not depend on the device):
